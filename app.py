@@ -1,0 +1,115 @@
+"""App Market: `create_app(config=None)`, and `python app.py [--port P]` runs the whole demo."""
+import argparse
+import os
+import sys
+
+import click
+from flask import Flask, g
+from htmx_flask import Htmx
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import accounts
+import config as market_config
+import database
+import security
+from models import db
+
+htmx = Htmx()
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    settings = market_config.load(config, instance_path=app.instance_path)
+    app.config.update(settings)
+    env = settings["MARKET_ENV"]
+    app.config.update(
+        SESSION_COOKIE_NAME="market_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=env == "production",
+        REMEMBER_COOKIE_SECURE=env == "production",
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead; a long form must not expire
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    if app.config["MARKET_URL"] is None:
+        app.config["MARKET_URL"] = "http://127.0.0.1:5000"
+    if env == "test":
+        accounts.configure_hasher(cheap=app.config.get("CHEAP_PASSWORD_HASH", True))
+    if app.config["TRUST_PROXY_HOPS"]:
+        # Only when configured: otherwise X-Forwarded-* from a client would be believed.
+        hops = app.config["TRUST_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    init_database(app)
+    accounts.login_manager.init_app(app)
+    security.init_app(app)
+    htmx.init_app(app)
+
+    from views import register_blueprints
+
+    register_blueprints(app)
+    app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
+    register_commands(app)
+    return app
+
+
+def init_database(app):
+    previous = getattr(db, "obj", None)
+    if previous is not None:
+        previous.close_all()  # a second app in one process (tests) gets a fresh pool
+    db.initialize(database.open_database(app.config["DATABASE_URL"]))
+    app.extensions["database"] = db
+
+    @app.before_request
+    def take_connection():
+        db.connect(reuse_if_open=True)
+        g.db_connected = True
+
+    @app.teardown_request
+    def give_back_connection(exc):
+        if not db.is_closed():
+            db.close()
+
+
+def close_pool():
+    """Before gunicorn forks: children must not share the parent's sockets or file handles."""
+    if getattr(db, "obj", None) is not None:
+        db.close_all()
+
+
+def register_commands(app):
+    @app.cli.command("migrate")
+    def migrate_command():
+        """Apply the migrations not yet applied."""
+        with db.connection_context():
+            done = database.migrate(db)
+        click.echo("applied: " + (", ".join(done) if done else "nothing to do"))
+
+    @app.cli.command("seed-demo")
+    @click.option("--scale", type=int, default=None,
+                  help="Seed N times the companies (and 10,000 apps at 100) for benchmarks.")
+    def seed_demo_command(scale):
+        """Deterministic demo data (DESIGN.md §8)."""
+        import seed
+
+        with db.connection_context():
+            database.migrate(db)
+            summary = seed.seed_demo(app.config, scale=scale, echo=click.echo)
+        click.echo(summary)
+
+
+def run_demo(argv=None):
+    parser = argparse.ArgumentParser(description="Run the App Market demo.")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MARKET_ENV", "demo")
+    os.environ.setdefault("MARKET_URL", f"http://127.0.0.1:{args.port}")
+    import demo
+
+    demo.run(args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())

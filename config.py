@@ -1,0 +1,93 @@
+"""Settings, read from the environment, in one table (DESIGN.md §8).
+
+Every setting has an environment variable of the same name. `create_app(config)` lets a dict
+override both. Only `demo` and `test` have default secrets: production refuses to start
+without them, so a forgotten variable is an error at boot, never a guessable key.
+"""
+import os
+import sys
+
+ENVIRONMENTS = ("demo", "test", "production")
+
+# name: (type, default, secret). A secret's default applies only in demo and test.
+SETTINGS = {
+    "MARKET_ENV": (str, None, False),
+    "DATABASE_URL": (str, None, False),
+    "SECRET_KEY": (str, "demo-secret-key-not-for-production", True),
+    "MARKET_URL": (str, None, False),
+    "STRIPE_SECRET_KEY": (str, "sk_test_demo_market", True),
+    "STRIPE_PUBLISHABLE_KEY": (str, "pk_test_demo_market", False),
+    "STRIPE_WEBHOOK_SECRET": (str, "whsec_demo_market", True),
+    "STRIPE_API_BASE": (str, None, False),
+    "PLATFORM_FEE_PERCENT": (int, 25, False),
+    "VAT_PERCENT": (int, 25, False),
+    "OAUTH_CODE_TTL": (int, 600, False),
+    "OAUTH_ACCESS_TOKEN_TTL": (int, 3600, False),
+    "OAUTH_REFRESH_TOKEN_TTL": (int, 3888000, False),
+    "OAUTH_REFRESH_GRACE": (int, 30, False),
+    "STRIPE_SANDBOX_DATA": (str, None, False),
+    "BILLING_GRACE_DAYS": (int, 7, False),
+    "RECOMMEND_MIN_ACTIVE": (int, 10, False),
+    "RECOMMEND_MIN_RATING": (float, 3.0, False),
+    "RATELIMIT_STORAGE_URI": (str, None, False),
+    # Not in the contract, but operators need them.
+    "DEMO_CLIENT_SECRET": (str, "demo-secret", True),
+    "TRUST_PROXY_HOPS": (int, 0, False),
+}
+
+# Secrets production must be given explicitly.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+
+
+def default_environment():
+    """`python app.py` and `flask` mean demo; gunicorn means production."""
+    if os.path.basename(sys.argv[0] or "").startswith("gunicorn"):
+        return "production"
+    return "demo"
+
+
+def _convert(name, kind, raw):
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        value = float(raw)
+        if name == "RECOMMEND_MIN_RATING" and round(value * 100) != value * 100:
+            # The exact integer comparison of DESIGN.md §3 needs at most two decimals.
+            raise ValueError(f"{name} may have at most two decimals, got {raw!r}")
+        return value
+    return raw
+
+
+def load(overrides=None, instance_path="instance"):
+    """The settings for one app: environment, then `overrides`, then per-environment defaults."""
+    overrides = dict(overrides or {})
+    env = overrides.get("MARKET_ENV") or os.environ.get("MARKET_ENV") or default_environment()
+    if env not in ENVIRONMENTS:
+        raise RuntimeError(f"MARKET_ENV must be one of {ENVIRONMENTS}, not {env!r}")
+    settings = {"MARKET_ENV": env}
+    missing = []
+    for name, (kind, default, secret) in SETTINGS.items():
+        if name == "MARKET_ENV":
+            continue
+        if name in overrides:
+            value = overrides[name]
+        elif os.environ.get(name) not in (None, ""):
+            value = _convert(name, kind, os.environ[name])
+        elif secret and env == "production":
+            value = None
+            if name in REQUIRED_IN_PRODUCTION:
+                missing.append(name)
+        else:
+            value = default
+        settings[name] = value
+    if missing:
+        raise RuntimeError("production needs these settings in the environment: " + ", ".join(missing))
+    if settings["DATABASE_URL"] is None:
+        name = "market-test.db" if env == "test" else "market.db"
+        settings["DATABASE_URL"] = "sqlite:///" + os.path.join(os.path.abspath(instance_path), name)
+    if settings["STRIPE_SANDBOX_DATA"] is None:
+        settings["STRIPE_SANDBOX_DATA"] = os.path.join(os.path.abspath(instance_path), "stripe-sandbox.json")
+    # Anything else the caller passed (Flask's own keys, test switches) goes through as given.
+    for name, value in overrides.items():
+        settings.setdefault(name, value)
+    return settings

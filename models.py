@@ -1,0 +1,451 @@
+"""The market's one schema (DESIGN.md §4). Tables are made by migrations/, never at start-up.
+
+Times are naive UTC datetimes (`utcnow()`); money is integer öre.
+"""
+import datetime
+import secrets
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    IntegrityError,
+    Model,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def new_public_id():
+    return secrets.token_urlsafe(12)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class MarketSetting(BaseModel):
+    """Values that belong to one database: the installation id (prefix of every Stripe
+    idempotency key, so two databases talking to one Stripe never share keys) and the store
+    generation (bumped by every change to the store's data; visitor pages are cached per
+    generation)."""
+    name = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+
+class Developer(BaseModel):
+    """A vendor company that lists apps and is paid through Stripe Connect."""
+    id = AutoField()
+    name = CharField(max_length=120)
+    org_number = CharField(max_length=16, null=True)
+    stripe_account_id = CharField(max_length=64, null=True, unique=True)
+    # `transfers` capability active: destination charges need it (DESIGN.md §5).
+    payouts_enabled = BooleanField(default=False)
+    stripe_details_submitted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Company(BaseModel):
+    """A customer company of the platform; its users buy, activate and consent."""
+    id = AutoField()
+    # Opaque id shown to apps (activation `company` parameter); never the row id.
+    public_id = CharField(max_length=32, unique=True, default=new_public_id)
+    name = CharField(max_length=120)
+    org_number = CharField(max_length=16, unique=True)
+    industry = CharField(max_length=40, index=True)
+    size = CharField(max_length=16)
+    stripe_customer_id = CharField(max_length=64, null=True, unique=True)
+    # Consent to show the company's name with its reviews / its org number to developers.
+    show_name_in_reviews = BooleanField(default=False)
+    share_org_number = BooleanField(default=False)
+    imported = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    id = AutoField()
+    email = CharField(max_length=254, unique=True)
+    password_hash = CharField(max_length=255)
+    name = CharField(max_length=120, default="")
+    company = ForeignKeyField(Company, null=True, backref="users", on_delete="CASCADE")
+    company_role = CharField(max_length=10, null=True)  # admin | member
+    developer = ForeignKeyField(Developer, null=True, backref="users", on_delete="CASCADE")
+    is_platform_admin = BooleanField(default=False)
+    # Part of the login cookie's user id: bumping it ends every session (DESIGN.md §4).
+    session_epoch = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_company_admin(self):
+        return self.company_id is not None and self.company_role == "admin"
+
+
+class LoginFailure(BaseModel):
+    """Failed logins per account and per address, for throttling across all servers."""
+    id = AutoField()
+    key = CharField(max_length=300, index=True)  # "email:<addr>" or "ip:<addr>"
+    at = DateTimeField(default=utcnow, index=True)
+
+
+class AccountToken(BaseModel):
+    """Single-use expiring links: password reset, invitation, email change."""
+    id = AutoField()
+    kind = CharField(max_length=16)  # reset | invite | email
+    token_hash = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
+    email = CharField(max_length=254, default="")
+    role = CharField(max_length=10, null=True)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+
+class OutboxMail(BaseModel):
+    """Mail sent outside production lands here (shown at /dev/outbox)."""
+    id = AutoField()
+    to = CharField(max_length=254, index=True)
+    subject = CharField(max_length=200)
+    body = TextField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class Category(BaseModel):
+    id = AutoField()
+    slug = CharField(max_length=40, unique=True)
+    name = CharField(max_length=60)
+    position = IntegerField(default=0)
+
+
+APP_STATUSES = ("draft", "in_review", "published", "rejected", "suspended")
+
+
+class App(BaseModel):
+    id = AutoField()
+    developer = ForeignKeyField(Developer, backref="apps", on_delete="CASCADE")
+    slug = CharField(max_length=60, unique=True)
+    name = CharField(max_length=80)
+    tagline = CharField(max_length=140, default="")
+    # `description` is what the developer wrote; `description_html` its sanitised rendering.
+    description = TextField(default="")
+    description_html = TextField(default="")
+    category = ForeignKeyField(Category, backref="apps", null=True, on_delete="SET NULL")
+    icon = CharField(max_length=200, null=True)
+    landing_url = CharField(max_length=500, null=True)
+    webhook_url = CharField(max_length=500, null=True)
+    is_free = BooleanField(default=True)
+    # Cheapest plan in öre excl. moms (0 for free apps): the store sorts and filters on it.
+    min_price_ore = IntegerField(default=0, index=True)
+    status = CharField(max_length=12, default="draft", index=True)
+    rejection_reason = TextField(default="")
+    featured = BooleanField(default=False)
+    stripe_product_id = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    published_at = DateTimeField(null=True, index=True)
+
+
+class AppStats(BaseModel):
+    """Aggregates kept current on the events that change them (DESIGN.md §7), so the store
+    never counts subscriptions per request."""
+    app = ForeignKeyField(App, primary_key=True, backref="stats_rows", on_delete="CASCADE")
+    active_customers = IntegerField(default=0, index=True)
+    paying_customers = IntegerField(default=0)
+    new_customers_30d = IntegerField(default=0)
+    rating_sum = IntegerField(default=0)
+    rating_count = IntegerField(default=0)
+    stars_1 = IntegerField(default=0)
+    stars_2 = IntegerField(default=0)
+    stars_3 = IntegerField(default=0)
+    stars_4 = IntegerField(default=0)
+    stars_5 = IntegerField(default=0)
+    # rating_sum * 100 // rating_count, kept so the store can sort by rating with an index.
+    rating_centi = IntegerField(default=0, index=True)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Plan(BaseModel):
+    id = AutoField()
+    app = ForeignKeyField(App, backref="plans", on_delete="CASCADE")
+    name = CharField(max_length=60)
+    price_ore = IntegerField()  # per month, excluding moms
+    currency = CharField(max_length=3, default="sek")
+    trial_days = IntegerField(default=0)
+    # Null after a price change: billing makes a new Stripe price; subscribers keep theirs.
+    stripe_price_id = CharField(max_length=64, null=True)
+    active = BooleanField(default=True)
+    position = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+
+class PlanPriceChange(BaseModel):
+    id = AutoField()
+    plan = ForeignKeyField(Plan, backref="price_changes", on_delete="CASCADE")
+    old_price_ore = IntegerField()
+    new_price_ore = IntegerField()
+    changed_at = DateTimeField(default=utcnow)
+
+
+class OAuthClient(BaseModel):
+    """The app's OAuth client. The secret is kept only as a keyed SHA-256 (DESIGN.md §6)."""
+    id = AutoField()
+    app = ForeignKeyField(App, unique=True, backref="oauth_clients", on_delete="CASCADE")
+    client_id = CharField(max_length=64, unique=True)
+    client_secret_hash = CharField(max_length=64, null=True)
+    secret_rotated_at = DateTimeField(null=True)
+    redirect_uris = TextField(default="")  # one per line
+    scopes = TextField(default="")  # space separated
+    is_public = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "oauth_client"
+
+
+class Connection(BaseModel):
+    """The grant a company gave an app (DESIGN.md §3)."""
+    id = AutoField()
+    company = ForeignKeyField(Company, backref="connections", on_delete="CASCADE")
+    app = ForeignKeyField(App, backref="connections", on_delete="CASCADE")
+    scopes = TextField(default="")
+    consented_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    consented_at = DateTimeField(default=utcnow)
+    # Written at most once an hour per connection (DESIGN.md §3).
+    last_used_at = DateTimeField(null=True, index=True)
+    revoked_at = DateTimeField(null=True)
+    imported = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "app"), True),)
+
+
+class AuthorizationCode(BaseModel):
+    id = AutoField()
+    code_hash = CharField(max_length=64, unique=True)
+    client = ForeignKeyField(OAuthClient, on_delete="CASCADE")
+    connection = ForeignKeyField(Connection, on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    redirect_uri = TextField()
+    scope = TextField(default="")
+    code_challenge = CharField(max_length=128, null=True)
+    code_challenge_method = CharField(max_length=8, null=True)
+    offline = BooleanField(default=False)  # access_type=offline: a refresh token too
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+
+class OAuthToken(BaseModel):
+    """An access token and (optionally) its refresh token, both stored as hashes."""
+    id = AutoField()
+    client = ForeignKeyField(OAuthClient, on_delete="CASCADE")
+    connection = ForeignKeyField(Connection, backref="tokens", on_delete="CASCADE")
+    code = ForeignKeyField(AuthorizationCode, null=True, on_delete="SET NULL")
+    # All tokens descending from one authorization code share a family; replay revokes it.
+    family = CharField(max_length=64, index=True)
+    access_token_hash = CharField(max_length=64, unique=True)
+    refresh_token_hash = CharField(max_length=64, unique=True, null=True)
+    scope = TextField(default="")
+    issued_at = DateTimeField(default=utcnow)
+    access_expires_at = DateTimeField()
+    refresh_expires_at = DateTimeField(null=True)
+    # When this token's refresh token was exchanged (the start of the grace window).
+    rotated_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "oauth_token"
+
+
+class CheckoutAttempt(BaseModel):
+    """Each Buy: the Checkout Session it opened (at most one open per company and app)."""
+    id = AutoField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    plan = ForeignKeyField(Plan, on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    attempt = IntegerField(default=1)
+    stripe_session_id = CharField(max_length=100, null=True, unique=True)
+    url = TextField(null=True)
+    status = CharField(max_length=10, default="open", index=True)  # open | complete | expired
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(null=True)
+    completed_at = DateTimeField(null=True)
+
+
+SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due",
+                         "canceled", "unpaid", "paused")
+
+
+class Subscription(BaseModel):
+    """A company's subscription to an app's plan, mirroring Stripe's (DESIGN.md §5)."""
+    id = AutoField()
+    company = ForeignKeyField(Company, backref="subscriptions", on_delete="CASCADE")
+    app = ForeignKeyField(App, backref="subscriptions", on_delete="CASCADE")
+    plan = ForeignKeyField(Plan, null=True, on_delete="SET NULL")
+    status = CharField(max_length=20, index=True)
+    stripe_subscription_id = CharField(max_length=64, null=True, unique=True)
+    stripe_price_id = CharField(max_length=64, null=True)
+    price_ore = IntegerField(default=0)  # what this subscription pays per month excl. moms
+    current_period_start = DateTimeField(null=True)
+    current_period_end = DateTimeField(null=True)
+    trial_end = DateTimeField(null=True)
+    cancel_at_period_end = BooleanField(default=False)
+    canceled_at = DateTimeField(null=True)
+    ended_at = DateTimeField(null=True)
+    past_due_since = DateTimeField(null=True)
+    # `created` of the newest Stripe event applied, so older events never move it backwards.
+    stripe_event_created = IntegerField(default=0)
+    imported = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "app"), False),)
+
+
+class StripeEvent(BaseModel):
+    """Each webhook event once, under its unique id (DESIGN.md §5)."""
+    id = AutoField()
+    event_id = CharField(max_length=100, unique=True)
+    type = CharField(max_length=80, index=True)
+    account = CharField(max_length=64, null=True)
+    created = IntegerField()
+    received_at = DateTimeField(default=utcnow, index=True)
+    payload = TextField()
+
+
+class LedgerEntry(BaseModel):
+    """One row per paid invoice; refunds and lost disputes are negative reversals.
+
+    net + moms = gross and developer_share + platform_fee + moms = gross, to the öre."""
+    id = AutoField()
+    kind = CharField(max_length=10)  # payment | refund | dispute
+    company = ForeignKeyField(Company, null=True, on_delete="SET NULL")
+    app = ForeignKeyField(App, on_delete="CASCADE", index=True)
+    developer = ForeignKeyField(Developer, on_delete="CASCADE", index=True)
+    subscription = ForeignKeyField(Subscription, null=True, on_delete="SET NULL")
+    stripe_invoice_id = CharField(max_length=64, null=True)
+    stripe_charge_id = CharField(max_length=64, null=True)
+    stripe_ref = CharField(max_length=100, unique=True)  # invoice, refund or dispute id
+    currency = CharField(max_length=3, default="sek")
+    net_ore = IntegerField()
+    moms_ore = IntegerField()
+    gross_ore = IntegerField()
+    developer_share_ore = IntegerField()
+    platform_fee_ore = IntegerField()
+    stripe_fee_ore = IntegerField(null=True)  # the application fee Stripe actually took
+    fee_mismatch = BooleanField(default=False)
+    occurred_at = DateTimeField(index=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Review(BaseModel):
+    id = AutoField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    app = ForeignKeyField(App, backref="reviews", on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    stars = IntegerField()
+    text = TextField(default="")
+    imported = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "app"), True),)
+
+
+class ReviewReply(BaseModel):
+    id = AutoField()
+    review = ForeignKeyField(Review, unique=True, backref="replies", on_delete="CASCADE")
+    developer = ForeignKeyField(Developer, on_delete="CASCADE")
+    text = TextField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class ReviewReport(BaseModel):
+    id = AutoField()
+    review = ForeignKeyField(Review, backref="reports", on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    resolved_at = DateTimeField(null=True)
+
+
+class CoUsage(BaseModel):
+    """Top neighbours per app: companies that use `app` also use `neighbour` (DESIGN.md §7)."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    neighbour = ForeignKeyField(App, on_delete="CASCADE")
+    score = IntegerField()  # companies using both
+
+    class Meta:
+        indexes = ((("app", "neighbour"), True),)
+
+
+class CompanyCustomer(BaseModel):
+    """The platform's own accounting data a company keeps (read and written by the API)."""
+    id = AutoField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    customer_number = CharField(max_length=20)
+    name = CharField(max_length=120)
+    email = CharField(max_length=254, default="")
+    org_number = CharField(max_length=16, default="")
+    city = CharField(max_length=60, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "customer_number"), True),)
+
+
+class CompanyInvoice(BaseModel):
+    id = AutoField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    document_number = CharField(max_length=20)
+    customer = ForeignKeyField(CompanyCustomer, on_delete="CASCADE")
+    invoice_date = DateField()
+    due_date = DateField()
+    total_ore = IntegerField()
+    currency = CharField(max_length=3, default="SEK")
+    booked = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "document_number"), True),)
+
+
+class AppNotification(BaseModel):
+    """Outbox of signed events to apps' webhook URLs, sent after the transaction commits."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    event_id = CharField(max_length=40, unique=True)
+    type = CharField(max_length=40)
+    payload = TextField()
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    delivered_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+MODELS = [
+    MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
+    App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
+    CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
+    CoUsage, CompanyCustomer, CompanyInvoice, AppNotification,
+]
+
+__all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

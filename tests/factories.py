@@ -1,0 +1,78 @@
+"""Factories for test data (Warehouse style): each makes one valid row with overridable
+fields. Every test builds exactly what it needs."""
+import itertools
+
+import accounts
+from models import App, AppStats, Category, Company, Developer, Plan, User, utcnow
+
+_seq = itertools.count(1)
+PASSWORD = "demo-pass-123"
+
+
+def luhn_org_number(seed):
+    """A Swedish org number (NNNNNN-NNNN) whose last digit is the Luhn check digit."""
+    digits = [int(d) for d in f"{556000000 + seed:09d}"[-9:]]
+    total = 0
+    for i, d in enumerate(digits):
+        d = d * 2 if i % 2 == 0 else d
+        total += d - 9 if d > 9 else d
+    check = (10 - total % 10) % 10
+    s = "".join(map(str, digits)) + str(check)
+    return f"{s[:6]}-{s[6:]}"
+
+
+def company(**fields):
+    n = next(_seq)
+    fields.setdefault("name", f"Company {n} AB")
+    fields.setdefault("org_number", luhn_org_number(n))
+    fields.setdefault("industry", "construction")
+    fields.setdefault("size", "10-49")
+    return Company.create(**fields)
+
+
+def developer(**fields):
+    n = next(_seq)
+    fields.setdefault("name", f"Vendor {n} AB")
+    return Developer.create(**fields)
+
+
+def user(email=None, password=PASSWORD, **fields):
+    n = next(_seq)
+    return User.create(email=email or f"user{n}@example.test",
+                       password_hash=accounts.hash_password(password), **fields)
+
+
+def customer_admin(email=None, company_obj=None, **fields):
+    return user(email=email, company=company_obj or company(), company_role="admin", **fields)
+
+
+def developer_user(email=None, developer_obj=None, **fields):
+    return user(email=email, developer=developer_obj or developer(), **fields)
+
+
+def category(slug=None, name=None):
+    n = next(_seq)
+    slug = slug or f"category-{n}"
+    return Category.get_or_none(Category.slug == slug) or Category.create(slug=slug, name=name or slug.title())
+
+
+def app_listing(developer_obj=None, price_ore=None, stats=True, **fields):
+    """A published app; `price_ore` makes it paid with one plan."""
+    n = next(_seq)
+    fields.setdefault("slug", f"app-{n}")
+    fields.setdefault("name", f"App {n}")
+    fields.setdefault("tagline", f"Tagline of app {n}")
+    fields.setdefault("description", f"Description of app {n}")
+    fields.setdefault("description_html", f"<p>Description of app {n}</p>")
+    fields.setdefault("status", "published")
+    fields.setdefault("landing_url", f"https://app{n}.example.test/landing")
+    fields.setdefault("published_at", utcnow())
+    if "category" not in fields:
+        fields["category"] = category("bookkeeping", "Bookkeeping")
+    listing = App.create(developer=developer_obj or developer(), is_free=price_ore is None,
+                         min_price_ore=price_ore or 0, **fields)
+    if price_ore is not None:
+        Plan.create(app=listing, name="Standard", price_ore=price_ore)
+    if stats:
+        AppStats.create(app=listing)
+    return listing

@@ -1,0 +1,44 @@
+"""Friendly error pages, HTMX-aware, with the security headers like every other response."""
+from flask import render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Not found", "There is nothing here. The app or page may have moved or never existed."),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than the market accepts."),
+    429: ("Too many attempts", "Please wait a moment and try again."),
+    500: ("Something went wrong", "The market could not finish this request. Nothing was changed."),
+}
+
+
+def _render(status, message=None):
+    title, default = MESSAGES.get(status, ("Error", "Something went wrong."))
+    template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
+    return render_template(template, status=status, title=title, message=message or default), status
+
+
+def register(app):
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _render(400, "The form had expired or was not sent from this site. Please go back, "
+                            "reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        if error.code and 300 <= error.code < 400:
+            return error
+        response_status = error.code or 500
+        message = error.description if response_status in (400, 403, 404, 429) and getattr(
+            error, "market_message", False) else None
+        body, status = _render(response_status, message)
+        response = app.make_response((body, status))
+        if response_status == 429 and getattr(error, "retry_after", None):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return _render(500)
