@@ -1,0 +1,25 @@
+"""gunicorn settings for production: `gunicorn 'app:create_app()'` from the project root.
+
+gunicorn reads this file by default, so the market runs as production unless told otherwise.
+"""
+import multiprocessing
+import os
+
+os.environ.setdefault("MARKET_ENV", "production")
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+worker_class = "gthread"
+preload_app = True
+timeout = 30
+keepalive = 5
+accesslog = "-"
+
+
+def pre_fork(server, worker):
+    # The app was loaded once in the master (preload_app); its pooled connections must not be
+    # shared with the children, which open their own.
+    from app import close_pool
+
+    close_pool()

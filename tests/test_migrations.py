@@ -1,0 +1,77 @@
+"""Migrations are the only way tables are made outside tests; tests make them from the models.
+This checks both give the same schema, on both engines, so neither can drift."""
+import uuid
+
+import psycopg
+import pytest
+
+import database
+from models import MODELS, MarketSetting, db
+from tests.conftest import ADMIN_URL, _unavailable
+
+
+def _schema(engine_db):
+    tables = {}
+    for table in engine_db.get_tables():
+        if table == "migratehistory" or table.startswith("app_search_"):
+            continue
+        columns = {(c.name, c.null) for c in engine_db.get_columns(table)}
+        indexes = {(tuple(sorted(i.columns)), i.unique) for i in engine_db.get_indexes(table)}
+        tables[table] = (columns, indexes)
+    return tables
+
+
+@pytest.fixture
+def two_databases(engine, tmp_path):
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrated.db", f"sqlite:///{tmp_path}/modelled.db"
+        return
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        _unavailable("PostgreSQL at " + ADMIN_URL)
+    names = ["market_mig_" + uuid.uuid4().hex[:10] for _ in range(2)]
+    for name in names:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    yield tuple(f"{base}/{name}" for name in names)
+    for name in names:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_migrations_make_the_models_schema(two_databases):
+    migrated_url, modelled_url = two_databases
+    migrated = database.open_database(migrated_url)
+    db.initialize(migrated)
+    with db.connection_context():
+        assert database.migrate(db) == ["001_initial"]
+        assert database.migrate(db) == []  # a second run has nothing to do
+        installation = MarketSetting.get_by_id("installation_id").value
+        assert installation.startswith("inst_") and len(installation) > 10
+        migrated_schema = _schema(migrated)
+    migrated.close_all()
+
+    modelled = database.open_database(modelled_url)
+    db.initialize(modelled)
+    with db.connection_context():
+        database.create_tables_for_tests(db)
+        modelled_schema = _schema(modelled)
+    modelled.close_all()
+
+    assert set(migrated_schema) == set(modelled_schema)
+    assert {m._meta.table_name for m in MODELS} <= set(migrated_schema)
+    for table, shape in modelled_schema.items():
+        assert migrated_schema[table] == shape, table
+
+
+def test_each_database_gets_its_own_installation_id(two_databases):
+    ids = []
+    for url in two_databases:
+        engine_db = database.open_database(url)
+        db.initialize(engine_db)
+        with db.connection_context():
+            database.migrate(db)
+            ids.append(MarketSetting.get_by_id("installation_id").value)
+        engine_db.close_all()
+    assert ids[0] != ids[1]
