@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import accounts
 import config as market_config
 import database
+import oauth2
 import security
 from models import db
 
@@ -45,6 +46,7 @@ def create_app(config=None):
     accounts.login_manager.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
+    oauth2.init_app(app)
 
     from views import register_blueprints
 

@@ -76,3 +76,18 @@ def app_listing(developer_obj=None, price_ore=None, stats=True, **fields):
     if stats:
         AppStats.create(app=listing)
     return listing
+
+
+def oauth_client(app, redirect_uris="https://client.example.test/callback",
+                 scopes="companyinformation customer invoice", secret="client-secret-for-tests",
+                 is_public=False, client_id=None, secret_key="test-secret-key"):
+    """The app's OAuthClient; returns (row, plain secret). `secret_key` must be the app's
+    SECRET_KEY (the test configuration's by default)."""
+    import credentials
+    from models import OAuthClient
+
+    row = OAuthClient.create(
+        app=app, client_id=client_id or f"client-{next(_seq)}",
+        client_secret_hash=None if is_public else credentials.hash_client_secret(secret_key, secret),
+        redirect_uris=redirect_uris, scopes=scopes, is_public=is_public)
+    return row, (None if is_public else secret)

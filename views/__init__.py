@@ -27,4 +27,6 @@ def register_blueprints(app):
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    from views import oauth as oauth_views
+    app.register_blueprint(oauth_views.bp)
     errors.register(app)

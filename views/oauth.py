@@ -1,0 +1,86 @@
+"""The OAuth2 endpoints (DESIGN.md §6). The protocol is oauth2.py's; these only route to it,
+plus the consent page a company admin sees."""
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+import oauth2
+import scopes
+from security import csrf_exempt
+
+bp = Blueprint("oauth", __name__)
+
+
+def _refuse_page(error, description, status=400):
+    """An error that must not go back to the client: its redirect URI is not trusted."""
+    return render_template("oauth/error.html", error=error, description=description), status
+
+
+def _authorization_error(error):
+    if error.redirect_uri:
+        return redirect(oauth2.error_redirect(error.redirect_uri, error.error, error.description,
+                                              request.values.get("state")), 302)
+    return _refuse_page(error.error, error.description)
+
+
+@bp.route("/oauth-v1/auth", methods=["GET", "POST"])
+def authorize():
+    duplicated = oauth2.duplicated_parameter(request.values)
+    if duplicated:
+        return _refuse_page("invalid_request", f"The parameter {duplicated!r} was sent more than once.")
+    user = current_user.user if current_user.is_authenticated else None
+    try:
+        grant = oauth2.authorization.get_consent_grant(end_user=user)
+    except oauth2.OAuth2Error as error:
+        return _authorization_error(error)
+    if user is None:
+        return redirect(url_for("auth.login", next=request.full_path), 303)
+
+    app = grant.client.row.app
+    requested = grant.request.scope.split()
+    state = request.values.get("state")
+    refusal = oauth2.consent_refusal(user, app)
+    if refusal:
+        denied_url = oauth2.error_redirect(grant.redirect_uri, "access_denied", refusal, state)
+        if request.method == "POST":
+            return redirect(denied_url, 302)
+        return render_template("oauth/refused.html", app=app, reason=refusal, user=user,
+                               denied_url=denied_url), 403
+
+    if request.method == "POST":
+        decision = request.form.get("decision")
+        if decision == "deny":
+            return redirect(oauth2.error_redirect(grant.redirect_uri, "access_denied",
+                                                  "The company admin declined.", state), 302)
+        if decision != "allow":
+            return render_template("oauth/consent.html", app=app, company=user.company,
+                                   scopes=scopes.describe(requested),
+                                   error="Choose Allow or Deny."), 400
+        oauth2.grant_access(user, app, requested)
+    elif not oauth2.already_granted(user.company_id, app, requested):
+        return render_template("oauth/consent.html", app=app, company=user.company,
+                               scopes=scopes.describe(requested), error=None)
+    response = oauth2.authorization.create_authorization_response(grant_user=user, grant=grant)
+    return oauth2.with_issuer(response)
+
+
+@bp.post("/oauth-v1/token")
+@csrf_exempt
+def token():
+    return oauth2.token_response()
+
+
+@bp.post("/oauth-v1/revoke")
+@csrf_exempt
+def revoke():
+    return oauth2.revocation_response()
+
+
+@bp.post("/oauth-v1/introspect")
+@csrf_exempt
+def introspect():
+    return oauth2.introspection_response()
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def metadata():
+    return jsonify(oauth2.metadata())
