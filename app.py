@@ -46,6 +46,7 @@ def create_app(config=None):
     accounts.login_manager.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
+    __import__("views.api").api.init_app(app)  # the API's rate limiter (Flask-Limiter)
     oauth2.init_app(app)
 
     from views import register_blueprints

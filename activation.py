@@ -1,0 +1,50 @@
+"""Activation (DESIGN.md §2, §6): the only way a company starts using an app is through the
+app's landing page, reached with a signed, short-lived link.
+
+The landing page gets `app` (the client id), `company` (the company's opaque public id), `ts`
+(Unix seconds) and `hmac` = lowercase hex HMAC-SHA256(landing secret,
+urlencode(sorted([app, company, ts]))); the app accepts it within ±300 s.
+"""
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import credentials
+import entitlements
+from models import App, OAuthClient
+
+
+class ActivationRefused(Exception):
+    """The company cannot activate the app now; `reason` says why in the customer's words."""
+
+    def __init__(self, reason, kind):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # not_entitled | no_landing_page | no_client
+
+
+def activatable_app(slug):
+    """A published app by slug, or None (drafts, rejected and unknown apps are not found)."""
+    return App.get_or_none(App.slug == slug, App.status.in_(("published", "suspended")))
+
+
+def _with_params(url, params):
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
+
+
+def landing_url(company, app, secret_key, grace_days, now=None):
+    """The signed landing-page URL that activates `app` for `company`; raises ActivationRefused
+    when the company is not entitled or the app cannot be activated."""
+    entitlement = entitlements.check(company, app, grace_days)
+    if not entitlement.allowed:
+        raise ActivationRefused(entitlement.reason, "not_entitled")
+    if not app.landing_url or urlsplit(app.landing_url).scheme not in ("http", "https"):
+        raise ActivationRefused("This app has no landing page yet, so it cannot be activated. "
+                                "Its developer must add one.", "no_landing_page")
+    client = OAuthClient.get_or_none(OAuthClient.app == app)
+    if client is None:
+        raise ActivationRefused("This app has no API client yet, so it cannot be activated.", "no_client")
+    secret = credentials.landing_secret(secret_key, client.client_id)
+    params = credentials.landing_params(secret, client.client_id, company.public_id, now=now)
+    return _with_params(app.landing_url, params)

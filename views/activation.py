@@ -1,0 +1,36 @@
+"""Activate (`POST /apps/<slug>/activate`): the entitlement checked, then off to the app's
+landing page. There is no other activation path (DESIGN.md §2)."""
+from flask import Blueprint, abort, current_app, make_response, redirect, request, url_for
+from flask_login import current_user
+
+import activation
+from views import render_page
+
+bp = Blueprint("activation", __name__)
+
+
+@bp.post("/apps/<slug>/activate")
+def activate(slug):
+    app_row = activation.activatable_app(slug)
+    if not current_user.is_authenticated:
+        # The form was a POST; after login the customer comes back to the app's page.
+        return redirect(url_for("auth.login", next=f"/apps/{slug}"), 303)
+    if app_row is None:
+        abort(404)
+    user = current_user.user
+    if user.company_id is None or not user.is_company_admin:
+        return render_page("activation/refused.html", "refusal", status=403, app=app_row, kind="not_admin",
+                           reason="Only an admin of your company may activate apps. Ask one of your "
+                                  "company's admins to activate it.")
+    try:
+        url = activation.landing_url(user.company, app_row, current_app.config["SECRET_KEY"],
+                                     current_app.config["BILLING_GRACE_DAYS"])
+    except activation.ActivationRefused as refused:
+        return render_page("activation/refused.html", "refusal", status=403, app=app_row, kind=refused.kind,
+                           reason=refused.reason)
+    if request.headers.get("HX-Request") == "true":
+        # HTMX's XHR would follow a 303 to another site and fail; HX-Redirect makes it a navigation.
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)

@@ -1,0 +1,230 @@
+"""The platform API under /api/v1 (DESIGN.md §6): bearer tokens from the OAuth2 flow only.
+
+Every route is CSRF-exempt because it is authenticated by the bearer token, never by the
+session cookie. Each call goes through the same steps: the token (401), the rate limit per
+client and company (429), the scope (403), the entitlement (403), then the view.
+"""
+import json
+import math
+import time
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_limiter import Limiter
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+import api
+import api_openapi
+from api import ApiError
+from security import csrf_exempt
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_BODY_BYTES = 64 * 1024
+RATE_LIMIT = "25 per 5 seconds"
+
+
+def _rate_key():
+    return g.api_grant.rate_key
+
+
+# Moving window: a fixed window would let a client send 50 requests across a window boundary.
+limiter = Limiter(_rate_key, strategy="moving-window", key_prefix="market-api")
+_rate_limited = limiter.shared_limit(RATE_LIMIT, scope="api")
+
+
+def init_app(app):
+    """Counters go to RATELIMIT_STORAGE_URI (Redis when several servers share the load), else
+    to this process's memory."""
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    limiter.init_app(app)
+
+
+def error_response(status, message, code, headers=None):
+    response = jsonify({"ErrorInformation": {"error": 1, "message": message, "code": code}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(ApiError)
+def api_error(error):
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+    return error_response(error.status, error.message, error.code, headers)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error):
+    if error.code == 429:
+        retry_after = 5
+        current = limiter.current_limit
+        if current is not None:
+            retry_after = max(1, math.ceil(current.reset_at - time.time()))
+        return error_response(429, f"Too many requests: at most {RATE_LIMIT} per client and company.",
+                              api.CODE_RATE_LIMITED, {"Retry-After": str(retry_after)})
+    messages = {
+        400: ("The request could not be understood.", api.CODE_BAD_REQUEST),
+        404: ("There is no such resource.", api.CODE_NOT_FOUND),
+        405: ("This resource does not accept that method.", api.CODE_METHOD),
+        413: (f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE),
+        415: ("Send JSON with Content-Type: application/json.", api.CODE_MEDIA_TYPE),
+    }
+    message, code = messages.get(error.code, ("The request failed.", api.CODE_SERVER))
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return error_response(error.code or 500, message, code, headers)
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(error):
+    current_app.logger.exception("API call failed")
+    return error_response(500, "The call could not be completed. Nothing was changed.", api.CODE_SERVER)
+
+
+def _authenticate():
+    if "Access-Token" in request.headers or "Client-Secret" in request.headers:
+        raise ApiError(401, api.RETIRED_FLOW_MESSAGE, api.CODE_RETIRED_FLOW)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "An access token is required: send 'Authorization: Bearer <token>' from the "
+                            "OAuth2 Authorization Code flow (/oauth-v1/auth).", api.CODE_INVALID_TOKEN)
+    grant = api.grant_for_access_token(token.strip())
+    if grant is None:
+        raise ApiError(401, "The access token is invalid, expired or revoked.", api.CODE_INVALID_TOKEN)
+    return grant
+
+
+def api_call(scope=None, entitlement=True):
+    """Token, rate limit, scope, entitlement, then the view; a successful call marks the
+    connection used."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            grant = g.api_grant
+            if scope is not None:
+                api.require_scope(grant, scope)
+            if entitlement:
+                api.require_entitlement(grant, current_app.config["BILLING_GRACE_DAYS"])
+            response = view(grant, *args, **kwargs)
+            if response.status_code < 400:
+                api.mark_connection_used(grant.connection)
+            return response
+
+        limited = _rate_limited(checked)
+
+        @wraps(view)
+        def endpoint(*args, **kwargs):
+            g.api_grant = _authenticate()
+            return limited(*args, **kwargs)
+
+        return csrf_exempt(endpoint)
+
+    return decorate
+
+
+def _json_body():
+    content_type = (request.mimetype or "").lower()
+    if content_type != "application/json":
+        raise ApiError(415, "Send JSON with Content-Type: application/json.", api.CODE_MEDIA_TYPE)
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "The body is not valid JSON.", api.CODE_BAD_REQUEST) from None
+
+
+def _ok(payload, status=200):
+    response = jsonify(payload)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(api_openapi.SPEC)
+
+
+@bp.get("/me")
+@api_call()
+def me(grant):
+    return _ok(api.me(grant))
+
+
+@bp.get("/companyinformation")
+@api_call(scope="companyinformation")
+def company_information(grant):
+    return _ok(api.company_information(grant))
+
+
+@bp.get("/subscription")
+@api_call(entitlement=False)
+def subscription(grant):
+    # Answers even when the entitlement has ended, so the app can tell its user why.
+    return _ok(api.subscription(grant, current_app.config["BILLING_GRACE_DAYS"]))
+
+
+@bp.get("/customers")
+@api_call(scope="customer")
+def customers(grant):
+    page, limit = api.parse_paging(request.args)
+    return _ok(api.list_customers(grant, page, limit))
+
+
+@bp.post("/customers")
+@api_call(scope="customer")
+def create_customer(grant):
+    columns = api.parse_new_customer(_json_body())
+    return _ok(api.create_customer(grant, columns), 201)
+
+
+@bp.get("/customers/<customer_number>")
+@api_call(scope="customer")
+def customer(grant, customer_number):
+    return _ok(api.get_customer(grant, customer_number))
+
+
+@bp.get("/invoices")
+@api_call(scope="invoice")
+def invoices(grant):
+    page, limit = api.parse_paging(request.args)
+    return _ok(api.list_invoices(grant, page, limit))
+
+
+@bp.get("/invoices/<document_number>")
+@api_call(scope="invoice")
+def invoice(grant, document_number):
+    return _ok(api.get_invoice(grant, document_number))
+
+
+@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@csrf_exempt
+def unknown(rest):
+    """Unknown paths and methods under /api/v1 answer in JSON too (the market's HTML error
+    pages would mean nothing to an integration)."""
+    adapter = current_app.url_map.bind("")
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except (NotFound, MethodNotAllowed):
+            continue
+        except HTTPException:
+            continue
+        if endpoint != "api.unknown":
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise NotFound()
