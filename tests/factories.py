@@ -91,3 +91,21 @@ def oauth_client(app, redirect_uris="https://client.example.test/callback",
         client_secret_hash=None if is_public else credentials.hash_client_secret(secret_key, secret),
         redirect_uris=redirect_uris, scopes=scopes, is_public=is_public)
     return row, (None if is_public else secret)
+
+
+def connection(company_obj, app, last_used_at=None, revoked_at=None, created_at=None, **fields):
+    """The grant a company gave an app (issue I: ratings and stats)."""
+    from models import Connection
+
+    created_at = created_at or utcnow()
+    return Connection.create(company=company_obj, app=app, last_used_at=last_used_at, revoked_at=revoked_at,
+                             created_at=created_at, consented_at=created_at, **fields)
+
+
+def subscription(company_obj, app, status="active", **fields):
+    """A subscription as billing would mirror it from Stripe (imported: no Stripe objects)."""
+    from models import Subscription
+
+    fields.setdefault("price_ore", app.min_price_ore)
+    fields.setdefault("imported", True)
+    return Subscription.create(company=company_obj, app=app, status=status, **fields)

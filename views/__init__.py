@@ -31,4 +31,5 @@ def register_blueprints(app):
     app.register_blueprint(__import__("views.api").api.bp)
     from views import oauth as oauth_views
     app.register_blueprint(oauth_views.bp)
+    app.register_blueprint(__import__("views.reviews").reviews.bp)
     errors.register(app)

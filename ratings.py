@@ -1,0 +1,338 @@
+"""Ratings and reviews (DESIGN.md §3): 1–5 stars and an optional text from verified customers,
+one per company and app, with the app's rating figures kept current in the same transaction.
+
+Who may do what (decided here, said once):
+- write: any user of a company that is a verified customer of the app (has or had an
+  entitlement and a connection);
+- change or delete the company's review: the company's admins, or the member who wrote it;
+- reply: a user of the app's developer, once per review;
+- report: any logged-in user, with a reason.
+"""
+from dataclasses import dataclass
+
+from peewee import JOIN, Case
+
+from models import (
+    App,
+    AppStats,
+    Company,
+    Connection,
+    IntegrityError,
+    Review,
+    ReviewReply,
+    ReviewReport,
+    Subscription,
+    User,
+    db,
+    utcnow,
+)
+
+MAX_TEXT = 2000
+MAX_REPLY = 2000
+MAX_REASON = 500
+# Subscriptions that never gave access: a checkout that was never paid.
+NEVER_ENTITLED = ("incomplete", "incomplete_expired")
+
+
+class ReviewError(Exception):
+    """Refused, with a message for the person and the HTTP status that fits."""
+    status = 400
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidReview(ReviewError):
+    status = 400
+
+
+class NotACustomer(ReviewError):
+    status = 403
+
+
+class NotYours(ReviewError):
+    """Someone else's review, reply or app: answered like a guessed id."""
+    status = 404
+
+
+class AlreadyReplied(ReviewError):
+    status = 409
+
+
+# -- who may -----------------------------------------------------------------------------------
+
+def is_verified_customer(company, app):
+    """Has (or had) an entitlement and a connection (DESIGN.md §3)."""
+    if not Connection.select().where(Connection.company == company, Connection.app == app).exists():
+        return False
+    if app.is_free:
+        return True
+    return (Subscription.select()
+            .where(Subscription.company == company, Subscription.app == app,
+                   Subscription.status.not_in(NEVER_ENTITLED))
+            .exists())
+
+
+def may_change(user, review):
+    return (user.company_id == review.company_id
+            and (user.company_role == "admin" or user.id == review.user_id))
+
+
+# -- input -------------------------------------------------------------------------------------
+
+def parse_review(stars, text):
+    """Stars 1–5 and a plain text of at most MAX_TEXT characters, or InvalidReview."""
+    try:
+        value = int(str(stars).strip())
+    except (TypeError, ValueError):
+        raise InvalidReview("Choose from 1 to 5 stars.") from None
+    if not 1 <= value <= 5 or str(stars).strip() != str(value):
+        raise InvalidReview("Choose from 1 to 5 stars.")
+    text = (text or "").replace("\r\n", "\n").strip()
+    if len(text) > MAX_TEXT:
+        raise InvalidReview(f"The review may be at most {MAX_TEXT:,} characters.")
+    if "\x00" in text:
+        raise InvalidReview("The review contains characters that cannot be stored.")
+    return value, text
+
+
+# -- the rating figures --------------------------------------------------------------------------
+
+def _apply_rating_change(app_id, add=None, remove=None):
+    """Move one rating into and/or out of the app's figures with one UPDATE.
+
+    Every SET expression sees the row as it was, so rating_centi is computed from the new sum
+    and count written in the same statement."""
+    AppStats.insert(app=app_id).on_conflict_ignore().execute()
+    sum_delta = (add or 0) - (remove or 0)
+    count_delta = (1 if add else 0) - (1 if remove else 0)
+    changes = {AppStats.rating_sum: AppStats.rating_sum + sum_delta,
+               AppStats.rating_count: AppStats.rating_count + count_delta,
+               AppStats.updated_at: utcnow()}
+    for stars in {add, remove} - {None}:
+        column = getattr(AppStats, f"stars_{stars}")
+        changes[column] = column + (1 if stars == add else 0) - (1 if stars == remove else 0)
+    new_count = AppStats.rating_count + count_delta
+    changes[AppStats.rating_centi] = Case(None, [(new_count > 0, (AppStats.rating_sum + sum_delta) * 100
+                                                  / new_count)], 0)
+    AppStats.update(changes).where(AppStats.app == app_id).execute()
+
+
+def _store_changed():
+    import store
+
+    store.bump_store_generation()
+
+
+def rebuild_ratings():
+    """Recompute every app's rating figures from the reviews (stats-rebuild): one UPDATE."""
+    AppStats.insert_from(App.select(App.id).where(~App.id.in_(AppStats.select(AppStats.app))),
+                         [AppStats.app]).execute()
+
+    def agg(expression):
+        return (Review.select(expression).where(Review.app == AppStats.app))
+
+    from peewee import fn
+
+    rating_sum = fn.COALESCE(agg(fn.SUM(Review.stars)), 0)
+    rating_count = agg(fn.COUNT(Review.id))
+    changes = {AppStats.rating_sum: rating_sum, AppStats.rating_count: rating_count,
+               AppStats.rating_centi: Case(None, [(rating_count > 0, rating_sum * 100 / rating_count)], 0)}
+    for stars in range(1, 6):
+        changes[getattr(AppStats, f"stars_{stars}")] = (
+            Review.select(fn.COUNT(Review.id)).where(Review.app == AppStats.app, Review.stars == stars))
+    return AppStats.update(changes).execute()
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+def save_review(company, user, app, stars, text, now=None):
+    """Write the company's review of the app, or change it. Returns (review, created)."""
+    stars, text = parse_review(stars, text)
+    if not is_verified_customer(company, app):
+        raise NotACustomer("Only companies that use this app can review it. Activate or buy it "
+                           "first, then tell others how it works for you.")
+    now = now or utcnow()
+    with db.atomic():
+        review = _locked_review(company, app)
+        if review is not None:
+            if not may_change(user, review):
+                raise NotACustomer("Your company's review was written by a colleague; only they or "
+                                   "a company admin can change it.")
+            old = review.stars
+            Review.update(stars=stars, text=text, updated_at=now).where(Review.id == review.id).execute()
+            if old != stars:
+                _apply_rating_change(app.id, add=stars, remove=old)
+            created = False
+        else:
+            try:
+                with db.atomic():
+                    review = Review.create(company=company, app=app, user=user, stars=stars, text=text,
+                                           created_at=now, updated_at=now)
+            except IntegrityError:
+                # Another tab of the same company wrote first: theirs is the one review.
+                raise InvalidReview("Your company's review was just written elsewhere. Reload the "
+                                    "page to change it.") from None
+            _apply_rating_change(app.id, add=stars)
+            created = True
+        _store_changed()
+    return Review.get_by_id(review.id), created
+
+
+def _locked_review(company, app):
+    query = Review.select().where(Review.company == company, Review.app == app)
+    if db.obj is not None and db.obj.__class__.__name__.startswith("MarketPostgresql"):
+        query = query.for_update()
+    return query.first()
+
+
+def delete_review(company, user, app):
+    """Delete the company's review; NotYours when there is none this user may delete."""
+    with db.atomic():
+        review = _locked_review(company, app)
+        if review is None or not may_change(user, review):
+            raise NotYours("There is no review of yours to delete.")
+        Review.delete().where(Review.id == review.id).execute()
+        _apply_rating_change(app.id, remove=review.stars)
+        _store_changed()
+
+
+def reply_to_review(user, review_id, text):
+    """The app's developer answers a review, once."""
+    review = (Review.select(Review, App).join(App)
+              .where(Review.id == review_id).first())
+    if review is None or not user.developer_id or review.app.developer_id != user.developer_id:
+        raise NotYours("There is no such review of your apps.")
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise InvalidReview("Write a reply.")
+    if len(text) > MAX_REPLY or "\x00" in text:
+        raise InvalidReview(f"The reply may be at most {MAX_REPLY:,} characters.")
+    try:
+        with db.atomic():
+            ReviewReply.create(review=review, developer=user.developer_id, text=text)
+            _store_changed()
+    except IntegrityError:
+        raise AlreadyReplied("This review already has your reply.") from None
+    return review
+
+
+def report_review(user, review_id, reason):
+    review = Review.select(Review, App).join(App).where(Review.id == review_id).first()
+    if review is None or review.app.status != "published":
+        raise NotYours("There is no such review.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidReview("Say what is wrong with this review.")
+    if len(reason) > MAX_REASON or "\x00" in reason:
+        raise InvalidReview(f"The reason may be at most {MAX_REASON} characters.")
+    return ReviewReport.create(review=review, user=user, reason=reason)
+
+
+def resolve_report(report_id, now=None):
+    return ReviewReport.update(resolved_at=now or utcnow()).where(
+        ReviewReport.id == report_id, ReviewReport.resolved_at.is_null()).execute()
+
+
+def remove_reported_review(report_id):
+    """The admin takes a reported review down; its reports go with it."""
+    with db.atomic():
+        report = ReviewReport.get_or_none(ReviewReport.id == report_id)
+        if report is None:
+            return False
+        review = Review.get_or_none(Review.id == report.review_id)
+        if review is None:
+            return False
+        Review.delete().where(Review.id == review.id).execute()
+        _apply_rating_change(review.app_id, remove=review.stars)
+        _store_changed()
+    return True
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShownReview:
+    """A review as the app page shows it: never the company's name unless it agreed."""
+    id: int
+    stars: int
+    text: str
+    author: str
+    used_for: str
+    written_at: object
+    edited: bool
+    reply: str | None
+    reply_at: object
+
+
+def usage_length(since, now):
+    """How long the company has used the app, in words."""
+    if since is None:
+        return ""
+    days = max((now - since).days, 0)
+    if days < 30:
+        return "Used the app for less than a month"
+    if days < 365:
+        months = days // 30
+        return f"Used the app for {months} month{'s' if months != 1 else ''}"
+    years = days // 365
+    return f"Used the app for {years} year{'s' if years != 1 else ''}"
+
+
+def _industry_label(industry):
+    return (industry or "").replace("_", " ").replace("-", " ").capitalize() or "A company"
+
+
+def app_reviews(app, limit=50, now=None):
+    """The newest reviews with their authors' industries and replies (one query)."""
+    now = now or utcnow()
+    rows = (Review.select(Review, Company, Connection.created_at.alias("connected_at"), ReviewReply)
+            .join(Company)
+            .switch(Review).join(Connection, JOIN.LEFT_OUTER,
+                                 on=((Connection.company == Review.company) & (Connection.app == Review.app)))
+            .switch(Review).join(ReviewReply, JOIN.LEFT_OUTER)
+            .where(Review.app == app)
+            .order_by(Review.updated_at.desc(), Review.id.desc())
+            .limit(limit))
+    shown = []
+    for review in rows:
+        company = review.company
+        industry = _industry_label(company.industry)
+        author = f"{company.name} · {industry}" if company.show_name_in_reviews else f"{industry} company"
+        connected_at = getattr(review, "connected_at", None) or getattr(
+            getattr(review, "connection", None), "connected_at", None)
+        reply = getattr(review, "reviewreply", None)
+        shown.append(ShownReview(
+            review.id, review.stars, review.text, author, usage_length(connected_at, now),
+            review.created_at, review.updated_at > review.created_at,
+            reply.text if reply and reply.id else None, reply.created_at if reply and reply.id else None))
+    return shown
+
+
+def company_review(company, app):
+    if company is None:
+        return None
+    return Review.get_or_none(Review.company == company, Review.app == app)
+
+
+def summary(stats):
+    """Mean, count and the distribution bars (percent of all ratings, 5 stars first)."""
+    count = getattr(stats, "rating_count", 0) or 0
+    total = getattr(stats, "rating_sum", 0) or 0
+    bars = []
+    for stars in range(5, 0, -1):
+        n = getattr(stats, f"stars_{stars}", 0) or 0
+        bars.append({"stars": stars, "count": n, "percent": round(n * 100 / count) if count else 0})
+    from recommendations import mean_rating
+
+    return {"count": count, "mean": mean_rating(total, count) if count else None, "bars": bars}
+
+
+def open_reports(limit=200):
+    return list(ReviewReport.select(ReviewReport, Review, App, User)
+                .join(Review).join(App)
+                .switch(ReviewReport).join(User)
+                .where(ReviewReport.resolved_at.is_null())
+                .order_by(ReviewReport.created_at)
+                .limit(limit))

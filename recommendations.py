@@ -1,0 +1,366 @@
+"""Recommended apps (DESIGN.md §2, §7): eligibility, ranking and the figures behind them.
+
+The first half is pure: functions over plain numbers and dicts, so the rules can be tested
+exactly and the ranking evaluated offline (bench/recommendations.py) without a database. The
+second half is the thin part that reads those numbers from the stats and co-usage tables with
+a constant number of queries, whatever the size of the market.
+"""
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+# How many neighbours per app are kept in CoUsage (DESIGN.md §7).
+NEIGHBOURS_PER_APP = 50
+# Bayesian average: the ratings are pulled towards this mean as if this many had been given,
+# so one 5-star review does not beat forty 4.6-star ones.
+PRIOR_MEAN = 3.5
+PRIOR_WEIGHT = 10
+# How much each signal counts for a logged-in company. Tuned with bench/recommendations.py on
+# the demo generator; co-usage and the company's industry are what beat plain popularity.
+WEIGHTS = {"co_usage": 1.0, "industry": 1.2, "size": 0.4, "rating": 0.15, "growth": 0.1,
+           "popularity": 0.3}
+# Companies counted for "Used by N <industry> companies" only when it says something.
+MIN_INDUSTRY_REASON = 3
+
+
+# -- the rules (pure) -------------------------------------------------------------------------
+
+def min_rating_centi(min_rating):
+    """The setting in hundredths of a star; it has at most two decimals (config.py checks)."""
+    return round(min_rating * 100)
+
+
+def rating_meets(rating_sum, rating_count, min_rating):
+    """Average of at least `min_rating`, compared in integers so 2.995 never rounds up."""
+    return rating_count > 0 and rating_sum * 100 >= min_rating_centi(min_rating) * rating_count
+
+
+def is_eligible(active_customers, rating_sum, rating_count, min_active, min_rating):
+    """Both rules of the announcement, both inclusive."""
+    return active_customers >= min_active and rating_meets(rating_sum, rating_count, min_rating)
+
+
+def mean_rating(rating_sum, rating_count):
+    """The mean with two decimals, rounded half up, as text ("3.40"); "0.00" without ratings."""
+    if rating_count <= 0:
+        return "0.00"
+    value = (Decimal(rating_sum) / Decimal(rating_count)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return f"{value}"
+
+
+def bayesian_average(rating_sum, rating_count, prior_mean=PRIOR_MEAN, prior_weight=PRIOR_WEIGHT):
+    return (prior_mean * prior_weight + rating_sum) / (prior_weight + rating_count)
+
+
+def _stars_text(centi):
+    """3.0, 3.5, 3.25: one decimal unless the setting has two."""
+    return f"{centi // 100}.{centi % 100:02d}" if centi % 10 else f"{centi // 100}.{centi % 100 // 10}"
+
+
+def eligibility_progress(stats, min_active, min_rating):
+    """Where an app stands against both rules, for the app page and the developer's pages.
+
+    `stats` is anything with active_customers, rating_sum and rating_count (an AppStats row, or
+    None for an app without figures yet)."""
+    active = getattr(stats, "active_customers", 0) or 0
+    rating_sum = getattr(stats, "rating_sum", 0) or 0
+    rating_count = getattr(stats, "rating_count", 0) or 0
+    active_ok = active >= min_active
+    rating_ok = rating_meets(rating_sum, rating_count, min_rating)
+    return {
+        "active_customers": active,
+        "min_active": min_active,
+        "active_ok": active_ok,
+        "active_missing": max(min_active - active, 0),
+        "rating": mean_rating(rating_sum, rating_count) if rating_count else None,
+        "rating_count": rating_count,
+        "min_rating": _stars_text(min_rating_centi(min_rating)),
+        "rating_ok": rating_ok,
+        "eligible": active_ok and rating_ok,
+    }
+
+
+# -- ranking (pure) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AppFigures:
+    """What the ranking knows of one candidate app."""
+    app_id: int
+    active_customers: int
+    rating_sum: int = 0
+    rating_count: int = 0
+    new_customers_30d: int = 0
+
+
+@dataclass
+class CompanyProfile:
+    """What the market knows of one company, for its ranking.
+
+    `neighbours[x]` lists (app the company uses, companies using both) for candidate x;
+    `users[a]` is how many companies use app a (the co-usage base); `industry_users[x]` how many
+    companies of the company's industry use x and `segment_users[x]` how many of its industry
+    and size."""
+    owned: frozenset
+    industry: str = ""
+    industry_companies: int = 0
+    segment_companies: int = 0
+    neighbours: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)
+    industry_users: dict = field(default_factory=dict)
+    segment_users: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    app_id: int
+    score: float
+    reason: str  # co_usage | industry | rating | popular
+    reason_count: int = 0
+    reason_app_id: int | None = None
+
+
+def _popularity(figures, most_active):
+    return math.log1p(figures.active_customers) / math.log1p(most_active) if most_active else 0.0
+
+
+def _growth(figures, most_new):
+    return math.log1p(figures.new_customers_30d) / math.log1p(most_new) if most_new else 0.0
+
+
+def _rating_signal(figures):
+    # 1..5 stars onto 0..1.
+    return (bayesian_average(figures.rating_sum, figures.rating_count) - 1) / 4
+
+
+def rank_for_visitor(candidates, limit=None):
+    """Eligible apps by popularity and rating: the same list for everyone, so it can be cached."""
+    candidates = list(candidates)
+    most_active = max((c.active_customers for c in candidates), default=0)
+    ranked = [Ranked(c.app_id, _popularity(c, most_active) + _rating_signal(c), "popular",
+                     c.active_customers) for c in candidates]
+    ranked.sort(key=lambda r: (-r.score, r.app_id))
+    return ranked[:limit] if limit else ranked
+
+
+def rank_for_company(candidates, profile, weights=None, limit=None):
+    """The candidates the company does not have, best first, each with why it is shown."""
+    weights = {**WEIGHTS, **(weights or {})}
+    candidates = [c for c in candidates if c.app_id not in profile.owned]
+    most_active = max((c.active_customers for c in candidates), default=0)
+    most_new = max((c.new_customers_30d for c in candidates), default=0)
+    owned_count = max(len(profile.owned), 1)
+    ranked = []
+    for c in candidates:
+        # P(x | a) averaged over what the company uses: item-to-item co-usage.
+        pairs = profile.neighbours.get(c.app_id, ())
+        co_usage = sum(both / max(profile.users.get(a, 0), 1) for a, both in pairs) / owned_count
+        industry_count = profile.industry_users.get(c.app_id, 0)
+        industry = industry_count / profile.industry_companies if profile.industry_companies else 0.0
+        segment = (profile.segment_users.get(c.app_id, 0) / profile.segment_companies
+                   if profile.segment_companies else 0.0)
+        parts = {
+            "co_usage": weights["co_usage"] * co_usage,
+            "industry": weights["industry"] * industry,
+            "size": weights["size"] * segment,
+            "rating": weights["rating"] * _rating_signal(c),
+            "growth": weights["growth"] * _growth(c, most_new),
+            "popularity": weights["popularity"] * _popularity(c, most_active),
+        }
+        score = sum(parts.values())
+        ranked.append(_with_reason(c, score, parts, pairs, industry_count))
+    ranked.sort(key=lambda r: (-r.score, r.app_id))
+    return ranked[:limit] if limit else ranked
+
+
+def _with_reason(figures, score, parts, pairs, industry_count):
+    if pairs and parts["co_usage"] >= parts["industry"] and parts["co_usage"] > 0:
+        best_app, both = max(pairs, key=lambda pair: (pair[1], -pair[0]))
+        return Ranked(figures.app_id, score, "co_usage", both, best_app)
+    if industry_count >= MIN_INDUSTRY_REASON:
+        return Ranked(figures.app_id, score, "industry", industry_count)
+    if parts["rating"] >= parts["popularity"] and figures.rating_count:
+        return Ranked(figures.app_id, score, "rating", figures.rating_count)
+    return Ranked(figures.app_id, score, "popular", figures.active_customers)
+
+
+def top_neighbours(usage, limit=NEIGHBOURS_PER_APP):
+    """From {company: set of apps} to {app: [(neighbour, companies using both)]}, the best
+    `limit` per app. The offline evaluation uses this; the database does the same in SQL."""
+    pairs = defaultdict(Counter)
+    for apps in usage.values():
+        apps = sorted(apps)
+        for a in apps:
+            for b in apps:
+                if a != b:
+                    pairs[a][b] += 1
+    return {a: sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            for a, counter in pairs.items()}
+
+
+def neighbours_for(owned, top):
+    """Invert the top lists to {candidate: [(owned app, both)]} for one company."""
+    result = defaultdict(list)
+    for a in owned:
+        for neighbour, both in top.get(a, ()):
+            result[neighbour].append((a, both))
+    return dict(result)
+
+
+def describe(ranked, app_names, industry):
+    """Why a card is shown, in the market's words."""
+    if ranked.reason == "co_usage":
+        return f"Companies that use {app_names.get(ranked.reason_app_id, 'your apps')} also use this"
+    if ranked.reason == "industry":
+        label = industry.replace("_", " ").replace("-", " ")
+        return f"Used by {ranked.reason_count} {label} companies"
+    if ranked.reason == "rating":
+        return f"Rated highly by {ranked.reason_count} customers"
+    return f"Popular: {ranked.reason_count} active customers"
+
+
+# -- reading the figures (thin, constant number of queries) ------------------------------------
+
+LIVE_STATUSES = ("trialing", "active", "past_due")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One recommended app as the templates show it."""
+    app: object
+    active_customers: int
+    rating: str
+    rating_count: int
+    reason: str
+
+
+def eligible_apps(min_active, min_rating, limit=500):
+    """Published apps meeting both rules, with their stats, most active first (one query)."""
+    from models import App, AppStats, Category
+
+    centi = min_rating_centi(min_rating)
+    query = (App.select(App, AppStats, Category)
+             .join(AppStats)
+             .switch(App).join(Category, join_type="LEFT OUTER")
+             .where(App.status == "published",
+                    AppStats.active_customers >= min_active,
+                    AppStats.rating_count > 0,
+                    AppStats.rating_sum * 100 >= AppStats.rating_count * centi)
+             .order_by(AppStats.active_customers.desc(), App.id)
+             .limit(limit))
+    return list(query)
+
+
+def _figures(app):
+    stats = app.appstats
+    return AppFigures(app.id, stats.active_customers, stats.rating_sum, stats.rating_count,
+                      stats.new_customers_30d)
+
+
+def company_app_ids(company):
+    """Apps the company has: a live subscription or a connection not revoked (one query)."""
+    from models import Connection, Subscription
+
+    connected = (Connection.select(Connection.app)
+                 .where(Connection.company == company, Connection.revoked_at.is_null()))
+    subscribed = (Subscription.select(Subscription.app)
+                  .where(Subscription.company == company, Subscription.status.in_(LIVE_STATUSES)))
+    return frozenset(row.app_id for row in (connected | subscribed))
+
+
+def _cards(apps_by_id, ranked, app_names, industry):
+    cards = []
+    for r in ranked:
+        app = apps_by_id[r.app_id]
+        stats = app.appstats
+        cards.append(Card(app, stats.active_customers, mean_rating(stats.rating_sum, stats.rating_count),
+                          stats.rating_count, describe(r, app_names, industry)))
+    return cards
+
+
+def recommended_for_visitors(min_active, min_rating, limit=12):
+    apps = eligible_apps(min_active, min_rating)
+    by_id = {a.id: a for a in apps}
+    ranked = rank_for_visitor([_figures(a) for a in apps], limit=limit)
+    return _cards(by_id, ranked, {}, "")
+
+
+def recommended_for_company(company, min_active, min_rating, limit=12):
+    """The company's ranking: eligible apps it does not have (five queries, whatever the size of
+    the market: eligible apps, owned apps, their neighbours, the industry's counts, names)."""
+    from peewee import Case, fn
+
+    from models import App, AppStats, Company, Connection, CoUsage
+
+    apps = eligible_apps(min_active, min_rating)
+    owned = company_app_ids(company)
+    candidates = [a for a in apps if a.id not in owned]
+    if not candidates:
+        return []
+    candidate_ids = [a.id for a in candidates]
+    profile = CompanyProfile(owned=owned, industry=company.industry)
+    if owned:
+        rows = (CoUsage.select(CoUsage.app, CoUsage.neighbour, CoUsage.score, AppStats.active_customers,
+                               App.name)
+                .join(App, on=(CoUsage.app == App.id))
+                .join(AppStats, on=(AppStats.app == App.id))
+                .where(CoUsage.app.in_(list(owned)), CoUsage.neighbour.in_(candidate_ids))
+                .tuples())
+        names = {}
+        neighbours = defaultdict(list)
+        for app_id, neighbour_id, score, users, name in rows:
+            neighbours[neighbour_id].append((app_id, score))
+            profile.users[app_id] = users
+            names[app_id] = name
+        profile.neighbours = dict(neighbours)
+    else:
+        names = {}
+    # How many companies of this industry (and of its size) use each candidate, bounded to
+    # the candidates, and how many such companies there are.
+    same_size = Case(None, [(Company.size == company.size, 1)], 0)
+    for app_id, in_industry, in_segment in (
+            Connection.select(Connection.app, fn.COUNT(Connection.id), fn.SUM(same_size))
+            .join(Company)
+            .where(Company.industry == company.industry, Connection.revoked_at.is_null(),
+                   Connection.app.in_(candidate_ids))
+            .group_by(Connection.app).tuples()):
+        profile.industry_users[app_id] = in_industry
+        profile.segment_users[app_id] = int(in_segment or 0)
+    total, segment = (Company.select(fn.COUNT(Company.id), fn.SUM(same_size))
+                      .where(Company.industry == company.industry).tuples().get())
+    profile.industry_companies = total or 0
+    profile.segment_companies = int(segment or 0)
+    ranked = rank_for_company([_figures(a) for a in candidates], profile, limit=limit)
+    by_id = {a.id: a for a in candidates}
+    return _cards(by_id, ranked, names, company.industry)
+
+
+def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
+    """Recompute CoUsage: for every app, the `limit` apps its companies use most often too.
+
+    Usage = a connection not revoked or a live subscription. Run by stats-rebuild and the seed;
+    the pairs are counted by the database, only the top lists come back."""
+    from models import CoUsage, db
+
+    usage_sql = (
+        "SELECT company_id, app_id FROM connection WHERE revoked_at IS NULL "
+        "UNION SELECT company_id, app_id FROM subscription WHERE status IN ('trialing', 'active', 'past_due')"
+    )
+    pairs_sql = (
+        f"WITH u AS ({usage_sql}) "
+        "SELECT a.app_id, b.app_id, COUNT(*) FROM u a JOIN u b "
+        "ON a.company_id = b.company_id AND a.app_id <> b.app_id "
+        "GROUP BY a.app_id, b.app_id"
+    )
+    by_app = defaultdict(list)
+    for app_id, neighbour_id, both in db.execute_sql(pairs_sql).fetchall():
+        by_app[app_id].append((neighbour_id, both))
+    rows = []
+    for app_id, pairs in by_app.items():
+        pairs.sort(key=lambda pair: (-pair[1], pair[0]))
+        rows.extend({"app": app_id, "neighbour": n, "score": s} for n, s in pairs[:limit])
+    with db.atomic():
+        CoUsage.delete().execute()
+        for start in range(0, len(rows), 500):
+            CoUsage.insert_many(rows[start:start + 500]).execute()
+    return len(rows)

@@ -1,0 +1,168 @@
+"""Ratings and reviews on the app page, replies, reports, and the admin's list of reports."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+import ratings
+import recommendations
+from models import App, AppStats
+from views import render_page, wants_fragment
+
+bp = Blueprint("reviews", __name__)
+
+
+def _published_app(slug):
+    app = App.get_or_none(App.slug == slug, App.status == "published")
+    if app is None:
+        abort(404)
+    return app
+
+
+def _user():
+    return current_user.user if current_user.is_authenticated else None
+
+
+def section_context(app, error=None, status_message=None):
+    """Everything templates/reviews/_reviews.html needs, for the app page and the fragments."""
+    user = _user()
+    stats = AppStats.get_or_none(AppStats.app == app)
+    company = user.company if user is not None and user.company_id else None
+    mine = ratings.company_review(company, app) if company is not None else None
+    return {
+        "app": app,
+        "summary": ratings.summary(stats),
+        "reviews": ratings.app_reviews(app),
+        "my_review": mine,
+        "may_write": company is not None and ratings.is_verified_customer(company, app),
+        "may_change": mine is not None and ratings.may_change(user, mine),
+        "is_app_developer": user is not None and user.developer_id is not None
+        and user.developer_id == app.developer_id,
+        "logged_in": user is not None,
+        "max_text": ratings.MAX_TEXT,
+        "error": error,
+        "status_message": status_message,
+    }
+
+
+@bp.app_template_global()
+def review_section(app):
+    """The reviews section for the store's app page: `{{ review_section(app) }}`."""
+    return Markup(render_template("reviews/_reviews.html", **section_context(app)))
+
+
+@bp.app_template_global()
+def eligibility_section(app, stats=None):
+    """Where the app stands against the Recommended rules: `{{ eligibility_section(app) }}`."""
+    stats = stats if stats is not None else AppStats.get_or_none(AppStats.app == app)
+    progress = recommendations.eligibility_progress(stats, current_app.config["RECOMMEND_MIN_ACTIVE"],
+                                                    current_app.config["RECOMMEND_MIN_RATING"])
+    return Markup(render_template("partials/_eligibility.html", progress=progress, app=app))
+
+
+def _section(app, status=200, **extra):
+    return render_page("reviews/page.html", "reviews", status=status, **section_context(app, **extra))
+
+
+def _done(app, message):
+    if wants_fragment():
+        return _section(app, status_message=message)
+    flash(message, "success")
+    return redirect(url_for("reviews.app_reviews", slug=app.slug) + "#reviews", 303)
+
+
+@bp.get("/apps/<slug>/reviews")
+def app_reviews(slug):
+    return _section(_published_app(slug))
+
+
+@bp.post("/apps/<slug>/reviews")
+@login_required
+def write_review(slug):
+    app = _published_app(slug)
+    user = current_user.user
+    if user.company_id is None:
+        return _section(app, status=403, error="Only customer companies can review apps.")
+    try:
+        _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
+                                         request.form.get("text"))
+    except ratings.ReviewError as refused:
+        return _section(app, status=refused.status, error=refused.message)
+    return _done(app, "Thank you for your review." if created else "Your review was updated.")
+
+
+@bp.post("/apps/<slug>/reviews/delete")
+@login_required
+def delete_review(slug):
+    app = _published_app(slug)
+    user = current_user.user
+    if user.company_id is None:
+        abort(404)
+    try:
+        ratings.delete_review(user.company, user, app)
+    except ratings.NotYours:
+        abort(404)
+    return _done(app, "Your review was deleted.")
+
+
+@bp.post("/reviews/<int:review_id>/reply")
+@login_required
+def reply(review_id):
+    try:
+        review = ratings.reply_to_review(current_user.user, review_id, request.form.get("text"))
+    except ratings.NotYours:
+        abort(404)
+    except ratings.ReviewError as refused:
+        app = ratings.Review.select(ratings.Review, App).join(App).where(
+            ratings.Review.id == review_id).get().app
+        return _section(app, status=refused.status, error=refused.message)
+    return _done(review.app, "Your reply was published.")
+
+
+@bp.post("/reviews/<int:review_id>/report")
+@login_required
+def report(review_id):
+    try:
+        reported = ratings.report_review(current_user.user, review_id, request.form.get("reason"))
+    except ratings.NotYours:
+        abort(404)
+    except ratings.ReviewError as refused:
+        app = ratings.Review.select(ratings.Review, App).join(App).where(
+            ratings.Review.id == review_id).get().app
+        return _section(app, status=refused.status, error=refused.message)
+    return _done(reported.review.app, "Thank you. The App Market will look at this review.")
+
+
+def _platform_admin():
+    if not current_user.user.is_platform_admin:
+        abort(403)
+
+
+@bp.get("/admin/reports")
+@login_required
+def admin_reports():
+    _platform_admin()
+    return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+
+
+@bp.post("/admin/reports/<int:report_id>/resolve")
+@login_required
+def resolve_report(report_id):
+    _platform_admin()
+    if not ratings.resolve_report(report_id):
+        abort(404)
+    if wants_fragment():
+        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+    flash("The report was closed.", "success")
+    return redirect(url_for("reviews.admin_reports"), 303)
+
+
+@bp.post("/admin/reports/<int:report_id>/remove-review")
+@login_required
+def remove_reported_review(report_id):
+    _platform_admin()
+    if not ratings.remove_reported_review(report_id):
+        abort(404)
+    if wants_fragment():
+        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+    flash("The review was removed.", "success")
+    return redirect(url_for("reviews.admin_reports"), 303)
