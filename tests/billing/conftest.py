@@ -1,0 +1,129 @@
+"""Helpers for the billing tests: signed Stripe events built by hand, a stand-in for the
+Stripe objects the handlers re-fetch, and a paid app whose developer can be paid."""
+import itertools
+import json
+import time
+
+import pytest
+import stripe
+
+import entitlements
+import webhooks
+from models import Developer, Plan
+from tests import factories
+
+SECRET = "whsec_test_market"
+_ids = itertools.count(1)
+
+
+def sign(payload, secret=SECRET, timestamp=None):
+    text = payload if isinstance(payload, str) else payload.decode()
+    return stripe.WebhookSignature.generate_signature_header(text, secret, timestamp)
+
+
+def event(kind, obj, created=None, event_id=None, account=None):
+    body = {"id": event_id or f"evt_{next(_ids):06d}{int(time.time() * 1000)}", "object": "event",
+            "api_version": "2026-10-28.endive", "created": created or int(time.time()), "type": kind,
+            "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None}}
+    if account:
+        body["account"] = account
+    return body
+
+
+def post_event(client, body, secret=SECRET, timestamp=None):
+    payload = json.dumps(body)
+    return client.post("/stripe/webhook", data=payload, content_type="application/json",
+                       headers={"Stripe-Signature": sign(payload, secret, timestamp)})
+
+
+def subscription_object(sub_id, status, company, app, plan, *, price_id="price_test", start=None,
+                        end=None, cancel_at_period_end=False, trial_end=None, metadata=True, customer=None,
+                        canceled_at=None, ended_at=None):
+    start = start or int(time.time())
+    end = end or start + 30 * 86400
+    return {
+        "id": sub_id, "object": "subscription", "status": status,
+        "customer": customer or company.stripe_customer_id or "cus_test",
+        "cancel_at_period_end": cancel_at_period_end, "trial_end": trial_end,
+        "canceled_at": canceled_at, "ended_at": ended_at, "application_fee_percent": 40.0,
+        "transfer_data": {"destination": app.developer.stripe_account_id, "amount_percent": None},
+        "metadata": ({"company_id": str(company.id), "app_id": str(app.id), "plan_id": str(plan.id),
+                      "installation": _installation()} if metadata else {}),
+        "items": {"object": "list", "data": [{
+            "id": "si_" + sub_id, "object": "subscription_item", "current_period_start": start,
+            "current_period_end": end, "quantity": 1,
+            "price": {"id": price_id, "object": "price", "unit_amount": plan.price_ore, "currency": "sek"},
+        }]},
+    }
+
+
+def invoice_object(invoice_id, sub, net, moms_percent=25, paid_at=None):
+    moms = (net * moms_percent + 50) // 100
+    return {
+        "id": invoice_id, "object": "invoice", "status": "paid", "currency": "sek",
+        "customer": sub["customer"], "subtotal": net, "total": net + moms,
+        "total_excluding_tax": net, "amount_paid": net + moms,
+        "total_taxes": [{"amount": moms, "tax_behavior": "exclusive", "taxable_amount": net,
+                         "type": "tax_rate_details"}] if moms_percent else [],
+        "parent": {"type": "subscription_details",
+                   "subscription_details": {"subscription": sub["id"], "metadata": sub["metadata"]}},
+        "status_transitions": {"paid_at": paid_at or int(time.time())},
+    }
+
+
+def _installation():
+    from models import MarketSetting
+
+    return MarketSetting.get(MarketSetting.name == "installation_id").value
+
+
+class FakeStripe:
+    """What `webhooks` re-fetches: the current subscription objects and the fees taken."""
+
+    def __init__(self):
+        self.subscriptions = {}
+        self.payments = {}
+        self.fetches = 0
+
+    def fetch_subscription(self, config, sub_id):
+        self.fetches += 1
+        if sub_id not in self.subscriptions:
+            raise stripe.InvalidRequestError(f"No such subscription: '{sub_id}'", "id")
+        return json.loads(json.dumps(self.subscriptions[sub_id]))
+
+    def fetch_payment(self, config, invoice):
+        return self.payments.get(invoice["id"], {"charge": None, "fee": None})
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch):
+    fake = FakeStripe()
+    monkeypatch.setattr(webhooks, "fetch_subscription", fake.fetch_subscription)
+    monkeypatch.setattr(webhooks, "fetch_payment", fake.fetch_payment)
+    return fake
+
+
+@pytest.fixture
+def lost(monkeypatch):
+    """A stand-in for the OAuth engineer's token revocation: records each call."""
+    calls = []
+    monkeypatch.setattr(entitlements, "_lost_hooks", [lambda company, app: calls.append((company.id, app.id))])
+    return calls
+
+
+@pytest.fixture
+def paid_app(app):
+    developer = factories.developer(stripe_account_id="acct_test_dev", payouts_enabled=True)
+    listing = factories.app_listing(developer_obj=developer, price_ore=19900)
+    plan = Plan.get(Plan.app == listing)
+    return listing, plan, Developer.get_by_id(developer.id)
+
+
+@pytest.fixture
+def customer(app):
+    admin = factories.customer_admin()
+    company = admin.company
+    company.stripe_customer_id = "cus_test_" + str(company.id)
+    company.save()
+    return admin, company

@@ -1,0 +1,352 @@
+"""Stripe's webhook events (DESIGN.md §5, QUALITY.md 15–19).
+
+Each event is verified on the raw body, stored once under its id and handled in the same
+transaction, so a failure rolls both back and Stripe's redelivery starts clean. The Stripe
+objects an event needs (the subscription's current state, the fee taken on a payment) are
+fetched before the transaction opens, so no write lock is held across an HTTP call.
+Subscriptions are applied from the re-fetched object, which is Stripe's current state, so an
+event delivered late never moves a subscription backwards.
+"""
+import datetime
+import json
+
+import stripe
+
+import billing
+import entitlements
+import ledger
+from models import (
+    App,
+    CheckoutAttempt,
+    Company,
+    IntegrityError,
+    Plan,
+    StripeEvent,
+    Subscription,
+    db,
+    utcnow,
+)
+
+SIGNATURE_TOLERANCE = 300
+
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted", "customer.subscription.paused",
+                       "customer.subscription.resumed")
+INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
+
+
+class InvalidEvent(Exception):
+    """Not signed by Stripe with one of our secrets (or too old): answered 400."""
+
+
+class RetryLater(Exception):
+    """The market cannot handle this event yet; 5xx so that Stripe delivers it again."""
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def webhook_secrets(config):
+    return [s.strip() for s in (config.get("STRIPE_WEBHOOK_SECRET") or "").split(",") if s.strip()]
+
+
+def verify(payload, header, secrets):
+    """The event (a dict) if `header` signs `payload` with any of `secrets` within 300 s."""
+    if not header or not secrets:
+        raise InvalidEvent("missing signature")
+    try:
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+    except UnicodeDecodeError:
+        raise InvalidEvent("body is not UTF-8") from None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, header, secret, SIGNATURE_TOLERANCE)
+        except stripe.SignatureVerificationError:
+            continue
+        try:
+            event = json.loads(text)
+        except ValueError:
+            raise InvalidEvent("body is not JSON") from None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(
+                event.get("type"), str) or not isinstance((event.get("data") or {}).get("object"), dict):
+            raise InvalidEvent("not a Stripe event")
+        return event
+    raise InvalidEvent("no valid signature")
+
+
+def _ts(value):
+    if value in (None, ""):
+        return None
+    return datetime.datetime.fromtimestamp(int(value), datetime.UTC).replace(tzinfo=None)
+
+
+def _plain(obj):
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+
+# ---------------------------------------------------------------------------- fetching (patchable)
+def fetch_subscription(config, subscription_id):
+    return _plain(billing.stripe_client(config).v1.subscriptions.retrieve(subscription_id))
+
+
+def fetch_payment(config, invoice):
+    """The charge that paid the invoice and the application fee Stripe actually took on it,
+    reached as the current API does: invoice payments → payment intent → charge → fee."""
+    client = billing.stripe_client(config)
+    payments = client.v1.invoice_payments.list({"invoice": invoice["id"], "limit": 10})
+    for payment in payments.data:
+        if payment.status != "paid":
+            continue
+        ref = payment.payment
+        if ref.type != "payment_intent" or not ref.get("payment_intent"):
+            continue
+        intent_id = ref.payment_intent if isinstance(ref.payment_intent, str) else ref.payment_intent.id
+        intent = client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge.application_fee"]})
+        charge = intent.latest_charge
+        if charge is None:
+            continue
+        if isinstance(charge, str):
+            charge = client.v1.charges.retrieve(charge, {"expand": ["application_fee"]})
+        fee = charge.get("application_fee")
+        if isinstance(fee, str):
+            fee = client.v1.application_fees.retrieve(fee)
+        amount = fee.amount if fee is not None else charge.get("application_fee_amount")
+        return {"charge": charge.id, "fee": amount}
+    return {"charge": None, "fee": None}
+
+
+def _subscription_id_of(event):
+    obj = event["data"]["object"]
+    kind = event["type"]
+    if kind in SUBSCRIPTION_EVENTS:
+        return obj.get("id")
+    if kind == "checkout.session.completed":
+        return obj.get("subscription") if isinstance(obj.get("subscription"), str) else (
+            (obj.get("subscription") or {}).get("id"))
+    if kind.startswith("invoice."):
+        parent = obj.get("parent") or {}
+        details = parent.get("subscription_details") or {}
+        sub = details.get("subscription") or obj.get("subscription")
+        return sub if isinstance(sub, str) or sub is None else sub.get("id")
+    return None
+
+
+def _prefetch(config, event):
+    kind = event["type"]
+    fetched = {}
+    if not (kind in SUBSCRIPTION_EVENTS or kind == "checkout.session.completed"
+            or kind in INVOICE_PAID_EVENTS or kind == "invoice.payment_failed"):
+        return fetched
+    subscription_id = _subscription_id_of(event)
+    if not subscription_id:
+        return fetched
+    if not _concerns_us(event, subscription_id):
+        return fetched
+    try:
+        fetched["subscription"] = fetch_subscription(config, subscription_id)
+        if kind in INVOICE_PAID_EVENTS and int(event["data"]["object"].get("total") or 0) > 0:
+            fetched["payment"] = fetch_payment(config, event["data"]["object"])
+    except stripe.StripeError as error:
+        raise RetryLater(f"could not fetch from Stripe: {error}") from error
+    return fetched
+
+
+def _concerns_us(event, subscription_id):
+    """Events of another installation sharing the Stripe account carry its id in metadata."""
+    metadata = _metadata_of(event["data"]["object"])
+    theirs = metadata.get("installation")
+    return not theirs or theirs == billing.installation_id()
+
+
+def _metadata_of(obj):
+    if obj.get("object") == "invoice":
+        details = (obj.get("parent") or {}).get("subscription_details") or {}
+        return details.get("metadata") or {}
+    return obj.get("metadata") or {}
+
+
+# ---------------------------------------------------------------------------- entry point
+def handle(config, event):
+    """Store and apply one verified event: "handled", "duplicate" or "ignored"."""
+    if StripeEvent.select().where(StripeEvent.event_id == event["id"]).exists():
+        return "duplicate"
+    fetched = _prefetch(config, event)
+    try:
+        with db.atomic():
+            try:
+                with db.atomic():
+                    StripeEvent.create(event_id=event["id"], type=event["type"],
+                                       account=event.get("account"), created=int(event.get("created") or 0),
+                                       payload=json.dumps(event, separators=(",", ":")))
+            except IntegrityError:
+                raise _Duplicate() from None
+            handler = HANDLERS.get(event["type"])
+            if handler is None:
+                return "ignored"
+            handler(config, event, event["data"]["object"], fetched)
+            return "handled"
+    except _Duplicate:
+        return "duplicate"
+
+
+# ---------------------------------------------------------------------------- subscriptions
+def _owner(sub):
+    """(company, app, plan) a Stripe subscription belongs to: its metadata, else its customer
+    and price. None when it is another installation's."""
+    metadata = sub.get("metadata") or {}
+    if metadata.get("installation") and metadata["installation"] != billing.installation_id():
+        return None
+    company = app = plan = None
+    try:
+        if metadata.get("company_id"):
+            company = Company.get_or_none(Company.id == int(metadata["company_id"]))
+        if metadata.get("app_id"):
+            app = App.get_or_none(App.id == int(metadata["app_id"]))
+        if metadata.get("plan_id"):
+            plan = Plan.get_or_none(Plan.id == int(metadata["plan_id"]))
+    except ValueError:
+        pass
+    if company is None and sub.get("customer"):
+        customer = sub["customer"] if isinstance(sub["customer"], str) else sub["customer"]["id"]
+        company = Company.get_or_none(Company.stripe_customer_id == customer)
+    price_id = _price_of(sub)[0]
+    if plan is None and price_id:
+        plan = Plan.get_or_none(Plan.stripe_price_id == price_id)
+    if app is None and plan is not None:
+        app = plan.app
+    if company is None or app is None:
+        raise RetryLater(f"subscription {sub.get('id')} belongs to no company or app the market knows yet")
+    return company, app, plan
+
+
+def _items(sub):
+    items = sub.get("items") or {}
+    return items.get("data") or [] if isinstance(items, dict) else []
+
+
+def _price_of(sub):
+    items = _items(sub)
+    if not items:
+        return None, 0
+    item = items[0]
+    price = item.get("price") or {}
+    if isinstance(price, str):
+        return price, 0
+    return price.get("id"), int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
+
+
+def apply_subscription(config, sub, event_created, now=None):
+    """Mirror Stripe's subscription onto its row (made from metadata if new); returns the row
+    or None when the subscription is not the market's."""
+    now = now or utcnow()
+    row = Subscription.get_or_none(Subscription.stripe_subscription_id == sub["id"])
+    if row is None:
+        owner = _owner(sub)
+        if owner is None:
+            return None
+        company, app, plan = owner
+        row = Subscription(company=company, app=app, plan=plan, status=sub["status"],
+                           stripe_subscription_id=sub["id"], created_at=now)
+        previous = None
+    else:
+        previous = row.status
+    status = sub["status"]
+    if previous == "canceled" and status != "canceled":
+        return row  # canceled is final at Stripe: whatever says otherwise is stale
+    if previous == "unpaid" and status == "past_due":
+        status = "unpaid"  # the sweep ended the grace; only a payment brings it back
+    price_id, price_ore = _price_of(sub)
+    items = _items(sub)
+    row.status = status
+    if price_id:
+        row.stripe_price_id = price_id
+        row.price_ore = price_ore
+        plan = Plan.get_or_none(Plan.stripe_price_id == price_id)
+        if plan is not None:
+            row.plan = plan
+    if items:
+        row.current_period_start = _ts(items[0].get("current_period_start"))
+        row.current_period_end = _ts(items[0].get("current_period_end"))
+    row.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
+    row.trial_end = _ts(sub.get("trial_end"))
+    row.canceled_at = _ts(sub.get("canceled_at"))
+    row.ended_at = _ts(sub.get("ended_at"))
+    if status == "past_due":
+        row.past_due_since = row.past_due_since or now
+    elif status in ("active", "trialing"):
+        row.past_due_since = None
+    row.stripe_event_created = max(row.stripe_event_created or 0, int(event_created or 0))
+    row.updated_at = now
+    row.save()
+    if previous in entitlements.LIVE_STATUSES and status not in entitlements.LIVE_STATUSES:
+        entitlements.entitlement_lost(row.company, row.app)
+    return row
+
+
+def _require_subscription(config, event, fetched):
+    sub = fetched.get("subscription")
+    if sub is None:
+        sub_id = _subscription_id_of(event)
+        if not sub_id:
+            return None
+        row = Subscription.get_or_none(Subscription.stripe_subscription_id == sub_id)
+        if row is None and _concerns_us(event, sub_id):
+            raise RetryLater(f"subscription {sub_id} could not be fetched")
+        return row
+    return apply_subscription(config, sub, event.get("created"))
+
+
+def on_subscription(config, event, obj, fetched):
+    _require_subscription(config, event, fetched)
+
+
+def on_checkout_completed(config, event, session, fetched):
+    if session.get("mode") != "subscription":
+        return
+    CheckoutAttempt.update(status="complete", completed_at=utcnow()).where(
+        CheckoutAttempt.stripe_session_id == session["id"]).execute()
+    _require_subscription(config, event, fetched)
+
+
+def on_checkout_expired(config, event, session, fetched):
+    CheckoutAttempt.update(status="expired").where(
+        CheckoutAttempt.stripe_session_id == session["id"], CheckoutAttempt.status == "open").execute()
+
+
+def on_invoice_paid(config, event, invoice, fetched):
+    row = _require_subscription(config, event, fetched)
+    if row is None or int(invoice.get("total") or 0) <= 0:
+        return  # a trial's zero invoice moves no money
+    payment = fetched.get("payment") or {}
+    paid_at = _ts((invoice.get("status_transitions") or {}).get("paid_at")) or _ts(event.get("created"))
+    ledger.record_payment(invoice, row, payment.get("fee"), payment.get("charge"), paid_at or utcnow(),
+                          config["PLATFORM_FEE_PERCENT"])
+
+
+def on_invoice_failed(config, event, invoice, fetched):
+    row = _require_subscription(config, event, fetched)
+    if row is None:
+        return
+    failed_at = _ts(event.get("created")) or utcnow()
+    if row.past_due_since is None and row.status in ("active", "trialing", "past_due", "incomplete"):
+        # The grace (DESIGN.md §3) counts from the first failure, not the latest retry.
+        changes = {"past_due_since": failed_at}
+        if row.status in ("active", "trialing"):
+            changes["status"] = "past_due"
+        Subscription.update(**changes).where(Subscription.id == row.id).execute()
+
+
+def on_account(config, event, account, fetched):
+    billing.record_account(account)
+
+
+HANDLERS = {
+    "checkout.session.completed": on_checkout_completed,
+    "checkout.session.expired": on_checkout_expired,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_succeeded": on_invoice_paid,
+    "invoice.payment_failed": on_invoice_failed,
+    "account.updated": on_account,
+    **{kind: on_subscription for kind in SUBSCRIPTION_EVENTS},
+}
