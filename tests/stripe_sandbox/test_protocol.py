@@ -1,0 +1,161 @@
+"""Stripe's wire protocol as the pinned library speaks it: keys, form encoding, errors, paging,
+expansion, metadata, Stripe-Account, idempotency."""
+
+import threading
+
+import pytest
+import requests
+import stripe
+
+from stripe_sandbox.testing import API_KEY
+
+
+def raw(sandbox, method, path, key=API_KEY, **kw):
+    headers = kw.pop("headers", {})
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return requests.request(method, sandbox.url + path, headers=headers, timeout=10, **kw)
+
+
+def test_keys_other_than_sk_test_are_refused(sandbox):
+    for key in ("sk_live_abcdefghijklmnop", "pk_test_abcdefghijkl", "nonsense"):
+        bad = stripe.StripeClient(key, base_addresses=sandbox.base_addresses, max_network_retries=0)
+        with pytest.raises(stripe.AuthenticationError):
+            bad.v1.customers.list()
+    resp = raw(sandbox, "GET", "/v1/customers", key=None)
+    assert resp.status_code == 401 and resp.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_global_configuration_works_too(sandbox, monkeypatch):
+    for name in ("api_key", "api_base", "connect_api_base", "upload_api_base", "max_network_retries"):
+        monkeypatch.setattr(stripe, name, getattr(stripe, name))
+    sandbox.configure_global(stripe)
+    stripe.max_network_retries = 0
+    customer = stripe.Customer.create(email="global@example.com", metadata={"k": "v"})
+    assert stripe.Customer.retrieve(customer.id).metadata.to_dict() == {"k": "v"}
+
+
+def test_unknown_and_bad_parameters_are_400_never_500(client, sandbox):
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.customers.create(params={"emali": "x@example.com"})
+    assert err.value.param == "emali" and err.value.code == "parameter_unknown"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.prices.create(params={"currency": "sek", "unit_amount": "12,5", "product_data": {"name": "x"}})
+    assert err.value.param == "unit_amount"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.products.create(params={})
+    assert err.value.code == "parameter_missing" and err.value.param == "name"
+    for body in ("a[b=1", "a]=1", "metadata[x][y]=1&metadata[x]=2", "%ff%fe=1", "name=x&name[a]=y",
+                 "line_items[0]=abc"):
+        resp = raw(sandbox, "POST", "/v1/products", data=body,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert resp.status_code == 400, (body, resp.status_code, resp.text)
+        assert resp.json()["error"]["type"] == "invalid_request_error"
+    resp = raw(sandbox, "POST", "/v1/products", data='{"name": "x"}', headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    resp = raw(sandbox, "POST", "/v1/checkout/sessions", data="mode=subscription&line_items=x&success_url=y",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 400
+    resp = raw(sandbox, "GET", "/v1/nothing_here")
+    assert resp.status_code == 404 and "error" in resp.json()
+
+
+def test_missing_objects_are_404_invalid_request(client):
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.customers.retrieve("cus_doesnotexist")
+    assert err.value.http_status == 404 and err.value.code == "resource_missing"
+
+
+def test_card_error_and_permission_error(client, sandbox):
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    with pytest.raises(stripe.CardError) as err:
+        client.v1.payment_methods.attach("pm_card_visa_chargeDeclined", params={"customer": customer.id})
+    assert err.value.code == "card_declined" and "declined" in err.value.user_message
+    with pytest.raises(stripe.CardError) as err:
+        client.v1.payment_methods.create(params={"type": "card", "card": {
+            "number": "4242424242424241", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+    assert err.value.code == "incorrect_number"
+    with pytest.raises(stripe.PermissionError):
+        client.v1.customers.list(options={"stripe_account": "acct_nobodyhere12345"})
+
+
+def test_list_paging_with_limit_and_starting_after(client):
+    made = [client.v1.customers.create(params={"email": f"c{i}@example.com"}).id for i in range(7)]
+    first = client.v1.customers.list(params={"limit": 3})
+    assert [c.id for c in first.data] == made[::-1][:3] and first.has_more
+    second = client.v1.customers.list(params={"limit": 3, "starting_after": first.data[-1].id})
+    assert [c.id for c in second.data] == made[::-1][3:6] and second.has_more
+    assert [c.id for c in client.v1.customers.list(params={"limit": 2}).auto_paging_iter()] == made[::-1]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.list(params={"limit": 101})
+
+
+def test_metadata_set_merge_and_clear(client):
+    product = client.v1.products.create(params={"name": "P", "metadata": {"a": "1", "b": "2"}})
+    product = client.v1.products.update(product.id, params={"metadata": {"b": "", "c": "3"}})
+    assert product.metadata.to_dict() == {"a": "1", "c": "3"}
+
+
+def test_expand_nested_and_in_lists(client, plan, developer, browser, sandbox):
+    from .helpers import checkout, pay
+    session = checkout(client, plan, developer)
+    pay(browser, session.url)
+    s = client.v1.checkout.sessions.retrieve(session.id, params={
+        "expand": ["subscription.latest_invoice.payments", "customer", "line_items"]})
+    assert s.customer.object == "customer"
+    invoice = s.subscription.latest_invoice
+    assert invoice.object == "invoice" and invoice.payments.data[0].payment.type == "payment_intent"
+    assert s.line_items.data[0].amount_total == 24875
+    listed = client.v1.subscriptions.list(params={"expand": ["data.customer"]})
+    assert listed.data[0].customer.object == "customer"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.retrieve(s.customer.id, params={"expand": ["nonsense"]})
+
+
+def test_idempotency_replays_same_request(client, sandbox):
+    a = client.v1.customers.create(params={"email": "x@example.com"}, options={"idempotency_key": "k1"})
+    b = client.v1.customers.create(params={"email": "x@example.com"}, options={"idempotency_key": "k1"})
+    assert a.id == b.id
+    assert len(client.v1.customers.list().data) == 1
+    with pytest.raises(stripe.IdempotencyError):
+        client.v1.customers.create(params={"email": "y@example.com"}, options={"idempotency_key": "k1"})
+    # the same key under another account (Stripe-Account) is another key
+    log = sandbox.requests(path="/v1/customers", method="POST")
+    assert [r["idempotency_key"] for r in log] == ["k1", "k1", "k1"]
+    assert [r["replayed"] for r in log] == [False, True, False]
+    assert [r["status"] for r in log] == [200, 200, 400]
+
+
+def test_library_keys_are_recorded_too(client, sandbox):
+    client.v1.products.create(params={"name": "auto key"})
+    [entry] = sandbox.requests(path="/v1/products")
+    assert entry["idempotency_key"] and entry["method"] == "POST"
+
+
+def test_same_key_while_the_first_is_running_is_409(client, sandbox):
+    sandbox.delay("/v1/customers", seconds=0.8)
+    results = {}
+
+    def first():
+        results["first"] = client.v1.customers.create(params={"email": "slow@example.com"},
+                                                      options={"idempotency_key": "race"})
+
+    t = threading.Thread(target=first)
+    t.start()
+    import time
+    time.sleep(0.3)
+    with pytest.raises(stripe.APIError) as err:
+        client.v1.customers.create(params={"email": "slow@example.com"}, options={"idempotency_key": "race"})
+    assert err.value.http_status == 409
+    assert err.value.error.type == "idempotency_error"
+    t.join()
+    # once the first has finished, the key replays its answer
+    again = client.v1.customers.create(params={"email": "slow@example.com"}, options={"idempotency_key": "race"})
+    assert again.id == results["first"].id
+
+
+def test_validation_errors_are_not_stored_under_the_key(client):
+    # Stripe keeps no result for a request that failed validation, so the corrected one may reuse the key
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.products.create(params={}, options={"idempotency_key": "k2"})
+    assert client.v1.products.create(params={"name": "ok"}, options={"idempotency_key": "k2"}).name == "ok"
