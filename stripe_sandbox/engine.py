@@ -266,11 +266,23 @@ class Engine:
                  if i["subscription"] == out["id"] and not i.get("_deleted")]
         items.sort(key=lambda i: i["created"])
         out["items"] = list_object(items, f"/v1/subscription_items?subscription={out['id']}")
+        out["default_tax_rates"] = self._rates(out["default_tax_rates"])
 
     def _render_subscription_item(self, out):
         price = self.objects[out["price"]]
         out["price"] = self.render(price)
         out["plan"] = self.plan_of(price)
+        out["tax_rates"] = self._rates(out["tax_rates"])
+
+    # Stripe shows tax rates on subscriptions, items, invoices and invoice items as whole objects
+    def _rates(self, ids):
+        return [self.render(self.objects[i]) for i in ids or () if i in self.objects]
+
+    def _render_invoice(self, out):
+        out["default_tax_rates"] = self._rates(out["default_tax_rates"])
+
+    def _render_invoiceitem(self, out):
+        out["tax_rates"] = self._rates(out["tax_rates"])
 
     def _render_charge(self, out):
         refunds = [self.render(r) for r in self.all("refund", out["_account"]) if r["charge"] == out["id"]]
