@@ -75,7 +75,8 @@ class Grant:
 
     @property
     def rate_key(self):
-        return f"{self.client.client_id}:{self.company.id}"
+        # The public id, not the row id: counters in a shared Redis outlive any one database.
+        return f"{self.client.client_id}:{self.company.public_id}"
 
 
 def grant_for_access_token(access_token, now=None):

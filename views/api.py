@@ -21,7 +21,8 @@ from security import csrf_exempt
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_BODY_BYTES = 64 * 1024
-RATE_LIMIT = "25 per 5 seconds"
+RATE_WINDOW_SECONDS = 5
+RATE_LIMIT = f"25 per {RATE_WINDOW_SECONDS} seconds"
 
 
 def _rate_key():
@@ -60,10 +61,10 @@ def api_error(error):
 @bp.errorhandler(HTTPException)
 def http_error(error):
     if error.code == 429:
-        retry_after = 5
+        retry_after = RATE_WINDOW_SECONDS
         current = limiter.current_limit
         if current is not None:
-            retry_after = max(1, math.ceil(current.reset_at - time.time()))
+            retry_after = min(RATE_WINDOW_SECONDS, max(1, math.ceil(current.reset_at - time.time())))
         return error_response(429, f"Too many requests: at most {RATE_LIMIT} per client and company.",
                               api.CODE_RATE_LIMITED, {"Retry-After": str(retry_after)})
     messages = {
