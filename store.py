@@ -1,0 +1,500 @@
+"""The store: what customers browse and search (issue A).
+
+Listing queries join App, AppStats and Category in one query and hand templates plain
+`AppCard`s, so a page makes the same number of SQL queries whatever the data size (no lazy
+foreign keys in templates). Search goes through the `app_search` table, whose shape differs by
+engine (FTS5 on SQLite, tsvector on PostgreSQL) behind one function, `search_condition`.
+
+Visitor pages are the same for every visitor, so they are cached in-process per store
+generation: every change to the store's data calls `bump_store_generation()`.
+"""
+import html
+import math
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import nh3
+from peewee import JOIN, SQL, fn
+
+import database
+from models import App, AppStats, Category, MarketSetting, Plan, db
+
+PAGE_SIZE = 24
+SORTS = ("popular", "rating", "newest", "price")
+PRICES = ("free", "paid")
+MAX_QUERY_CHARS = 200
+MAX_QUERY_TOKENS = 8
+MAX_TOKEN_CHARS = 40
+HOME_SECTION_SIZE = 6
+
+# ---------------------------------------------------------------------------------------------
+# Money and text
+
+
+def format_kronor(ore):
+    """19900 → "199", 4950 → "49,50", 123456700 → "1 234 567" (Swedish style)."""
+    ore = int(ore)
+    sign = "-" if ore < 0 else ""
+    kronor, rest = divmod(abs(ore), 100)
+    whole = f"{kronor:,}".replace(",", "\u00a0")
+    return f"{sign}{whole},{rest:02d}" if rest else f"{sign}{whole}"
+
+
+def format_price(ore):
+    """The monthly price as the market shows it: "199 kr/mån exkl. moms"."""
+    return f"{format_kronor(ore)} kr/mån exkl. moms"
+
+
+DESCRIPTION_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h3", "h4",
+                    "blockquote", "code"}
+DESCRIPTION_ATTRIBUTES = {"a": {"href", "title"}}
+DESCRIPTION_URL_SCHEMES = {"http", "https", "mailto"}
+_TAG_LIKE = re.compile(r"<[a-zA-Z/!]")
+
+
+def sanitise_description(text):
+    """The developer's description as safe HTML for the app page.
+
+    Plain text becomes paragraphs; HTML keeps only a small allow-list. Links open nothing
+    with the market's window and pass it no rank; `javascript:` and other schemes are dropped.
+    """
+    text = (text or "").strip()
+    if not _TAG_LIKE.search(text):
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+        text = "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    return nh3.clean(text, tags=DESCRIPTION_TAGS, attributes=DESCRIPTION_ATTRIBUTES,
+                     url_schemes=DESCRIPTION_URL_SCHEMES, link_rel="noopener nofollow",
+                     clean_content_tags={"script", "style"})
+
+
+def plain_text(text):
+    """Words of a description without markup, for the search index."""
+    return html.unescape(nh3.clean(text or "", tags=set(), clean_content_tags={"script", "style"}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cards: what templates get instead of model rows
+
+
+@dataclass(frozen=True)
+class AppCard:
+    id: int
+    slug: str
+    name: str
+    tagline: str
+    icon: str | None
+    category_slug: str | None
+    category_name: str | None
+    is_free: bool
+    min_price_ore: int
+    active_customers: int
+    rating_sum: int
+    rating_count: int
+
+    @property
+    def price_label(self):
+        return "Free" if self.is_free else "from " + format_price(self.min_price_ore)
+
+    @property
+    def rating_mean(self):
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+    @property
+    def rating_label(self):
+        mean = self.rating_mean
+        return f"{mean:.1f}" if mean is not None else None
+
+    @property
+    def rating_two_decimals(self):
+        mean = self.rating_mean
+        return f"{mean:.2f}" if mean is not None else "0.00"
+
+
+def _zero(column):
+    return fn.COALESCE(column, 0)
+
+
+def _card_query():
+    return (App.select(App.id, App.slug, App.name, App.tagline, App.icon, App.is_free, App.min_price_ore,
+                       Category.slug.alias("category_slug"), Category.name.alias("category_name"),
+                       _zero(AppStats.active_customers).alias("active_customers"),
+                       _zero(AppStats.rating_sum).alias("rating_sum"),
+                       _zero(AppStats.rating_count).alias("rating_count"))
+            .join(AppStats, JOIN.LEFT_OUTER, on=(AppStats.app == App.id))
+            .switch(App)
+            .join(Category, JOIN.LEFT_OUTER, on=(App.category == Category.id))
+            .where(App.status == "published"))
+
+
+def _cards(query):
+    return [AppCard(id=row["id"], slug=row["slug"], name=row["name"], tagline=row["tagline"],
+                    icon=row["icon"], category_slug=row["category_slug"],
+                    category_name=row["category_name"], is_free=bool(row["is_free"]),
+                    min_price_ore=row["min_price_ore"], active_customers=row["active_customers"],
+                    rating_sum=row["rating_sum"], rating_count=row["rating_count"])
+            for row in query.dicts()]
+
+
+SORT_ORDER = {
+    "popular": lambda: [_zero(AppStats.active_customers).desc(), _zero(AppStats.rating_count).desc(),
+                        App.id],
+    "rating": lambda: [_zero(AppStats.rating_centi).desc(), _zero(AppStats.rating_count).desc(), App.id],
+    "newest": lambda: [App.published_at.desc(), App.id.desc()],
+    "price": lambda: [App.min_price_ore, App.name, App.id],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Search
+
+
+def search_tokens(q):
+    """The user's words as safe tokens: letters and digits only (never FTS syntax), lower-cased
+    with Python so å, ä, ö fold the same on both engines."""
+    if not isinstance(q, str):
+        return []
+    words = re.findall(r"[^\W_]+", q[:MAX_QUERY_CHARS].lower())
+    return [w[:MAX_TOKEN_CHARS] for w in words[:MAX_QUERY_TOKENS]]
+
+
+def search_condition(tokens):
+    """A WHERE condition on App.id: apps whose name, tagline, description or category contain
+    every token as a word prefix. The one search function for both engines."""
+    if is_postgres():
+        tsquery = " & ".join(f"{t}:*" for t in tokens)
+        return App.id.in_(SQL("(SELECT app_id FROM app_search WHERE document @@ to_tsquery('simple', %s))",
+                              [tsquery]))
+    match = " ".join(f'"{t}"*' for t in tokens)
+    return App.id.in_(SQL("(SELECT rowid FROM app_search WHERE app_search MATCH ?)", [match]))
+
+
+def search_app_ids(q):
+    """Ids of published apps matching the user's query (tests and other modules)."""
+    tokens = search_tokens(q)
+    if not tokens:
+        return []
+    return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))]
+
+
+def is_postgres():
+    return database.is_postgres(db)
+
+
+def _index_text(listing, category_name):
+    return {"name": listing.name.lower(), "tagline": (listing.tagline or "").lower(),
+            "description": plain_text(listing.description).lower(),
+            "category": (category_name or "").lower()}
+
+
+def index_apps(rows):
+    """(Re)write the search rows of many apps at once. `rows` are (app, category name) pairs."""
+    rows = list(rows)
+    if not rows:
+        return
+    ids = [listing.id for listing, _ in rows]
+    for start in range(0, len(rows), 500):
+        batch = rows[start:start + 500]
+        batch_ids = ids[start:start + 500]
+        if is_postgres():
+            db.execute_sql("DELETE FROM app_search WHERE app_id = ANY(%s)", [batch_ids])
+            values, params = [], []
+            for listing, category_name in batch:
+                text = _index_text(listing, category_name)
+                values.append("(%s, setweight(to_tsvector('simple', %s), 'A') || "
+                              "to_tsvector('simple', %s))")
+                params += [listing.id, text["name"],
+                           " ".join([text["tagline"], text["description"], text["category"]])]
+            db.execute_sql("INSERT INTO app_search (app_id, document) VALUES " + ", ".join(values), params)
+        else:
+            marks = ", ".join("?" for _ in batch_ids)
+            db.execute_sql(f"DELETE FROM app_search WHERE rowid IN ({marks})", batch_ids)
+            values, params = [], []
+            for listing, category_name in batch:
+                text = _index_text(listing, category_name)
+                values.append("(?, ?, ?, ?, ?)")
+                params += [listing.id, text["name"], text["tagline"], text["description"], text["category"]]
+            db.execute_sql("INSERT INTO app_search (rowid, name, tagline, description, category) VALUES "
+                           + ", ".join(values), params)
+
+
+def index_app(listing):
+    """(Re)write one app's search row after its listing changed, and bump the store
+    generation so cached visitor pages show the change."""
+    category_name = None
+    if listing.category_id is not None:
+        category_name = (Category.select(Category.name).where(Category.id == listing.category_id)
+                         .scalar())
+    with db.atomic():
+        index_apps([(listing, category_name)])
+        bump_store_generation()
+
+
+def index_all():
+    """Rebuild the whole search index (seed, repairs)."""
+    query = (App.select(App, Category.name.alias("category_name"))
+             .join(Category, JOIN.LEFT_OUTER, on=(App.category == Category.id)))
+    rows = [(listing, listing.category_name) for listing in query.objects()]
+    with db.atomic():
+        db.execute_sql("DELETE FROM app_search")
+        index_apps(rows)
+
+
+def remove_from_index(listing):
+    column = "app_id" if is_postgres() else "rowid"
+    mark = "%s" if is_postgres() else "?"
+    with db.atomic():
+        db.execute_sql(f"DELETE FROM app_search WHERE {column} = {mark}", [listing.id])
+        bump_store_generation()
+
+
+# ---------------------------------------------------------------------------------------------
+# Browsing
+
+
+@dataclass(frozen=True)
+class Browse:
+    """A parsed /apps request: anything unknown or malformed is replaced by its default."""
+    q: str = ""
+    category: str | None = None
+    price: str | None = None
+    rating: int | None = None
+    sort: str = "popular"
+    page: int = 1
+
+    def params(self, **changes):
+        """Query parameters for a link to this state with `changes` (defaults left out)."""
+        values = {"q": self.q, "category": self.category, "price": self.price, "rating": self.rating,
+                  "sort": self.sort, "page": self.page}
+        values.update(changes)
+        out = {}
+        for key, value in values.items():
+            if value in (None, "") or (key == "sort" and value == "popular") or (key == "page" and value == 1):
+                continue
+            out[key] = value
+        return out
+
+    @property
+    def filtered(self):
+        return bool(self.q or self.category or self.price or self.rating)
+
+
+def _single(args, name):
+    value = args.get(name)
+    return value if isinstance(value, str) else None
+
+
+def parse_browse(args, category_slugs):
+    """Turn query parameters into a Browse, ignoring what is unknown or malformed."""
+    q = (_single(args, "q") or "").strip()[:MAX_QUERY_CHARS]
+    category = _single(args, "category")
+    if category not in category_slugs:
+        category = None
+    price = _single(args, "price")
+    if price not in PRICES:
+        price = None
+    rating = _small_int(_single(args, "rating"))
+    if rating is not None and not 1 <= rating <= 5:
+        rating = None
+    sort = _single(args, "sort")
+    if sort not in SORTS:
+        sort = "popular"
+    page = _small_int(_single(args, "page"))
+    if page is None or page < 1:
+        page = 1
+    return Browse(q=q, category=category, price=price, rating=rating, sort=sort, page=page)
+
+
+def _small_int(raw):
+    if raw is None or not re.fullmatch(r"\s*-?\d{1,6}\s*", raw):
+        return None
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Results:
+    cards: list
+    total: int
+    page: int
+    pages: int
+
+
+def browse_apps(browse, page_size=PAGE_SIZE):
+    """One page of published apps for `browse`: two queries (count and page)."""
+    query = _card_query()
+    tokens = search_tokens(browse.q)
+    if tokens:
+        query = query.where(search_condition(tokens))
+    elif browse.q:
+        # Only punctuation: nothing can match, and saying so beats showing everything.
+        query = query.where(SQL("1 = 0"))
+    if browse.category:
+        query = query.where(Category.slug == browse.category)
+    if browse.price == "free":
+        query = query.where(App.is_free == True)  # noqa: E712 (peewee expression)
+    elif browse.price == "paid":
+        query = query.where(App.is_free == False)  # noqa: E712
+    if browse.rating:
+        # rating_centi is floor(sum * 100 / count), so >= n*100 is exactly "mean >= n".
+        query = query.where(AppStats.rating_centi >= browse.rating * 100, AppStats.rating_count > 0)
+    total = query.count()
+    pages = max(1, math.ceil(total / page_size))
+    page = min(browse.page, pages)
+    cards = _cards(query.order_by(*SORT_ORDER[browse.sort]()).paginate(page, page_size))
+    return Results(cards=cards, total=total, page=page, pages=pages)
+
+
+def categories():
+    """All categories in their order, with the number of published apps in each (one query)."""
+    counts = (App.select(App.category, fn.COUNT(App.id).alias("n"))
+              .where(App.status == "published").group_by(App.category))
+    query = (Category.select(Category.slug, Category.name, _zero(counts.c.n).alias("apps"))
+             .join(counts, JOIN.LEFT_OUTER, on=(counts.c.category_id == Category.id))
+             .order_by(Category.position, Category.name))
+    return list(query.dicts())
+
+
+def featured_apps(limit=HOME_SECTION_SIZE):
+    """Apps the market features, topped up with the most popular ones (one query)."""
+    query = _card_query().order_by(App.featured.desc(), *SORT_ORDER["popular"]()).limit(limit)
+    return _cards(query)
+
+
+def recommended_apps(limit=HOME_SECTION_SIZE):
+    """What the home page's Recommended section shows. For now the best-rated published apps
+    with ratings; issue I replaces this with the eligibility rule and personal ranking."""
+    query = (_card_query().where(AppStats.rating_count > 0)
+             .order_by(*SORT_ORDER["rating"]()).limit(limit))
+    return _cards(query)
+
+
+def newest_apps(limit=HOME_SECTION_SIZE):
+    return _cards(_card_query().order_by(*SORT_ORDER["newest"]()).limit(limit))
+
+
+# ---------------------------------------------------------------------------------------------
+# One app's page
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    count: int
+    total: int
+    bars: list  # (stars, count, percent rounded to a multiple of 5) from 5 down to 1
+
+    @property
+    def mean(self):
+        return self.total / self.count if self.count else None
+
+    @property
+    def mean_label(self):
+        return f"{self.mean:.1f}" if self.count else None
+
+
+def rating_summary(stats):
+    if stats is None:
+        return RatingSummary(0, 0, [(s, 0, 0) for s in range(5, 0, -1)])
+    counts = {1: stats.stars_1, 2: stats.stars_2, 3: stats.stars_3, 4: stats.stars_4, 5: stats.stars_5}
+    count = stats.rating_count
+    bars = []
+    for stars in range(5, 0, -1):
+        n = counts[stars] or 0
+        percent = round(n * 20 / count) * 5 if count else 0
+        bars.append((stars, n, percent))
+    return RatingSummary(count, stats.rating_sum, bars)
+
+
+@dataclass(frozen=True)
+class AppPage:
+    app: App
+    description_html: str
+    developer_name: str
+    category_slug: str | None
+    category_name: str | None
+    plans: list
+    rating: RatingSummary
+    active_customers: int
+
+
+def published_app(slug):
+    """Everything the app page shows, in two queries, or None (unknown or not published)."""
+    if not isinstance(slug, str) or len(slug) > 60:
+        return None
+    from models import Developer
+
+    query = (App.select(App, Developer.id, Developer.name, Category.id, Category.slug, Category.name, AppStats)
+             .join(Developer, on=(App.developer == Developer.id), attr="developer_row")
+             .switch(App).join(Category, JOIN.LEFT_OUTER, on=(App.category == Category.id), attr="category_row")
+             .switch(App).join(AppStats, JOIN.LEFT_OUTER, on=(AppStats.app == App.id), attr="stats")
+             .where(App.slug == slug, App.status == "published"))
+    listing = query.first()
+    if listing is None:
+        return None
+    stats = getattr(listing, "stats", None)
+    if stats is not None and stats.rating_count is None:
+        stats = None  # the LEFT JOIN found no stats row
+    category = getattr(listing, "category_row", None)
+    category_slug = category.slug if category is not None else None
+    category_name = category.name if category is not None else None
+    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "price_label": format_price(p.price_ore),
+              "trial_days": p.trial_days}
+             for p in Plan.select().where(Plan.app == listing.id, Plan.active == True)  # noqa: E712
+             .order_by(Plan.position, Plan.price_ore, Plan.id)]
+    # Sanitised again on the way out: whoever wrote description_html, the page stays safe.
+    return AppPage(app=listing, description_html=sanitise_description(listing.description_html or listing.description),
+                   developer_name=listing.developer_row.name, category_slug=category_slug,
+                   category_name=category_name, plans=plans, rating=rating_summary(stats),
+                   active_customers=(stats.active_customers if stats else 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Store generation and the cache of visitor pages
+
+GENERATION = "store_generation"
+
+
+def store_generation():
+    value = MarketSetting.select(MarketSetting.value).where(MarketSetting.name == GENERATION).scalar()
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def bump_store_generation():
+    """Every change to the store's data calls this, so cached visitor pages are not served
+    again. One UPDATE, safe with many servers on one database."""
+    updated = (MarketSetting.update(value=(MarketSetting.value.cast("INTEGER") + 1).cast("TEXT"))
+               .where(MarketSetting.name == GENERATION).execute())
+    if not updated:
+        MarketSetting.insert(name=GENERATION, value="2").on_conflict_ignore().execute()
+
+
+class PageCache:
+    """Rendered visitor pages, least recently used first out. Keys carry the store
+    generation, so a bump makes old entries unreachable and they age out."""
+
+    def __init__(self, max_entries=2000):
+        self.max_entries = max_entries
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key, value):
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self):
+        return len(self._entries)

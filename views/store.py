@@ -1,0 +1,93 @@
+"""The store's pages: home, /apps (search, filters, sort, paging) and one app's page.
+
+For a visitor without a session these pages are the same for everyone: they set no cookie,
+carry no CSRF token and are served from an in-process cache per store generation, with an
+ETag so browsers and shared caches can revalidate cheaply (DESIGN.md §4).
+"""
+from functools import wraps
+
+from flask import Blueprint, current_app, make_response, request
+
+import store
+from views import render_page, wants_fragment
+
+bp = Blueprint("store", __name__)
+
+# Longer URLs (a 10 kB q) are served but not cached: they would crowd out real pages.
+MAX_CACHED_PATH = 1000
+
+
+def _page_cache():
+    cache = current_app.extensions.get("store_page_cache")
+    if cache is None:
+        cache = store.PageCache(current_app.config.get("STORE_CACHE_SIZE", 2000))
+        current_app.extensions["store_page_cache"] = cache
+    return cache
+
+
+def _anonymous_request():
+    """No session or remember cookie at all: nothing personal can be on the page. Checked on
+    the cookies, not the session, so a cache hit never touches (or creates) a session."""
+    cookies = request.cookies
+    return (current_app.config["SESSION_COOKIE_NAME"] not in cookies
+            and current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies)
+
+
+def visitor_cached(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not _anonymous_request():
+            response = make_response(view(*args, **kwargs))
+            response.headers["Cache-Control"] = "private"
+            response.vary.add("Cookie")
+            return response
+        generation = store.store_generation()
+        fragment = wants_fragment()
+        etag = f"g{generation}-{'fragment' if fragment else 'page'}"
+        if etag in request.if_none_match:
+            response = current_app.response_class(status=304)
+        else:
+            key = (request.full_path, fragment, generation)
+            cacheable = len(request.full_path) <= MAX_CACHED_PATH
+            cached = _page_cache().get(key) if cacheable else None
+            if cached is None:
+                response = make_response(view(*args, **kwargs))
+                if cacheable and response.status_code == 200:
+                    _page_cache().put(key, (response.get_data(), response.mimetype))
+            else:
+                body, mimetype = cached
+                response = current_app.response_class(body, mimetype=mimetype)
+            if response.status_code != 200:
+                return response
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+        response.vary.add("HX-Request")
+        response.vary.add("Cookie")
+        return response
+
+    return wrapper
+
+
+@bp.get("/")
+@visitor_cached
+def home():
+    return render_page("store/home.html", categories=store.categories(), featured=store.featured_apps(),
+                       recommended=store.recommended_apps(), newest=store.newest_apps())
+
+
+@bp.get("/apps")
+@visitor_cached
+def apps():
+    categories = store.categories()
+    browse = store.parse_browse(request.args, {c["slug"] for c in categories})
+    results = store.browse_apps(browse)
+    return render_page("store/apps.html", "results", categories=categories, browse=browse, results=results)
+
+
+@bp.get("/apps/<slug>")
+@visitor_cached
+def app_page(slug):
+    page = store.published_app(slug)
+    if page is None:
+        return render_page("store/not_found.html", status=404, slug=slug)
+    return render_page("store/app.html", page=page)
