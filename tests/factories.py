@@ -75,6 +75,7 @@ def app_listing(developer_obj=None, price_ore=None, stats=True, **fields):
         Plan.create(app=listing, name="Standard", price_ore=price_ore)
     if stats:
         AppStats.create(app=listing)
+    __import__("store").index_app(listing)  # searchable like a published listing
     return listing
 
 

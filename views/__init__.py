@@ -29,6 +29,7 @@ def register_blueprints(app):
     app.register_blueprint(auth.bp)
     app.register_blueprint(__import__("views.billing").billing.bp)
     app.register_blueprint(__import__("views.webhooks").webhooks.bp)
+    app.register_blueprint(__import__("views.store").store.bp)
     app.register_blueprint(__import__("views.activation").activation.bp)
     app.register_blueprint(__import__("views.api").api.bp)
     from views import oauth as oauth_views
