@@ -35,4 +35,7 @@ def register_blueprints(app):
     from views import oauth as oauth_views
     app.register_blueprint(oauth_views.bp)
     app.register_blueprint(__import__("views.reviews").reviews.bp)
+    app.register_blueprint(__import__("views.account").account.bp)
+    app.register_blueprint(__import__("views.developer").developer.bp)
+    app.register_blueprint(__import__("views.admin").admin.bp)
     errors.register(app)

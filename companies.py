@@ -1,0 +1,402 @@
+"""Companies and the people in them: registration, account changes by single-use links, and
+company members. Domain functions take explicit arguments and never read `request`.
+
+Every function that takes form input raises `InvalidInput` with one message per field and
+writes nothing in that case.
+"""
+import datetime
+import re
+
+import accounts
+import credentials
+import database
+from mail import send_mail
+from models import AccountToken, Company, Developer, IntegrityError, User, db, utcnow
+
+INDUSTRIES = {
+    "construction": "Construction",
+    "consulting": "Consulting",
+    "retail": "Retail and e-commerce",
+    "restaurant": "Restaurants and cafés",
+    "manufacturing": "Manufacturing",
+    "transport": "Transport and logistics",
+    "healthcare": "Health and care",
+    "real-estate": "Real estate",
+    "it": "IT and software",
+    "accounting": "Accounting and finance",
+    "other": "Other",
+}
+SIZES = ("1-9", "10-49", "50-249", "250+")
+ROLES = ("admin", "member")
+
+PASSWORD_MIN, PASSWORD_MAX = 10, 200
+MAX_EMAIL, MAX_NAME = 254, 120
+
+RESET_TTL = datetime.timedelta(hours=1)
+EMAIL_CHANGE_TTL = datetime.timedelta(hours=24)
+INVITE_TTL = datetime.timedelta(days=7)
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ORG_RE = re.compile(r"^(\d{6})-?(\d{4})$")
+
+
+class InvalidInput(Exception):
+    def __init__(self, errors):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class InvalidLink(Exception):
+    """The link is unknown, used or expired; the message says what to do instead."""
+
+
+class NotCompanyAdmin(Exception):
+    def __init__(self, message="Only an admin of your company may do this. Ask one of your company's admins."):
+        super().__init__(message)
+
+
+class MemberNotFound(Exception):
+    pass
+
+
+def require_company_admin(user):
+    """The one check behind "only admins may buy, activate or consent"."""
+    user = getattr(user, "user", user)  # a SessionUser or the User row
+    if user is None or not getattr(user, "is_company_admin", False):
+        raise NotCompanyAdmin()
+    return user
+
+
+# --- input ---------------------------------------------------------------------------------
+
+def _text(value):
+    return value.strip() if isinstance(value, str) else ""
+
+
+def luhn_valid(digits):
+    """Swedish org numbers: the tenth digit is the Luhn check digit of the first nine."""
+    total = 0
+    for i, ch in enumerate(digits[:9]):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10 == int(digits[9])
+
+
+def normalise_org_number(raw):
+    """NNNNNN-NNNN, or ValueError with a message a person can act on."""
+    match = _ORG_RE.match(_text(raw))
+    if not match:
+        raise ValueError("Enter the organisation number as NNNNNN-NNNN (10 digits).")
+    digits = match.group(1) + match.group(2)
+    if not luhn_valid(digits):
+        raise ValueError("That organisation number is not valid (its check digit does not match).")
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def check_email(raw, errors, field="email"):
+    email = accounts.normalise_email(raw if isinstance(raw, str) else "")
+    if not email:
+        errors[field] = "Enter an email address."
+    elif len(email) > MAX_EMAIL or not _EMAIL_RE.match(email):
+        errors[field] = "Enter a valid email address."
+    return email
+
+
+def check_password(raw, errors, field="password"):
+    password = raw if isinstance(raw, str) else ""
+    if len(password) < PASSWORD_MIN:
+        errors[field] = f"Choose a password of at least {PASSWORD_MIN} characters."
+    elif len(password) > PASSWORD_MAX:
+        errors[field] = f"A password may have at most {PASSWORD_MAX} characters."
+    return password
+
+
+def _check_name(raw, errors, field, label, required=True):
+    value = _text(raw)
+    if required and not value:
+        errors[field] = f"Enter {label}."
+    elif len(value) > MAX_NAME:
+        errors[field] = f"{label[0].upper()}{label[1:]} may have at most {MAX_NAME} characters."
+    return value
+
+
+def _email_taken(email):
+    return User.select().where(User.email == email).exists()
+
+
+# --- registration --------------------------------------------------------------------------
+
+def register_customer(*, email, password, name, company_name, org_number, industry, size):
+    """A customer company and its first user, who is its admin."""
+    errors = {}
+    email = check_email(email, errors)
+    password = check_password(password, errors)
+    name = _check_name(name, errors, "name", "your name", required=False)
+    company_name = _check_name(company_name, errors, "company_name", "the company's name")
+    try:
+        org = normalise_org_number(org_number)
+    except ValueError as problem:
+        errors["org_number"] = str(problem)
+        org = None
+    if industry not in INDUSTRIES:
+        errors["industry"] = "Choose your industry from the list."
+    if size not in SIZES:
+        errors["size"] = "Choose the company's size from the list."
+    if "email" not in errors and _email_taken(email):
+        errors["email"] = "An account with this email already exists. Log in, or reset your password."
+    if org and Company.select().where(Company.org_number == org).exists():
+        errors["org_number"] = ("A company with this organisation number is already registered. "
+                                "Ask its admin to invite you.")
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with db.atomic():
+            company = Company.create(name=company_name, org_number=org, industry=industry, size=size)
+            return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
+                               company=company, company_role="admin")
+    except IntegrityError:
+        # Someone registered the same email or company a moment ago.
+        raise InvalidInput({"email": "An account with this email or organisation number already exists."}) from None
+
+
+def register_developer(*, email, password, name, vendor_name, org_number=""):
+    """A vendor company (developer) and its first user."""
+    errors = {}
+    email = check_email(email, errors)
+    password = check_password(password, errors)
+    name = _check_name(name, errors, "name", "your name", required=False)
+    vendor_name = _check_name(vendor_name, errors, "vendor_name", "your company's name")
+    org = None
+    if _text(org_number):
+        try:
+            org = normalise_org_number(org_number)
+        except ValueError as problem:
+            errors["org_number"] = str(problem)
+    if "email" not in errors and _email_taken(email):
+        errors["email"] = "An account with this email already exists. Log in, or reset your password."
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with db.atomic():
+            developer = Developer.create(name=vendor_name, org_number=org)
+            return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
+                               developer=developer)
+    except IntegrityError:
+        raise InvalidInput({"email": "An account with this email already exists."}) from None
+
+
+# --- password and email --------------------------------------------------------------------
+
+def change_password(user, current_password, new_password):
+    """Sets the new password and ends every session (the caller logs this browser in again)."""
+    errors = {}
+    if not isinstance(current_password, str) or not accounts.check_password(user.password_hash, current_password):
+        errors["current_password"] = "Your current password is not correct."
+    new_password = check_password(new_password, errors, "new_password")
+    if errors:
+        raise InvalidInput(errors)
+    with db.atomic():
+        user.password_hash = accounts.hash_password(new_password)
+        User.update(password_hash=user.password_hash).where(User.id == user.id).execute()
+        accounts.end_all_sessions(user)
+    return user
+
+
+def _link(config, path):
+    return config["MARKET_URL"].rstrip("/") + path
+
+
+def _issue_token(kind, ttl, **fields):
+    raw = credentials.new_token()
+    AccountToken.create(kind=kind, token_hash=credentials.token_hash(raw),
+                        expires_at=utcnow() + ttl, **fields)
+    return raw
+
+
+def find_token(kind, raw):
+    """The valid, unused token row for a link, or InvalidLink."""
+    if not isinstance(raw, str) or not 10 <= len(raw) <= 200:
+        raise InvalidLink("This link is not valid.")
+    row = AccountToken.get_or_none(AccountToken.token_hash == credentials.token_hash(raw),
+                                   AccountToken.kind == kind)
+    if row is None:
+        raise InvalidLink("This link is not valid.")
+    if row.used_at is not None:
+        raise InvalidLink("This link has already been used.")
+    if row.expires_at <= utcnow():
+        raise InvalidLink("This link has expired.")
+    return row
+
+
+def _use_token(row):
+    """Marks the token used; exactly one of two simultaneous uses wins."""
+    used = (AccountToken.update(used_at=utcnow())
+            .where(AccountToken.id == row.id, AccountToken.used_at.is_null())
+            .execute())
+    if used != 1:
+        raise InvalidLink("This link has already been used.")
+
+
+def request_password_reset(config, email):
+    """Mails a reset link when the account exists; says nothing about whether it does."""
+    user = User.get_or_none(User.email == accounts.normalise_email(email if isinstance(email, str) else ""))
+    if user is None:
+        return None
+    raw = _issue_token("reset", RESET_TTL, user=user, email=user.email)
+    send_mail(config, user.email, "Reset your App Market password",
+              "Someone asked to reset the password of your App Market account.\n\n"
+              f"Choose a new password here (the link works once, for one hour):\n{_link(config, '/reset/' + raw)}\n\n"
+              "If it was not you, ignore this mail; your password stays as it is.")
+    return raw
+
+
+def reset_password(raw, new_password):
+    errors = {}
+    new_password = check_password(new_password, errors)
+    row = find_token("reset", raw)
+    if errors:
+        raise InvalidInput(errors)
+    with db.atomic():
+        _use_token(row)
+        user = User.get_by_id(row.user_id)
+        user.password_hash = accounts.hash_password(new_password)
+        User.update(password_hash=user.password_hash).where(User.id == user.id).execute()
+        # Other reset links still in someone's mailbox stop working too.
+        (AccountToken.update(used_at=utcnow())
+         .where(AccountToken.user == user, AccountToken.kind == "reset", AccountToken.used_at.is_null())
+         .execute())
+        accounts.end_all_sessions(user)
+    return user
+
+
+def request_email_change(config, user, new_email, password):
+    errors = {}
+    email = check_email(new_email, errors)
+    if not isinstance(password, str) or not accounts.check_password(user.password_hash, password):
+        errors["password"] = "Your password is not correct."
+    if "email" not in errors:
+        if email == user.email:
+            errors["email"] = "That is already your email address."
+        elif _email_taken(email):
+            errors["email"] = "Another account uses this email address."
+    if errors:
+        raise InvalidInput(errors)
+    raw = _issue_token("email", EMAIL_CHANGE_TTL, user=user, email=email)
+    send_mail(config, email, "Confirm your new App Market email address",
+              f"Confirm that {email} should be the email address of your App Market account:\n"
+              f"{_link(config, '/account/email/confirm/' + raw)}\n\nThe link works once, for 24 hours.")
+    send_mail(config, user.email, "Your App Market email address is about to change",
+              f"Someone asked to change your account's email address to {email}. It changes only when the "
+              "new address is confirmed. If it was not you, change your password now.")
+    return raw
+
+
+def confirm_email_change(raw):
+    row = find_token("email", raw)
+    try:
+        with db.atomic():
+            _use_token(row)
+            user = User.get_by_id(row.user_id)
+            User.update(email=row.email).where(User.id == user.id).execute()
+            user.email = row.email
+    except IntegrityError:
+        raise InvalidLink("Another account started using this email address; the change was not made.") from None
+    return user
+
+
+# --- members -------------------------------------------------------------------------------
+
+def members(company):
+    return list(User.select().where(User.company == company).order_by(User.email))
+
+
+def pending_invitations(company):
+    return list(AccountToken.select()
+                .where(AccountToken.company == company, AccountToken.kind == "invite",
+                       AccountToken.used_at.is_null(), AccountToken.expires_at > utcnow())
+                .order_by(AccountToken.created_at.desc()))
+
+
+def invite_member(config, admin, email, role):
+    admin = require_company_admin(admin)
+    errors = {}
+    email = check_email(email, errors)
+    if role not in ROLES:
+        errors["role"] = "Choose member or admin."
+    if "email" not in errors and _email_taken(email):
+        errors["email"] = "This person already has an App Market account; it cannot join a second company."
+    if errors:
+        raise InvalidInput(errors)
+    company = Company.get_by_id(admin.company_id)
+    raw = _issue_token("invite", INVITE_TTL, company=company, email=email, role=role, user=admin)
+    send_mail(config, email, f"Join {company.name} in the App Market",
+              f"{admin.name or admin.email} invited you to join {company.name} in the App Market as {role}.\n\n"
+              f"Set your password and join here (the link works once, for 7 days):\n"
+              f"{_link(config, '/invite/' + raw)}")
+    return raw
+
+
+def accept_invitation(raw, password, name):
+    """The invited person's account, in the inviting company with the invited role."""
+    errors = {}
+    password = check_password(password, errors)
+    name = _check_name(name, errors, "name", "your name", required=False)
+    row = find_token("invite", raw)
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with db.atomic():
+            _use_token(row)
+            return User.create(email=row.email, password_hash=accounts.hash_password(password), name=name,
+                               company=row.company_id, company_role=row.role)
+    except IntegrityError:
+        raise InvalidLink("An account with this email address already exists. Log in instead.") from None
+
+
+def _member_of(admin, member_id):
+    try:
+        member_id = int(member_id)
+    except (TypeError, ValueError):
+        raise MemberNotFound() from None
+    member = User.get_or_none(User.id == member_id, User.company == admin.company_id)
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+def _lock_company(company_id):
+    """Two admins demoting each other at once must not leave the company without one.
+    SQLite's write transactions are already serialised (BEGIN IMMEDIATE)."""
+    if database.is_postgres(db):
+        Company.select().where(Company.id == company_id).for_update().execute()
+
+
+def _other_admins(member):
+    return (User.select().where(User.company == member.company_id, User.company_role == "admin",
+                                User.id != member.id).count())
+
+
+def set_member_role(admin, member_id, role):
+    admin = require_company_admin(admin)
+    if role not in ROLES:
+        raise InvalidInput({"role": "Choose member or admin."})
+    with db.atomic():
+        _lock_company(admin.company_id)
+        member = _member_of(admin, member_id)
+        if role == "member" and member.company_role == "admin" and _other_admins(member) == 0:
+            raise InvalidInput({"role": "The company needs at least one admin. Make someone else admin first."})
+        User.update(company_role=role).where(User.id == member.id).execute()
+        member.company_role = role
+    return member
+
+
+def remove_member(admin, member_id):
+    """The member's account is removed: accounts belong to their company."""
+    admin = require_company_admin(admin)
+    with db.atomic():
+        _lock_company(admin.company_id)
+        member = _member_of(admin, member_id)
+        if member.company_role == "admin" and _other_admins(member) == 0:
+            raise InvalidInput({"member": "The company's last admin cannot be removed."})
+        User.delete().where(User.id == member.id).execute()
+    return member

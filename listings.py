@@ -1,0 +1,489 @@
+"""A developer's apps from first draft to published listing: the listing, its plans, its OAuth
+client, the publishing checklist, review, suspension. Domain functions take explicit
+arguments (developer, app, config values) and never read `request`.
+
+Input errors raise `companies.InvalidInput` (one message per field) and write nothing.
+"""
+import os
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+import credentials
+import store
+from companies import InvalidInput
+from models import (
+    App,
+    AppStats,
+    Category,
+    Developer,
+    IntegrityError,
+    OAuthClient,
+    Plan,
+    PlanPriceChange,
+    db,
+    utcnow,
+)
+from scopes import SCOPES
+
+MAX_NAME, MAX_TAGLINE, MAX_DESCRIPTION, MAX_URL = 80, 140, 20_000, 500
+MAX_REDIRECT_URIS, MAX_REASON, MAX_PLAN_NAME = 10, 2_000, 60
+MAX_PRICE_ORE = 10_000_000  # 100 000 kr a month: anything above is a typo
+MAX_TRIAL_DAYS = 90
+MAX_ICON_BYTES = 256 * 1024
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58})[a-z0-9]$")
+# Slugs that would collide with the developer pages' own paths.
+RESERVED_SLUGS = {"new"}
+PRICE_RE = re.compile(r"^\d{1,6}(?:[.,]\d{1,2})?$")
+ICON_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:png|jpg|webp)$")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class ListingNotFound(Exception):
+    pass
+
+
+def _text(value):
+    return value.strip() if isinstance(value, str) else ""
+
+
+# --- texts ---------------------------------------------------------------------------------
+
+def sanitise_description(text):
+    """One sanitiser for the whole market: the store's (QUALITY.md 29)."""
+    return store.sanitise_description(text)
+
+
+def check_url(raw, errors, field, label, required=False):
+    """https anywhere, or http on this machine (development); no credentials or fragments."""
+    url = _text(raw)
+    if not url:
+        if required:
+            errors[field] = f"Enter {label}."
+        return None
+    if len(url) > MAX_URL or any(c.isspace() for c in url):
+        errors[field] = f"{label[0].upper()}{label[1:]} must be one address of at most {MAX_URL} characters."
+        return None
+    problem = url_problem(url)
+    if problem:
+        errors[field] = f"{label[0].upper()}{label[1:]}: {problem}"
+        return None
+    return url
+
+
+def url_problem(url):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        return "not a valid address."
+    if "#" in url:
+        return "an address may not contain a fragment (#)."
+    if not host:
+        return "enter a full address starting with https://."
+    if parts.username is not None or parts.password is not None:
+        return "an address may not contain a user name or password."
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    return "use https (plain http only on 127.0.0.1 or localhost)."
+
+
+# --- the listing ---------------------------------------------------------------------------
+
+def categories():
+    return list(Category.select().order_by(Category.position, Category.name))
+
+
+def _check_listing(data, errors):
+    name = _text(data.get("name"))
+    if not name:
+        errors["name"] = "Enter the app's name."
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"The name may have at most {MAX_NAME} characters."
+    tagline = _text(data.get("tagline"))
+    if len(tagline) > MAX_TAGLINE:
+        errors["tagline"] = f"The tagline may have at most {MAX_TAGLINE} characters."
+    description = data.get("description") if isinstance(data.get("description"), str) else ""
+    description = description.replace("\r\n", "\n").strip()
+    if len(description) > MAX_DESCRIPTION:
+        errors["description"] = f"The description may have at most {MAX_DESCRIPTION:,} characters."
+    category = None
+    slug = _text(data.get("category"))
+    if slug:
+        category = Category.get_or_none(Category.slug == slug)
+        if category is None:
+            errors["category"] = "Choose a category from the list."
+    return {"name": name, "tagline": tagline, "description": description,
+            "description_html": sanitise_description(description), "category": category}
+
+
+def check_slug(raw, errors):
+    slug = _text(raw)
+    if not SLUG_RE.match(slug) or "--" in slug:
+        errors["slug"] = ("The address name must be 3–60 characters of lowercase a–z, 0–9 and single "
+                          "hyphens, starting and ending with a letter or digit.")
+    elif slug in RESERVED_SLUGS or App.select().where(App.slug == slug).exists():
+        errors["slug"] = "That address name is taken. Choose another."
+    return slug
+
+
+def create_listing(developer, data):
+    """A draft app with its OAuth client (no secret yet: it is shown once, when made)."""
+    errors = {}
+    slug = check_slug(data.get("slug"), errors)
+    fields = _check_listing(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with db.atomic():
+            listing = App.create(developer=developer, slug=slug, status="draft", **fields)
+            AppStats.create(app=listing)
+            OAuthClient.create(app=listing, client_id="app_" + secrets.token_hex(12))
+    except IntegrityError:
+        raise InvalidInput({"slug": "That address name is taken. Choose another."}) from None
+    return listing
+
+
+def update_listing(listing, data):
+    errors = {}
+    fields = _check_listing(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    fields["updated_at"] = utcnow()
+    App.update(**fields).where(App.id == listing.id).execute()
+    for name, value in fields.items():
+        setattr(listing, name, value)
+    store_changed(listing)
+    return listing
+
+
+def developer_apps(developer):
+    return list(App.select().where(App.developer == developer).order_by(App.created_at.desc(), App.id.desc()))
+
+
+def developer_app(developer, slug):
+    """The developer's own app; another developer's slug is simply not found."""
+    listing = App.get_or_none(App.slug == slug, App.developer == developer) if isinstance(slug, str) else None
+    if listing is None:
+        raise ListingNotFound()
+    return listing
+
+
+def store_changed(listing):
+    """The store's cache and search index follow every change to a listing that shows (or
+    showed) there."""
+    if listing.status not in ("published", "suspended"):
+        return
+    store.index_app(listing)
+    store.bump_store_generation()
+
+
+# --- icon ----------------------------------------------------------------------------------
+
+def icon_type(data):
+    """The image type from the file's first bytes, never from its name."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def save_icon(directory, listing, data):
+    """Stored under a random name in `directory` (ICON_DIR, default instance/icons)."""
+    if not data:
+        raise InvalidInput({"icon": "Choose an image file to upload."})
+    if len(data) > MAX_ICON_BYTES:
+        raise InvalidInput({"icon": f"The icon may be at most {MAX_ICON_BYTES // 1024} kB."})
+    kind = icon_type(data)
+    if kind is None:
+        raise InvalidInput({"icon": "The icon must be a PNG, JPEG or WebP image."})
+    os.makedirs(directory, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{kind}"
+    with open(os.path.join(directory, name), "wb") as out:
+        out.write(data)
+    old = listing.icon
+    App.update(icon=name, updated_at=utcnow()).where(App.id == listing.id).execute()
+    listing.icon = name
+    if old and ICON_NAME_RE.match(old):
+        try:
+            os.remove(os.path.join(directory, old))
+        except FileNotFoundError:
+            pass
+    store_changed(listing)
+    return name
+
+
+def icon_url(listing):
+    return f"/icons/{listing.icon}" if listing.icon else None
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+def parse_kronor(raw):
+    """ "199" or "49,50" kronor → öre. """
+    text = _text(raw).replace(" ", "").replace("\u00a0", "")
+    if text.lower().endswith("kr"):
+        text = text[:-2]
+    if not PRICE_RE.match(text):
+        raise ValueError("Enter the price in kronor, like 199 or 49,50.")
+    try:
+        ore = int(Decimal(text.replace(",", ".")) * 100)
+    except InvalidOperation:
+        raise ValueError("Enter the price in kronor, like 199 or 49,50.") from None
+    if ore < 100:
+        raise ValueError("A plan costs at least 1 kr a month. A free app has no plans.")
+    if ore > MAX_PRICE_ORE:
+        raise ValueError("That price is higher than the market accepts.")
+    return ore
+
+
+def _check_plan(data, errors):
+    name = _text(data.get("name"))
+    if not name:
+        errors["name"] = "Enter the plan's name."
+    elif len(name) > MAX_PLAN_NAME:
+        errors["name"] = f"The plan's name may have at most {MAX_PLAN_NAME} characters."
+    try:
+        price_ore = parse_kronor(data.get("price_kr"))
+    except ValueError as problem:
+        errors["price_kr"] = str(problem)
+        price_ore = None
+    trial_raw = _text(data.get("trial_days")) or "0"
+    trial_days = int(trial_raw) if trial_raw.isdigit() and len(trial_raw) <= 3 else None
+    if trial_days is None or trial_days > MAX_TRIAL_DAYS:
+        errors["trial_days"] = f"Trial days must be a whole number from 0 to {MAX_TRIAL_DAYS}."
+    return {"name": name, "price_ore": price_ore, "trial_days": trial_days}
+
+
+def active_plans(listing):
+    return list(Plan.select().where(Plan.app == listing, Plan.active).order_by(Plan.position, Plan.id))
+
+
+def sync_price_summary(listing):
+    """`is_free` and `min_price_ore` follow the active plans: the store sorts and filters on them."""
+    prices = [plan.price_ore for plan in active_plans(listing)]
+    listing.is_free = not prices
+    listing.min_price_ore = min(prices) if prices else 0
+    App.update(is_free=listing.is_free, min_price_ore=listing.min_price_ore, updated_at=utcnow()).where(
+        App.id == listing.id).execute()
+
+
+def add_plan(listing, data):
+    errors = {}
+    fields = _check_plan(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    with db.atomic():
+        position = Plan.select().where(Plan.app == listing).count()
+        plan = Plan.create(app=listing, position=position, **fields)
+        sync_price_summary(listing)
+    store_changed(listing)
+    return plan
+
+
+def listing_plan(listing, plan_id):
+    try:
+        plan_id = int(plan_id)
+    except (TypeError, ValueError):
+        raise ListingNotFound() from None
+    plan = Plan.get_or_none(Plan.id == plan_id, Plan.app == listing, Plan.active)
+    if plan is None:
+        raise ListingNotFound()
+    return plan
+
+
+def update_plan(listing, plan, data):
+    """A new price is recorded and the Stripe price forgotten: billing makes a new one, and
+    subscribers keep the price they bought."""
+    errors = {}
+    fields = _check_plan(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    with db.atomic():
+        if fields["price_ore"] != plan.price_ore:
+            PlanPriceChange.create(plan=plan, old_price_ore=plan.price_ore, new_price_ore=fields["price_ore"])
+            fields["stripe_price_id"] = None
+        Plan.update(**fields).where(Plan.id == plan.id).execute()
+        for name, value in fields.items():
+            setattr(plan, name, value)
+        sync_price_summary(listing)
+    store_changed(listing)
+    return plan
+
+
+def retire_plan(listing, plan):
+    """Retired, not deleted: subscriptions still point at it."""
+    with db.atomic():
+        Plan.update(active=False).where(Plan.id == plan.id).execute()
+        sync_price_summary(listing)
+    store_changed(listing)
+
+
+# --- integration: landing page, redirect URIs, scopes, webhook -----------------------------
+
+def oauth_client(listing):
+    client = OAuthClient.get_or_none(OAuthClient.app == listing)
+    if client is None:
+        client = OAuthClient.create(app=listing, client_id="app_" + secrets.token_hex(12))
+    return client
+
+
+def parse_redirect_uris(raw, errors):
+    text = raw if isinstance(raw, str) else ""
+    uris = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        uri = line.strip()
+        if not uri:
+            continue
+        problem = "longer than 500 characters." if len(uri) > MAX_URL else url_problem(uri)
+        if problem is None and any(c.isspace() for c in uri):
+            problem = "an address may not contain spaces."
+        if problem:
+            errors["redirect_uris"] = f"{uri[:80]}: {problem}"
+            return []
+        if uri not in uris:
+            uris.append(uri)
+    if len(uris) > MAX_REDIRECT_URIS:
+        errors["redirect_uris"] = f"At most {MAX_REDIRECT_URIS} redirect URIs."
+    return uris
+
+
+def parse_scopes(names, errors):
+    names = [n for n in (names or []) if isinstance(n, str)]
+    unknown = [n for n in names if n not in SCOPES]
+    if unknown:
+        errors["scopes"] = "Choose scopes from the list."
+        return []
+    return [name for name in SCOPES if name in names]
+
+
+def update_integration(listing, data, scope_names):
+    errors = {}
+    landing = check_url(data.get("landing_url"), errors, "landing_url", "the landing page URL")
+    webhook = check_url(data.get("webhook_url"), errors, "webhook_url", "the webhook URL")
+    uris = parse_redirect_uris(data.get("redirect_uris"), errors)
+    chosen = parse_scopes(scope_names, errors)
+    if errors:
+        raise InvalidInput(errors)
+    with db.atomic():
+        client = oauth_client(listing)
+        App.update(landing_url=landing, webhook_url=webhook, updated_at=utcnow()).where(
+            App.id == listing.id).execute()
+        OAuthClient.update(redirect_uris="\n".join(uris), scopes=" ".join(chosen)).where(
+            OAuthClient.id == client.id).execute()
+    listing.landing_url, listing.webhook_url = landing, webhook
+    store_changed(listing)
+    return listing
+
+
+def make_client_secret(secret_key, listing):
+    """A new secret, returned once to be shown once; only its keyed hash is kept."""
+    client = oauth_client(listing)
+    secret = credentials.new_client_secret()
+    OAuthClient.update(client_secret_hash=credentials.hash_client_secret(secret_key, secret),
+                       secret_rotated_at=utcnow()).where(OAuthClient.id == client.id).execute()
+    return secret
+
+
+def landing_secret(secret_key, listing):
+    return credentials.landing_secret(secret_key, oauth_client(listing).client_id)
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+def checklist(listing):
+    """What must hold before the app can be submitted: (key, label, done)."""
+    client = oauth_client(listing)
+    steps = [
+        ("landing_url", "Landing page URL (activation goes through it)", bool(listing.landing_url)),
+        ("redirect_uris", "At least one OAuth redirect URI", bool(client.redirect_uris.strip())),
+        ("scopes", "At least one API scope", bool(client.scopes.strip())),
+    ]
+    if not listing.is_free:
+        developer = Developer.get_by_id(listing.developer_id)
+        steps.append(("payouts", "Set up payouts (a Stripe account that can be paid)", developer.payouts_enabled))
+    return steps
+
+
+def checklist_done(listing):
+    return all(done for _, _, done in checklist(listing))
+
+
+def _move(listing, from_statuses, **fields):
+    """A status change that happens once even when two requests race for it."""
+    fields.setdefault("updated_at", utcnow())
+    moved = App.update(**fields).where(App.id == listing.id, App.status.in_(from_statuses)).execute()
+    if moved:
+        for name, value in fields.items():
+            setattr(listing, name, value)
+    return bool(moved)
+
+
+def submit_for_review(listing):
+    if listing.status not in ("draft", "rejected"):
+        raise InvalidInput({"status": "Only a draft or rejected app can be submitted for review."})
+    if not checklist_done(listing):
+        raise InvalidInput({"status": "Complete every step of the checklist before submitting."})
+    if not _move(listing, ("draft", "rejected"), status="in_review"):
+        raise InvalidInput({"status": "The app's status changed meanwhile. Reload the page."})
+    return listing
+
+
+def review_queue():
+    return list(App.select(App, Developer).join(Developer).where(App.status == "in_review")
+                .order_by(App.updated_at, App.id))
+
+
+def store_apps():
+    return list(App.select(App, Developer).join(Developer).where(App.status.in_(("published", "suspended")))
+                .order_by(App.name))
+
+
+def approve(listing):
+    if listing.status != "in_review":
+        raise InvalidInput({"status": "Only an app in review can be approved."})
+    if not checklist_done(listing):
+        raise InvalidInput({"status": "The app no longer meets the checklist; reject it with the reason."})
+    with db.atomic():
+        if not _move(listing, ("in_review",), status="published", published_at=listing.published_at or utcnow(),
+                     rejection_reason=""):
+            raise InvalidInput({"status": "The app's status changed meanwhile. Reload the page."})
+        store_changed(listing)
+    return listing
+
+
+def reject(listing, reason):
+    reason = _text(reason)
+    if not reason:
+        raise InvalidInput({"reason": "Tell the developer why the app is rejected."})
+    if len(reason) > MAX_REASON:
+        raise InvalidInput({"reason": f"The reason may have at most {MAX_REASON} characters."})
+    if listing.status != "in_review" or not _move(listing, ("in_review",), status="rejected",
+                                                    rejection_reason=reason):
+        raise InvalidInput({"status": "Only an app in review can be rejected."})
+    return listing
+
+
+def suspend_app(listing):
+    """Hidden from the store (issue H adds the billing effects)."""
+    with db.atomic():
+        if not _move(listing, ("published",), status="suspended"):
+            raise InvalidInput({"status": "Only a published app can be suspended."})
+        store_changed(listing)
+    return listing
+
+
+def restore_app(listing):
+    with db.atomic():
+        if not _move(listing, ("suspended",), status="published"):
+            raise InvalidInput({"status": "Only a suspended app can be restored."})
+        store_changed(listing)
+    return listing

@@ -1,0 +1,108 @@
+"""Platform admin: the review queue, and suspending and restoring published apps.
+
+`/admin` is a plain index until issue J's dashboard replaces it."""
+import functools
+
+from flask import Blueprint, abort, request
+from flask_login import current_user, login_required
+
+import listings
+from companies import InvalidInput
+from models import App
+from scopes import SCOPES
+from views import render_page
+from views.account import finished, forbidden
+
+bp = Blueprint("admin", __name__)
+
+
+def platform_admin_required(view):
+    """Visitors go to the login page; everyone else who is not a platform admin gets 403."""
+    @functools.wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_platform_admin:
+            raise forbidden("This page is for App Market administrators.")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _app(slug):
+    listing = App.get_or_none(App.slug == slug)
+    if listing is None:
+        abort(404)
+    return listing
+
+
+@bp.get("/admin")
+@platform_admin_required
+def index():
+    return render_page("admin/index.html", None, in_review=len(listings.review_queue()))
+
+
+def _queue_page(status=200, errors=None, failed_slug=None):
+    queue = [(listing, listings.oauth_client(listing), listings.checklist(listing))
+             for listing in listings.review_queue()]
+    return render_page("admin/review.html", "queue", status=status, queue=queue, scopes=SCOPES,
+                       errors=errors or {}, failed_slug=failed_slug)
+
+
+@bp.get("/admin/review")
+@platform_admin_required
+def review():
+    return _queue_page()
+
+
+@bp.post("/admin/review/<slug>/approve")
+@platform_admin_required
+def approve(slug):
+    listing = _app(slug)
+    try:
+        listings.approve(listing)
+    except InvalidInput as problem:
+        return _queue_page(409, problem.errors, slug)
+    return finished("/admin/review", f"{listing.name} is published.")
+
+
+@bp.post("/admin/review/<slug>/reject")
+@platform_admin_required
+def reject(slug):
+    listing = _app(slug)
+    try:
+        listings.reject(listing, request.form.get("reason"))
+    except InvalidInput as problem:
+        return _queue_page(422, problem.errors, slug)
+    return finished("/admin/review", f"{listing.name} is rejected; the developer sees your reason.")
+
+
+def _apps_page(status=200, errors=None, failed_slug=None):
+    return render_page("admin/apps.html", "app_table", status=status, apps=listings.store_apps(),
+                       errors=errors or {}, failed_slug=failed_slug)
+
+
+@bp.get("/admin/apps")
+@platform_admin_required
+def apps():
+    return _apps_page()
+
+
+@bp.post("/admin/apps/<slug>/suspend")
+@platform_admin_required
+def suspend(slug):
+    listing = _app(slug)
+    try:
+        listings.suspend_app(listing)
+    except InvalidInput as problem:
+        return _apps_page(409, problem.errors, slug)
+    return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store.")
+
+
+@bp.post("/admin/apps/<slug>/restore")
+@platform_admin_required
+def restore(slug):
+    listing = _app(slug)
+    try:
+        listings.restore_app(listing)
+    except InvalidInput as problem:
+        return _apps_page(409, problem.errors, slug)
+    return finished("/admin/apps", f"{listing.name} is back in the store.")

@@ -1,0 +1,238 @@
+"""A developer's own apps: listing, plans, integration settings, credentials, submission.
+
+Another developer's slug is simply not found (404); customers and visitors never see these
+pages."""
+import functools
+import os
+
+from flask import Blueprint, abort, current_app, request, send_from_directory
+from flask_login import current_user, login_required
+
+import listings
+from companies import InvalidInput
+from models import Developer
+from scopes import SCOPES
+from views import render_page
+from views.account import finished, forbidden, form_errors
+
+bp = Blueprint("developer", __name__)
+
+
+def developer_required(view):
+    @functools.wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.developer_id:
+            raise forbidden("Developer pages are for developer accounts. Register as a developer to list apps.")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def icons_dir():
+    return current_app.config.get("ICON_DIR") or os.path.join(current_app.instance_path, "icons")
+
+
+def _developer():
+    return Developer.get_by_id(current_user.developer_id)
+
+
+def _own_app(slug):
+    try:
+        return listings.developer_app(current_user.developer_id, slug)
+    except listings.ListingNotFound:
+        abort(404)
+
+
+def _listing_form(listing):
+    return {"name": listing.name, "tagline": listing.tagline, "description": listing.description,
+            "category": listing.category.slug if listing.category_id else ""}
+
+
+@bp.get("/developer")
+@developer_required
+def dashboard():
+    # Issue J replaces this with the dashboard's numbers.
+    return render_page("developer/index.html", None, developer=_developer(),
+                       apps=listings.developer_apps(current_user.developer_id))
+
+
+@bp.get("/developer/apps")
+@developer_required
+def apps():
+    return render_page("developer/apps.html", "app_list", developer=_developer(),
+                       apps=listings.developer_apps(current_user.developer_id))
+
+
+@bp.route("/developer/apps/new", methods=["GET", "POST"])
+@developer_required
+def new_app():
+    context = {"categories": listings.categories()}
+    if request.method == "GET":
+        return render_page("developer/new.html", None, form={}, errors={}, **context)
+    form = request.form.to_dict()
+    try:
+        listing = listings.create_listing(_developer(), form)
+    except InvalidInput as problem:
+        return form_errors("developer/new.html", "listing_form", form=form, errors=problem.errors, **context)
+    return finished(f"/developer/apps/{listing.slug}", "The app is created as a draft.")
+
+
+@bp.get("/developer/apps/<slug>")
+@developer_required
+def app_page(slug):
+    listing = _own_app(slug)
+    return _app_page(listing)
+
+
+def _app_page(listing, status=200, errors=None):
+    return render_page("developer/app.html", None, status=status, listing=listing,
+                       checklist=listings.checklist(listing), ready=listings.checklist_done(listing),
+                       plans=listings.active_plans(listing), errors=errors or {},
+                       icon_url=listings.icon_url(listing))
+
+
+@bp.route("/developer/apps/<slug>/edit", methods=["GET", "POST"])
+@developer_required
+def edit_app(slug):
+    listing = _own_app(slug)
+    context = {"listing": listing, "categories": listings.categories(), "icon_url": listings.icon_url(listing),
+               "icon_errors": {}}
+    if request.method == "GET":
+        return render_page("developer/edit.html", None, form=_listing_form(listing), errors={}, **context)
+    form = request.form.to_dict()
+    try:
+        listings.update_listing(listing, form)
+    except InvalidInput as problem:
+        return form_errors("developer/edit.html", "listing_form", form=form, errors=problem.errors, **context)
+    return finished(f"/developer/apps/{listing.slug}", "The listing is saved.")
+
+
+@bp.post("/developer/apps/<slug>/icon")
+@developer_required
+def upload_icon(slug):
+    listing = _own_app(slug)
+    upload = request.files.get("icon")
+    # Read one byte past the limit: enough to know it is too large without reading it all.
+    data = upload.stream.read(listings.MAX_ICON_BYTES + 1) if upload else b""
+    try:
+        listings.save_icon(icons_dir(), listing, data)
+    except InvalidInput as problem:
+        return form_errors("developer/edit.html", "icon_form", listing=listing, categories=listings.categories(),
+                           icon_url=listings.icon_url(listing), form=_listing_form(listing), errors={},
+                           icon_errors=problem.errors)
+    return finished(f"/developer/apps/{listing.slug}/edit", "The icon is saved.")
+
+
+@bp.get("/icons/<name>")
+def icon(name):
+    if not listings.ICON_NAME_RE.match(name):
+        abort(404)
+    response = send_from_directory(icons_dir(), name, max_age=86400)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def _integration_form(listing):
+    client = listings.oauth_client(listing)
+    return {"landing_url": listing.landing_url or "", "webhook_url": listing.webhook_url or "",
+            "redirect_uris": client.redirect_uris}, client.scopes.split()
+
+
+@bp.route("/developer/apps/<slug>/integration", methods=["GET", "POST"])
+@developer_required
+def integration(slug):
+    listing = _own_app(slug)
+    if request.method == "GET":
+        form, chosen = _integration_form(listing)
+        return render_page("developer/integration.html", None, listing=listing, form=form, chosen=chosen,
+                           scopes=SCOPES, errors={})
+    form = request.form.to_dict()
+    chosen = request.form.getlist("scopes")
+    try:
+        listings.update_integration(listing, form, chosen)
+    except InvalidInput as problem:
+        return form_errors("developer/integration.html", "integration_form", listing=listing, form=form,
+                           chosen=chosen, scopes=SCOPES, errors=problem.errors)
+    return finished(f"/developer/apps/{listing.slug}", "The integration settings are saved.")
+
+
+def _plans_page(listing, status=200, form=None, errors=None, block=None, plan_errors=None):
+    return render_page("developer/plans.html", block, status=status, listing=listing,
+                       plans=listings.active_plans(listing), form=form or {}, errors=errors or {},
+                       plan_errors=plan_errors or {})
+
+
+@bp.route("/developer/apps/<slug>/plans", methods=["GET", "POST"])
+@developer_required
+def plans(slug):
+    listing = _own_app(slug)
+    if request.method == "GET":
+        return _plans_page(listing)
+    form = request.form.to_dict()
+    try:
+        listings.add_plan(listing, form)
+    except InvalidInput as problem:
+        return _plans_page(listing, 422, form, problem.errors, block="plan_form")
+    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is added.")
+
+
+@bp.post("/developer/apps/<slug>/plans/<plan_id>")
+@developer_required
+def update_plan(slug, plan_id):
+    listing = _own_app(slug)
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        abort(404)
+    try:
+        listings.update_plan(listing, plan, request.form.to_dict())
+    except InvalidInput as problem:
+        return _plans_page(listing, 422, plan_errors={plan.id: problem.errors})
+    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved.")
+
+
+@bp.post("/developer/apps/<slug>/plans/<plan_id>/retire")
+@developer_required
+def retire_plan(slug, plan_id):
+    listing = _own_app(slug)
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        abort(404)
+    listings.retire_plan(listing, plan)
+    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is retired; its subscribers keep it.")
+
+
+def _credentials_page(listing, secret=None):
+    page = render_page("developer/credentials.html", None, listing=listing, client=listings.oauth_client(listing),
+                       secret=secret,
+                       landing_secret=listings.landing_secret(current_app.config["SECRET_KEY"], listing))
+    # Secrets must not stay in caches or the browser's history.
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@bp.get("/developer/apps/<slug>/credentials")
+@developer_required
+def credentials(slug):
+    return _credentials_page(_own_app(slug))
+
+
+@bp.post("/developer/apps/<slug>/credentials/secret")
+@developer_required
+def new_secret(slug):
+    listing = _own_app(slug)
+    secret = listings.make_client_secret(current_app.config["SECRET_KEY"], listing)
+    # Shown in this response only: the market keeps nothing it could show again.
+    return _credentials_page(listing, secret)
+
+
+@bp.post("/developer/apps/<slug>/submit")
+@developer_required
+def submit(slug):
+    listing = _own_app(slug)
+    try:
+        listings.submit_for_review(listing)
+    except InvalidInput as problem:
+        return _app_page(listing, 422, problem.errors)
+    return finished(f"/developer/apps/{listing.slug}", "Submitted for review. We will tell you here what the reviewer decides.")
