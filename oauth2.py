@@ -17,6 +17,7 @@ For the API (views/api.py):
 `require_oauth` answers 401 (missing, unknown, expired or revoked token; WWW-Authenticate:
 Bearer) and 403 (insufficient scope) in the API's ErrorInformation shape.
 """
+import binascii
 import datetime
 import hashlib
 import hmac
@@ -28,6 +29,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProte
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, TokenMixin, grants
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -442,8 +444,10 @@ class MarketRevocationEndpoint(RevocationEndpoint):
             # A refresh token takes its access tokens and its descendants with it.
             revoke_family(row.family)
         else:
-            OAuthToken.update(revoked_at=utcnow()).where(OAuthToken.id == row.id,
-                                                         OAuthToken.revoked_at.is_null()).execute()
+            # The row holds the pair; ending only the access token's life keeps its refresh token.
+            now = utcnow()
+            OAuthToken.update(access_expires_at=now).where(OAuthToken.id == row.id,
+                                                           OAuthToken.access_expires_at > now).execute()
 
 
 class MarketIntrospectionEndpoint(IntrospectionEndpoint):
@@ -506,6 +510,14 @@ class MarketAuthorizationServer(AuthorizationServer):
         return response
 
 
+def authenticate_basic(query_client, request):
+    """client_secret_basic, with an undecodable header a failed authentication, not a 500."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except (UnicodeDecodeError, binascii.Error, ValueError):
+        return None
+
+
 def _access_token_generator(**kwargs):
     return credentials.new_token()
 
@@ -528,6 +540,7 @@ def init_app(app):
         "default", BearerTokenGenerator(_access_token_generator, _refresh_token_generator, _expires_in))
     authorization.scopes_supported = list(SCOPES)
     if not authorization._authorization_grants:
+        authorization.register_client_auth_method("client_secret_basic", authenticate_basic)
         authorization.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         authorization.register_grant(RefreshTokenGrant)
         authorization.register_endpoint(MarketRevocationEndpoint)
@@ -679,6 +692,11 @@ def current_grant():
     `connection.company` and `connection.app` say whose data and which app."""
     token = g.get("authlib_server_oauth2_token")
     return token.row if token is not None else None
+
+
+def active_connection(company, app):
+    return Connection.get_or_none(Connection.company == company, Connection.app == app,
+                                  Connection.revoked_at.is_null())
 
 
 def connections_of(company):

@@ -1,0 +1,46 @@
+"""Connected apps (DESIGN.md §3): the grants a company gave apps, and withdrawing them."""
+from flask import Blueprint, abort, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+import oauth2
+import scopes
+from models import App
+from views import render_page, wants_fragment
+
+bp = Blueprint("connections", __name__)
+
+
+def _company_user():
+    user = current_user.user
+    if user.company_id is None:
+        abort(403)
+    return user
+
+
+def _page(user, status=200):
+    rows = [(connection, scopes.describe(connection.scopes.split())) for connection in oauth2.connections_of(user.company_id)]
+    return render_page("account/connections.html", "connections", status=status, rows=rows,
+                       can_revoke=user.is_company_admin)
+
+
+@bp.get("/account/connections")
+@login_required
+def connections():
+    return _page(_company_user())
+
+
+@bp.post("/account/connections/<slug>/revoke")
+@login_required
+def revoke(slug):
+    user = _company_user()
+    if not user.is_company_admin:
+        abort(403)
+    app = App.get_or_none(App.slug == slug)
+    connection = oauth2.active_connection(user.company_id, app) if app else None
+    if connection is None:
+        abort(404)
+    oauth2.revoke_connection(connection)
+    flash(f"{app.name} no longer has access to your company's data.", "success")
+    if wants_fragment():
+        return _page(user)
+    return redirect(url_for("connections.connections"), 303)
