@@ -54,6 +54,7 @@ def create_app(config=None):
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
+    __import__("recommendations").init_app(app)  # stats-rebuild
     __import__("billing").init_app(app)
     return app
 

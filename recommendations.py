@@ -236,12 +236,11 @@ class Card:
 
 def eligible_apps(min_active, min_rating, limit=500):
     """Published apps meeting both rules, with their stats, most active first (one query)."""
-    from models import App, AppStats, Category
+    from models import App, AppStats
 
     centi = min_rating_centi(min_rating)
-    query = (App.select(App, AppStats, Category)
-             .join(AppStats)
-             .switch(App).join(Category, join_type="LEFT OUTER")
+    query = (App.select(App, AppStats)
+             .join(AppStats, on=(AppStats.app == App.id), attr="stats")
              .where(App.status == "published",
                     AppStats.active_customers >= min_active,
                     AppStats.rating_count > 0,
@@ -252,7 +251,7 @@ def eligible_apps(min_active, min_rating, limit=500):
 
 
 def _figures(app):
-    stats = app.appstats
+    stats = app.stats
     return AppFigures(app.id, stats.active_customers, stats.rating_sum, stats.rating_count,
                       stats.new_customers_30d)
 
@@ -272,7 +271,7 @@ def _cards(apps_by_id, ranked, app_names, industry):
     cards = []
     for r in ranked:
         app = apps_by_id[r.app_id]
-        stats = app.appstats
+        stats = app.stats
         cards.append(Card(app, stats.active_customers, mean_rating(stats.rating_sum, stats.rating_count),
                           stats.rating_count, describe(r, app_names, industry)))
     return cards
@@ -364,3 +363,18 @@ def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
         for start in range(0, len(rows), 500):
             CoUsage.insert_many(rows[start:start + 500]).execute()
     return len(rows)
+
+
+def init_app(app):
+    """`flask --app app stats-rebuild`: every app's figures and the co-usage table from the data."""
+    import click
+
+    @app.cli.command("stats-rebuild")
+    def stats_rebuild_command():
+        """Recompute app statistics and co-usage from subscriptions, connections and reviews."""
+        import stats
+        from models import db
+
+        with db.connection_context():
+            apps, pairs = stats.rebuild_everything(grace_days=app.config["BILLING_GRACE_DAYS"])
+        click.echo(f"stats rebuilt for {apps} apps; {pairs} co-usage pairs")
