@@ -267,6 +267,13 @@ def had_subscription(company, app):
     return Subscription.select().where(Subscription.company == company, Subscription.app == app).exists()
 
 
+def write_transaction():
+    """A transaction that takes the write lock at once. `db.atomic()` on the proxy reaches
+    peewee's generic transaction and skips MarketSqliteDatabase's BEGIN IMMEDIATE, so a
+    transaction that reads first would fail with "database is locked" instead of waiting."""
+    return db.obj.atomic()
+
+
 def _lock_company(company):
     """Serialise Buys of one company across servers (PostgreSQL); SQLite's write transactions
     are BEGIN IMMEDIATE and already exclusive."""
@@ -326,7 +333,7 @@ def start_checkout(config, company, user, app, plan_id=None, now=None):
     ensure_price(config, plan, app)
     ensure_customer(config, company, user.email if user else None)
     client = stripe_client(config)
-    with db.atomic():
+    with write_transaction():
         _lock_company(company)
         open_attempt = (CheckoutAttempt.select()
                         .where(CheckoutAttempt.company == company, CheckoutAttempt.app == app,

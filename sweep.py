@@ -3,8 +3,9 @@ someone must revoke what companies gave apps once their payment grace has passed
 import datetime
 
 import accounts
+import billing
 import entitlements
-from models import Subscription, db, utcnow
+from models import Subscription, utcnow
 
 
 def end_expired_grace(grace_days, now=None):
@@ -18,7 +19,7 @@ def end_expired_grace(grace_days, now=None):
                       Subscription.past_due_since <= cutoff)
                .order_by(Subscription.id))
     for subscription in overdue:
-        with db.atomic():
+        with billing.write_transaction():
             # The status guard makes the update the claim: two sweeps at once end it once.
             claimed = Subscription.update(status="unpaid", updated_at=now).where(
                 Subscription.id == subscription.id, Subscription.status == "past_due").execute()

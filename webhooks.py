@@ -94,25 +94,27 @@ def fetch_payment(config, invoice):
     """The charge that paid the invoice and the application fee Stripe actually took on it,
     reached as the current API does: invoice payments → payment intent → charge → fee."""
     client = billing.stripe_client(config)
-    payments = client.v1.invoice_payments.list({"invoice": invoice["id"], "limit": 10})
-    for payment in payments.data:
-        if payment.status != "paid":
+    payments = _plain(client.v1.invoice_payments.list({"invoice": invoice["id"], "limit": 10}))
+    for payment in payments.get("data") or []:
+        ref = payment.get("payment") or {}
+        if payment.get("status") != "paid" or ref.get("type") != "payment_intent":
             continue
-        ref = payment.payment
-        if ref.type != "payment_intent" or not ref.get("payment_intent"):
+        intent_id = ref.get("payment_intent")
+        intent_id = intent_id if isinstance(intent_id, str) else (intent_id or {}).get("id")
+        if not intent_id:
             continue
-        intent_id = ref.payment_intent if isinstance(ref.payment_intent, str) else ref.payment_intent.id
-        intent = client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge.application_fee"]})
-        charge = intent.latest_charge
-        if charge is None:
+        intent = _plain(client.v1.payment_intents.retrieve(
+            intent_id, {"expand": ["latest_charge.application_fee"]}))
+        charge = intent.get("latest_charge")
+        if not charge:
             continue
         if isinstance(charge, str):
-            charge = client.v1.charges.retrieve(charge, {"expand": ["application_fee"]})
+            charge = _plain(client.v1.charges.retrieve(charge, {"expand": ["application_fee"]}))
         fee = charge.get("application_fee")
         if isinstance(fee, str):
-            fee = client.v1.application_fees.retrieve(fee)
-        amount = fee.amount if fee is not None else charge.get("application_fee_amount")
-        return {"charge": charge.id, "fee": amount}
+            fee = _plain(client.v1.application_fees.retrieve(fee))
+        amount = fee.get("amount") if fee else charge.get("application_fee_amount")
+        return {"charge": charge.get("id"), "fee": amount}
     return {"charge": None, "fee": None}
 
 
@@ -173,7 +175,7 @@ def handle(config, event):
         return "duplicate"
     fetched = _prefetch(config, event)
     try:
-        with db.atomic():
+        with billing.write_transaction():
             try:
                 with db.atomic():
                     StripeEvent.create(event_id=event["id"], type=event["type"],

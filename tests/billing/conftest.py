@@ -127,3 +127,112 @@ def customer(app):
     company.stripe_customer_id = "cus_test_" + str(company.id)
     company.save()
     return admin, company
+
+
+# ---------------------------------------------------------------------------- against the sandbox
+@pytest.fixture(scope="session")
+def sandbox():
+    from stripe_sandbox.testing import start_sandbox
+
+    handle = start_sandbox()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def live_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveMarket:
+    """The market served on a real port, so the sandbox can deliver webhooks and a browser-like
+    `requests` session can follow the redirects to Checkout and back."""
+
+    def __init__(self, app, sandbox, port):
+        import requests
+
+        self.app = app
+        self.sandbox = sandbox
+        self.url = f"http://127.0.0.1:{port}"
+        self.requests = requests
+
+    def browser(self):
+        return self.requests.Session()
+
+    def login(self, email, password=factories.PASSWORD):
+        import re
+
+        http = self.browser()
+        page = http.get(self.url + "/login", timeout=10)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        response = http.post(self.url + "/login", data={"email": email, "password": password,
+                                                         "csrf_token": token}, timeout=10,
+                             allow_redirects=False)
+        assert response.status_code == 303, response.text
+        # Login starts a new session, so the form token comes from a page seen after it.
+        page = http.get(self.url + "/account/apps", timeout=10)
+        http.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        return http
+
+    def post(self, http, path, data=None):
+        form = dict(data or {})
+        form.setdefault("csrf_token", http.csrf)
+        return http.post(self.url + path, data=form, timeout=30, allow_redirects=False)
+
+    def settle(self):
+        assert self.sandbox.wait_for_deliveries(timeout=20)
+
+
+@pytest.fixture
+def market(app, sandbox, live_port):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    import billing
+    from stripe_sandbox.testing import QuietHandler
+
+    sandbox.reset()
+    server = make_server("127.0.0.1", live_port, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    live = LiveMarket(app, sandbox, live_port)
+    summary = billing.prepare_demo(app.config, live.url + "/stripe/webhook")
+    app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    yield live
+    try:
+        sandbox.wait_for_deliveries(timeout=10)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+def sandbox_config(sandbox, port, **extra):
+    from stripe_sandbox.testing import API_KEY
+
+    return {"STRIPE_API_BASE": sandbox.url, "STRIPE_SECRET_KEY": API_KEY,
+            "MARKET_URL": f"http://127.0.0.1:{port}", **extra}
+
+
+def onboard_developer(live, developer, email):
+    """Through the sandbox's hosted onboarding form, as the developer's browser would."""
+    import re
+    from urllib.parse import urljoin
+
+    import billing
+
+    link = billing.onboarding_link(live.app.config, developer, email)
+    http = live.browser()
+    page = http.get(link, timeout=10)
+    action = urljoin(link, re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text))
+    fields["business_type"] = "company"
+    response = http.post(action, data=fields, timeout=10, allow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == live.url + "/developer/payouts"
+    live.settle()
