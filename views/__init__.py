@@ -34,6 +34,11 @@ def register_blueprints(app):
     app.register_blueprint(__import__("views.api").api.bp)
     from views import oauth as oauth_views
     app.register_blueprint(oauth_views.bp)
+    from views import connections as connection_views
+    app.register_blueprint(connection_views.bp)
     app.register_blueprint(__import__("views.reviews").reviews.bp)
     app.register_blueprint(__import__("views.recommended").recommended.bp)
+    app.register_blueprint(__import__("views.account").account.bp)
+    app.register_blueprint(__import__("views.developer").developer.bp)
+    app.register_blueprint(__import__("views.admin").admin.bp)
     errors.register(app)
