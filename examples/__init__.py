@@ -1,0 +1,1 @@
+"""Examples of integrations with the App Market."""

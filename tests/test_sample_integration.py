@@ -1,0 +1,194 @@
+"""The sample integration (examples/sample_integration): its landing page checks the market's
+signature, and the whole story runs over HTTP: activate → landing → connect → consent →
+callback → the company's data; an hour later it refreshes; after Revoke it says so."""
+import datetime
+import hashlib
+import hmac
+import re
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+import credentials
+from examples.sample_integration.app import create_app as create_integration
+from models import App, Connection, OAuthToken
+from tests import factories
+
+CLIENT_ID = "sample-integration"
+CLIENT_SECRET = "sample-secret-for-tests"
+LANDING_SECRET = "landing-secret-for-tests"
+
+
+def signed(params_ts, company="pub-company-1", app=CLIENT_ID, secret=LANDING_SECRET):
+    ts = str(params_ts)
+    message = urlencode(sorted([("app", app), ("company", company), ("ts", ts)]))
+    mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return {"app": app, "company": company, "ts": ts, "hmac": mac}
+
+
+@pytest.fixture
+def integration():
+    app = create_integration("http://127.0.0.1:1", CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1:2/callback",
+                             LANDING_SECRET, secret_key="k")
+    return app.test_client()
+
+
+def test_without_parameters_it_explains_how_to_activate(integration):
+    response = integration.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "activate it from the App Market" in page and "/apps/sample-integration" in page
+
+
+def test_a_genuine_fresh_landing_offers_connect(integration):
+    response = integration.get("/?" + urlencode(signed(int(time.time()) - 200)))
+    assert response.status_code == 200
+    assert 'href="/connect"' in response.get_data(as_text=True)
+    assert "sample_session=" in response.headers["Set-Cookie"]
+    connect = integration.get("/connect")
+    assert connect.status_code == 303
+    location = urlsplit(connect.headers["Location"])
+    assert location.path == "/oauth-v1/auth"
+    for part in ("code_challenge_method=S256", "access_type=offline", "client_id=sample-integration",
+                 "code_challenge=", "state="):
+        assert part in location.query
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"hmac": "0" * 64}, "signature"),
+    ({"company": "pub-company-2"}, "signature"),
+    ({"ts": None}, "expired"),
+    ({"ts": "future"}, "expired"),
+    ({"app": "another-app"}, "another app"),
+    ({"ts": "12ab"}, "not valid"),
+    ({"hmac": None}, "incomplete"),
+])
+def test_a_bad_or_stale_landing_is_403_with_a_message(integration, change, reason):
+    now = int(time.time())
+    params = signed(now)
+    if change.get("ts") is None and "ts" in change:
+        params = signed(now - 301)
+    elif change.get("ts") == "future":
+        params = signed(now + 301)
+    elif change.get("app"):
+        params = signed(now, app=change["app"])
+    else:
+        params.update({k: v for k, v in change.items() if v is not None})
+        for k, v in change.items():
+            if v is None:
+                params.pop(k)
+    response = integration.get("/?" + urlencode(params))
+    assert response.status_code == 403
+    assert reason in response.get_data(as_text=True)
+    assert integration.get("/connect").status_code == 403  # nothing was started
+
+
+def test_connect_without_landing_is_refused(integration):
+    assert integration.get("/connect").status_code == 403
+
+
+def test_callback_with_a_foreign_state_is_refused(integration):
+    integration.get("/?" + urlencode(signed(int(time.time()))))
+    integration.get("/connect")
+    response = integration.get("/callback?code=abc&state=forged&iss=http://127.0.0.1:1")
+    assert response.status_code == 400
+
+
+# --- end to end over HTTP --------------------------------------------------------------------
+
+class LiveServer:
+    """A WSGI app on a free loopback port, in a thread; the app is set once the port is known."""
+
+    def __init__(self):
+        self.app = None
+        self.server = make_server("127.0.0.1", 0, lambda environ, start: self.app(environ, start), threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self, app):
+        self.app = app
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live(app):
+    market, sample = LiveServer(), LiveServer()
+    app.config["MARKET_URL"] = market.url
+    with app.app_context():
+        developer = factories.developer(name="Sample Integrations AB")
+        listing = factories.app_listing(developer_obj=developer, slug="sample-integration",
+                                        name="Sample Integration", landing_url=sample.url + "/")
+        factories.oauth_client(listing, redirect_uris=sample.url + "/callback", client_id=CLIENT_ID,
+                               secret=CLIENT_SECRET, scopes="companyinformation customer invoice")
+        company = factories.company(name="Demo Bygg AB")
+        factories.customer_admin(email="customer@demo.test", company_obj=company)
+        factories.company_customer(company, customer_number="1", name="Byggmästarn i Lund")
+        factories.company_customer(factories.company(name="Other AB"), customer_number="1", name="Not ours")
+    landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], CLIENT_ID)
+    integration = create_integration(market.url, CLIENT_ID, CLIENT_SECRET, sample.url + "/callback",
+                                     landing_secret, secret_key="sample-test-key")
+    market.start(app)
+    sample.start(integration)
+    yield {"market": market.url, "sample": sample.url, "company": company, "integration": integration}
+    market.stop()
+    sample.stop()
+
+
+def csrf_from(html):
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
+    market, sample = live["market"], live["sample"]
+    browser = requests.Session()
+    login = browser.get(market + "/login")
+    browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
+                                          "csrf_token": csrf_from(login.text)})
+    app_page = browser.get(market + "/apps/sample-integration")
+    assert app_page.status_code == 200
+
+    # Activate from the store: off to the landing page with a signed link.
+    activated = browser.post(market + "/apps/sample-integration/activate",
+                             data={"csrf_token": csrf_from(app_page.text)}, allow_redirects=False)
+    assert activated.status_code == 303
+    assert activated.headers["Location"].startswith(sample + "/?")
+    landing = browser.get(activated.headers["Location"])
+    assert landing.status_code == 200 and 'href="/connect"' in landing.text
+
+    # Connect: the consent page of the market, then back through the callback.
+    consent = browser.get(sample + "/connect")
+    assert consent.url.startswith(market + "/oauth-v1/auth") and 'value="allow"' in consent.text
+    done = browser.post(consent.url, data={"csrf_token": csrf_from(consent.text), "decision": "allow"})
+    assert done.status_code == 200, done.text[:500]
+    assert done.url == sample + "/company"
+    assert "Demo Bygg AB" in done.text and "Byggmästarn i Lund" in done.text
+    assert "Not ours" not in done.text and "Other AB" not in done.text
+    assert browser.cookies.get("sample_session") and browser.cookies.get("market_session")
+    first_tokens = OAuthToken.select().count()
+    connection = Connection.get(Connection.app == App.get(App.slug == "sample-integration"))
+    assert connection.last_used_at is not None
+
+    # An hour and more later the access token has expired: the integration refreshes and goes on.
+    time_machine.move_to(datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2), tick=True)
+    later = browser.get(sample + "/company")
+    assert later.status_code == 200 and "Demo Bygg AB" in later.text
+    assert OAuthToken.select().count() == first_tokens + 1  # the rotated pair
+
+    # The customer revokes the app in the market: the integration says access was withdrawn.
+    connections = browser.get(market + "/account/connections")
+    revoked = browser.post(market + "/account/connections/sample-integration/revoke",
+                           data={"csrf_token": csrf_from(connections.text)})
+    assert revoked.status_code < 400
+    withdrawn = browser.get(sample + "/company")
+    assert withdrawn.status_code == 401
+    assert "Access to your App Market account was withdrawn; activate again from the App Market" in withdrawn.text
