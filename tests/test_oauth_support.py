@@ -94,3 +94,53 @@ def api_token_works(app, access_token):
         except oauth2.OAuth2Error:
             return False
         return True
+
+
+class LiveServer:
+    """The same app served over real HTTP on a free loopback port, in a thread."""
+
+    def __init__(self, app):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["MARKET_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def browser_login(base_url, email, password="demo-pass-123"):
+    """A requests.Session logged in through the login form, as a person would."""
+    import re
+
+    import requests
+
+    session = requests.Session()
+    page = session.get(base_url + "/login")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    response = session.post(base_url + "/login", data={"email": email, "password": password, "csrf_token": token},
+                            allow_redirects=False)
+    assert response.status_code == 303, response.text
+    return session
+
+
+def browser_consent(session, authorization_url, decision="allow"):
+    """Open the consent page and press a button; returns the redirect to the client."""
+    import re
+
+    page = session.get(authorization_url, allow_redirects=False)
+    if page.status_code == 302:  # already granted: no page
+        return page.headers["Location"]
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    answer = session.post(authorization_url, data={"csrf_token": token, "decision": decision},
+                          allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["Location"]
