@@ -182,10 +182,16 @@ def is_postgres():
     return database.is_postgres(db)
 
 
+def _words(text):
+    return " ".join(re.findall(r"[^\W_]+", (text or "").lower()))
+
+
 def _index_text(listing, category_name):
-    return {"name": listing.name.lower(), "tagline": (listing.tagline or "").lower(),
-            "description": plain_text(listing.description).lower(),
-            "category": (category_name or "").lower()}
+    """The words the index keeps, split and lower-cased by Python exactly as queries are, so
+    both engines see the same words (PostgreSQL's parser would otherwise drop `<tag>`-like
+    text and fold non-ASCII case by the server's locale)."""
+    return {"name": _words(listing.name), "tagline": _words(listing.tagline),
+            "description": _words(plain_text(listing.description)), "category": _words(category_name)}
 
 
 def index_apps(rows):

@@ -71,8 +71,11 @@ def visitor_cached(view):
 @bp.get("/")
 @visitor_cached
 def home():
+    from views.recommended import recommended_cards  # issue I: eligibility rule and personal ranking
+
+    cards, personal = recommended_cards()
     return render_page("store/home.html", categories=store.categories(), featured=store.featured_apps(),
-                       recommended=store.recommended_apps(), newest=store.newest_apps())
+                       recommended_cards=cards, personal=personal, newest=store.newest_apps())
 
 
 @bp.get("/apps")
