@@ -316,19 +316,6 @@ def company_review(company, app):
     return Review.get_or_none(Review.company == company, Review.app == app)
 
 
-def summary(stats):
-    """Mean, count and the distribution bars (percent of all ratings, 5 stars first)."""
-    count = getattr(stats, "rating_count", 0) or 0
-    total = getattr(stats, "rating_sum", 0) or 0
-    bars = []
-    for stars in range(5, 0, -1):
-        n = getattr(stats, f"stars_{stars}", 0) or 0
-        bars.append({"stars": stars, "count": n, "percent": round(n * 100 / count) if count else 0})
-    from recommendations import mean_rating
-
-    return {"count": count, "mean": mean_rating(total, count) if count else None, "bars": bars}
-
-
 def open_reports(limit=200):
     return list(ReviewReport.select(ReviewReport, Review, App, User)
                 .join(Review).join(App)

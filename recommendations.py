@@ -133,11 +133,16 @@ def _rating_signal(figures):
     return (bayesian_average(figures.rating_sum, figures.rating_count) - 1) / 4
 
 
+# For visitors: the Bayesian rating in stars, plus up to this many stars for being the most used.
+VISITOR_POPULARITY_STARS = 0.25
+
+
 def rank_for_visitor(candidates, limit=None):
-    """Eligible apps by popularity and rating: the same list for everyone, so it can be cached."""
+    """Eligible apps by rating and popularity: the same list for everyone, so it can be cached."""
     candidates = list(candidates)
     most_active = max((c.active_customers for c in candidates), default=0)
-    ranked = [Ranked(c.app_id, _popularity(c, most_active) + _rating_signal(c), "popular",
+    ranked = [Ranked(c.app_id, bayesian_average(c.rating_sum, c.rating_count)
+                     + VISITOR_POPULARITY_STARS * _popularity(c, most_active), "popular",
                      c.active_customers) for c in candidates]
     ranked.sort(key=lambda r: (-r.score, r.app_id))
     return ranked[:limit] if limit else ranked

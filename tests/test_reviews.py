@@ -66,7 +66,8 @@ def test_summary_counts_every_company(client, auth, free_app):
     stats = stats_of(free_app)
     assert (stats.rating_sum, stats.rating_count, stats.stars_3, stats.stars_4, stats.rating_centi) == (11, 3, 1, 2, 366)
     page = client.get("/apps/hours/reviews").get_data(as_text=True)
-    assert "<strong>3.67</strong> of 5 from 3 ratings" in page
+    assert '<span class="rating-number">3.7</span>' in page and "3 ratings" in page
+    assert '<progress max="3" value="2"' in page
     # Visitors get no form and no CSRF token.
     assert "csrf_token" not in page
 
@@ -136,7 +137,7 @@ def test_htmx_submit_returns_the_section_with_the_new_summary(client, auth, free
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in body
-    assert 'id="reviews"' in body and "<strong>4.00</strong> of 5 from 1 rating" in body
+    assert 'id="reviews"' in body and '<span class="rating-number">4.0</span>' in body and "1 rating<" in body
     assert "Good" in body
     refused = auth.post("/apps/hours/reviews", {"stars": "9"}, headers={"HX-Request": "true"})
     assert refused.status_code == 400 and 'id="reviews"' in refused.get_data(as_text=True)
@@ -205,3 +206,15 @@ def test_unknown_or_unpublished_app_is_404(client, auth, free_app):
     auth.login("anna@example.test")
     assert auth.post("/apps/draft-app/reviews", {"stars": "5"}).status_code == 404
     assert auth.post("/apps/no-such-app/reviews", {"stars": "5"}).status_code == 404
+
+
+def test_the_app_page_has_the_reviews_section_and_where_the_app_stands(client, auth, free_app):
+    customer("anna@example.test", free_app)
+    AppStats.update(active_customers=8, rating_sum=34, rating_count=10).where(AppStats.app == free_app).execute()
+    visitor = client.get("/apps/hours").get_data(as_text=True)
+    assert "8 of 10 active customers (2 to go)" in visitor
+    assert "rating 3.40 of the 3.0 needed" in visitor
+    assert 'id="reviews"' in visitor and "csrf_token" not in visitor
+    auth.login("anna@example.test")
+    page = client.get("/apps/hours").get_data(as_text=True)
+    assert 'action="/apps/hours/reviews"' in page and 'name="stars"' in page

@@ -5,6 +5,7 @@ from markupsafe import Markup
 
 import ratings
 import recommendations
+import store
 from models import App, AppStats
 from views import render_page, wants_fragment
 
@@ -30,7 +31,7 @@ def section_context(app, error=None, status_message=None):
     mine = ratings.company_review(company, app) if company is not None else None
     return {
         "app": app,
-        "summary": ratings.summary(stats),
+        "rating": store.rating_summary(stats),
         "reviews": ratings.app_reviews(app),
         "my_review": mine,
         "may_write": company is not None and ratings.is_verified_customer(company, app),
