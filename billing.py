@@ -214,6 +214,8 @@ def onboarding_link(config, developer, email=None):
 
 def record_account(account):
     """From an `account.updated` (or a fetched account): can destination charges reach it?"""
+    if hasattr(account, "to_dict"):
+        account = account.to_dict()
     capabilities = account.get("capabilities") or {}
     enabled = capabilities.get("transfers") == "active"
     return Developer.update(payouts_enabled=enabled,
@@ -454,11 +456,16 @@ def prepare_demo(config, webhook_url, demo_developer_email="developer@demo.test"
 
     client = stripe_client(config)
     secrets = []
+    urls = {False: webhook_url, True: webhook_url + "?connect=1"}
+    # A signing secret is shown only when an endpoint is made, so the demo's endpoints are made
+    # anew on every start; the old ones would deliver with secrets nobody has any more.
+    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter():
+        if endpoint.url in urls.values():
+            client.v1.webhook_endpoints.delete(endpoint.id)
     wanted = {False: ["*"], True: ["account.updated", "account.application.deauthorized"]}
     for connect in (False, True):
-        url = webhook_url + ("?connect=1" if connect else "")
         endpoint = client.v1.webhook_endpoints.create({
-            "url": url, "enabled_events": wanted[connect], "connect": connect,
+            "url": urls[connect], "enabled_events": wanted[connect], "connect": connect,
             "description": "App Market " + ("connected accounts" if connect else "platform"),
         })
         secrets.append(endpoint.secret)
