@@ -587,6 +587,8 @@ class Engine:
                                     if invoice.get("_charges") else None)
             if ok:
                 sub["status"] = "active"
+            else:
+                self.schedule(now + 23 * 3600, "expire_incomplete", clock_id, sub=sub["id"])
         sub["latest_invoice"] = invoice["id"]
         self.schedule(period_end, "cycle", clock_id, sub=sub["id"], period_end=period_end)
         self.emit_updated("customer.subscription.updated", sub, before)
@@ -724,23 +726,39 @@ class Engine:
         destination = (sub["transfer_data"] or {}).get("destination") if sub else None
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
-        pi = self.create("payment_intent", {
-            "amount": invoice["amount_due"], "amount_capturable": 0, "amount_details": {"tip": {}},
-            "amount_received": 0, "application_fee_amount": fee,
-            "automatic_payment_methods": None, "capture_method": "automatic",
-            "client_secret": None, "confirmation_method": "automatic", "currency": CURRENCY,
-            "customer": customer["id"], "description": "Subscription update" if not first else
-            "Subscription creation", "excluded_payment_method_types": None,
-            "payment_method": pm["id"] if pm else None,
-            "payment_method_configuration_details": None, "payment_method_options": {},
-            "payment_method_types": ["card"], "processing": None, "receipt_email": None,
-            "setup_future_usage": None, "status": "processing",
-            "transfer_data": {"destination": destination} if destination else None,
-            "transfer_group": None,
-        }, account=account, clock_id=clock_id)
-        pi["client_secret"] = f"{pi['id']}_secret_{token(24)}"
-        if destination:
-            pi["transfer_group"] = f"group_{pi['id']}"
+        # One PaymentIntent and one InvoicePayment per invoice; each attempt is a new charge on it,
+        # as Stripe retries an invoice's payment.
+        pi = self.objects.get(invoice.get("_payment_intent"))
+        if pi is None:
+            pi = self.create("payment_intent", {
+                "amount": invoice["amount_due"], "amount_capturable": 0, "amount_details": {"tip": {}},
+                "amount_received": 0, "application_fee_amount": fee,
+                "automatic_payment_methods": None, "capture_method": "automatic",
+                "client_secret": None, "confirmation_method": "automatic", "currency": CURRENCY,
+                "customer": customer["id"], "description": "Subscription update" if not first else
+                "Subscription creation", "excluded_payment_method_types": None,
+                "payment_method": pm["id"] if pm else None,
+                "payment_method_configuration_details": None, "payment_method_options": {},
+                "payment_method_types": ["card"], "processing": None, "receipt_email": None,
+                "setup_future_usage": None, "status": "processing",
+                "transfer_data": {"destination": destination} if destination else None,
+                "transfer_group": None,
+            }, account=account, clock_id=clock_id)
+            pi["client_secret"] = f"{pi['id']}_secret_{token(24)}"
+            if destination:
+                pi["transfer_group"] = f"group_{pi['id']}"
+            invoice["_payment_intent"] = pi["id"]
+            invoice_payment = self.create("invoice_payment", {
+                "amount_paid": None, "amount_requested": invoice["amount_due"], "currency": CURRENCY,
+                "invoice": invoice["id"], "is_default": True,
+                "payment": {"type": "payment_intent", "payment_intent": pi["id"]}, "status": "open",
+                "status_transitions": {"canceled_at": None, "paid_at": None},
+            }, account=account, clock_id=clock_id)
+            invoice["_invoice_payment"] = invoice_payment["id"]
+        invoice_payment = self.objects[invoice["_invoice_payment"]]
+        pi["payment_method"] = pm["id"] if pm else None
+        pi["status"] = "processing"
+        pi["last_payment_error"] = None
         behavior = (pm or {}).get("_behavior") or "succeed"
         failed = pm is None or behavior in ("fail", "decline")
         charge = self.create("charge", {
@@ -777,12 +795,6 @@ class Engine:
                                         "payment_method": self.render(pm) if pm else None}
             self.emit("charge.failed", charge)
             self.emit("payment_intent.payment_failed", pi)
-            self.create("invoice_payment", {
-                "amount_paid": None, "amount_requested": invoice["amount_due"], "currency": CURRENCY,
-                "invoice": invoice["id"], "is_default": True,
-                "payment": {"type": "payment_intent", "payment_intent": pi["id"]}, "status": "open",
-                "status_transitions": {"canceled_at": None, "paid_at": None},
-            }, account=account, clock_id=clock_id)
             self._payment_failed(invoice, sub, now)
             return False
         pi["status"] = "succeeded"
@@ -832,12 +844,9 @@ class Engine:
         else:
             self.emit("charge.succeeded", charge)
             self.emit("payment_intent.succeeded", pi)
-        self.create("invoice_payment", {
-            "amount_paid": amount, "amount_requested": amount, "currency": CURRENCY,
-            "invoice": invoice["id"], "is_default": True,
-            "payment": {"type": "payment_intent", "payment_intent": pi["id"]}, "status": "paid",
-            "status_transitions": {"canceled_at": None, "paid_at": now},
-        }, account=account, clock_id=clock_id)
+        invoice_payment["amount_paid"] = amount
+        invoice_payment["status"] = "paid"
+        invoice_payment["status_transitions"]["paid_at"] = now
         self._mark_paid(invoice, now)
         if sub and sub["status"] in ("past_due", "incomplete", "unpaid"):
             before = self.render(sub)
@@ -858,6 +867,11 @@ class Engine:
         self.emit("invoice.payment_succeeded", invoice)
 
     def _payment_failed(self, invoice, sub, now):
+        if sub is not None and sub["status"] == "incomplete":
+            # a first invoice is not retried: the customer has 23 hours to pay it on-session
+            invoice["next_payment_attempt"] = None
+            self.emit("invoice.payment_failed", invoice)
+            return
         if invoice["_first_failure"] is None:
             invoice["_first_failure"] = now
         first = invoice["_first_failure"]
@@ -921,6 +935,20 @@ class Engine:
             return
         customer = self.objects[invoice["customer"]]
         self.pay_invoice(invoice, self.default_pm(customer, sub))
+
+    def job_expire_incomplete(self, sub):
+        sub = self.objects[sub]
+        if sub["status"] != "incomplete":
+            return
+        invoice = self.objects.get(sub["latest_invoice"])
+        if invoice and invoice["status"] == "open":
+            invoice["status"] = "void"
+            invoice["status_transitions"]["voided_at"] = self.now(self.clock_of(sub))
+            invoice["amount_remaining"] = 0
+            self.emit("invoice.voided", invoice)
+        sub["status"] = "incomplete_expired"
+        sub["ended_at"] = self.now(self.clock_of(sub))
+        self.emit("customer.subscription.deleted", sub)
 
     def job_trial_will_end(self, sub):
         sub = self.objects[sub]

@@ -120,6 +120,7 @@ class SandboxHandle:
 def start_sandbox(port=0, data=None, host="127.0.0.1") -> SandboxHandle:
     sandbox = Sandbox(data)
     server = make_server(host, port, sandbox, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"stripe-sandbox-{port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"stripe-sandbox-{port}", daemon=True)
     thread.start()
     return SandboxHandle(sandbox, server, thread)

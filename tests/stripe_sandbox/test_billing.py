@@ -283,3 +283,38 @@ def test_test_clock_advances_its_own_customers(client, plan, sandbox):
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": start})
     assert client.v1.test_helpers.test_clocks.retrieve(clock.id).name == "renewals"
+
+
+def test_first_payment_failing_leaves_incomplete_then_incomplete_expired(client, plan, sandbox):
+    customer = client.v1.customers.create(params={"email": "inc@example.com",
+                                                  "payment_method": "pm_card_chargeCustomerFail"})
+    pm = client.v1.payment_methods.list(params={"customer": customer.id}).data[0]
+    sub = client.v1.subscriptions.create(params={"customer": customer.id, "default_payment_method": pm.id,
+                                                 "items": [{"price": plan["price"].id}]})
+    assert sub.status == "incomplete"
+    invoice = client.v1.invoices.retrieve(sub.latest_invoice)
+    assert invoice.status == "open" and invoice.next_payment_attempt is None
+    with pytest.raises(stripe.CardError):
+        client.v1.subscriptions.create(params={"customer": customer.id, "default_payment_method": pm.id,
+                                               "items": [{"price": plan["price"].id}],
+                                               "payment_behavior": "error_if_incomplete"})
+    sandbox.advance(hours=24)
+    assert client.v1.subscriptions.retrieve(sub.id).status == "incomplete_expired"
+    assert client.v1.invoices.retrieve(invoice.id).status == "void"
+
+
+def test_retries_are_charges_on_one_payment_intent(client, plan, developer, browser, sandbox):
+    sub = bought(client, plan, developer, browser)
+    sandbox.set_card_behavior(sub.customer, "fail")
+    to_renewal(client, sandbox, sub.id)
+    sandbox.advance(days=3)
+    sandbox.set_card_behavior(sub.customer, "succeed")
+    sandbox.advance(days=2)
+    invoice = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice,
+                                          params={"expand": ["payments"]})
+    [payment] = invoice.payments.data
+    assert payment.status == "paid" and payment.amount_paid == GROSS
+    charges = client.v1.charges.list(params={"payment_intent": payment.payment.payment_intent}).data
+    assert [c.status for c in charges] == ["succeeded", "failed", "failed"]
+    pi = client.v1.payment_intents.retrieve(payment.payment.payment_intent)
+    assert pi.status == "succeeded" and pi.latest_charge == charges[0].id

@@ -110,7 +110,7 @@ ENDPOINTS = ["/v1/customers", "/v1/products", "/v1/prices", "/v1/checkout/sessio
              "/v1/subscriptions/sub_x", "/v1/invoices/in_x/pay", "/v1/disputes/dp_x/close"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(ENDPOINTS), body=st.lists(
     st.tuples(st.text(alphabet="abcdefgimnopqrstuy_[]0123", max_size=20), st.text(max_size=12)), max_size=6))
 def test_no_500_for_any_form_body(sandbox, path, body):
