@@ -220,7 +220,15 @@ def list_customers(grant, page, limit):
     return {"Customers": [_customer_json(r) for r in rows], "MetaInformation": _meta(total, page, limit)}
 
 
+def _plausible_number(value):
+    """Numbers are short and printable; anything else cannot exist, and PostgreSQL refuses
+    NUL bytes in a query, so such a number is not found without asking."""
+    return 0 < len(value) <= 20 and not _CONTROL.search(value)
+
+
 def get_customer(grant, customer_number):
+    if not _plausible_number(customer_number):
+        raise ApiError(404, "No customer with that customer number.", CODE_NOT_FOUND)
     row = CompanyCustomer.get_or_none(CompanyCustomer.company == grant.company,
                                       CompanyCustomer.customer_number == customer_number)
     if row is None:
@@ -327,6 +335,8 @@ def list_invoices(grant, page, limit):
 
 
 def get_invoice(grant, document_number):
+    if not _plausible_number(document_number):
+        raise ApiError(404, "No invoice with that document number.", CODE_NOT_FOUND)
     row = _invoices(grant.company).where(CompanyInvoice.document_number == document_number).first()
     if row is None:
         raise ApiError(404, "No invoice with that document number.", CODE_NOT_FOUND)

@@ -269,3 +269,12 @@ def test_api_routes_are_on_the_csrf_exempt_list(app):
     exempt = set(app.config["CSRF_EXEMPT"])
     assert {"views.api.create_customer", "views.api.me"} <= exempt
     assert not any(name.startswith("views.activation") for name in exempt)
+
+
+@pytest.mark.parametrize("number", ["%00", "a%00b", "x" * 21, "%0A"])
+def test_impossible_numbers_are_404_on_every_database(client, tenants, number):
+    # PostgreSQL refuses NUL bytes in a query: such a number must be "not found", never a 500.
+    for url in (f"/api/v1/customers/{number}", f"/api/v1/invoices/{number}"):
+        response = client.get(url, headers=bearer(tenants["token_a"]))
+        assert response.status_code == 404
+        error_of(response)
