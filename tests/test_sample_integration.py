@@ -184,6 +184,13 @@ def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
     assert later.status_code == 200 and "Demo Bygg AB" in later.text
     assert OAuthToken.select().count() == first_tokens + 1  # the rotated pair
 
+    # The company loses its entitlement (say, the app stops being free and nothing was bought).
+    App.update(is_free=False).where(App.slug == "sample-integration").execute()
+    lapsed = browser.get(sample + "/company")
+    assert lapsed.status_code == 403 and "subscription to this app has lapsed" in lapsed.text
+    App.update(is_free=True).where(App.slug == "sample-integration").execute()
+    assert browser.get(sample + "/company").status_code == 200
+
     # The customer revokes the app in the market: the integration says access was withdrawn.
     connections = browser.get(market + "/account/connections")
     revoked = browser.post(market + "/account/connections/sample-integration/revoke",
