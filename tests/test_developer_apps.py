@@ -76,7 +76,9 @@ def test_create_ignores_extra_fields_and_starts_a_draft(client, auth):
     assert "<script" not in listing.description_html and "onerror" not in listing.description_html
     assert OAuthClient.get(OAuthClient.app == listing).client_secret_hash is None
     page = client.get("/developer/apps").get_data(as_text=True)
-    assert 'data-app="my-app"' in page
+    assert 'data-app="my-app"' in page and "<html" in page
+    fragment = client.get("/developer/apps", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-app="my-app"' in fragment and "<html" not in fragment
 
 
 def test_bad_slugs_are_refused_and_nothing_is_written(auth):
