@@ -18,8 +18,9 @@ PRIOR_MEAN = 3.5
 PRIOR_WEIGHT = 10
 # How much each signal counts for a logged-in company. Tuned with bench/recommendations.py on
 # the demo generator; co-usage and the company's industry are what beat plain popularity.
-WEIGHTS = {"co_usage": 1.0, "industry": 1.2, "size": 0.4, "rating": 0.15, "growth": 0.1,
-           "popularity": 0.3}
+# Popularity adds little once the industry's own usage is counted: it is only a tie-breaker.
+WEIGHTS = {"co_usage": 2.0, "industry": 2.4, "size": 0.4, "rating": 0.15, "growth": 0.1,
+           "popularity": 0.05}
 # Companies counted for "Used by N <industry> companies" only when it says something.
 MIN_INDUSTRY_REASON = 3
 
