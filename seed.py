@@ -527,6 +527,7 @@ class _Seeder:
             if self.scale:
                 self.echo(f"  seeded {label}")
         stats.stats_rebuild(grace_days=self.config.get("BILLING_GRACE_DAYS", 7), now=self.now)
+        __import__("recommendations").rebuild_co_usage()  # issue I: the precomputed neighbours
         store.index_all()
         store.bump_store_generation()
 
