@@ -215,3 +215,25 @@ def test_buy_is_refused_while_the_developer_cannot_be_paid(market):
     assert refused.status_code == 409
     assert market.sandbox.requests(path="/v1/checkout/sessions", method="POST") == []
     assert CheckoutAttempt.select().count() == 0
+
+
+def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, shop):
+    listing, plan, buyer = shop
+    http = market.login(buyer.email)
+    pay(market, buy(market, http, listing.slug).headers["Location"])
+    market.settle()
+    first = Subscription.get()
+    market.sandbox.advance(days=31)
+    renewed = Subscription.get_by_id(first.id)
+    assert renewed.status == "active" and renewed.current_period_start > first.current_period_start
+    assert LedgerEntry.select().count() == 2
+    assert {e.developer_share_ore for e in LedgerEntry.select()} == {14925}
+    # The next renewal fails: past_due with the grace counted from the first failure.
+    from models import Company
+
+    market.sandbox.set_card_behavior(Company.get_by_id(buyer.company_id).stripe_customer_id, "fail")
+    market.sandbox.advance(days=31)
+    due = Subscription.get_by_id(first.id)
+    assert due.status == "past_due" and due.past_due_since is not None
+    assert LedgerEntry.select().count() == 2
+    assert "update your card by" in http.get(market.url + "/account/apps", timeout=10).text
