@@ -1,19 +1,28 @@
-"""`python app.py`: the whole demo on one machine (DESIGN.md §8).
+"""`python app.py [--port P]`: the whole demo on one machine (DESIGN.md §8).
 
-The market on P; later parts add the sample integration on P+1 and the Stripe sandbox on P+2.
-The demo database is migrated and seeded on first start.
+The market on P, the sample integration on P+1 and the Stripe sandbox on P+2 (unless
+STRIPE_SECRET_KEY is set in the environment: then that Stripe is used). The database is
+migrated and seeded on first start; the sample integration's landing page and redirect URI are
+registered for P+1 on every start; the sweep runs in the background.
 """
 import atexit
+import os
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 from werkzeug.serving import make_server
 
+import billing
+import config as market_config
+import credentials
 import database
 import seed
+import sweep
 from app import create_app
-from models import User, db
+from models import App, OAuthClient, User, db
 
 DEMO_LOGINS = [
     ("customer@demo.test", "admin of Demo Bygg AB"),
@@ -21,6 +30,9 @@ DEMO_LOGINS = [
     ("developer@demo.test", "developer of time-tracker-pro"),
     ("admin@demo.test", "platform admin"),
 ]
+SAMPLE_CLIENT_ID = "sample-integration"
+SWEEP_EVERY_SECONDS = 60
+INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
 
 _children = []
 
@@ -36,11 +48,33 @@ def _stop_children():
             child.kill()
 
 
-def start_child(args):
+def start_child(args, env=None):
     """A helper server in its own process; it dies with the demo."""
-    child = subprocess.Popen([sys.executable, *args])
+    child = subprocess.Popen([sys.executable, *args], env=env)
     _children.append(child)
     return child
+
+
+def wait_for(url, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers, even if not with 200
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def start_sandbox(port, data_file):
+    os.makedirs(os.path.dirname(os.path.abspath(data_file)), exist_ok=True)
+    start_child(["-m", "stripe_sandbox", "--port", str(port), "--data", data_file])
+    url = f"http://127.0.0.1:{port}"
+    if not wait_for(url + "/v1/customers"):
+        raise SystemExit(f"the Stripe sandbox did not start on {url}")
+    return url
 
 
 def prepare(app):
@@ -53,20 +87,75 @@ def prepare(app):
             print(f"seeded in {time.monotonic() - started:.1f} s")
 
 
+def register_sample_integration(sample_url):
+    """The sample integration runs on P+1, so its landing page and redirect URI follow the port."""
+    with db.connection_context(), db.atomic():
+        client = OAuthClient.get_or_none(OAuthClient.client_id == SAMPLE_CLIENT_ID)
+        if client is None:
+            return
+        App.update(landing_url=sample_url + "/").where(App.id == client.app_id).execute()
+        OAuthClient.update(redirect_uris=sample_url + "/callback").where(OAuthClient.id == client.id).execute()
+
+
+def prepare_stripe(app):
+    """Webhook endpoints, products and prices, and the demo developer's Connect account."""
+    with app.app_context(), db.connection_context():
+        summary = billing.prepare_demo(app.config, app.config["MARKET_URL"] + "/stripe/webhook")
+    # The sandbox signs with the secrets it just made; the market must verify with them.
+    app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    return summary
+
+
+def run_sweep_forever(app, stop):
+    while not stop.wait(SWEEP_EVERY_SECONDS):
+        try:
+            with app.app_context(), db.connection_context():
+                sweep.run(app.config)
+        except Exception as error:  # the demo keeps serving; the next round tries again
+            print(f"sweep failed: {error}", file=sys.stderr, flush=True)
+
+
 def run(host, port):
     atexit.register(_stop_children)
-    app = create_app()
+    market_url = os.environ.get("MARKET_URL") or f"http://127.0.0.1:{port}"
+    sample_url = f"http://127.0.0.1:{port + 1}"
+    use_sandbox = not os.environ.get("STRIPE_SECRET_KEY")
+    overrides = {"MARKET_URL": market_url}
+    if use_sandbox:
+        # The sandbox's own state file, so the demo keeps its Stripe objects across restarts.
+        settings = market_config.load(overrides, instance_path=INSTANCE_PATH)
+        sandbox_url = start_sandbox(port + 2, settings["STRIPE_SANDBOX_DATA"])
+        overrides["STRIPE_API_BASE"] = sandbox_url
+    app = create_app(overrides)
     prepare(app)
+    register_sample_integration(sample_url)
+
     server = make_server(host, port, app, threaded=True)
-    base = f"http://127.0.0.1:{port}"
-    print(f"\nApp Market demo: {base}/")
+    threading.Thread(target=server.serve_forever, name="market", daemon=True).start()
+
+    if use_sandbox:
+        summary = prepare_stripe(app)
+        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({summary})")
+    landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], SAMPLE_CLIENT_ID)
+    start_child(["-m", "examples.sample_integration", "--port", str(port + 1), "--market-url", market_url,
+                 "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
+                env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret})
+
+    stop = threading.Event()
+    threading.Thread(target=run_sweep_forever, args=(app, stop), name="sweep", daemon=True).start()
+
+    print(f"\nApp Market demo: {market_url}/")
+    print(f"Sample integration: {sample_url}/")
     print("Demo logins (password demo-pass-123):")
     for email, who in DEMO_LOGINS:
         print(f"  {email:22} {who}")
     print(flush=True)
     try:
-        server.serve_forever()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        server.shutdown()
         _stop_children()
