@@ -469,6 +469,8 @@ def prepare_demo(config, webhook_url, demo_developer_email="developer@demo.test"
             "description": "App Market " + ("connected accounts" if connect else "platform"),
         })
         secrets.append(endpoint.secret)
+    # Events start flowing at once (the sync below makes some): verify them from the start.
+    config["STRIPE_WEBHOOK_SECRET"] = ",".join(secrets)
     summary = sync_all(config)
     user = User.get_or_none(User.email == demo_developer_email)
     if user is not None and user.developer_id:
