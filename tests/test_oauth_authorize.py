@@ -1,30 +1,32 @@
 """The authorization endpoint and the consent page (QUALITY.md 1, 2, 7, 12)."""
-import pytest
 
 from models import AuthorizationCode, Connection, User
 from tests import factories
 from tests.test_oauth_support import REDIRECT_URI, auth_params, consent, make_market, query_of
 
-
-@pytest.mark.parametrize("redirect_uri", [
+BAD_REDIRECT_URIS = [
     REDIRECT_URI + "/",                                   # trailing slash
     REDIRECT_URI + "?extra=1",                            # extra query
     "https://evil.example.test/callback",                 # other host
     REDIRECT_URI + "#fragment",                           # fragment
     "http://client.example.test/callback",                # http, not loopback
     "https://client.example.test/call",                   # a prefix of the registered one
-])
-def test_redirect_uri_must_match_exactly(client, auth, redirect_uri):
+]
+
+
+def test_redirect_uri_must_match_exactly(client, auth):
     market = make_market()
     auth.login(market.user.email)
-    response = client.get("/oauth-v1/auth", query_string=auth_params(market, redirect_uri=redirect_uri))
-    assert response.status_code == 400
-    assert "Location" not in response.headers
-    assert "could not be accepted" in response.get_data(as_text=True)
+    for redirect_uri in BAD_REDIRECT_URIS:
+        response = client.get("/oauth-v1/auth", query_string=auth_params(market, redirect_uri=redirect_uri))
+        assert response.status_code == 400, redirect_uri
+        assert "Location" not in response.headers
+        assert "could not be accepted" in response.get_data(as_text=True)
     # Not even a visitor is sent anywhere.
     auth.logout()
-    response = client.get("/oauth-v1/auth", query_string=auth_params(market, redirect_uri=redirect_uri))
-    assert response.status_code == 400 and "Location" not in response.headers
+    for redirect_uri in BAD_REDIRECT_URIS:
+        response = client.get("/oauth-v1/auth", query_string=auth_params(market, redirect_uri=redirect_uri))
+        assert response.status_code == 400 and "Location" not in response.headers
 
 
 def test_registered_http_uri_on_a_public_host_is_never_used(client, auth):
@@ -43,13 +45,13 @@ def test_loopback_http_redirect_uri_is_allowed(client, auth):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("client_id", ["no-such-client", ""])
-def test_unknown_client_gets_an_error_page(client, auth, client_id):
+def test_unknown_client_gets_an_error_page(client, auth):
     market = make_market()
     auth.login(market.user.email)
-    response = client.get("/oauth-v1/auth", query_string=auth_params(market, client_id=client_id))
-    assert response.status_code == 400
-    assert "Location" not in response.headers
+    for client_id in ["no-such-client", "", "x" * 500]:
+        response = client.get("/oauth-v1/auth", query_string=auth_params(market, client_id=client_id))
+        assert response.status_code == 400
+        assert "Location" not in response.headers
 
 
 def test_bad_scope_redirects_with_invalid_scope_state_and_iss(client, auth):
