@@ -15,16 +15,10 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migra
 
 
 class MarketSqliteDatabase(PooledSqliteDatabase):
-    """SQLite with every write transaction `BEGIN IMMEDIATE`: concurrent writers then wait on
-    busy_timeout instead of failing with "database is locked" when a read lock is upgraded."""
-
-    def atomic(self, *args, **kwargs):
-        kwargs.setdefault("lock_type", "IMMEDIATE")
-        return super().atomic(*args, **kwargs)
-
-    def transaction(self, *args, **kwargs):
-        kwargs.setdefault("lock_type", "IMMEDIATE")
-        return super().transaction(*args, **kwargs)
+    """SQLite whose every transaction begins `BEGIN IMMEDIATE` (peewee's `lock_type`, set in
+    open_database): concurrent writers then wait on busy_timeout instead of failing at once
+    with "database is locked" when a transaction that read first tries to write. It is set on
+    `begin` itself, so `db.atomic()` through the proxy gets it too."""
 
 
 class MarketPostgresqlDatabase(PooledPostgresqlDatabase):
@@ -52,6 +46,7 @@ def open_database(url):
                 "cache_size": -16000,
             },
             check_same_thread=False,
+            lock_type="IMMEDIATE",
             max_connections=32,
             stale_timeout=300,
             timeout=10,
