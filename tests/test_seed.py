@@ -1,0 +1,237 @@
+"""The demo data (DESIGN.md §8): deterministic, with the numbers and logins the contract names."""
+import datetime
+from collections import defaultdict
+
+import pytest
+
+import credentials
+import database
+import seed
+import store
+from models import (
+    MODELS,
+    App,
+    AppStats,
+    Category,
+    Company,
+    CompanyCustomer,
+    CompanyInvoice,
+    Connection,
+    Developer,
+    MarketSetting,
+    OAuthClient,
+    Plan,
+    Review,
+    Subscription,
+    User,
+    db,
+    utcnow,
+)
+
+
+def luhn_ok(org_number):
+    digits = [int(d) for d in org_number.replace("-", "")]
+    total = 0
+    for i, d in enumerate(digits):
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return len(digits) == 10 and total % 10 == 0
+
+
+def wipe():
+    """Back to a freshly made database."""
+    if database.is_postgres(db):
+        tables = ", ".join(f'"{m._meta.table_name}"' for m in MODELS)
+        db.execute_sql(f"TRUNCATE {tables}, app_search RESTART IDENTITY CASCADE")
+    else:
+        db.execute_sql("DROP TABLE app_search")
+        db.drop_tables(MODELS)
+        database.create_tables_for_tests(db)
+    MarketSetting.insert_many([{"name": "installation_id", "value": "inst_test"},
+                               {"name": "store_generation", "value": "1"}]).execute()
+
+
+def snapshot():
+    """Everything but ids and timestamps, so two runs can be compared."""
+    org = dict(Company.select(Company.id, Company.org_number).tuples())
+    slug = dict(App.select(App.id, App.slug).tuples())
+    recent = utcnow() - datetime.timedelta(days=30)
+    return {
+        "apps": sorted(App.select(App.slug, App.name, App.tagline, App.status, Category.slug, App.is_free,
+                                  App.min_price_ore, App.featured).join(Category).tuples()),
+        "plans": sorted((slug[p.app_id], p.name, p.price_ore, p.trial_days) for p in Plan.select()),
+        "companies": sorted(Company.select(Company.org_number, Company.name, Company.industry,
+                                           Company.size).tuples()),
+        "users": sorted(User.select(User.email, User.company_role, User.is_platform_admin).tuples()),
+        "connections": sorted((org[c.company_id], slug[c.app_id], c.revoked_at is None, c.last_used_at >= recent)
+                              for c in Connection.select()),
+        "subscriptions": sorted((org[s.company_id], slug[s.app_id], s.status, s.price_ore)
+                                for s in Subscription.select()),
+        "reviews": sorted((org[r.company_id], slug[r.app_id], r.stars, r.text) for r in Review.select()),
+        "stats": sorted((slug[s.app_id], s.active_customers, s.paying_customers, s.rating_sum, s.rating_count)
+                        for s in AppStats.select()),
+        "customers": sorted((org[c.company_id], c.customer_number, c.name) for c in CompanyCustomer.select()),
+        "invoices": sorted((org[i.company_id], i.document_number, i.total_ore) for i in CompanyInvoice.select()),
+    }
+
+
+@pytest.fixture
+def seeded(app):
+    with app.app_context():
+        summary = seed.seed_demo(app.config, echo=lambda *a: None)
+    # Not inside the app context: requests would share its `g` (and its logged-in user).
+    return summary
+
+
+def test_seed_is_deterministic(app, seeded):
+    with app.app_context():
+        first = snapshot()
+        wipe()
+        seed.seed_demo(app.config, echo=lambda *a: None)
+        assert snapshot() == first
+        assert len(first["apps"]) >= 40 and len(first["connections"]) > 300
+
+
+def test_demo_logins_work_and_a_second_seed_changes_nothing(app, seeded):
+    from tests.conftest import AuthActions
+
+    for email in ("customer@demo.test", "other@demo.test", "developer@demo.test", "admin@demo.test"):
+        response = AuthActions(app, app.test_client()).login(email, "demo-pass-123")
+        assert response.status_code == 303, email
+        assert "/login" not in response.headers["Location"]
+    assert AuthActions(app, app.test_client()).login("customer@demo.test", "wrong-pass").status_code == 401
+    companies = Company.select().count()
+    assert "nothing seeded" in seed.seed_demo(app.config, echo=lambda *a: None)
+    assert Company.select().count() == companies
+    customer = User.get(User.email == "customer@demo.test")
+    assert customer.company.name == "Demo Bygg AB" and customer.is_company_admin
+    other = User.get(User.email == "other@demo.test")
+    assert other.is_company_admin and other.company.industry != customer.company.industry
+    assert User.get(User.email == "developer@demo.test").developer.name == "Demo Developer AB"
+    assert User.get(User.email == "admin@demo.test").is_platform_admin
+
+
+def check_the_numbers_of_the_contract():
+    published = App.select().where(App.status == "published")
+    assert published.count() >= 40
+    assert (Category.select().join(App).where(App.status == "published").distinct().count()) >= 6
+    assert published.where(App.is_free == True).count() >= 5  # noqa: E712
+    assert published.where(App.is_free == False).count() >= 20  # noqa: E712
+    assert Company.select().count() >= 300
+    assert all(luhn_ok(number) for (number,) in Company.select(Company.org_number).tuples())
+    assert {c.industry for c in Company.select()} >= {"construction", "retail", "consulting", "restaurant",
+                                                       "healthcare", "manufacturing", "transport", "it"}
+    assert {c.size for c in Company.select()} == {"1-9", "10-49", "50-249", "250+"}
+    # Every company has an admin who can log in with the one shared hash.
+    assert User.select().where(User.company_role == "admin").count() == Company.select().count()
+    # History is imported: no Stripe objects behind it.
+    assert not Subscription.select().where(Subscription.imported == False).exists()  # noqa: E712
+    assert not Subscription.select().where(Subscription.stripe_subscription_id.is_null(False)).exists()
+    assert not Connection.select().where(Connection.imported == False).exists()  # noqa: E712
+    assert not Review.select().where(Review.imported == False).exists()  # noqa: E712
+    assert {s.status for s in Subscription.select()} >= {"active", "trialing", "canceled", "past_due"}
+    assert OAuthClient.select().count() == App.select().count()
+
+
+def check_stats_agree_with_an_independent_count():
+    """stats_rebuild counts with SQL; here the same rules in plain Python over all rows."""
+    now = utcnow()
+    apps = {a.id: a for a in App.select()}
+    entitling = defaultdict(bool)
+    for s in Subscription.select():
+        if s.status in ("trialing", "active") or (
+                s.status == "past_due" and (s.past_due_since is None
+                                            or s.past_due_since > now - datetime.timedelta(days=7))):
+            entitling[(s.company_id, s.app_id)] = True
+    active = defaultdict(set)
+    for c in Connection.select():
+        listing = apps[c.app_id]
+        if (c.revoked_at is None and c.last_used_at >= now - datetime.timedelta(days=30)
+                and listing.status != "suspended" and (listing.is_free or entitling[(c.company_id, c.app_id)])):
+            active[c.app_id].add(c.company_id)
+    stars = defaultdict(list)
+    for r in Review.select():
+        stars[r.app_id].append(r.stars)
+    for row in AppStats.select():
+        assert row.active_customers == len(active[row.app_id]), apps[row.app_id].slug
+        assert row.rating_count == len(stars[row.app_id])
+        assert row.rating_sum == sum(stars[row.app_id])
+        assert [row.stars_1, row.stars_2, row.stars_3, row.stars_4, row.stars_5] == \
+            [stars[row.app_id].count(n) for n in range(1, 6)]
+        assert row.rating_centi == (row.rating_sum * 100 // row.rating_count if row.rating_count else 0)
+    assert AppStats.select().count() == len(apps)
+
+
+def check_recommended_has_at_least_five_and_some_miss_by_one_rule():
+    rows = [(s.app.slug, s.active_customers, s.rating_sum, s.rating_count)
+            for s in AppStats.select().join(App).where(App.status == "published")]
+
+    def active_ok(n):
+        return n >= 10
+
+    def rating_ok(total, count):
+        return count > 0 and total * 100 >= 300 * count
+
+    eligible = [slug for slug, n, total, count in rows if active_ok(n) and rating_ok(total, count)]
+    assert len(eligible) >= 5
+    by_slug = {slug: (n, total, count) for slug, n, total, count in rows}
+    assert by_slug["kemikalieregister"][0] == 9 and rating_ok(*by_slug["kemikalieregister"][1:])
+    n, total, count = by_slug["schemalaggaren"]
+    assert n >= 10 and total * 100 == 290 * count  # 2.9 exactly
+
+
+def check_demo_apps_and_companies(app):
+    demo_developer = Developer.get(Developer.name == "Demo Developer AB")
+    assert demo_developer.payouts_enabled and demo_developer.stripe_account_id is None
+    tracker = App.get(App.slug == "time-tracker-pro")
+    assert tracker.status == "published" and tracker.developer_id == demo_developer.id and not tracker.is_free
+    plans = list(tracker.plans)
+    assert [(p.name, p.price_ore, p.trial_days) for p in plans] == [("Standard", 19900, 0)]
+    assert store.format_price(plans[0].price_ore) == "199 kr/mån exkl. moms"
+    sample = App.get(App.slug == "sample-integration")
+    assert sample.is_free and sample.status == "published" and sample.developer_id == demo_developer.id
+    assert sample.landing_url == "http://127.0.0.1:5001/"
+    client = OAuthClient.get(OAuthClient.app == sample)
+    assert client.client_id == "sample-integration"
+    assert client.redirect_uris == "http://127.0.0.1:5001/callback"
+    assert set(client.scopes.split()) == {"companyinformation", "customer", "invoice"}
+    assert credentials.client_secret_matches(app.config["SECRET_KEY"], client.client_secret_hash,
+                                             app.config["DEMO_CLIENT_SECRET"])
+    statuses = {a.status for a in App.select().where(App.developer == demo_developer)}
+    assert {"in_review", "rejected", "published"} <= statuses
+    rejected = App.get(App.developer == demo_developer, App.status == "rejected")
+    assert rejected.rejection_reason
+
+    demo_companies = [User.get(User.email == e).company for e in ("customer@demo.test", "other@demo.test")]
+    used = []
+    for company in demo_companies:
+        for model in (Subscription, Connection, Review):
+            assert not model.select().where(model.company == company,
+                                            model.app.in_([tracker.id, sample.id])).exists()
+        apps = {c.app_id for c in Connection.select().where(Connection.company == company)}
+        assert len(apps) >= 3
+        used.append(apps)
+        assert CompanyCustomer.select().where(CompanyCustomer.company == company).count() >= 10
+        assert CompanyInvoice.select().where(CompanyInvoice.company == company).count() >= 10
+    assert not used[0] & used[1]
+    assert demo_companies[0].industry != demo_companies[1].industry
+
+
+def test_seeded_data_meets_the_contract(app, seeded):
+    check_the_numbers_of_the_contract()
+    check_stats_agree_with_an_independent_count()
+    check_recommended_has_at_least_five_and_some_miss_by_one_rule()
+    check_demo_apps_and_companies(app)
+
+
+def test_scale_seeds_proportionally_more(app):
+    with app.app_context():
+        seed.seed_demo(app.config, scale=1, echo=lambda *a: None)
+        assert App.select().count() >= 100
+        assert Company.select().count() >= 1000
+        assert Connection.select().count() > 3 * 1000
+        users = User.select(User.password_hash).where(User.email.endswith("@companies.demo.test"))
+        assert len({u.password_hash for u in users}) == 1  # one shared precomputed hash
+        assert store.search_app_ids("kvitto")  # indexed
