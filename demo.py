@@ -130,16 +130,16 @@ def run(host, port):
     prepare(app)
     register_sample_integration(sample_url)
 
+    landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], SAMPLE_CLIENT_ID)
+    start_child(["-m", "examples.sample_integration", "--port", str(port + 1), "--market-url", market_url,
+                 "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
+                env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret})
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="market", daemon=True).start()
 
     if use_sandbox:
         summary = prepare_stripe(app)
         print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({summary})")
-    landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], SAMPLE_CLIENT_ID)
-    start_child(["-m", "examples.sample_integration", "--port", str(port + 1), "--market-url", market_url,
-                 "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
-                env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret})
 
     stop = threading.Event()
     threading.Thread(target=run_sweep_forever, args=(app, stop), name="sweep", daemon=True).start()
