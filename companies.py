@@ -353,11 +353,20 @@ def accept_invitation(raw, password, name):
         raise InvalidLink("An account with this email address already exists. Log in instead.") from None
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger guessed id must be "not found", not an error
+
+
+def parse_id(raw):
+    text = raw if isinstance(raw, str) else str(raw)
+    if not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def _member_of(admin, member_id):
-    try:
-        member_id = int(member_id)
-    except (TypeError, ValueError):
-        raise MemberNotFound() from None
+    member_id = parse_id(member_id)
+    if member_id is None:
+        raise MemberNotFound()
     member = User.get_or_none(User.id == member_id, User.company == admin.company_id)
     if member is None:
         raise MemberNotFound()

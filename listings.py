@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import credentials
 import store
-from companies import InvalidInput
+from companies import InvalidInput, parse_id
 from models import (
     App,
     AppStats,
@@ -168,7 +168,9 @@ def developer_apps(developer):
 
 def developer_app(developer, slug):
     """The developer's own app; another developer's slug is simply not found."""
-    listing = App.get_or_none(App.slug == slug, App.developer == developer) if isinstance(slug, str) else None
+    listing = None
+    if isinstance(slug, str) and SLUG_RE.match(slug):
+        listing = App.get_or_none(App.slug == slug, App.developer == developer)
     if listing is None:
         raise ListingNotFound()
     return listing
@@ -290,10 +292,9 @@ def add_plan(listing, data):
 
 
 def listing_plan(listing, plan_id):
-    try:
-        plan_id = int(plan_id)
-    except (TypeError, ValueError):
-        raise ListingNotFound() from None
+    plan_id = parse_id(plan_id)
+    if plan_id is None:
+        raise ListingNotFound()
     plan = Plan.get_or_none(Plan.id == plan_id, Plan.app == listing, Plan.active)
     if plan is None:
         raise ListingNotFound()
@@ -434,6 +435,16 @@ def submit_for_review(listing):
         raise InvalidInput({"status": "Complete every step of the checklist before submitting."})
     if not _move(listing, ("draft", "rejected"), status="in_review"):
         raise InvalidInput({"status": "The app's status changed meanwhile. Reload the page."})
+    return listing
+
+
+def app_by_slug(slug):
+    """Any app, for the platform admin; a malformed slug is not found without a query."""
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise ListingNotFound()
+    listing = App.get_or_none(App.slug == slug)
+    if listing is None:
+        raise ListingNotFound()
     return listing
 
 

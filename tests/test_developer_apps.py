@@ -267,3 +267,15 @@ def test_customers_and_visitors_never_see_developer_pages(client, auth):
     assert client.get("/developer/apps").status_code == 403
     assert new_app(auth).status_code == 403
     assert App.select().count() == 0 and User.get(User.email == "buyer@example.test").developer_id is None
+
+
+def test_nul_characters_huge_ids_and_odd_slugs_never_reach_the_database(client, auth):
+    developer = as_developer(auth)
+    listing = listings.create_listing(developer, {"slug": "odd-app", "name": "Odd"})
+    assert new_app(auth, slug="nul-app", name="bad\x00name").status_code == 400
+    assert auth.post("/developer/apps/odd-app/edit", {"name": "x", "description": "a\x00b"}).status_code == 400
+    assert App.get_by_id(listing.id).name == "Odd" and App.select().count() == 1
+    for plan_id in ["99999999999999999999", "2147483648", "-1", "1.5"]:
+        assert auth.post(f"/developer/apps/odd-app/plans/{plan_id}", {"name": "X", "price_kr": "1"}).status_code == 404
+    for slug in ["odd%00app", "ODD-APP", "x" * 300]:
+        assert client.get(f"/developer/apps/{slug}").status_code == 404, slug

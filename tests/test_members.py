@@ -108,3 +108,12 @@ def test_require_company_admin_is_the_one_check(app):
     for user in (member, developer, None):
         with pytest.raises(companies.NotCompanyAdmin):
             companies.require_company_admin(user)
+
+
+def test_huge_or_malformed_member_ids_are_not_found(auth):
+    admin = factories.customer_admin(email="boss@example.test")
+    auth.login("boss@example.test")
+    for member_id in ["99999999999999999999", "2147483648", "0", "-1"]:
+        assert auth.post(f"/account/members/{member_id}/role", {"role": "member"}).status_code == 404
+    assert auth.post("/account/members/invite", {"email": "a\x00@example.test", "role": "member"}).status_code == 400
+    assert OutboxMail.select().count() == 0 and User.get_by_id(admin.id).company_role == "admin"

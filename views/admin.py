@@ -8,12 +8,12 @@ from flask_login import current_user, login_required
 
 import listings
 from companies import InvalidInput
-from models import App
 from scopes import SCOPES
 from views import render_page
-from views.account import finished, forbidden
+from views.account import finished, forbidden, refuse_nul_characters
 
 bp = Blueprint("admin", __name__)
+bp.before_request(refuse_nul_characters)
 
 
 def platform_admin_required(view):
@@ -28,10 +28,10 @@ def platform_admin_required(view):
 
 
 def _app(slug):
-    listing = App.get_or_none(App.slug == slug)
-    if listing is None:
+    try:
+        return listings.app_by_slug(slug)
+    except listings.ListingNotFound:
         abort(404)
-    return listing
 
 
 @bp.get("/admin")

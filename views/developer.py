@@ -13,9 +13,10 @@ from companies import InvalidInput
 from models import Developer
 from scopes import SCOPES
 from views import render_page
-from views.account import finished, forbidden, form_errors
+from views.account import finished, forbidden, form_errors, refuse_nul_characters
 
 bp = Blueprint("developer", __name__)
+bp.before_request(refuse_nul_characters)
 
 
 def developer_required(view):
