@@ -464,12 +464,14 @@ class MarketIntrospectionEndpoint(IntrospectionEndpoint):
         return token.check_client(client)
 
     def create_introspection_payload(self, token):
-        if token is not None and token.row.rotated_at is None and \
-                credentials.token_hash(flask_request.form["token"]) == token.row.refresh_token_hash:
-            if token.row.revoked_at is None and token.row.connection.revoked_at is None \
-                    and token.row.refresh_expires_at and token.row.refresh_expires_at > utcnow():
-                return self.introspect_token(token, refresh=True)
+        if token is None:
             return {"active": False}
+        row = token.row
+        if credentials.token_hash(flask_request.form["token"]) == row.refresh_token_hash:
+            # A refresh token lives until it is rotated, revoked or 45 days old.
+            alive = (row.rotated_at is None and row.revoked_at is None and row.connection.revoked_at is None
+                     and row.refresh_expires_at is not None and row.refresh_expires_at > utcnow())
+            return self.introspect_token(token, refresh=True) if alive else {"active": False}
         return super().create_introspection_payload(token)
 
     def introspect_token(self, token, refresh=False):

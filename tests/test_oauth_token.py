@@ -299,6 +299,10 @@ def test_introspection_for_the_owning_client_only(client, auth, time_machine):
     as_refresh = client.post("/oauth-v1/introspect", data={"token": tokens["refresh_token"]},
                              headers=basic(market.client.client_id, market.secret)).get_json()
     assert as_refresh["active"] is True and as_refresh["token_type"] == "refresh_token"
+    refresh(client, market, tokens["refresh_token"])
+    rotated = client.post("/oauth-v1/introspect", data={"token": tokens["refresh_token"]},
+                          headers=basic(market.client.client_id, market.secret)).get_json()
+    assert rotated == {"active": False}
     other, other_secret = factories.oauth_client(factories.app_listing(), secret="other-secret")
     theirs = client.post("/oauth-v1/introspect", data={"token": tokens["access_token"]},
                          headers=basic(other.client_id, other_secret))
