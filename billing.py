@@ -167,8 +167,10 @@ def sync_app(config, app):
 def sync_all(config):
     """What `flask stripe-sync` does: create whatever is missing, idempotently."""
     tax_rate = ensure_tax_rate(config)
-    apps = (App.select().where(App.is_free == False, App.status != "draft")  # noqa: E712
-            .order_by(App.id))
+    # A list, not a lazy cursor: an open SELECT keeps an SQLite read snapshot that cannot be
+    # upgraded to a write once a webhook has committed meanwhile.
+    apps = list(App.select().where(App.is_free == False, App.status != "draft")  # noqa: E712
+                .order_by(App.id))
     made = 0
     for app in apps:
         before = (app.stripe_product_id, [p.stripe_price_id for p in active_plans(app)])

@@ -14,10 +14,10 @@ def end_expired_grace(grace_days, now=None):
     now = now or utcnow()
     cutoff = now - datetime.timedelta(days=grace_days)
     ended = 0
-    overdue = (Subscription.select()
+    overdue = list(Subscription.select()
                .where(Subscription.status == "past_due", Subscription.past_due_since.is_null(False),
                       Subscription.past_due_since <= cutoff)
-               .order_by(Subscription.id))
+                   .order_by(Subscription.id))
     for subscription in overdue:
         with billing.write_transaction():
             # The status guard makes the update the claim: two sweeps at once end it once.
