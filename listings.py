@@ -330,10 +330,15 @@ def retire_plan(listing, plan):
 
 # --- integration: landing page, redirect URIs, scopes, webhook -----------------------------
 
-def oauth_client(listing):
+def oauth_client(listing, create=False):
+    """The app's OAuth client. Pages only read: without `create`, an app that has none (an
+    imported one) gets an unsaved blank, so a GET never writes."""
     client = OAuthClient.get_or_none(OAuthClient.app == listing)
     if client is None:
-        client = OAuthClient.create(app=listing, client_id="app_" + secrets.token_hex(12))
+        client = OAuthClient(app=listing, client_id=None, redirect_uris="", scopes="")
+        if create:
+            client.client_id = "app_" + secrets.token_hex(12)
+            client.save(force_insert=True)
     return client
 
 
@@ -375,7 +380,7 @@ def update_integration(listing, data, scope_names):
     if errors:
         raise InvalidInput(errors)
     with db.atomic():
-        client = oauth_client(listing)
+        client = oauth_client(listing, create=True)
         App.update(landing_url=landing, webhook_url=webhook, updated_at=utcnow()).where(
             App.id == listing.id).execute()
         OAuthClient.update(redirect_uris="\n".join(uris), scopes=" ".join(chosen)).where(
@@ -387,7 +392,7 @@ def update_integration(listing, data, scope_names):
 
 def make_client_secret(secret_key, listing):
     """A new secret, returned once to be shown once; only its keyed hash is kept."""
-    client = oauth_client(listing)
+    client = oauth_client(listing, create=True)
     secret = credentials.new_client_secret()
     OAuthClient.update(client_secret_hash=credentials.hash_client_secret(secret_key, secret),
                        secret_rotated_at=utcnow()).where(OAuthClient.id == client.id).execute()
@@ -395,7 +400,8 @@ def make_client_secret(secret_key, listing):
 
 
 def landing_secret(secret_key, listing):
-    return credentials.landing_secret(secret_key, oauth_client(listing).client_id)
+    client_id = oauth_client(listing).client_id
+    return credentials.landing_secret(secret_key, client_id) if client_id else None
 
 
 # --- publishing ----------------------------------------------------------------------------

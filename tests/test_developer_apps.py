@@ -279,3 +279,15 @@ def test_nul_characters_huge_ids_and_odd_slugs_never_reach_the_database(client, 
         assert auth.post(f"/developer/apps/odd-app/plans/{plan_id}", {"name": "X", "price_kr": "1"}).status_code == 404
     for slug in ["odd%00app", "ODD-APP", "x" * 300]:
         assert client.get(f"/developer/apps/{slug}").status_code == 404, slug
+
+
+def test_pages_of_an_app_without_an_oauth_client_write_nothing(client, auth):
+    developer = as_developer(auth)
+    factories.app_listing(developer_obj=developer, slug="imported-app")
+    for url in ["/developer/apps/imported-app", "/developer/apps/imported-app/credentials",
+                "/developer/apps/imported-app/integration"]:
+        assert client.get(url).status_code == 200, url
+    assert OAuthClient.select().count() == 0
+    page = auth.post("/developer/apps/imported-app/credentials/secret").get_data(as_text=True)
+    row = OAuthClient.get()
+    assert row.client_id in page and row.client_secret_hash
