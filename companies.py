@@ -35,6 +35,7 @@ MAX_EMAIL, MAX_NAME = 254, 120
 RESET_TTL = datetime.timedelta(hours=1)
 EMAIL_CHANGE_TTL = datetime.timedelta(hours=24)
 INVITE_TTL = datetime.timedelta(days=7)
+MAX_RESETS_PER_HOUR = 3
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ORG_RE = re.compile(r"^(\d{6})-?(\d{4})$")
@@ -241,6 +242,11 @@ def request_password_reset(config, email):
     """Mails a reset link when the account exists; says nothing about whether it does."""
     user = User.get_or_none(User.email == accounts.normalise_email(email if isinstance(email, str) else ""))
     if user is None:
+        return None
+    recent = (AccountToken.select().where(AccountToken.user == user, AccountToken.kind == "reset",
+                                          AccountToken.created_at > utcnow() - RESET_TTL).count())
+    if recent >= MAX_RESETS_PER_HOUR:
+        # Someone is filling this person's mailbox; the links already sent still work.
         return None
     raw = _issue_token("reset", RESET_TTL, user=user, email=user.email)
     send_mail(config, user.email, "Reset your App Market password",

@@ -182,3 +182,10 @@ def test_send_mail_refuses_in_production_and_stores_nothing(app):
     assert OutboxMail.select().count() == 0
     mail.send_mail(app.config, "a@example.test", "Hello", "body")
     assert OutboxMail.get().to == "a@example.test"
+
+
+def test_reset_mails_are_limited_per_account(auth):
+    factories.customer_admin(email="anna@example.test")
+    for _ in range(companies.MAX_RESETS_PER_HOUR + 2):
+        assert auth.post("/reset", {"email": "anna@example.test"}).status_code == 303
+    assert OutboxMail.select().where(OutboxMail.to == "anna@example.test").count() == companies.MAX_RESETS_PER_HOUR
