@@ -41,7 +41,8 @@ def parse_pairs(pairs):
                 if not isinstance(child, dict):
                     raise invalid(f"Invalid parameter name: {key}", param=key)
                 node = child
-    return _listify(root)
+    # the top level is always a hash, even when every key is a number
+    return {k: _listify(v) for k, v in root.items()}
 
 
 def _listify(node):

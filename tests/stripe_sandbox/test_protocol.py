@@ -46,7 +46,7 @@ def test_unknown_and_bad_parameters_are_400_never_500(client, sandbox):
         client.v1.products.create(params={})
     assert err.value.code == "parameter_missing" and err.value.param == "name"
     for body in ("a[b=1", "a]=1", "metadata[x][y]=1&metadata[x]=2", "%ff%fe=1", "name=x&name[a]=y",
-                 "line_items[0]=abc"):
+                 "line_items[0]=abc", "3=x&expand=1"):
         resp = raw(sandbox, "POST", "/v1/products", data=body,
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert resp.status_code == 400, (body, resp.status_code, resp.text)
