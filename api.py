@@ -118,6 +118,8 @@ def mark_connection_used(connection, now=None):
     """Record a use at most once an hour: the conditional UPDATE makes concurrent calls write
     at most one row change, and most calls write nothing."""
     now = now or utcnow()
+    if connection.last_used_at is not None and connection.last_used_at >= now - LAST_USED_RESOLUTION:
+        return 0  # already known to be recent: no statement at all (an UPDATE locks even when it matches nothing)
     return (Connection.update(last_used_at=now)
             .where(Connection.id == connection.id,
                    (Connection.last_used_at.is_null())

@@ -120,10 +120,10 @@ def test_a_suspended_app_cannot_be_activated(app, auth, admin):
     assert "suspended" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("status", ["draft", "in_review", "rejected"])
-def test_unpublished_and_unknown_apps_are_404(app, auth, admin, status):
-    free_app_with_client(slug=f"hidden-{status}", status=status)
-    assert auth.post(f"/apps/hidden-{status}/activate").status_code == 404
+def test_unpublished_and_unknown_apps_are_404(app, auth, admin):
+    for status in ("draft", "in_review", "rejected"):
+        free_app_with_client(slug=f"hidden-{status}", status=status)
+        assert auth.post(f"/apps/hidden-{status}/activate").status_code == 404, status
     assert auth.post("/apps/never-existed/activate").status_code == 404
 
 

@@ -81,18 +81,18 @@ def test_a_token_of_company_a_never_reads_company_b(client, tenants):
     assert "Ny kund" not in names_b and "Alfas kund" not in names_b
 
 
-@pytest.mark.parametrize("url,scope", [("/api/v1/companyinformation", "companyinformation"),
-                                       ("/api/v1/customers", "customer"),
-                                       ("/api/v1/customers/1", "customer"),
-                                       ("/api/v1/invoices", "invoice"),
-                                       ("/api/v1/invoices/100", "invoice")])
-def test_missing_scope_is_403(client, tenants, url, scope):
-    scopes = " ".join(s for s in ("companyinformation", "customer", "invoice") if s != scope)
-    token = factories.issue_token(tenants["conn_a"], scope=scopes)
-    response = client.get(url, headers=bearer(token))
-    assert response.status_code == 403
-    assert scope in error_of(response)["message"]
-    assert client.get(url, headers=bearer(tenants["token_a"])).status_code == 200
+SCOPED = [("/api/v1/companyinformation", "companyinformation"), ("/api/v1/customers", "customer"),
+          ("/api/v1/customers/1", "customer"), ("/api/v1/invoices", "invoice"), ("/api/v1/invoices/100", "invoice")]
+
+
+def test_missing_scope_is_403(client, tenants):
+    for url, scope in SCOPED:
+        scopes = " ".join(s for s in ("companyinformation", "customer", "invoice") if s != scope)
+        token = factories.issue_token(tenants["conn_a"], scope=scopes)
+        response = client.get(url, headers=bearer(token))
+        assert response.status_code == 403, url
+        assert scope in error_of(response)["message"]
+        assert client.get(url, headers=bearer(tenants["token_a"])).status_code == 200, url
 
 
 def test_create_customer_needs_customer_scope(client, tenants):
@@ -102,15 +102,13 @@ def test_create_customer_needs_customer_scope(client, tenants):
     assert not CompanyCustomer.select().where(CompanyCustomer.name == "X").exists()
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer "}, {"Authorization": "Basic dXNlcjpwdw=="},
-    {"Authorization": "Bearer not-a-token"},
-])
-def test_missing_or_unknown_token_is_401(client, tenants, headers):
-    response = client.get("/api/v1/me", headers=headers)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    error_of(response)
+def test_missing_or_unknown_token_is_401(client, tenants):
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Basic dXNlcjpwdw=="},
+                    {"Authorization": "Bearer not-a-token"}, {"Authorization": "Bearer " + "x" * 2000}):
+        response = client.get("/api/v1/me", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        error_of(response)
 
 
 def test_expired_revoked_and_withdrawn_tokens_are_401(client, tenants):
@@ -172,16 +170,16 @@ def test_paging(client, tenants):
     assert beyond["Customers"] == []
 
 
-@pytest.mark.parametrize("query", ["limit=101", "limit=0", "limit=-1", "limit=abc", "page=0", "page=1.5",
-                                   "limit=99999999999999999999", "page=%00"])
-def test_bad_paging_is_400(client, tenants, query):
-    for url in ("/api/v1/customers", "/api/v1/invoices"):
-        response = client.get(f"{url}?{query}", headers=bearer(tenants["token_a"]))
-        assert response.status_code == 400
-        error_of(response)
+def test_bad_paging_is_400(client, tenants):
+    for query in ("limit=101", "limit=0", "limit=-1", "limit=abc", "page=0", "page=1.5",
+                  "limit=99999999999999999999", "page=%00", "limit=1000000"):
+        for url in ("/api/v1/customers", "/api/v1/invoices"):
+            response = client.get(f"{url}?{query}", headers=bearer(tenants["token_a"]))
+            assert response.status_code == 400, (url, query)
+            error_of(response)
 
 
-@pytest.mark.parametrize("body,content_type,status", [
+BAD_BODIES = [
     (b'{"Customer": {"Name": "A"', "application/json", 400),
     (b'[]', "application/json", 400),
     (b'{"Customer": "A"}', "application/json", 400),
@@ -197,13 +195,16 @@ def test_bad_paging_is_400(client, tenants, query):
     (b'[' * 100000 + b']' * 100000, "application/json", 413),
     (b'{"Customer": {"Name": "A"}}', "text/plain", 415),
     (b'Name=A', "application/x-www-form-urlencoded", 415),
-])
-def test_bad_customer_bodies_are_refused_and_change_nothing(client, tenants, body, content_type, status):
+]
+
+
+def test_bad_customer_bodies_are_refused_and_change_nothing(client, tenants):
     before = CompanyCustomer.select().count()
-    response = client.post("/api/v1/customers", data=body, content_type=content_type,
-                           headers=bearer(tenants["token_a"]))
-    assert response.status_code == status
-    error_of(response)
+    for body, content_type, status in BAD_BODIES:
+        response = client.post("/api/v1/customers", data=body, content_type=content_type,
+                               headers=bearer(tenants["token_a"]))
+        assert response.status_code == status, body[:80]
+        error_of(response)
     assert CompanyCustomer.select().count() == before
 
 
@@ -271,10 +272,10 @@ def test_api_routes_are_on_the_csrf_exempt_list(app):
     assert not any(name.startswith("views.activation") for name in exempt)
 
 
-@pytest.mark.parametrize("number", ["%00", "a%00b", "x" * 21, "%0A"])
-def test_impossible_numbers_are_404_on_every_database(client, tenants, number):
+def test_impossible_numbers_are_404_on_every_database(client, tenants):
     # PostgreSQL refuses NUL bytes in a query: such a number must be "not found", never a 500.
-    for url in (f"/api/v1/customers/{number}", f"/api/v1/invoices/{number}"):
-        response = client.get(url, headers=bearer(tenants["token_a"]))
-        assert response.status_code == 404
-        error_of(response)
+    for number in ("%00", "a%00b", "x" * 21, "%0A"):
+        for url in (f"/api/v1/customers/{number}", f"/api/v1/invoices/{number}"):
+            response = client.get(url, headers=bearer(tenants["token_a"]))
+            assert response.status_code == 404, url
+            error_of(response)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from api_openapi import SPEC
 from tests import factories
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 25
 
 
 def resolve(schema):

@@ -14,6 +14,7 @@ import requests
 from werkzeug.serving import make_server
 
 import credentials
+from examples.sample_integration.app import check_landing
 from examples.sample_integration.app import create_app as create_integration
 from models import App, Connection, OAuthToken
 from tests import factories
@@ -71,9 +72,9 @@ def test_a_bad_or_stale_landing_is_403_with_a_message(integration, change, reaso
     now = int(time.time())
     params = signed(now)
     if change.get("ts") is None and "ts" in change:
-        params = signed(now - 301)
+        params = signed(now - 400)
     elif change.get("ts") == "future":
-        params = signed(now + 301)
+        params = signed(now + 400)
     elif change.get("app"):
         params = signed(now, app=change["app"])
     else:
@@ -85,6 +86,14 @@ def test_a_bad_or_stale_landing_is_403_with_a_message(integration, change, reaso
     assert response.status_code == 403
     assert reason in response.get_data(as_text=True)
     assert integration.get("/connect").status_code == 403  # nothing was started
+
+
+def test_the_landing_window_is_300_seconds_either_way():
+    params = signed(1_700_000_000)
+    for now in (1_700_000_000 - 300, 1_700_000_000, 1_700_000_000 + 300):
+        assert check_landing(params, CLIENT_ID, LANDING_SECRET, now=now) is None
+    for now in (1_700_000_000 - 301, 1_700_000_000 + 301):
+        assert "expired" in check_landing(params, CLIENT_ID, LANDING_SECRET, now=now)
 
 
 def test_connect_without_landing_is_refused(integration):
@@ -199,3 +208,4 @@ def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
     withdrawn = browser.get(sample + "/company")
     assert withdrawn.status_code == 401
     assert "Access to your App Market account was withdrawn; activate again from the App Market" in withdrawn.text
+    browser.close()

@@ -93,6 +93,14 @@ class AccessWithdrawn(Exception):
     """The company revoked our access, or the grant ended: connect again from the market."""
 
 
+class Busy(Exception):
+    """The API's rate limit: 25 requests per 5 s per client and company."""
+
+    def __init__(self, retry_after):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class SubscriptionLapsed(Exception):
     def __init__(self, reason):
         super().__init__(reason)
@@ -145,6 +153,8 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
             info = response.json().get("ErrorInformation", {})
             if info.get("code") == NOT_ENTITLED_CODE:
                 raise SubscriptionLapsed(info.get("message", "The subscription has lapsed."))
+        if response.status_code == 429:
+            raise Busy(response.headers.get("Retry-After", "5"))
         response.raise_for_status()
         return response.json()
 
@@ -209,8 +219,11 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
         except OAuthError as error:
             return page("message.html", 400, title="Not connected",
                         message=f"The App Market refused the code ({error.error}). Please connect again.")
-        me = oauth_session(token=token).get(market_url + "/api/v1/me").json()["Me"]
-        company = me["Company"]["Id"]
+        answer = oauth_session(token=token).get(market_url + "/api/v1/me")
+        if answer.status_code != 200:
+            return page("message.html", 502, title="Not connected",
+                        message="The App Market did not tell us which company connected. Please connect again.")
+        company = answer.json()["Me"]["Company"]["Id"]
         tokens.put(company, token)
         session.clear()
         session["company"] = company
@@ -233,6 +246,9 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
         except SubscriptionLapsed as lapsed:
             return page("message.html", 403, title="Subscription lapsed",
                         message="Your company's subscription to this app has lapsed: " + lapsed.reason)
+        except Busy as busy:
+            return page("message.html", 503, title="A moment, please",
+                        message=f"The App Market asks us to slow down; try again in {busy.retry_after} seconds.")
         except requests.RequestException:
             return page("message.html", 502, title="App Market unreachable",
                         message="We could not reach the App Market just now. Please try again.")
