@@ -214,12 +214,14 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
             description = request.args.get("error_description") or "The App Market did not give access."
             return page("message.html", 403, title="Not connected", message=description)
         try:
-            token = oauth_session().fetch_token(token_url, code=request.args.get("code", ""),
-                                                code_verifier=verifier, grant_type="authorization_code")
+            with oauth_session() as client:
+                token = client.fetch_token(token_url, code=request.args.get("code", ""),
+                                           code_verifier=verifier, grant_type="authorization_code")
         except OAuthError as error:
             return page("message.html", 400, title="Not connected",
                         message=f"The App Market refused the code ({error.error}). Please connect again.")
-        answer = oauth_session(token=token).get(market_url + "/api/v1/me")
+        with oauth_session(token=token) as client:
+            answer = client.get(market_url + "/api/v1/me")
         if answer.status_code != 200:
             return page("message.html", 502, title="Not connected",
                         message="The App Market did not tell us which company connected. Please connect again.")
@@ -235,10 +237,10 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
         if not company_id:
             return redirect(url_for("landing"))
         try:
-            client = api_session(company_id)
-            information = api_get(client, company_id, "/companyinformation")["CompanyInformation"]
-            customers = api_get(client, company_id, "/customers?limit=5")
-            subscription = api_get(client, company_id, "/subscription")["Subscription"]
+            with api_session(company_id) as client:
+                information = api_get(client, company_id, "/companyinformation")["CompanyInformation"]
+                customers = api_get(client, company_id, "/customers?limit=5")
+                subscription = api_get(client, company_id, "/subscription")["Subscription"]
         except AccessWithdrawn:
             return page("message.html", 401, title="Access withdrawn",
                         message="Access to your App Market account was withdrawn; activate again from "
