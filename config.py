@@ -80,6 +80,9 @@ def load(overrides=None, instance_path="instance"):
         else:
             value = default
         settings[name] = value
+    if env == "production" and not str(settings["MARKET_URL"] or "").startswith("https://"):
+        # OAuth2 (Authlib) and Secure cookies need the public https address of the market.
+        missing.append("MARKET_URL (https://...)")
     if missing:
         raise RuntimeError("production needs these settings in the environment: " + ", ".join(missing))
     if settings["DATABASE_URL"] is None:

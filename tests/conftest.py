@@ -13,6 +13,7 @@ import uuid
 import psycopg
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from peewee import sort_models
 
 import database
 from app import create_app
@@ -47,6 +48,7 @@ def postgres_url():
 
 
 _pg_tables_made = set()
+_DELETE_ORDER = list(reversed(sort_models(MODELS)))
 
 
 def _empty_postgres(url):
@@ -54,8 +56,13 @@ def _empty_postgres(url):
         database.create_tables_for_tests(db)
         _pg_tables_made.add(url)
         return
-    tables = ", ".join(f'"{m._meta.table_name}"' for m in MODELS) + ", app_search"
-    db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    # DELETE, children first, is ~30x faster than TRUNCATE on these small tables (TRUNCATE
+    # makes new files for every table). Ids keep counting up, which only makes a test that
+    # confuses one table's id with another's fail sooner.
+    with db.atomic():
+        db.execute_sql("DELETE FROM app_search")
+        for model in _DELETE_ORDER:
+            db.execute_sql(f'DELETE FROM "{model._meta.table_name}"')
 
 
 def make_test_app(url, extra=None):
