@@ -4,6 +4,7 @@ the sandbox running on port P and runs what falls due."""
 
 import argparse
 import json
+import signal
 import sys
 import urllib.error
 import urllib.parse
@@ -11,14 +12,21 @@ import urllib.request
 
 
 def serve(args):
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import WSGIRequestHandler, run_simple
 
     from .server import Sandbox
+    from .testing import QuietHandler
 
     sandbox = Sandbox(args.data)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt  # leave run_simple, so the state is written before exiting
+
+    signal.signal(signal.SIGTERM, stop)
     print(f"Stripe sandbox on http://{args.host}:{args.port} (state: {args.data or 'in memory'})", flush=True)
     try:
-        run_simple(args.host, args.port, sandbox, threaded=True, use_reloader=False)
+        run_simple(args.host, args.port, sandbox, threaded=True, use_reloader=False,
+                   request_handler=WSGIRequestHandler if args.verbose else QuietHandler)
     finally:
         sandbox.close()
 
@@ -50,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data", help="JSON file that keeps the sandbox's state across restarts")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
     serve(parser.parse_args(argv))
     return 0
 

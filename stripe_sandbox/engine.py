@@ -134,9 +134,21 @@ class Engine:
             "idempotency": self.idempotency, "platform_id": self.platform_id,
         }
 
+    def mark_dirty(self):
+        """Something changed: the saver thread writes the file within a moment (writing the whole
+        state on every request would make a long demo slow)."""
+        if self.data_file:
+            self._dirty = True
+
+    def flush(self):
+        with self.lock:
+            if self.data_file and getattr(self, "_dirty", False):
+                self.save()
+
     def save(self):
         if not self.data_file:
             return
+        self._dirty = False
         tmp = f"{self.data_file}.tmp"
         with open(tmp, "w") as fh:
             json.dump(self.snapshot(), fh)

@@ -73,6 +73,8 @@ def page(title, body, status=200, cookie=None, request=None):
 
 
 def handle(sandbox, request, name, args):
+    with sandbox.engine.lock:
+        sandbox.engine.run_due()  # a session or link whose time is up must look expired
     return globals()["page_" + name](sandbox, request, **args)
 
 
@@ -154,8 +156,11 @@ def checkout_form(sandbox, request, session, error=None, values=None, status=200
     cancel = (f'<p><a href="{e(session["cancel_url"])}">Cancel and go back</a></p>'
               if session["cancel_url"] else "")
     who = f'<p class="muted">Paying as {e(email)}</p>' if email else ""
+    # without a customer or customer_email, Checkout asks for the buyer's email
+    ask = "" if email else (f'<label for="email">Email</label><input type="email" id="email" name="email" '
+                            f'autocomplete="email" value="{e((values or {}).get("email"))}" required>')
     body = (f"{summary}{who}{err}<form method=post action=\"/c/pay/{e(session['id'])}\">"
-            f"{card_fields(values)}<button type=submit>Subscribe</button></form>{cancel}")
+            f"{ask}{card_fields(values)}<button type=submit>Subscribe</button></form>{cancel}")
     return page("Subscribe", body, status=status, request=request)
 
 
@@ -170,6 +175,9 @@ def pay_session(sandbox, session, form, confirm_3ds=False):
             number, month, year, cvc, name = parse_card(form, engine.now())
         except StripeError as err:
             return {"error": err.body["message"]}
+        email = (form.get("email") or "").strip()
+        if not (session["customer"] or session["customer_email"]) and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+            return {"error": "Enter a valid email address."}
         behavior = cards.describe(number)["behavior"]
         # the first payment is taken now unless there is a trial, so a failing card is refused here
         trial = session["_trial_days"] or session["_trial_end"]
@@ -187,7 +195,7 @@ def pay_session(sandbox, session, form, confirm_3ds=False):
             engine.complete_checkout(session, pm, name=name, email=form.get("email") or None)
         finally:
             engine._request = None
-        engine.save()
+        engine.mark_dirty()
         url = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
         return {"redirect": url, "session": session["id"]}
 
@@ -207,7 +215,7 @@ def page_checkout(sandbox, request, id):
         return checkout_form(sandbox, request, session)
     form = request.form
     outcome = pay_session(sandbox, session, form)
-    values = {k: form.get(k, "") for k in ("card_number", "exp", "cvc", "name")}
+    values = {k: form.get(k, "") for k in ("card_number", "exp", "cvc", "name", "email")}
     if outcome.get("error"):
         return checkout_form(sandbox, request, session, outcome["error"], values, status=402)
     if outcome.get("needs_confirm"):
@@ -270,7 +278,7 @@ def page_onboarding(sandbox, request, tok):
             finally:
                 engine._request = None
             link["used"] = True
-            engine.save()
+            engine.mark_dirty()
             return redirect(link["return_url"], code=303)
         profile = acct["business_profile"] or {}
         values = {"business_name": profile.get("name") or "Testbolaget AB",
@@ -398,7 +406,7 @@ def page_portal_card(sandbox, request, tok):
             engine.retry_open_invoices(customer)
         finally:
             engine._request = None
-        engine.save()
+        engine.mark_dirty()
     return redirect(f"/p/session/{tok}", code=303)
 
 
@@ -423,7 +431,7 @@ def page_portal_subscription(sandbox, request, tok, sub, action):
                 engine.emit_updated("customer.subscription.updated", s, before)
             finally:
                 engine._request = None
-            engine.save()
+            engine.mark_dirty()
     return redirect(f"/p/session/{tok}", code=303)
 
 
@@ -495,7 +503,7 @@ def page_invoice_pay(sandbox, request, tok):
             ok = engine.pay_invoice(inv, pm)
         finally:
             engine._request = None
-        engine.save()
+        engine.mark_dirty()
     if not ok:
         return page_invoice(sandbox, request, tok, error="Your card was declined.", status=402)
     return redirect(f"/i/{tok}", code=303)

@@ -46,10 +46,19 @@ class Sandbox:
         self.delays: dict[str, list] = {}  # path -> [seconds, remaining count]: the "slow request" hook
         self.deliverer = Deliverer(self.engine)
         self.deliverer.start()
+        self.closed = threading.Event()
+        if data_file:
+            threading.Thread(target=self._saver, name="stripe-sandbox-saver", daemon=True).start()
+
+    def _saver(self):
+        while not self.closed.wait(0.3):
+            self.engine.flush()
 
     def close(self):
+        self.closed.set()
         self.deliverer.stop()
         self.deliverer.join(timeout=5)
+        self.engine.flush()
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ, start_response):
@@ -148,6 +157,9 @@ class Sandbox:
                     [request.method, request.path, sorted(pairs)]).encode()).hexdigest()
                 with e.lock:
                     stored = e.idempotency.get(scope)
+                    if stored and stored.get("at", e.now()) < e.now() - 24 * 3600:
+                        stored = None  # Stripe keeps keys for 24 hours
+                        e.idempotency.pop(scope, None)
                     if stored and stored["fingerprint"] != fingerprint:
                         scope = None  # not ours: leave the stored result alone
                         raise StripeError(400, "Keys for idempotent requests can only be used with the same "
@@ -183,10 +195,10 @@ class Sandbox:
                 status = 200
                 if scope:
                     e.idempotency[scope] = {"state": "done", "fingerprint": fingerprint, "status": 200,
-                                            "body": body, "request_id": request_id}
+                                            "body": body, "request_id": request_id, "at": e.now()}
                 entry["status"] = status
                 if request.method != "GET":
-                    e.save()
+                    e.mark_dirty()
             return self.json_response(body, status, request_id, key)
         except StripeError as err:
             with e.lock:
@@ -195,8 +207,9 @@ class Sandbox:
                     if err.status == 402:
                         # a card error is a result: the same key gets the same decline
                         e.idempotency[scope] = {"state": "done", "fingerprint": fingerprint, "status": 402,
-                                                "body": err.to_json(request_id), "request_id": request_id}
-                        e.save()
+                                                "body": err.to_json(request_id), "request_id": request_id,
+                                                "at": e.now()}
+                        e.mark_dirty()
                     else:
                         e.idempotency.pop(scope, None)
             return self.error_response(err, request_id)
@@ -296,7 +309,7 @@ class Sandbox:
             return self.error_response(invalid("The clock only moves forward.", param="seconds"), None)
         with self.engine.lock:
             self.engine.advance(seconds)
-            self.engine.save()
+            self.engine.mark_dirty()
             now = self.engine.now()
         if request.values.get("wait") == "true":
             self.wait_idle(float(request.values.get("timeout", "30")))
@@ -351,7 +364,7 @@ class Sandbox:
                 return self.error_response(StripeError(404, f"No such payment method or customer: '{id}'"),
                                            None)
             obj["_behavior"] = behavior
-            self.engine.save()
+            self.engine.mark_dirty()
             return self.ok({"payment_method": obj["id"], "behavior": behavior})
 
     def sandbox_dispute_outcome(self, request, id, outcome):
@@ -365,7 +378,7 @@ class Sandbox:
                 self.engine.close_dispute(dispute, won=outcome == "win")
             except StripeError as err:
                 return self.error_response(err, None)
-            self.engine.save()
+            self.engine.mark_dirty()
             return self.ok(self.engine.render(dispute))
 
     def sandbox_onboard(self, request, id):
@@ -374,7 +387,7 @@ class Sandbox:
             if not acct or acct["object"] != "account":
                 return self.error_response(StripeError(404, f"No such account: '{id}'"), None)
             self.engine.complete_onboarding(acct)
-            self.engine.save()
+            self.engine.mark_dirty()
             return self.ok(self.engine.render(acct))
 
     def sandbox_checkout_pay(self, request, id):
@@ -387,7 +400,7 @@ class Sandbox:
             "card_number": request.values.get("card_number", "4242 4242 4242 4242"),
             "exp": request.values.get("exp", "12/34"), "cvc": request.values.get("cvc", "123"),
             "name": request.values.get("name", "Test Buyer"),
-            "email": request.values.get("email", "")}, confirm_3ds=True)
+            "email": request.values.get("email", "buyer@example.com")}, confirm_3ds=True)
         if outcome.get("error"):
             return self.ok({"error": outcome["error"]}, status=402)
         return self.ok({"redirect": outcome["redirect"], "session": outcome["session"]})
@@ -397,4 +410,4 @@ def make_app(data_file=None):
     return Sandbox(data_file)
 
 
-__all__ = ["Sandbox", "make_app", "threading"]
+__all__ = ["Sandbox", "make_app"]

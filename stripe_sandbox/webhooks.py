@@ -28,46 +28,58 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 
 class Deliverer(threading.Thread):
+    """Picks due deliveries and posts them, at most one at a time per endpoint (so one endpoint's
+    events keep their order) while a slow or dead endpoint does not hold up the others."""
+
     def __init__(self, engine):
         super().__init__(name="stripe-sandbox-webhooks", daemon=True)
         self.engine = engine
         self.stopping = False
-        self.busy = False
+        self.in_flight: set[str] = set()  # endpoint ids being posted to
+        self.flight_lock = threading.Lock()
 
     def stop(self):
         self.stopping = True
         self.engine.wake_deliveries()
 
-    def due(self):
+    def pick(self):
+        """The earliest due delivery of each endpoint that is not busy, oldest first."""
         e = self.engine
-        with e.lock:
+        picked = []
+        with e.lock, self.flight_lock:
             now = e.now()
-            pending = [d for d in e.deliveries if d["status"] == "pending" and d["next_attempt"] <= now]
-            if not pending:
-                return None
-            d = min(pending, key=lambda d: (d["next_attempt"], d["seq"]))
-            endpoint = e.objects.get(d["endpoint"])
-            event = e.objects.get(d["event"])
-            if endpoint is None or event is None or endpoint.get("_deleted"):
-                d["status"] = "failed"
-                return d, None, None, None
-            payload = json.dumps(e.render(event), indent=2)
-            return d, endpoint["url"], endpoint["_secret"], payload
+            pending = sorted((d for d in e.deliveries if d["status"] == "pending" and d["next_attempt"] <= now),
+                             key=lambda d: (d["next_attempt"], d["seq"]))
+            busy = set(self.in_flight)
+            for d in pending:
+                if d["endpoint"] in busy:
+                    continue
+                busy.add(d["endpoint"])
+                endpoint = e.objects.get(d["endpoint"])
+                event = e.objects.get(d["event"])
+                if endpoint is None or event is None or endpoint.get("_deleted"):
+                    d["status"] = "failed"
+                    continue
+                self.in_flight.add(d["endpoint"])
+                picked.append((d, endpoint["url"], endpoint["_secret"], json.dumps(e.render(event), indent=2)))
+        return picked
 
     def run(self):
         while not self.stopping:
-            item = self.due()
-            if item is None:
-                self.busy = False
-                with self.engine.delivery_wakeup:
-                    self.engine.delivery_wakeup.wait(0.2)
-                continue
-            self.busy = True
-            delivery, url, secret, payload = item
-            if url is None:
-                continue
+            picked = self.pick()
+            for item in picked:
+                threading.Thread(target=self.deliver, args=item, daemon=True).start()
+            with self.engine.delivery_wakeup:
+                self.engine.delivery_wakeup.wait(0.05 if picked else 0.2)
+
+    def deliver(self, delivery, url, secret, payload):
+        try:
             status, error = self.post(url, secret, payload)
             self.record(delivery, status, error)
+        finally:
+            with self.flight_lock:
+                self.in_flight.discard(delivery["endpoint"])
+            self.engine.wake_deliveries()
 
     def post(self, url, secret, payload):
         body = payload.encode()
@@ -96,11 +108,11 @@ class Deliverer(threading.Thread):
                 delivery["status"] = "failed"
             else:
                 delivery["next_attempt"] = now + WEBHOOK_RETRY_DELAYS[len(delivery["attempts"]) - 1]
-            e.save()
+            e.mark_dirty()
 
     def idle(self):
         e = self.engine
-        with e.lock:
+        with e.lock, self.flight_lock:
             now = e.now()
             waiting = any(d["status"] == "pending" and d["next_attempt"] <= now for d in e.deliveries)
-        return not waiting and not self.busy
+            return not waiting and not self.in_flight

@@ -318,3 +318,12 @@ def test_retries_are_charges_on_one_payment_intent(client, plan, developer, brow
     assert [c.status for c in charges] == ["succeeded", "failed", "failed"]
     pi = client.v1.payment_intents.retrieve(payment.payment.payment_intent)
     assert pi.status == "succeeded" and pi.latest_charge == charges[0].id
+
+
+def test_dispute_won_with_stripes_test_evidence(client, plan, developer, browser):
+    bought(client, plan, developer, browser, card="4000 0000 0000 0259")
+    dispute = client.v1.disputes.list().data[0]
+    dispute = client.v1.disputes.update(dispute.id, params={
+        "evidence": {"uncategorized_text": "winning_evidence"}, "submit": True})
+    assert dispute.status == "won"
+    assert balances(client, developer) == (FEE, GROSS - FEE)

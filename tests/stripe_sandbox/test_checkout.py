@@ -144,3 +144,26 @@ def test_checkout_rejects_what_stripe_rejects(client, plan, sandbox):
     with pytest.raises(stripe.InvalidRequestError) as err:
         checkout(client, plan, pending)
     assert "transfers" in err.value.user_message
+
+
+def test_checkout_without_an_email_asks_for_one(client, plan, browser):
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "success_url": "http://market.test/ok",
+        "line_items": [{"price": plan["price"].id, "quantity": 1}]})
+    html = browser.get(session.url, timeout=10).text
+    assert '<label for="email">' in html
+    resp = browser.post(session.url, data={"card_number": "4242424242424242", "exp": "12/34", "cvc": "123",
+                                           "name": "A"}, allow_redirects=False, timeout=10)
+    assert resp.status_code == 402 and "valid email" in resp.text
+    resp = browser.post(session.url, data={"card_number": "4242424242424242", "exp": "12/34", "cvc": "123",
+                                           "name": "A", "email": "new@example.com"}, allow_redirects=False,
+                        timeout=10)
+    assert resp.status_code == 303
+    customer = client.v1.customers.retrieve(client.v1.checkout.sessions.retrieve(session.id).customer)
+    assert customer.email == "new@example.com"
+
+
+def test_sandbox_pay_endpoint(client, plan, sandbox):
+    session = checkout(client, plan)
+    assert sandbox.pay_checkout(session.id)["redirect"] == f"http://market.test/ok?s={session.id}"
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"

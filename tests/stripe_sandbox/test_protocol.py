@@ -159,3 +159,17 @@ def test_validation_errors_are_not_stored_under_the_key(client):
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.products.create(params={}, options={"idempotency_key": "k2"})
     assert client.v1.products.create(params={"name": "ok"}, options={"idempotency_key": "k2"}).name == "ok"
+
+
+def test_idempotency_keys_are_per_account_and_kept_24_hours(client, sandbox, developer):
+    a = client.v1.customers.create(params={"email": "p@example.com"}, options={"idempotency_key": "same"})
+    b = client.v1.customers.create(params={"email": "p@example.com"},
+                                   options={"idempotency_key": "same", "stripe_account": developer.id})
+    assert a.id != b.id
+    # a connected account's objects are not the platform's
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.retrieve(b.id)
+    assert client.v1.customers.retrieve(b.id, options={"stripe_account": developer.id}).id == b.id
+    sandbox.advance(hours=25)
+    c = client.v1.customers.create(params={"email": "p@example.com"}, options={"idempotency_key": "same"})
+    assert c.id != a.id
