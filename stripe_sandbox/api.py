@@ -826,6 +826,10 @@ class Api:
         if p.has("cancel_at"):
             value = p.raw("cancel_at")
             sub["cancel_at"] = None if value == "" else p.int("cancel_at")
+            if sub["cancel_at"] is not None:
+                sub["cancel_at_period_end"] = False
+                self.e.schedule(sub["cancel_at"], "cancel_at", self.e.clock_of(sub), sub=sub["id"],
+                                at=sub["cancel_at"])
         if p.has("default_payment_method"):
             value = p.str("default_payment_method")
             if value:

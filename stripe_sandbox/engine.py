@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import string
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -113,7 +114,15 @@ class Engine:
         self._request = None  # {"id", "idempotency_key"} of the API request being handled
         self.reset()
         if data_file and os.path.exists(data_file):
-            self.load()
+            try:
+                self.load()
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                # an unreadable file must not stop the demo: keep it aside and start empty
+                aside = f"{data_file}.unreadable-{int(time.time())}"
+                os.replace(data_file, aside)
+                print(f"stripe_sandbox: could not read {data_file} ({exc}); moved it to {aside}",
+                      file=sys.stderr)
+                self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self):
@@ -149,6 +158,9 @@ class Engine:
         if not self.data_file:
             return
         self._dirty = False
+        cutoff = self.now() - DAY
+        self.idempotency = {k: v for k, v in self.idempotency.items()
+                            if v.get("state") == "running" or v.get("at", 0) >= cutoff}
         tmp = f"{self.data_file}.tmp"
         with open(tmp, "w") as fh:
             json.dump(self.snapshot(), fh)
@@ -733,6 +745,12 @@ class Engine:
             return True
         customer = self.objects[invoice["customer"]]
         account = invoice.get("_account")
+        if pm is None:
+            # nothing to charge: the attempt fails without a charge, as Stripe's does
+            invoice["attempt_count"] += 1
+            invoice["attempted"] = True
+            self._payment_failed(invoice, sub, now)
+            return False
         fee = pct_of(invoice["amount_due"], sub["application_fee_percent"]) if (
             sub and sub["application_fee_percent"] is not None and sub["transfer_data"]) else None
         destination = (sub["transfer_data"] or {}).get("destination") if sub else None
@@ -961,6 +979,11 @@ class Engine:
         sub["status"] = "incomplete_expired"
         sub["ended_at"] = self.now(self.clock_of(sub))
         self.emit("customer.subscription.deleted", sub)
+
+    def job_cancel_at(self, sub, at):
+        sub = self.objects[sub]
+        if sub.get("cancel_at") == at and sub["status"] not in ("canceled", "incomplete_expired"):
+            self.cancel_subscription(sub)
 
     def job_trial_will_end(self, sub):
         sub = self.objects[sub]

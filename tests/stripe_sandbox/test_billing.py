@@ -327,3 +327,24 @@ def test_dispute_won_with_stripes_test_evidence(client, plan, developer, browser
         "evidence": {"uncategorized_text": "winning_evidence"}, "submit": True})
     assert dispute.status == "won"
     assert balances(client, developer) == (FEE, GROSS - FEE)
+
+
+def test_cancel_at_a_given_time(client, plan, developer, browser, sandbox):
+    sub = bought(client, plan, developer, browser)
+    at = sandbox.now() + 10 * DAY
+    sub = client.v1.subscriptions.update(sub.id, params={"cancel_at": at})
+    assert sub.cancel_at == at and sub.status == "active"
+    sandbox.advance(days=11)
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "canceled" and sub.ended_at == at
+
+
+def test_renewal_without_a_card_fails_without_a_charge(client, plan, developer, browser, sandbox):
+    sub = bought(client, plan, developer, browser)
+    customer = client.v1.customers.retrieve(sub.customer)
+    client.v1.payment_methods.detach(customer.invoice_settings.default_payment_method)
+    client.v1.subscriptions.update(sub.id, params={"default_payment_method": ""})
+    to_renewal(client, sandbox, sub.id)
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "past_due"
+    assert len(client.v1.charges.list(params={"customer": sub.customer}).data) == 1

@@ -120,3 +120,15 @@ def test_no_500_for_any_form_body(sandbox, path, body):
                                   "Content-Type": "application/x-www-form-urlencoded"})
     assert resp.status_code < 500, (path, body, resp.text)
     assert "error" in resp.json() or resp.status_code == 200
+
+
+def test_unreadable_state_file_is_kept_aside(tmp_path):
+    data = tmp_path / "stripe.json"
+    data.write_text("{not json")
+    handle = start_sandbox(data=str(data))
+    try:
+        client = stripe.StripeClient(API_KEY, base_addresses=handle.base_addresses, max_network_retries=0)
+        assert client.v1.customers.list().data == []
+        assert list(tmp_path.glob("stripe.json.unreadable-*"))
+    finally:
+        handle.stop()
