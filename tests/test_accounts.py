@@ -172,7 +172,8 @@ def test_email_change_needs_the_password_and_a_confirmation(client, auth):
 
 def test_outbox_is_shown_outside_production_only(client, tmp_path):
     assert client.get("/dev/outbox").status_code == 200
-    production = make_test_app(f"sqlite:///{tmp_path}/prod.db", {"MARKET_ENV": "production"})
+    production = make_test_app(f"sqlite:///{tmp_path}/prod.db", {"MARKET_ENV": "production",
+                                                                    "MARKET_URL": "https://market.test"})
     assert production.test_client().get("/dev/outbox").status_code == 404
 
 
