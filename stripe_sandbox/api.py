@@ -353,6 +353,9 @@ class Api:
         customer["metadata"] = merge_metadata(customer["metadata"], p.metadata())
         p.done("address", "shipping", "tax", "preferred_locales", "source", "tax_exempt")
         self.e.emit_updated("customer.updated", customer, before)
+        if inv and inv.has("default_payment_method") and customer["invoice_settings"]["default_payment_method"]:
+            # a new card pays what is overdue at once (Stripe's automatic collection on a new card)
+            self.e.retry_open_invoices(customer)
         return customer
 
     @route("DELETE", "/v1/customers/<id>")
@@ -859,6 +862,8 @@ class Api:
         if items:
             self._change_items(ctx, sub, items, proration, proration_date)
         self.e.emit_updated("customer.subscription.updated", sub, before)
+        if sub["default_payment_method"] and sub["default_payment_method"] != before["default_payment_method"]:
+            self.e.retry_open_invoices(self.e.objects[sub["customer"]])
         return sub
 
     def _change_items(self, ctx, sub, items, proration, proration_date):

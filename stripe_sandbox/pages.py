@@ -60,7 +60,7 @@ def date(ts):
 
 
 def page(title, body, status=200, cookie=None, request=None):
-    doc = (f'<!doctype html><html lang="sv"><head><meta charset="utf-8">'
+    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
            f"<title>{e(title)} · Stripe sandbox</title><style>{STYLE}</style></head>"
            f'<body><main><h1>{e(title)}</h1>{body}</main>'

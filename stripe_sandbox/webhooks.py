@@ -16,7 +16,7 @@ import urllib.request
 
 from .engine import WEBHOOK_RETRY_DELAYS
 
-TIMEOUT = 5
+TIMEOUT = 10  # seconds an endpoint has to answer before the attempt counts as failed
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:

@@ -348,3 +348,18 @@ def test_renewal_without_a_card_fails_without_a_charge(client, plan, developer, 
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "past_due"
     assert len(client.v1.charges.list(params={"customer": sub.customer}).data) == 1
+
+
+def test_new_default_card_through_the_api_pays_the_overdue_invoice(client, plan, developer, browser, sandbox):
+    sub = bought(client, plan, developer, browser)
+    sandbox.set_card_behavior(sub.customer, "fail")
+    to_renewal(client, sandbox, sub.id)
+    assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    pm = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": sub.customer})
+    client.v1.customers.update(sub.customer, params={"invoice_settings": {"default_payment_method": pm.id}})
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    # the subscription's own default card (the failing one) still wins over the customer's
+    assert sub.status == "past_due"
+    client.v1.subscriptions.update(sub.id, params={"default_payment_method": pm.id})
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "active" and client.v1.invoices.retrieve(sub.latest_invoice).status == "paid"
