@@ -14,6 +14,7 @@ import click
 import stripe
 
 import entitlements
+import notifications
 from database import is_postgres
 from models import (
     App,
@@ -272,10 +273,10 @@ def had_subscription(company, app):
 
 
 def write_transaction():
-    """A transaction that takes the write lock at once. `db.atomic()` on the proxy reaches
-    peewee's generic transaction and skips MarketSqliteDatabase's BEGIN IMMEDIATE, so a
-    transaction that reads first would fail with "database is locked" instead of waiting."""
-    return db.obj.atomic()
+    """A transaction that takes the write lock at once (BEGIN IMMEDIATE on SQLite, also through
+    the proxy since database.py makes atomic() do so), so a transaction that reads first waits
+    for other writers instead of failing with "database is locked"."""
+    return db.atomic()
 
 
 def _lock_company(company):
@@ -322,6 +323,8 @@ def start_checkout(config, company, user, app, plan_id=None, now=None):
     """The Checkout Session URL for this Buy: the open one when it fits, else a new one
     (at most one open per company and app, QUALITY.md 20)."""
     now = now or utcnow()
+    if app.status == "suspended":
+        raise BuyRefused(f"{app.name} has been suspended by the App Market and cannot be bought.", status=409)
     if app.status != "published":
         raise BuyRefused("This app is not available in the App Market.", status=404)
     if app.is_free:
@@ -383,14 +386,372 @@ def cancel_at_period_end(config, company, app):
         raise BuyRefused("Your company has no subscription to this app to cancel.", status=404)
     if subscription.cancel_at_period_end:
         return subscription
+    return _set_cancel_at_period_end(config, subscription, True, "cancel")
+
+
+def resume(config, company, app):
+    """Undo a cancellation at period end while the period has not ended."""
+    subscription = entitlements.current_subscription(company, app)
+    if subscription is None:
+        raise BuyRefused("Your company has no subscription to this app to keep.", status=404)
+    if not subscription.cancel_at_period_end:
+        return subscription
+    return _set_cancel_at_period_end(config, subscription, False, "resume")
+
+
+def _set_cancel_at_period_end(config, subscription, value, purpose, now=None):
+    """At Stripe first (imported history has nothing there), then the market's mirror of what
+    Stripe answered, with the app told in the same transaction."""
+    import webhooks
+
+    now = now or utcnow()
     if subscription.stripe_subscription_id and not subscription.imported:
+        # The key names the state the change starts from, so cancel → undo → cancel again is
+        # three requests, while a double click is one.
         updated = stripe_client(config).v1.subscriptions.update(
-            subscription.stripe_subscription_id, {"cancel_at_period_end": True},
-            _options("cancel", subscription.stripe_subscription_id))
-        _ = updated
-    Subscription.update(cancel_at_period_end=True, updated_at=utcnow()).where(
-        Subscription.id == subscription.id).execute()
-    return Subscription.get_by_id(subscription.id)
+            subscription.stripe_subscription_id, {"cancel_at_period_end": value},
+            _options(purpose, subscription.stripe_subscription_id, subscription.updated_at.isoformat()))
+        with write_transaction():
+            row = webhooks.apply_subscription(config, updated.to_dict(), 0, now)
+        return row
+    with write_transaction():
+        Subscription.update(cancel_at_period_end=value, updated_at=now).where(
+            Subscription.id == subscription.id).execute()
+        row = Subscription.get_by_id(subscription.id)
+        notifications.subscription_changed(row, "subscription.updated", now)
+    return row
+
+
+def change_plan(config, company, app, plan_id):
+    """Upgrade now, prorated and invoiced at once; downgrade without proration, so the cheaper
+    price applies from the next renewal and nothing is credited for the current period (the
+    billing date does not move). Returns (subscription, "upgraded" | "downgraded")."""
+    import webhooks
+
+    subscription = entitlements.current_subscription(company, app)
+    if subscription is None:
+        raise BuyRefused("Your company has no subscription to this app to change.", status=404)
+    plan = choose_plan(app, plan_id)
+    if plan.id == subscription.plan_id and plan.stripe_price_id == subscription.stripe_price_id:
+        raise BuyRefused(f"Your company is already on the {plan.name} plan.", status=400)
+    if subscription.imported or not subscription.stripe_subscription_id:
+        raise BuyRefused("This subscription was imported from the old billing system and cannot change "
+                         "plan here. Cancel it and buy the plan you want when it ends.")
+    if subscription.status == "past_due":
+        raise BuyRefused("A payment for this app failed. Update your card before changing plan.")
+    if subscription.cancel_at_period_end:
+        raise BuyRefused("This subscription is set to cancel. Keep it first, then change plan.")
+    upgrade = plan.price_ore > subscription.price_ore
+    tax_rate = ensure_tax_rate(config)
+    ensure_price(config, plan, app)
+    client = stripe_client(config)
+    current = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
+    if tax_rate:
+        item["tax_rates"] = [tax_rate]
+    params = {"items": [item], "metadata": {"plan_id": str(plan.id)},
+              "proration_behavior": "always_invoice" if upgrade else "none"}
+    updated = client.v1.subscriptions.update(
+        subscription.stripe_subscription_id, params,
+        _options("plan", subscription.stripe_subscription_id, plan.id, subscription.updated_at.isoformat()))
+    with write_transaction():
+        row = webhooks.apply_subscription(config, updated.to_dict(), 0)
+    return row, ("upgraded" if upgrade else "downgraded")
+
+
+def billing_portal_url(config, company, return_url):
+    """A Stripe billing portal session: update the card, see invoices, cancel or undo."""
+    if not company.stripe_customer_id:
+        raise BuyRefused("Your company has no billing account yet: it is made with the first purchase.",
+                         status=404)
+    session = stripe_client(config).v1.billing_portal.sessions.create(
+        {"customer": company.stripe_customer_id, "return_url": return_url})
+    return session.url
+
+
+def remove_app(config, company, app, now=None):
+    """Remove app (DESIGN.md §3): cancel at period end and revoke the connection at once.
+    Returns (subscription or None, whether a connection was revoked)."""
+    import oauth2
+    import stats
+
+    now = now or utcnow()
+    subscription = entitlements.current_subscription(company, app)
+    connection = oauth2.active_connection(company, app)
+    if subscription is None and connection is None:
+        raise BuyRefused("Your company has nothing of this app to remove.", status=404)
+    if subscription is not None and not subscription.cancel_at_period_end:
+        subscription = _set_cancel_at_period_end(config, subscription, True, "cancel", now)
+    if connection is not None:
+        with write_transaction():
+            oauth2.revoke_connection(connection, now)
+            notifications.connection_revoked(company, app, now)
+    stats.refresh_app(app.id, config["BILLING_GRACE_DAYS"], now)
+    return subscription, connection is not None
+
+
+def invoices(config, subscription, limit=12):
+    """The subscription's invoices at Stripe, newest first, for My apps (nothing is cached:
+    the hosted invoice URLs are Stripe's to give). None for imported history; raises
+    stripe.StripeError when Stripe cannot be reached."""
+    if subscription is None or subscription.imported or not subscription.stripe_subscription_id:
+        return None
+    listing = stripe_client(config).v1.invoices.list(
+        {"subscription": subscription.stripe_subscription_id, "limit": limit})
+    rows = []
+    for invoice in listing.data:
+        rows.append({"number": invoice.get("number") or invoice["id"], "status": invoice.get("status"),
+                     "total_ore": int(invoice.get("total") or 0), "created": _from_timestamp(invoice.get("created")),
+                     "url": invoice.get("hosted_invoice_url")})
+    return rows
+
+
+def next_charge(subscription, vat_percent):
+    """(amount in öre including moms, date) of the next renewal, or None when none is coming."""
+    if subscription is None or subscription.status not in ("active", "trialing", "past_due"):
+        return None
+    if subscription.cancel_at_period_end:
+        return None
+    when = subscription.trial_end if subscription.status == "trialing" else subscription.current_period_end
+    if when is None or not subscription.price_ore:
+        return None
+    moms = (subscription.price_ore * vat_percent * 2 + 100) // 200
+    return subscription.price_ore + moms, when
+
+
+def grace_deadline(subscription, grace_days):
+    since = subscription.past_due_since or utcnow()
+    return since + datetime.timedelta(days=grace_days)
+
+
+def payment_problems(company, grace_days):
+    """The company's subscriptions in dunning, for the banner on every page: [(app, deadline)]."""
+    rows = (Subscription.select(Subscription, App).join(App)
+            .where(Subscription.company == company, Subscription.status == "past_due")
+            .order_by(Subscription.past_due_since))
+    return [(s.app, grace_deadline(s, grace_days)) for s in rows]
+
+
+def customers_in_dunning(developer, grace_days=7, app=None):
+    """The developer's customers whose payment failed (past_due, in grace) or whose grace ended
+    (unpaid): dicts with company, app, status, since and the grace deadline."""
+    query = (Subscription.select(Subscription, App, Company).join(App).switch(Subscription).join(Company)
+             .where(App.developer == developer, Subscription.status.in_(("past_due", "unpaid"))))
+    if app is not None:
+        query = query.where(Subscription.app == app)
+    return [{"company": s.company, "app": s.app, "status": s.status, "since": s.past_due_since,
+             "deadline": grace_deadline(s, grace_days) if s.past_due_since else None}
+            for s in query.order_by(Subscription.past_due_since, Subscription.id)]
+
+
+def lose_entitlement(company, app, now=None):
+    """The company may no longer use the app: the entitlement-lost hooks revoke its tokens and
+    connection (oauth2.py), and the app hears connection.revoked if one was live."""
+    import oauth2
+
+    had_connection = oauth2.active_connection(company, app) is not None
+    entitlements.entitlement_lost(company, app)
+    if had_connection:
+        notifications.connection_revoked(company, app, now)
+
+
+def tell_company_admins(config, company, subject, body):
+    """Mail every admin of the company; a market that cannot send mail still goes on."""
+    import mail
+
+    admins = User.select().where(User.company == company, User.company_role == "admin").order_by(User.id)
+    sent = 0
+    for user in admins:
+        try:
+            mail.send_mail(config, user.email, subject, body)
+            sent += 1
+        except mail.MailNotConfigured:
+            break
+    return sent
+
+
+# ---------------------------------------------------------------------------- suspension
+def _suspension_key(app):
+    return f"suspension_canceled:{app.id}"
+
+
+def on_app_suspended(config, app, now=None):
+    """An admin suspended the app: every live subscription is set to cancel at period end (at
+    Stripe, imported ones locally) and its company told. The ones this did are remembered, so
+    a restore undoes exactly those. Returns how many were set."""
+    import json
+
+    now = now or utcnow()
+    live = list(Subscription.select().where(Subscription.app == app,
+                                             Subscription.status.in_(entitlements.LIVE_STATUSES),
+                                             Subscription.cancel_at_period_end == False)  # noqa: E712
+                .order_by(Subscription.id))
+    done = []
+    for subscription in live:
+        try:
+            row = _set_cancel_at_period_end(config, subscription, True, "suspend", now)
+        except stripe.StripeError as error:
+            import logging
+
+            logging.getLogger(__name__).warning("suspension of %s: subscription %s not canceled at Stripe: %s",
+                                                app.slug, subscription.id, error)
+            continue
+        done.append(subscription.id)
+        when = f" on {row.current_period_end:%Y-%m-%d}" if row.current_period_end else ""
+        with write_transaction():
+            tell_company_admins(
+                config, subscription.company, f"{app.name} has been suspended",
+                f"{app.name} has been suspended by the App Market and can no longer be used. Your "
+                f"subscription will not renew: it ends at the end of the paid period{when}, and you "
+                f"will not be charged again for it.")
+    with write_transaction():
+        previous = json.loads(_setting(_suspension_key(app)) or "[]")
+        _set_setting(_suspension_key(app), json.dumps(sorted(set(previous) | set(done))))
+    return len(done)
+
+
+def on_app_restored(config, app, now=None):
+    """The suspension is lifted: the subscriptions it set to cancel, and that have not ended
+    yet, renew again. Returns how many."""
+    import json
+
+    now = now or utcnow()
+    ids = json.loads(_setting(_suspension_key(app)) or "[]")
+    restored = 0
+    for subscription in Subscription.select().where(Subscription.id.in_(ids or [0])).order_by(Subscription.id):
+        if subscription.status not in entitlements.LIVE_STATUSES or not subscription.cancel_at_period_end:
+            continue
+        if subscription.current_period_end and subscription.current_period_end <= now:
+            continue
+        try:
+            _set_cancel_at_period_end(config, subscription, False, "restore", now)
+        except stripe.StripeError as error:
+            import logging
+
+            logging.getLogger(__name__).warning("restore of %s: subscription %s not resumed at Stripe: %s",
+                                                app.slug, subscription.id, error)
+            continue
+        restored += 1
+    with write_transaction():
+        MarketSetting.delete().where(MarketSetting.name == _suspension_key(app)).execute()
+    return restored
+
+
+# ---------------------------------------------------------------------------- refunds and disputes
+class RefundRefused(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def parse_kronor(text):
+    """'199', '199,50' or '199.50' kronor → öre; None when it is not such an amount."""
+    import re
+
+    text = (text or "").strip().replace(" ", "").replace("\u00a0", "")
+    match = re.fullmatch(r"(\d{1,9})(?:[.,](\d{1,2}))?", text)
+    if not match:
+        return None
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+def refund(config, entry_id, amount_text, reason, now=None):
+    """Refund (part of) a paid invoice: the developer's transfer and the platform's fee are
+    reversed in proportion at Stripe, and the ledger gets the negative row at once (the
+    charge.refunded webhook finds it made)."""
+    import ledger
+    from models import LedgerEntry
+
+    now = now or utcnow()
+    try:
+        entry = LedgerEntry.get_or_none(LedgerEntry.id == int(entry_id), LedgerEntry.kind == "payment")
+    except (TypeError, ValueError):
+        entry = None
+    if entry is None:
+        raise RefundRefused("Choose a payment from the list.")
+    if not entry.stripe_charge_id:
+        raise RefundRefused("This payment has no Stripe charge to refund.")
+    left = entry.gross_ore - ledger.reversed_so_far(entry)
+    amount = parse_kronor(amount_text) if (amount_text or "").strip() else left
+    if amount is None:
+        raise RefundRefused("Write the amount in kronor, e.g. 248,75.")
+    if amount <= 0 or amount > left:
+        raise RefundRefused(f"The amount must be more than 0 and at most {left / 100:.2f} kr "
+                            "(what is left of this payment).")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500 or "\x00" in reason:
+        raise RefundRefused("Give a reason (at most 500 characters).")
+    made = stripe_client(config).v1.refunds.create({
+        "charge": entry.stripe_charge_id, "amount": amount, "reverse_transfer": True,
+        "refund_application_fee": True, "reason": "requested_by_customer",
+        "metadata": {"reason": reason[:500], "ledger_entry": str(entry.id), "installation": installation_id()},
+    }, _options("refund", entry.id, ledger.reversed_so_far(entry), amount))
+    with write_transaction():
+        return ledger.record_reversal("refund", entry, made.amount, made.id, now)
+
+
+def disputes(developer=None, limit=100):
+    """Disputes as Stripe last told the market (charge.dispute.* events, stored once each),
+    newest first, with the payment they concern; a developer sees only its own."""
+    import json
+
+    from models import LedgerEntry, StripeEvent
+
+    latest = {}
+    events = (StripeEvent.select().where(StripeEvent.type.startswith("charge.dispute."))
+              .order_by(StripeEvent.created, StripeEvent.id))
+    for row in events:
+        dispute = json.loads(row.payload)["data"]["object"]
+        latest[dispute["id"]] = dispute
+    out = []
+    for dispute in latest.values():
+        payment = LedgerEntry.get_or_none(LedgerEntry.stripe_charge_id == dispute.get("charge"),
+                                          LedgerEntry.kind == "payment")
+        if developer is not None and (payment is None or payment.developer_id != developer.id):
+            continue
+        out.append({"id": dispute["id"], "amount_ore": int(dispute.get("amount") or 0),
+                    "status": dispute.get("status"), "reason": dispute.get("reason") or "",
+                    "created": _from_timestamp(dispute.get("created")), "payment": payment})
+    out.sort(key=lambda d: (d["created"] or datetime.datetime.min), reverse=True)
+    return out[:limit]
+
+
+# ---------------------------------------------------------------------------- operators
+def replay_events(config, since):
+    """`flask stripe-replay`: Stripe's events created since `since` (Unix seconds), those the
+    market has not stored handled exactly as if delivered. Returns counts by outcome."""
+    import webhooks
+    from models import StripeEvent
+
+    counts = {"seen": 0, "handled": 0, "duplicate": 0, "ignored": 0, "failed": 0}
+    listing = stripe_client(config).v1.events.list({"created": {"gte": int(since)}, "limit": 100})
+    events = [event.to_dict() for event in listing.auto_paging_iter()]
+    for event in sorted(events, key=lambda e: (e.get("created") or 0)):
+        counts["seen"] += 1
+        if StripeEvent.select().where(StripeEvent.event_id == event["id"]).exists():
+            counts["duplicate"] += 1
+            continue
+        try:
+            outcome = webhooks.handle(config, event)
+        except Exception:  # noqa: BLE001 - one bad event must not stop the replay; counted
+            import logging
+
+            logging.getLogger(__name__).exception("replay of %s failed", event.get("id"))
+            counts["failed"] += 1
+            continue
+        counts[outcome] += 1
+    return counts
+
+
+def parse_since(text):
+    """An ISO date or datetime (UTC) or Unix seconds → Unix seconds; ValueError otherwise."""
+    text = (text or "").strip()
+    if text.isdigit():
+        return int(text)
+    value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return int(value.timestamp())
 
 
 # ---------------------------------------------------------------------------- what My apps shows
@@ -514,6 +875,21 @@ def init_app(app):
         with db.connection_context():
             summary = sync_all(app.config)
         click.echo(f"tax rate {summary['tax_rate']}; {summary['apps_changed']} app(s) synced")
+
+    @app.cli.command("stripe-replay")
+    @click.option("--since", required=True, help="ISO date (UTC) or Unix seconds.")
+    def stripe_replay_command(since):
+        """Process Stripe's events since a time that the market has not processed yet."""
+        try:
+            moment = parse_since(since)
+        except ValueError:
+            raise click.BadParameter("an ISO date such as 2026-11-01 or Unix seconds", param_hint="--since") from None
+        with db.connection_context():
+            counts = replay_events(app.config, moment)
+            notifications.deliver_due(app.config)
+        click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
+
+    notifications.init_app(app)
 
     @app.cli.command("sweep")
     def sweep_command():

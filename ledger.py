@@ -54,6 +54,76 @@ def record_payment(invoice, subscription, stripe_fee_ore, charge_id, occurred_at
         return LedgerEntry.get(LedgerEntry.stripe_ref == invoice["id"])
 
 
+def _proportion(part_ore, amount_ore, gross_ore):
+    """round-half-up(part × amount / gross), exact in integers."""
+    return (2 * part_ore * amount_ore + gross_ore) // (2 * gross_ore)
+
+
+def _parts_up_to(payment, reversed_ore):
+    """The payment's parts scaled to `reversed_ore` of its gross. The developer share and moms
+    are rounded, the rest follows by subtraction, so each row adds up; scaling the running
+    total (not each refund alone) makes a payment refunded in pieces end at exactly its
+    negatives."""
+    if reversed_ore == payment.gross_ore:
+        moms, developer = payment.moms_ore, payment.developer_share_ore
+    else:
+        moms = _proportion(payment.moms_ore, reversed_ore, payment.gross_ore)
+        developer = _proportion(payment.developer_share_ore, reversed_ore, payment.gross_ore)
+    net = reversed_ore - moms
+    return {"gross_ore": reversed_ore, "moms_ore": moms, "net_ore": net,
+            "developer_share_ore": developer, "platform_fee_ore": net - developer}
+
+
+def reversed_so_far(payment):
+    """Öre of the payment's gross already given back (refunds and lost disputes), positive."""
+    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.gross_ore), 0))
+             .where(LedgerEntry.stripe_charge_id == payment.stripe_charge_id,
+                    LedgerEntry.kind != "payment").scalar())
+    return -int(total or 0)
+
+
+def payment_of_charge(charge_id):
+    if not charge_id:
+        return None
+    return LedgerEntry.get_or_none(LedgerEntry.stripe_charge_id == charge_id, LedgerEntry.kind == "payment")
+
+
+def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at):
+    """A refund or lost dispute of `amount_ore` of the payment's gross: a negative row with
+    proportional parts, made once per Stripe refund or dispute id. None when nothing is left
+    to reverse (a second reversal of the same money, e.g. a refund after a lost dispute)."""
+    existing = LedgerEntry.get_or_none(LedgerEntry.stripe_ref == stripe_ref)
+    if existing is not None:
+        return existing
+    before = reversed_so_far(payment)
+    amount_ore = min(int(amount_ore), payment.gross_ore - before)
+    if amount_ore <= 0:
+        return None
+    after_parts = _parts_up_to(payment, before + amount_ore)
+    before_parts = _parts_up_to(payment, before)
+    amounts = {name: -(after_parts[name] - before_parts[name]) for name in after_parts}
+    stripe_fee = None
+    if payment.stripe_fee_ore is not None:
+        stripe_fee = -(_proportion(payment.stripe_fee_ore, before + amount_ore, payment.gross_ore)
+                       - _proportion(payment.stripe_fee_ore, before, payment.gross_ore))
+    try:
+        with db.atomic():
+            return LedgerEntry.create(
+                kind=kind, company=payment.company_id, app=payment.app_id, developer=payment.developer_id,
+                subscription=payment.subscription_id, stripe_invoice_id=payment.stripe_invoice_id,
+                stripe_charge_id=payment.stripe_charge_id, stripe_ref=stripe_ref, currency=payment.currency,
+                stripe_fee_ore=stripe_fee, fee_mismatch=False, occurred_at=occurred_at, **amounts)
+    except IntegrityError:
+        return LedgerEntry.get(LedgerEntry.stripe_ref == stripe_ref)
+
+
+def recent_payments(limit=50):
+    """For the admin's refunds page: the newest payments with what is left to refund."""
+    payments = list(LedgerEntry.select().where(LedgerEntry.kind == "payment")
+                    .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(limit))
+    return [(p, p.gross_ore - reversed_so_far(p)) for p in payments]
+
+
 def _between(query, since, until):
     if since is not None:
         query = query.where(LedgerEntry.occurred_at >= since)

@@ -1,10 +1,12 @@
 """`flask --app app sweep`, run hourly (DESIGN.md §3): time alone ends entitlements, so
-someone must revoke what companies gave apps once their payment grace has passed."""
+someone must revoke what companies gave apps once their payment grace has passed, tell the
+apps, age the store's statistics and retry app notifications that are due."""
 import datetime
 
 import accounts
 import billing
-import entitlements
+import notifications
+import stats
 from models import Subscription, utcnow
 
 
@@ -15,8 +17,8 @@ def end_expired_grace(grace_days, now=None):
     cutoff = now - datetime.timedelta(days=grace_days)
     ended = 0
     overdue = list(Subscription.select()
-               .where(Subscription.status == "past_due", Subscription.past_due_since.is_null(False),
-                      Subscription.past_due_since <= cutoff)
+                   .where(Subscription.status == "past_due", Subscription.past_due_since.is_null(False),
+                          Subscription.past_due_since <= cutoff)
                    .order_by(Subscription.id))
     for subscription in overdue:
         with billing.write_transaction():
@@ -24,12 +26,18 @@ def end_expired_grace(grace_days, now=None):
             claimed = Subscription.update(status="unpaid", updated_at=now).where(
                 Subscription.id == subscription.id, Subscription.status == "past_due").execute()
             if claimed:
-                entitlements.entitlement_lost(subscription.company, subscription.app)
+                billing.lose_entitlement(subscription.company, subscription.app, now)
+                notifications.subscription_changed(Subscription.get_by_id(subscription.id),
+                                                   "subscription.updated", now)
                 ended += 1
     return ended
 
 
 def run(config, now=None):
-    ended = end_expired_grace(config["BILLING_GRACE_DAYS"], now)
+    grace_days = config["BILLING_GRACE_DAYS"]
+    ended = end_expired_grace(grace_days, now)
+    aged = stats.age_all(now, grace_days)
     forgotten = accounts.forget_old_failures(now)
-    return {"entitlements_ended": ended, "login_failures_forgotten": forgotten}
+    sent = notifications.deliver_due(config, now)
+    return {"entitlements_ended": ended, "stats_changed": aged, "login_failures_forgotten": forgotten,
+            "notifications_delivered": sent["delivered"], "notifications_failed": sent["failed"]}

@@ -15,6 +15,8 @@ import stripe
 import billing
 import entitlements
 import ledger
+import notifications
+import stats
 from models import (
     App,
     CheckoutAttempt,
@@ -33,6 +35,9 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
                        "customer.subscription.deleted", "customer.subscription.paused",
                        "customer.subscription.resumed")
 INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+# What the app is told about: a change in any of these is a subscription.updated.
+_TOLD_FIELDS = ("status", "plan_id", "price_ore", "current_period_end", "cancel_at_period_end", "trial_end")
 
 
 class InvalidEvent(Exception):
@@ -134,9 +139,23 @@ def _subscription_id_of(event):
     return None
 
 
+def fetch_refunds(config, charge_id):
+    client = billing.stripe_client(config)
+    listing = client.v1.refunds.list({"charge": charge_id, "limit": 100})
+    return [_plain(refund) for refund in listing.auto_paging_iter()]
+
+
 def _prefetch(config, event):
     kind = event["type"]
     fetched = {}
+    if kind == "charge.refunded":
+        charge_id = event["data"]["object"].get("id")
+        if charge_id and ledger.payment_of_charge(charge_id) is not None:
+            try:
+                fetched["refunds"] = fetch_refunds(config, charge_id)
+            except stripe.StripeError as error:
+                raise RetryLater(f"could not fetch refunds from Stripe: {error}") from error
+        return fetched
     if not (kind in SUBSCRIPTION_EVENTS or kind == "checkout.session.completed"
             or kind in INVOICE_PAID_EVENTS or kind == "invoice.payment_failed"):
         return fetched
@@ -251,8 +270,10 @@ def apply_subscription(config, sub, event_created, now=None):
         row = Subscription(company=company, app=app, plan=plan, status=sub["status"],
                            stripe_subscription_id=sub["id"], created_at=now)
         previous = None
+        told_before = None
     else:
         previous = row.status
+        told_before = tuple(getattr(row, name) for name in _TOLD_FIELDS)
     status = sub["status"]
     if previous == "canceled" and status != "canceled":
         return row  # canceled is final at Stripe: whatever says otherwise is stale
@@ -274,6 +295,7 @@ def apply_subscription(config, sub, event_created, now=None):
     row.trial_end = _ts(sub.get("trial_end"))
     row.canceled_at = _ts(sub.get("canceled_at"))
     row.ended_at = _ts(sub.get("ended_at"))
+    newly_past_due = status == "past_due" and row.past_due_since is None
     if status == "past_due":
         row.past_due_since = row.past_due_since or now
     elif status in ("active", "trialing"):
@@ -282,8 +304,25 @@ def apply_subscription(config, sub, event_created, now=None):
     row.updated_at = now
     row.save()
     if previous in entitlements.LIVE_STATUSES and status not in entitlements.LIVE_STATUSES:
-        entitlements.entitlement_lost(row.company, row.app)
+        billing.lose_entitlement(row.company, row.app, now)
+    _tell_app(config, row, previous, told_before, now)
+    if newly_past_due:
+        _tell_payment_failed(config, row, {})
     return row
+
+
+def _tell_app(config, row, previous, told_before, now):
+    """The app hears of the change (in this transaction's outbox) and the store's counts follow."""
+    if told_before is None:
+        kind = "subscription.created"
+    elif row.status in ("canceled", "incomplete_expired") and previous not in ("canceled", "incomplete_expired"):
+        kind = "subscription.canceled"
+    elif told_before != tuple(getattr(row, name) for name in _TOLD_FIELDS):
+        kind = "subscription.updated"
+    else:
+        return
+    notifications.subscription_changed(row, kind, now)
+    stats.refresh_app(row.app_id, config["BILLING_GRACE_DAYS"], now)
 
 
 def _require_subscription(config, event, fetched):
@@ -337,6 +376,49 @@ def on_invoice_failed(config, event, invoice, fetched):
         if row.status in ("active", "trialing"):
             changes["status"] = "past_due"
         Subscription.update(**changes).where(Subscription.id == row.id).execute()
+        row = Subscription.get_by_id(row.id)
+        if "status" in changes:
+            notifications.subscription_changed(row, "subscription.updated")
+        if row.status == "past_due":
+            _tell_payment_failed(config, row, invoice)
+
+
+def _tell_payment_failed(config, row, invoice):
+    deadline = billing.grace_deadline(row, config["BILLING_GRACE_DAYS"])
+    app = row.app
+    market = config["MARKET_URL"].rstrip("/")
+    link = invoice.get("hosted_invoice_url")
+    billing.tell_company_admins(
+        config, row.company, f"Payment for {app.name} failed — update your card by {deadline:%Y-%m-%d}",
+        f"We could not charge your card for {app.name}. Your company keeps using it until "
+        f"{deadline:%Y-%m-%d}; update your card before then under My apps ({market}/account/apps, "
+        f"\"Update card and billing\") and the payment is retried at once."
+        + (f"\n\nThe invoice: {link}" if link else ""))
+
+
+def on_charge_refunded(config, event, charge, fetched):
+    """Each refund of a charge the ledger knows becomes one negative row (idempotent by the
+    refund's id: the admin's refund page may have written it already)."""
+    payment = ledger.payment_of_charge(charge.get("id"))
+    if payment is None:
+        return
+    for refund in sorted(fetched.get("refunds") or [], key=lambda r: (r.get("created") or 0, r["id"])):
+        if refund.get("status") not in ("succeeded", "pending"):
+            continue
+        ledger.record_reversal("refund", payment, int(refund["amount"]), refund["id"],
+                               _ts(refund.get("created")) or utcnow())
+
+
+def on_dispute(config, event, dispute, fetched):
+    """Recorded as the stored event (the admin's and developer's lists read them); a lost
+    dispute gives the money back like a full refund of what was disputed."""
+    if event["type"] != "charge.dispute.closed" or dispute.get("status") != "lost":
+        return
+    payment = ledger.payment_of_charge(dispute.get("charge"))
+    if payment is None:
+        return
+    ledger.record_reversal("dispute", payment, int(dispute.get("amount") or 0), dispute["id"],
+                           _ts(event.get("created")) or utcnow())
 
 
 def on_account(config, event, account, fetched):
@@ -350,5 +432,7 @@ HANDLERS = {
     "invoice.payment_succeeded": on_invoice_paid,
     "invoice.payment_failed": on_invoice_failed,
     "account.updated": on_account,
+    "charge.refunded": on_charge_refunded,
+    **{kind: on_dispute for kind in DISPUTE_EVENTS},
     **{kind: on_subscription for kind in SUBSCRIPTION_EVENTS},
 }
