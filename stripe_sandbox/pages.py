@@ -18,6 +18,7 @@ from .errors import StripeError
 COOKIE = "sandbox_session"
 
 ROUTES = [
+    (["GET"], "/", "index"),
     (["GET", "POST"], "/c/pay/<id>", "checkout"),
     (["POST"], "/c/pay/<id>/confirm", "checkout_confirm"),
     (["GET", "POST"], "/connect/onboarding/<tok>", "onboarding"),
@@ -519,3 +520,19 @@ def page_receipt(sandbox, request, tok):
         paid = date(inv["status_transitions"]["paid_at"]) if inv["status_transitions"]["paid_at"] else "not paid"
     return page("Receipt", f"{body}<p>Paid: {e(paid)}</p><p class=\"muted\">App Market (sandbox), "
                            f"org.nr 556000-0000. Amounts in SEK.</p>", request=request)
+
+
+def page_index(sandbox, request):
+    engine = sandbox.engine
+    with engine.lock:
+        counts = {}
+        for obj in engine.objects.values():
+            counts[obj["object"]] = counts.get(obj["object"], 0) + 1
+        now = engine.now()
+        pending = sum(1 for d in engine.deliveries if d["status"] == "pending")
+    rows = "".join(f"<tr><td>{e(k)}</td><td class=num>{v}</td></tr>" for k, v in sorted(counts.items()))
+    clock = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    body = (f"<p>An offline stand-in for Stripe's API (<code>/v1</code>). Sandbox clock: {e(clock)}. "
+            f"Webhook deliveries pending: {pending}.</p>"
+            f'<table aria-label="Objects"><tr><th>Object</th><th class=num>Count</th></tr>{rows}</table>')
+    return page("Stripe sandbox", body, request=request)

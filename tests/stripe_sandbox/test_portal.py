@@ -86,3 +86,9 @@ def test_unknown_links_are_404_pages(browser, sandbox):
     for path in ("/p/session/nope", "/i/nope", "/connect/onboarding/nope", "/express/nope", "/c/pay/cs_test_x"):
         resp = browser.get(sandbox.url + path, timeout=10)
         assert resp.status_code == 404 and "<h1>" in resp.text, path
+
+
+def test_index_page(browser, sandbox, client):
+    client.v1.customers.create(params={"email": "i@example.com"})
+    resp = browser.get(sandbox.url + "/", timeout=10)
+    assert resp.status_code == 200 and "<h1>Stripe sandbox</h1>" in resp.text and "customer" in resp.text

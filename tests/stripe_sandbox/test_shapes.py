@@ -100,6 +100,14 @@ def test_every_resource_has_stripes_shape(client, sandbox, plan, developer, hook
     assert_shape(fixtures, "transfer_reversal", client.v1.transfers.reversals.list(transfer.id).data[0])
     assert_shape(fixtures, "fee_refund", client.v1.application_fees.refunds.list(fee.id).data[0])
 
+    bigger = client.v1.prices.create(params={"product": plan["product"].id, "unit_amount": 29900, "currency": "sek",
+                                             "recurring": {"interval": "month"}})
+    client.v1.subscriptions.update(sub.id, params={"items": [{"id": sub["items"].data[0].id, "price": bigger.id}]})
+    prorations = client.v1.invoice_items.list(params={"customer": customer.id}).data
+    assert len(prorations) == 2
+    for item in prorations:
+        assert_shape(fixtures, "invoiceitem", item)
+
     portal = client.v1.billing_portal.sessions.create(params={"customer": customer.id,
                                                               "return_url": "http://x.test/"})
     assert_shape(fixtures, "billing_portal.session", portal)
