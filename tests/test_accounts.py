@@ -9,7 +9,6 @@ import companies
 import mail
 from models import AccountToken, Company, Developer, OutboxMail, User, utcnow
 from tests import factories
-from tests.conftest import make_test_app
 
 ORG = factories.luhn_org_number(4242)
 
@@ -170,11 +169,14 @@ def test_email_change_needs_the_password_and_a_confirmation(client, auth):
     assert auth.post(path).status_code == 400
 
 
-def test_outbox_is_shown_outside_production_only(client, tmp_path):
-    assert client.get("/dev/outbox").status_code == 200
-    production = make_test_app(f"sqlite:///{tmp_path}/prod.db", {"MARKET_ENV": "production",
-                                                                    "MARKET_URL": "https://market.test"})
-    assert production.test_client().get("/dev/outbox").status_code == 404
+def test_outbox_is_shown_outside_production_only(app, client):
+    mail.send_mail(app.config, "a@example.test", "Hello", "a reset link")
+    assert "a reset link" in client.get("/dev/outbox").get_data(as_text=True)
+    # The route reads the setting per request, so switching this app is enough (a second app
+    # would swap the shared connection pool under the fixture's feet).
+    app.config["MARKET_ENV"] = "production"
+    response = client.get("/dev/outbox")
+    assert response.status_code == 404 and "a reset link" not in response.get_data(as_text=True)
 
 
 def test_send_mail_refuses_in_production_and_stores_nothing(app):
