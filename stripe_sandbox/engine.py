@@ -944,6 +944,7 @@ class Engine:
         interval, count = sub["_interval"]
         sub["_period_index"] += 1
         new_end = add_interval(sub["billing_cycle_anchor"], interval, count * sub["_period_index"])
+        old_start = items[0]["current_period_start"]
         for item in items:
             item["current_period_start"] = period_end
             item["current_period_end"] = new_end
@@ -951,7 +952,9 @@ class Engine:
         if was_trial:
             sub["status"] = "active"
         lines = self.subscription_lines(sub, period_end, new_end)
-        invoice = self.create_invoice(sub, "subscription_cycle", lines, period_end, period_end)
+        # Stripe: a renewal invoice's own period is the period that just ended; its lines carry
+        # the period being paid for
+        invoice = self.create_invoice(sub, "subscription_cycle", lines, old_start, period_end)
         sub["latest_invoice"] = invoice["id"]
         self.emit_updated("customer.subscription.updated", sub, before)
         customer = self.objects[sub["customer"]]

@@ -41,8 +41,10 @@ def test_a_year_of_monthly_renewals(client, plan, developer, browser, sandbox, h
     assert len(invoices) == 13 and all(i.status == "paid" and i.total == GROSS for i in invoices)
     assert sorted(i.billing_reason for i in invoices).count("subscription_cycle") == 12
     # each renewal starts where the last period ended: same day of month, no gaps
-    starts = sorted(i.period_start for i in invoices if i.billing_reason == "subscription_cycle")
-    assert starts == ends
+    cycles = sorted((i for i in invoices if i.billing_reason == "subscription_cycle"), key=lambda i: i.created)
+    assert [i.lines.data[0].period.start for i in cycles] == ends
+    # an invoice's own period is the one that just ended
+    assert [i.period_end for i in cycles] == ends and cycles[1].period_start == ends[0]
     charges = list(client.v1.charges.list(params={"customer": sub.customer, "limit": 100}).auto_paging_iter())
     assert len(charges) == 13 and all(c.application_fee_amount == FEE for c in charges)
     fees = list(client.v1.application_fees.list(params={"limit": 100}).auto_paging_iter())
@@ -124,7 +126,8 @@ def test_trial_into_its_first_charge(client, plan, developer, browser, sandbox, 
     sub = client.v1.subscriptions.retrieve(sub.id)
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
     assert sub.status == "active" and invoice.total == GROSS and invoice.status == "paid"
-    assert invoice.billing_reason == "subscription_cycle" and invoice.period_start == sub.trial_end
+    assert invoice.billing_reason == "subscription_cycle" and invoice.lines.data[0].period.start == sub.trial_end
+    assert (invoice.period_start, invoice.period_end) == (sub.trial_start, sub.trial_end)
     assert sub["items"].data[0].current_period_start == sub.trial_end
     assert balances(client, developer) == (FEE, GROSS - FEE)
 
