@@ -322,8 +322,9 @@ class Engine:
         out["reversals"] = list_object(revs, f"/v1/transfers/{out['id']}/reversals")
 
     def _render_event(self, out):
+        # webhooks not (yet) delivered: pending retries and given-up deliveries alike
         out["pending_webhooks"] = sum(
-            1 for d in self.deliveries if d["event"] == out["id"] and d["status"] == "pending")
+            1 for d in self.deliveries if d["event"] == out["id"] and d["status"] != "succeeded")
 
     def plan_of(self, price):
         rec = price.get("recurring") or {}

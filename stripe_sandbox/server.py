@@ -75,13 +75,20 @@ class Sandbox:
             (area, name), args = adapter.match()
         except HTTPException as exc:
             if request.path.startswith("/v1/"):
-                code = getattr(exc, "code", 404)
-                if code == 405:
-                    return self.error_response(invalid(
-                        f"Unrecognized request URL ({request.method}: {request.path}).", code=None), None)
-                return self.error_response(StripeError(404, f"Unrecognized request URL ({request.method}: "
-                                                            f"{request.path}). Please see https://stripe.com/docs "
-                                                            "or we can help at https://support.stripe.com/."), None)
+                if getattr(exc, "code", 404) == 405:
+                    err = invalid(f"Unrecognized request URL ({request.method}: {request.path}).")
+                else:
+                    err = StripeError(404, f"Unrecognized request URL ({request.method}: {request.path}). "
+                                           "Please see https://stripe.com/docs or we can help at "
+                                           "https://support.stripe.com/.")
+                with self.engine.lock:  # unknown URLs are requests received too
+                    self.engine.request_log.append({
+                        "id": None, "method": request.method, "path": request.path,
+                        "query": request.query_string.decode("latin-1"),
+                        "idempotency_key": request.headers.get("Idempotency-Key"),
+                        "stripe_account": request.headers.get("Stripe-Account"), "status": err.status,
+                        "replayed": False, "time": self.engine.now()})
+                return self.error_response(err, None)
             raise
         if area == "api":
             return self.handle_api(request, name, args)
