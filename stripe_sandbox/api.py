@@ -7,10 +7,10 @@ named in `ignore` so that real market code passing them still works.
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime
 
 from . import cards
-from .engine import CURRENCY, DAY, add_interval, list_object, new_id, part_of, token
+from .engine import CURRENCY, DAY, list_object, part_of, token
 from .errors import StripeError, card_declined, invalid, missing, no_such
 from .params import Params, merge_metadata
 
@@ -253,7 +253,7 @@ class Api:
         values = {
             "active": p.bool("active", True), "country": p.str("country"), "description": p.str("description"),
             "display_name": p.str("display_name", required=True), "flat_amount": None,
-            "inclusive": p.bool("inclusive", required_bool(p, "inclusive")),
+            "inclusive": p.bool("inclusive") if p.has("inclusive") else _raise(missing("inclusive")),
             "jurisdiction": p.str("jurisdiction"), "jurisdiction_level": None,
             "metadata": p.metadata() or {}, "percentage": float(pct), "effective_percentage": float(pct),
             "rate_type": "percentage", "state": p.str("state"), "tax_type": p.str("tax_type"),
@@ -1382,10 +1382,8 @@ class Api:
         return clock
 
 
-def required_bool(p, key):
-    if not p.has(key):
-        raise missing(key)
-    return None
+def _raise(error):
+    raise error
 
 
 def check_card(number, exp_month, exp_year, cvc, now, param_prefix=None):
@@ -1400,7 +1398,6 @@ def check_card(number, exp_month, exp_year, cvc, now, param_prefix=None):
                           code="invalid_expiry_month", param=name("exp_month"))
     if exp_year is not None and exp_year < 100:
         exp_year += 2000
-    from datetime import UTC, datetime
     today = datetime.fromtimestamp(now, UTC)
     if exp_year is None or (exp_year, exp_month) < (today.year, today.month):
         raise StripeError(402, "Your card's expiration year is invalid." if exp_year is None or
@@ -1411,6 +1408,3 @@ def check_card(number, exp_month, exp_year, cvc, now, param_prefix=None):
         raise StripeError(402, "Your card's security code is invalid.", type="card_error",
                           code="invalid_cvc", param=name("cvc"))
     return exp_year
-
-
-__all__ = ["Api", "Ctx", "Listing", "ROUTES", "check_card", "add_interval", "new_id", "Decimal"]

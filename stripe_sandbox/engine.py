@@ -7,7 +7,6 @@ client of Stripe.
 
 import calendar
 import copy
-import heapq
 import json
 import os
 import secrets
@@ -129,7 +128,7 @@ class Engine:
         self.objects: dict[str, dict] = {}
         self.seq = 0
         self.offset = 0  # seconds the sandbox-wide clock runs ahead of real time
-        self.jobs: list = []  # heap of (due, seq, clock_id or "", kind, args)
+        self.jobs: list = []  # (due, seq, clock_id or "", kind, args); few enough to scan
         self.deliveries: list[dict] = []
         self.tokens: dict[str, dict] = {}  # hosted-page tokens -> what they open
         self.request_log: list[dict] = []
@@ -173,7 +172,6 @@ class Engine:
         self.seq = data["seq"]
         self.offset = data["offset"]
         self.jobs = [tuple(j) for j in data["jobs"]]
-        heapq.heapify(self.jobs)
         self.deliveries = data["deliveries"]
         self.tokens = data["tokens"]
         self.idempotency = data.get("idempotency", {})
@@ -194,7 +192,7 @@ class Engine:
 
     def schedule(self, due, kind, clock_id=None, **args):
         self.seq += 1
-        heapq.heappush(self.jobs, (int(due), self.seq, clock_id or "", kind, args))
+        self.jobs.append((int(due), self.seq, clock_id or "", kind, args))
 
     def run_due(self, clock_id=None, until=None):
         """Run every job of one clock that is due, in time order, each at its own time."""
@@ -208,7 +206,6 @@ class Engine:
             if job[0] > limit:
                 break
             self.jobs.remove(job)
-            heapq.heapify(self.jobs)
             due, _, _, kind, args = job
             if clock_id:
                 self.objects[clock_id]["frozen_time"] = max(self.objects[clock_id]["frozen_time"], due)

@@ -221,7 +221,6 @@ def page_checkout(sandbox, request, id):
         return checkout_form(sandbox, request, session, outcome["error"], values, status=402)
     if outcome.get("needs_confirm"):
         cookie = request.cookies.get(COOKIE) or token(24)
-        sandbox.pending_3ds = getattr(sandbox, "pending_3ds", {})
         sandbox.pending_3ds[(cookie, id)] = values
         body = ('<p>Your bank asks you to confirm this payment (3D Secure test page).</p>'
                 f'<form method=post action="/c/pay/{e(id)}/confirm">'
@@ -234,7 +233,7 @@ def page_checkout(sandbox, request, id):
 
 def page_checkout_confirm(sandbox, request, id):
     cookie = request.cookies.get(COOKIE)
-    pending = getattr(sandbox, "pending_3ds", {}).pop((cookie, id), None)
+    pending = sandbox.pending_3ds.pop((cookie, id), None)
     with sandbox.engine.lock:
         session = sandbox.engine.objects.get(id)
     if not pending or not session or session.get("object") != "checkout.session":

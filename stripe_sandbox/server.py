@@ -44,6 +44,7 @@ class Sandbox:
         rules += [Rule(path, methods=methods, endpoint=("page", name)) for methods, path, name in pages.ROUTES]
         self.url_map = Map(rules, strict_slashes=False)
         self.delays: dict[str, list] = {}  # path -> [seconds, remaining count]: the "slow request" hook
+        self.pending_3ds: dict[tuple, dict] = {}  # (cookie, session id) -> card waiting for confirmation
         self.deliverer = Deliverer(self.engine)
         self.deliverer.start()
         self.closed = threading.Event()
