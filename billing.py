@@ -499,7 +499,7 @@ def invoices(config, subscription, limit=12):
     listing = stripe_client(config).v1.invoices.list(
         {"subscription": subscription.stripe_subscription_id, "limit": limit})
     rows = []
-    for invoice in listing.data:
+    for invoice in (i.to_dict() for i in listing.data):
         rows.append({"number": invoice.get("number") or invoice["id"], "status": invoice.get("status"),
                      "total_ore": int(invoice.get("total") or 0), "created": _from_timestamp(invoice.get("created")),
                      "url": invoice.get("hosted_invoice_url")})
@@ -571,6 +571,12 @@ def tell_company_admins(config, company, subject, body):
 
 
 # ---------------------------------------------------------------------------- suspension
+def _current_config():
+    from flask import current_app
+
+    return current_app.config
+
+
 def _suspension_key(app):
     return f"suspension_canceled:{app.id}"
 
@@ -578,9 +584,11 @@ def _suspension_key(app):
 def on_app_suspended(config, app, now=None):
     """An admin suspended the app: every live subscription is set to cancel at period end (at
     Stripe, imported ones locally) and its company told. The ones this did are remembered, so
-    a restore undoes exactly those. Returns how many were set."""
+    a restore undoes exactly those. Returns how many were set. `config` None: the current app's
+    (listings.py's admin action has none to pass)."""
     import json
 
+    config = config if config is not None else _current_config()
     now = now or utcnow()
     live = list(Subscription.select().where(Subscription.app == app,
                                              Subscription.status.in_(entitlements.LIVE_STATUSES),
@@ -615,6 +623,7 @@ def on_app_restored(config, app, now=None):
     yet, renew again. Returns how many."""
     import json
 
+    config = config if config is not None else _current_config()
     now = now or utcnow()
     ids = json.loads(_setting(_suspension_key(app)) or "[]")
     restored = 0

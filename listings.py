@@ -495,6 +495,7 @@ def suspend_app(listing):
         if not _move(listing, ("published",), status="suspended"):
             raise InvalidInput({"status": "Only a published app can be suspended."})
         store_changed(listing)
+    __import__("billing").on_app_suspended(None, listing)  # billing effects (issue H)
     return listing
 
 
@@ -503,4 +504,5 @@ def restore_app(listing):
         if not _move(listing, ("suspended",), status="published"):
             raise InvalidInput({"status": "Only a suspended app can be restored."})
         store_changed(listing)
+    __import__("billing").on_app_restored(None, listing)  # billing effects (issue H)
     return listing

@@ -14,6 +14,29 @@ from views import render_page
 bp = Blueprint("billing", __name__)
 
 
+@bp.app_context_processor
+def payment_problems():
+    """The dunning banner on every page of a company user whose payment failed."""
+    def problems():
+        if not current_user.is_authenticated or not current_user.company_id:
+            return []
+        user = current_user.user
+        return billing.payment_problems(user.company, current_app.config["BILLING_GRACE_DAYS"])
+
+    def dunning_of(listing):
+        """For the developer's app page: its customers in dunning and its disputes."""
+        if not current_user.is_authenticated or not current_user.developer_id:
+            return {"customers": [], "disputes": []}
+        developer = Developer.get_by_id(current_user.developer_id)
+        if listing.developer_id != developer.id:
+            return {"customers": [], "disputes": []}
+        customers = billing.customers_in_dunning(developer, current_app.config["BILLING_GRACE_DAYS"], listing)
+        disputes = [d for d in billing.disputes(developer) if d["payment"] and d["payment"].app_id == listing.id]
+        return {"customers": customers, "disputes": disputes}
+
+    return {"payment_problems": problems, "dunning_of": dunning_of}
+
+
 def _app_or_404(slug):
     app = App.get_or_none(App.slug == slug)
     if app is None or app.status not in ("published", "suspended"):
@@ -98,32 +121,164 @@ def checkout_canceled(slug):
     return render_page("billing/checkout_canceled.html", app=app)
 
 
+def _my_app_rows(config, company):
+    import oauth2
+
+    grace = config["BILLING_GRACE_DAYS"]
+    rows = []
+    for app, sub in billing.company_apps(company):
+        row = {"app": app, "subscription": sub, "words": billing.status_words(sub, grace),
+               "plan": sub.plan if sub is not None else None,
+               "next_charge": billing.next_charge(sub, config["VAT_PERCENT"]),
+               "connected": oauth2.active_connection(company, app) is not None,
+               "live": sub is not None and sub.status in ("active", "trialing", "past_due"),
+               "plans": [], "invoices": None, "invoices_error": False}
+        if row["live"] and not sub.imported:
+            row["plans"] = [plan for plan in billing.active_plans(app) if plan.id != sub.plan_id]
+        try:
+            row["invoices"] = billing.invoices(config, sub)
+        except stripe.StripeError as error:
+            current_app.logger.warning("invoices of subscription %s: %s", sub.id, error)
+            row["invoices_error"] = True
+        rows.append(row)
+    return rows
+
+
 @bp.get("/account/apps")
 def my_apps():
     user = _company_user()
     if user is None:
         return _login_redirect("/account/apps")
-    grace = current_app.config["BILLING_GRACE_DAYS"]
-    rows = [{"app": app, "subscription": sub, "words": billing.status_words(sub, grace)}
-            for app, sub in billing.company_apps(user.company)]
-    return render_page("billing/my_apps.html", "apps", rows=rows, is_admin=user.is_company_admin)
+    rows = _my_app_rows(current_app.config, user.company)
+    return render_page("billing/my_apps.html", "apps", rows=rows, is_admin=user.is_company_admin,
+                       has_billing=bool(user.company.stripe_customer_id))
 
 
-@bp.post("/account/apps/<slug>/cancel")
-def cancel(slug):
-    user = _company_admin("Only your company's admins can cancel subscriptions.")
+def _subscription_action(slug, message, action):
+    """An admin's change to one of the company's apps; problems are shown, never a 500."""
+    user = _company_admin(message)
     if user is None:
         return _login_redirect("/account/apps")
     app = _app_or_404(slug)
     try:
-        subscription = billing.cancel_at_period_end(current_app.config, user.company, app)
-    except billing.BuyRefused:
-        abort(404)
+        note = action(user, app)
+    except billing.BuyRefused as refused:
+        if refused.status == 404:
+            abort(404)
+        return render_page("billing/problem.html", status=refused.status, title="That did not work",
+                           message=refused.message, app=app)
     except stripe.StripeError as error:
         return _stripe_unavailable(error)
-    when = f" on {subscription.current_period_end:%Y-%m-%d}" if subscription.current_period_end else ""
-    flash(f"{app.name} will be canceled at the end of the paid period{when}.", "info")
+    flash(note, "info")
     return redirect("/account/apps", 303)
+
+
+@bp.post("/account/apps/<slug>/cancel")
+def cancel(slug):
+    def act(user, app):
+        sub = billing.cancel_at_period_end(current_app.config, user.company, app)
+        when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
+        return f"{app.name} will be canceled at the end of the paid period{when}."
+    return _subscription_action(slug, "Only your company's admins can cancel subscriptions.", act)
+
+
+@bp.post("/account/apps/<slug>/resume")
+def resume(slug):
+    def act(user, app):
+        sub = billing.resume(current_app.config, user.company, app)
+        when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
+        return f"{app.name} will renew{when} as before."
+    return _subscription_action(slug, "Only your company's admins can change subscriptions.", act)
+
+
+@bp.post("/account/apps/<slug>/plan")
+def change_plan(slug):
+    def act(user, app):
+        sub, how = billing.change_plan(current_app.config, user.company, app, request.form.get("plan"))
+        name = sub.plan.name if sub.plan else "the new plan"
+        if how == "upgraded":
+            return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
+        return f"{app.name} is now on {name}; the lower price applies from the next renewal."
+    return _subscription_action(slug, "Only your company's admins can change plans.", act)
+
+
+@bp.post("/account/apps/<slug>/remove")
+def remove(slug):
+    def act(user, app):
+        sub, revoked = billing.remove_app(current_app.config, user.company, app)
+        parts = []
+        if revoked:
+            parts.append(f"{app.name} no longer has access to your company's data")
+        if sub is not None and sub.current_period_end:
+            parts.append(f"the subscription ends on {sub.current_period_end:%Y-%m-%d}")
+        return (", and ".join(parts) or f"{app.name} was removed") + "."
+    return _subscription_action(slug, "Only your company's admins can remove apps.", act)
+
+
+@bp.post("/account/billing-portal")
+def billing_portal():
+    user = _company_admin("Only your company's admins can manage payment details.")
+    if user is None:
+        return _login_redirect("/account/apps")
+    return_url = current_app.config["MARKET_URL"].rstrip("/") + "/account/apps"
+    try:
+        url = billing.billing_portal_url(current_app.config, user.company, return_url)
+    except billing.BuyRefused as refused:
+        return render_page("billing/problem.html", status=refused.status, title="No billing account yet",
+                           message=refused.message)
+    except stripe.StripeError as error:
+        return _stripe_unavailable(error)
+    return redirect(url, 303)
+
+
+# ---------------------------------------------------------------------------- platform admin: refunds
+def _platform_admin():
+    if not current_user.is_authenticated:
+        return None
+    if not current_user.is_platform_admin:
+        _forbidden("This page is for App Market administrators.")
+    return current_user.user
+
+
+def _refunds_page(status=200, error=None, form=None):
+    import ledger
+
+    return render_page("billing/refunds.html", "refunds", status=status, payments=ledger.recent_payments(),
+                       refunds=ledger_reversals(), disputes=billing.disputes(), error=error, form=form or {})
+
+
+def ledger_reversals(limit=50):
+    from models import LedgerEntry
+
+    return list(LedgerEntry.select().where(LedgerEntry.kind != "payment")
+                .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(limit))
+
+
+@bp.get("/admin/refunds")
+def refunds():
+    if _platform_admin() is None:
+        return _login_redirect("/admin/refunds")
+    return _refunds_page()
+
+
+@bp.post("/admin/refunds")
+def make_refund():
+    if _platform_admin() is None:
+        return _login_redirect("/admin/refunds")
+    form = {key: request.form.get(key, "")[:600] for key in ("payment", "amount", "reason")}
+    try:
+        entry = billing.refund(current_app.config, form["payment"], form["amount"], form["reason"])
+    except billing.RefundRefused as refused:
+        return _refunds_page(status=400, error=refused.message, form=form)
+    except stripe.StripeError as error:
+        current_app.logger.warning("refund failed at Stripe: %s", error)
+        message = getattr(error, "user_message", None) or "Stripe refused or could not be reached; nothing was refunded."
+        return _refunds_page(status=502, error=message, form=form)
+    if entry is None:
+        flash("Nothing was left to refund of that payment.", "info")
+    else:
+        flash(f"Refunded {-entry.gross_ore / 100:.2f} kr.", "info")
+    return redirect("/admin/refunds", 303)
 
 
 # ---------------------------------------------------------------------------- developer payouts
