@@ -173,3 +173,21 @@ def test_idempotency_keys_are_per_account_and_kept_24_hours(client, sandbox, dev
     sandbox.advance(hours=25)
     c = client.v1.customers.create(params={"email": "p@example.com"}, options={"idempotency_key": "same"})
     assert c.id != a.id
+
+
+def test_concurrent_requests_are_each_one_atomic_step(client, sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    product = client.v1.products.create(params={"name": "P"})
+
+    def work(i):
+        client.v1.customers.create(params={"email": f"c{i}@example.com"})
+        client.v1.products.update(product.id, params={"metadata": {f"k{i}": "v"}})
+        return client.v1.customers.list(params={"limit": 1}).data[0].id
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(work, range(48)))
+    assert len(results) == 48
+    assert len(list(client.v1.customers.list(params={"limit": 100}).auto_paging_iter())) == 48
+    assert len(client.v1.products.retrieve(product.id).metadata.to_dict()) == 48
+    assert all(r["status"] == 200 for r in sandbox.requests())

@@ -101,3 +101,39 @@ def test_events_api_retrieve_and_list(client, sandbox):
     again = client.v1.events.retrieve(events[1].id)
     assert again.data.object.id == customer.id and again.request.idempotency_key
     assert client.v1.events.list(params={"type": "customer.*"}).data[0].id == events[0].id
+
+
+def test_a_slow_endpoint_does_not_hold_up_the_others(client, sandbox, receiver):
+    import http.server
+    import threading
+    import time
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(1.0)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=slow.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        client.v1.webhook_endpoints.create(params={"url": f"http://127.0.0.1:{slow.server_address[1]}/",
+                                                   "enabled_events": ["*"]})
+        fast = client.v1.webhook_endpoints.create(params={"url": receiver.url + "/fast", "enabled_events": ["*"]})
+        receiver.secrets.append(fast.secret)
+        started = time.monotonic()
+        for i in range(3):
+            client.v1.customers.create(params={"email": f"s{i}@example.com"})
+        deadline = time.monotonic() + 3
+        while len(receiver.events) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(receiver.events) == 3 and time.monotonic() - started < 0.9
+        assert [e.data.object.email for e in receiver.events] == ["s0@example.com", "s1@example.com",
+                                                                  "s2@example.com"]
+    finally:
+        slow.shutdown()
+        slow.server_close()
