@@ -1,0 +1,45 @@
+"""The market as the benchmark serves it: `app.create_app()` unchanged, plus, only when
+BENCH_COUNT_QUERIES=1 is in the environment, the number of SQL statements each request ran
+in an `X-Bench-Queries` response header. It lives here, not in the market, so no production
+server can ever turn it on.
+
+    gunicorn -c gunicorn.conf.py 'bench.market_app:create_app()'
+"""
+import os
+import threading
+
+from flask import g
+
+from app import create_app as create_market
+from models import db
+
+_counts = threading.local()
+
+
+def create_app():
+    app = create_market()
+    if os.environ.get("BENCH_COUNT_QUERIES") == "1":
+        _count_queries(app)
+    return app
+
+
+def _count_queries(app):
+    engine = db.obj
+    execute_sql = engine.execute_sql
+
+    def counting_execute_sql(sql, params=None, *args, **kwargs):
+        _counts.n = getattr(_counts, "n", 0) + 1
+        return execute_sql(sql, params, *args, **kwargs)
+
+    engine.execute_sql = counting_execute_sql
+
+    @app.before_request
+    def start_counting():
+        _counts.n = 0
+        g.bench_counting = True
+
+    @app.after_request
+    def report_count(response):
+        if g.get("bench_counting"):
+            response.headers["X-Bench-Queries"] = str(_counts.n)
+        return response

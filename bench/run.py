@@ -1,0 +1,407 @@
+"""The market's benchmark (QUALITY.md 34): throughput as a ratio to a bare Flask "hello".
+
+    .venv/bin/python bench/run.py --database sqlite --scale 100 --duration 10
+    .venv/bin/python bench/run.py --database postgresql --reuse --baseline
+
+Seeds a fresh database (`bench/seed_bulk.py`: at --scale 100, 10,000 apps, 100,000 companies,
+1,000,000 subscriptions, 300,000 reviews), starts the market and a bare Flask app under gunicorn
+with the same settings (gunicorn.conf.py, 2 workers), and drives each scenario from wrk, a
+separate process on loopback. Prints requests per second as a ratio to hello, p50 and p99
+latency, SQL statements per request (the X-Bench-Queries header of bench/market_app.py) and the
+peak RSS of a market worker; writes bench/results.json (and bench/baseline-<database>.json with
+--baseline).
+"""
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import requests
+import stripe
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, ROOT)
+
+SECRET_KEY = "bench-secret-key"
+WEBHOOK_SECRET = "whsec_bench"
+DEMO_CLIENT_SECRET = "demo-secret"
+CUSTOMER = "customer@demo.test"
+PASSWORD = "demo-pass-123"
+BENCH_ACCOUNT = "acct_bench_webhooks"
+API_TOKENS = 3000
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL",
+                           os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+SCENARIOS = ("home-visitor", "search-visitor", "app-visitor", "home-customer", "search-customer",
+             "app-customer", "recommended-customer", "webhook", "token", "api")
+# The targets of the issue, as ratios to hello.
+TARGETS = {"home-visitor": 0.5, "search-visitor": 0.5, "app-visitor": 0.5, "home-customer": 0.25,
+           "search-customer": 0.25, "app-customer": 0.25, "recommended-customer": 0.3, "webhook": 0.3,
+           "token": 0.3, "api": 0.4}
+RSS_LIMIT_MB = 150
+SEARCH = "/apps?q=l%C3%B6n"  # "lön": payroll apps, a common Swedish query with many hits
+APP_SLUG = "lonekollen"
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- the database
+def database_url(kind, scale, reuse):
+    if kind == "sqlite":
+        path = os.path.join(ROOT, "instance", f"bench-sqlite-{scale}.db")
+        if not reuse:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return "sqlite:///" + path, not (reuse and os.path.exists(path))
+    import psycopg
+
+    name = f"market_bench_{scale}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not (reuse and exists):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name, not (reuse and exists)
+
+
+def seed(url, scale):
+    started = time.monotonic()
+    subprocess.run([sys.executable, os.path.join(BENCH_DIR, "seed_bulk.py"), url, "--scale", str(scale),
+                    "--secret-key", SECRET_KEY], check=True, stdout=sys.stderr)
+    return round(time.monotonic() - started)
+
+
+def prepare(url):
+    """What the scenarios need beyond the seed: a Connect account for account.updated events,
+    the demo company connected to the sample integration, and API tokens on many grants (the
+    rate limit is per client and company, 25 per 5 s)."""
+    import credentials
+    import database
+    from models import App, Connection, Developer, OAuthClient, OAuthToken, User, db, utcnow
+
+    db.initialize(database.open_database(url))
+    with db.connection_context(), db.atomic():
+        if not Developer.select().where(Developer.stripe_account_id == BENCH_ACCOUNT).exists():
+            first = Developer.select().order_by(Developer.id.desc()).first()
+            Developer.update(stripe_account_id=BENCH_ACCOUNT).where(Developer.id == first.id).execute()
+        customer = User.get(User.email == CUSTOMER)
+        sample = App.get(App.slug == "sample-integration")
+        connection = Connection.get_or_none(Connection.company == customer.company_id, Connection.app == sample)
+        if connection is None:
+            connection = Connection.create(company=customer.company_id, app=sample, consented_by=customer,
+                                           scopes="companyinformation customer invoice")
+        OAuthToken.delete().where(OAuthToken.family.startswith("bench-")).execute()
+        grants = (Connection.select(Connection.id, Connection.app, Connection.scopes, OAuthClient.id.alias("client"))
+                  .join(App).switch(Connection).join(OAuthClient, on=(OAuthClient.app == Connection.app))
+                  .where(App.is_free == True, App.status == "published",  # noqa: E712
+                         Connection.revoked_at.is_null())
+                  .order_by(Connection.id).limit(API_TOKENS).dicts())
+        now = utcnow()
+        tokens, rows = [], []
+        for grant in grants:
+            plain = credentials.new_token()
+            tokens.append(plain)
+            rows.append({"client": grant["client"], "connection": grant["id"], "family": "bench-" + plain[:20],
+                         "access_token_hash": credentials.token_hash(plain), "scope": grant["scopes"],
+                         "issued_at": now, "access_expires_at": now + datetime.timedelta(days=1)})
+        for start in range(0, len(rows), 1000):
+            OAuthToken.insert_many(rows[start:start + 1000]).execute()
+        client = OAuthClient.get(OAuthClient.client_id == "sample-integration")
+    return {"api_tokens": tokens, "client_id": client.client_id, "connection_id": connection.id,
+            "user_id": customer.id, "client_row": client.id, "redirect_uri": client.redirect_uris.split()[0]}
+
+
+def make_codes(count, ctx):
+    """`count` fresh authorization codes for the token exchange (each can be redeemed once)."""
+    import credentials
+    from models import AuthorizationCode, db, utcnow
+
+    now = utcnow()
+    codes, rows = [], []
+    for _ in range(count):
+        code = credentials.new_token()
+        codes.append(code)
+        rows.append({"code_hash": credentials.token_hash(code), "client": ctx["client_row"],
+                     "connection": ctx["connection_id"], "user": ctx["user_id"], "redirect_uri": ctx["redirect_uri"],
+                     "scope": "companyinformation customer", "offline": True, "created_at": now,
+                     "expires_at": now + datetime.timedelta(minutes=9)})
+    with db.connection_context(), db.atomic():
+        for start in range(0, len(rows), 1000):
+            AuthorizationCode.insert_many(rows[start:start + 1000]).execute()
+    return codes
+
+
+# ---------------------------------------------------------------------------- the servers
+class Server:
+    def __init__(self, name, target, env, workers):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.errors = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKET_", "STRIPE_"))}
+        full_env.update(env, WEB_CONCURRENCY=str(workers))
+        # Access log to /dev/null rather than off: both apps pay for it as production does.
+        self.process = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+                                         target], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL,
+                                        stderr=self.errors)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} did not start: see {self.errors.name}")
+            try:
+                requests.get(self.url + "/", timeout=5)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not answer within 60 s") from None
+                time.sleep(0.2)
+
+    def worker_pids(self):
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def peak_rss_mb(self):
+        """The largest peak resident set (VmHWM) of the workers."""
+        peaks = []
+        for pid in self.worker_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    match = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+                peaks.append(int(match.group(1)) / 1024)
+            except OSError:
+                pass
+        return round(max(peaks), 1) if peaks else None
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.errors.close()
+
+
+# ---------------------------------------------------------------------------- requests
+def line(method, path, headers=None, body=""):
+    header_text = "|".join(f"{k}: {v}" for k, v in (headers or {}).items())
+    for part in (path, header_text, body):
+        assert "\t" not in part and "\n" not in part
+    return f"{method}\t{path}\t{header_text}\t{body}"
+
+
+def login(market):
+    """The customer's session cookie, got through the login form (production cookies are Secure;
+    loopback is plain http, so the cookie is carried by hand)."""
+    page = requests.get(market.url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    response = requests.post(market.url + "/login", data={"email": CUSTOMER, "password": PASSWORD,
+                                                          "csrf_token": token},
+                             cookies={"market_session": page.cookies["market_session"]},
+                             allow_redirects=False, timeout=30)
+    assert response.status_code == 303, response.text[:500]
+    return "market_session=" + response.cookies["market_session"]
+
+
+def webhook_lines(count, run_id):
+    lines = []
+    now = int(time.time())
+    for n in range(count):
+        event = {"id": f"evt_bench_{run_id}_{n}", "object": "event", "type": "account.updated", "created": now,
+                 "account": BENCH_ACCOUNT, "livemode": False, "api_version": "2026-10-28.endive",
+                 "data": {"object": {"id": BENCH_ACCOUNT, "object": "account", "details_submitted": True,
+                                     "capabilities": {"transfers": "active", "card_payments": "active"}}}}
+        payload = json.dumps(event, separators=(",", ":"))
+        signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
+        lines.append(line("POST", "/stripe/webhook", {"Content-Type": "application/json",
+                                                        "Stripe-Signature": signature}, payload))
+    return lines
+
+
+def token_lines(codes, ctx):
+    basic = base64.b64encode(f"{ctx['client_id']}:{DEMO_CLIENT_SECRET}".encode()).decode()
+    return [line("POST", "/oauth-v1/token", {"Content-Type": "application/x-www-form-urlencoded",
+                                             "Authorization": "Basic " + basic},
+                 urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": ctx["redirect_uri"]})) for code in codes]
+
+
+def probe(base_url, request_line, expect):
+    """One request as wrk would send it: its status and the SQL statements it ran."""
+    method, path, header_text, body = request_line.split("\t")
+    headers = dict(h.split(": ", 1) for h in header_text.split("|")) if header_text else {}
+    response = requests.request(method, base_url + path, headers=headers, data=body.encode() or None,
+                                allow_redirects=False, timeout=30)
+    if response.status_code != 200 or (expect and expect not in response.text):
+        raise RuntimeError(f"{path}: {response.status_code}, expected 200 with {expect!r}: {response.text[:300]}")
+    return int(response.headers.get("X-Bench-Queries", -1))
+
+
+def wrk(base_url, lines, duration, connections, threads=1):
+    with tempfile.NamedTemporaryFile("w", suffix=".requests", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+    env = dict(os.environ, BENCH_REQUESTS=f.name, BENCH_THREADS=str(threads))
+    try:
+        out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+                              "--timeout", "10s", "-s", os.path.join(BENCH_DIR, "wrk.lua"), base_url],
+                             env=env, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    result = json.loads(out.strip().splitlines()[-1])
+    seconds = result["duration_us"] / 1e6
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    return {"rps": round(result["requests"] / seconds, 1), "p50_ms": round(result["p50_us"] / 1000, 2),
+            "p99_ms": round(result["p99_us"] / 1000, 2), "requests": result["requests"], "errors": errors}
+
+
+# ---------------------------------------------------------------------------- the run
+def run(args):
+    import database
+    from models import db
+
+    url, fresh = database_url(args.database, args.scale, args.reuse)
+    seconds = None
+    if fresh:
+        log(f"seeding {url} at scale {args.scale} ...")
+        seconds = seed(url, args.scale)
+        log(f"seeded in {seconds} s")
+    ctx = prepare(url)
+    env = {"MARKET_ENV": "production", "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": "sk_test_bench",
+           "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "MARKET_URL": "https://market.bench",
+           # Nothing benchmarked talks to Stripe; were something to, it fails fast and shows.
+           "STRIPE_API_BASE": "http://127.0.0.1:9", "DATABASE_URL": url, "BENCH_COUNT_QUERIES": "1"}
+    if args.redis:
+        env["RATELIMIT_STORAGE_URI"] = args.redis
+    hello = Server("hello", "bench.hello:create_app()", {"MARKET_ENV": "production"}, args.workers)
+    market = Server("market", "bench.market_app:create_app()", env, args.workers)
+    db.initialize(database.open_database(url))
+    try:
+        cookie = login(market)
+        customer = {"Cookie": cookie}
+        fragment = {"Cookie": cookie, "HX-Request": "true"}
+        pages = {
+            "home-visitor": ([line("GET", "/")], "App Market"),
+            "search-visitor": ([line("GET", SEARCH)], "Lönekollen"),
+            "app-visitor": ([line("GET", f"/apps/{APP_SLUG}")], "Lönekollen"),
+            "home-customer": ([line("GET", "/", customer)], "Log out"),
+            "search-customer": ([line("GET", SEARCH, customer)], "Log out"),
+            "app-customer": ([line("GET", f"/apps/{APP_SLUG}", customer)], "Log out"),
+            "recommended-customer": ([line("GET", "/recommended", fragment)], "app-card"),
+            "api": ([line("GET", "/api/v1/me", {"Authorization": f"Bearer {t}"}) for t in ctx["api_tokens"]],
+                    "Company"),
+        }
+        results = {}
+        hello_runs = [wrk(hello.url, [line("GET", "/")], args.duration, args.connections)]
+        log(f"hello: {hello_runs[0]['rps']} req/s")
+        for name in SCENARIOS:
+            if name in pages:
+                lines, expect = pages[name]
+                counts = [probe(market.url, lines[i % len(lines)], expect) for i in range(12)]
+                wrk(market.url, lines, 2, args.connections)  # warm-up: caches, first uses of grants
+            elif name == "webhook":
+                lines = webhook_lines(max(20000, int(args.duration * 3000)), secrets.token_hex(4))
+                counts = [probe(market.url, lines[-1 - i], "handled") for i in range(12)]
+                lines = lines[:-12]
+            else:
+                with db.connection_context():
+                    codes = make_codes(max(15000, int(args.duration * 1500)), ctx)
+                lines = token_lines(codes, ctx)
+                counts = [probe(market.url, lines[-1 - i], "access_token") for i in range(12)]
+                lines = lines[:-12]
+            measured = wrk(market.url, lines, args.duration, args.connections)
+            measured["queries"] = statistics.median(counts)
+            measured["rss_mb"] = market.peak_rss_mb()
+            results[name] = measured
+            log(f"{name}: {measured['rps']} req/s, {measured['queries']} queries, {measured['errors']} errors")
+        hello_runs.append(wrk(hello.url, [line("GET", "/")], args.duration, args.connections))
+    finally:
+        market.stop()
+        hello.stop()
+    hello_rps = statistics.mean(r["rps"] for r in hello_runs)
+    scenarios = []
+    for name in SCENARIOS:
+        r = results[name]
+        scenarios.append({"name": name, "ratio": round(r["rps"] / hello_rps, 3), "rps": r["rps"],
+                          "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "queries": r["queries"],
+                          "rss_mb": r["rss_mb"], "errors": r["errors"], "target": TARGETS[name]})
+    return {
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
+                   f"{platform.python_version()}",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "database": args.database, "scale": args.scale, "duration_s": args.duration,
+        "connections": args.connections, "workers": args.workers, "seed_seconds": seconds,
+        "rate_limit_storage": args.redis or "memory://",
+        "hello": {"rps": round(hello_rps, 1), "runs": [r["rps"] for r in hello_runs],
+                  "p50_ms": hello_runs[0]["p50_ms"], "p99_ms": hello_runs[0]["p99_ms"]},
+        "scenarios": scenarios,
+    }
+
+
+def table(report):
+    rows = [f"{report['database']}, scale {report['scale']}, {report['duration_s']} s each, "
+            f"{report['connections']} connections, {report['workers']} workers; hello {report['hello']['rps']} req/s "
+            f"(runs {report['hello']['runs']})",
+            f"{'scenario':22} {'ratio':>6} {'target':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'SQL':>4} "
+            f"{'RSS MB':>7} {'errors':>6}"]
+    for s in report["scenarios"]:
+        met = "ok" if s["ratio"] >= s["target"] and not s["errors"] else "MISS"
+        rows.append(f"{s['name']:22} {s['ratio']:6.3f} {s['target']:6.2f} {s['rps']:8.1f} {s['p50_ms']:7.2f} "
+                    f"{s['p99_ms']:7.2f} {s['queries']:4g} {s['rss_mb'] or 0:7.1f} {s['errors']:6d}  {met}")
+    peak = max(s["rss_mb"] or 0 for s in report["scenarios"])
+    rows.append(f"peak worker RSS {peak} MB (limit {RSS_LIMIT_MB} MB): {'ok' if peak < RSS_LIMIT_MB else 'MISS'}")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="App Market benchmark (see bench/README.md)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--scale", type=int, default=100, help="100: 10,000 apps, 100,000 companies, "
+                        "1,000,000 subscriptions, 300,000 reviews")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="keep an already seeded database of this scale")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15",
+                        help="RATELIMIT_STORAGE_URI for the market ('' for per-process memory)")
+    parser.add_argument("--baseline", action="store_true", help="also write bench/baseline-<database>.json")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    report = run(args)
+    print(table(report))
+    with open(os.path.join(BENCH_DIR, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    if args.baseline:
+        with open(os.path.join(BENCH_DIR, f"baseline-{args.database}.json"), "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The benchmark's data: the demo seed at `--scale N` (100·N apps, 1,000·N companies), topped up
+to 10,000·N subscriptions and 3,000·N reviews (N=100: 1,000,000 and 300,000).
+
+The demo seed gives each company the apps it uses now; the top-up adds what years of a market
+leave behind: ended subscriptions (a company that tried an app and left) and reviews of apps in
+use. Both go in with multi-row INSERTs in big batches inside one transaction, with durability
+off for the load (SQLite `synchronous=off`, PostgreSQL `synchronous_commit=off`).
+
+    .venv/bin/python bench/seed_bulk.py sqlite:////tmp/market-bench.db --scale 100
+"""
+import argparse
+import datetime
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import database  # noqa: E402
+import seed  # noqa: E402
+import stats  # noqa: E402
+import store  # noqa: E402
+from models import Company, Connection, Plan, Review, Subscription, User, db, utcnow  # noqa: E402
+
+SUBSCRIPTIONS_PER_SCALE = 10_000
+REVIEWS_PER_SCALE = 3_000
+BATCH = 2000
+TOP_UP_SEED = 7
+
+
+def _insert(model, fields, rows):
+    for start in range(0, len(rows), BATCH):
+        model.insert_many(rows[start:start + BATCH], fields=fields).execute()
+
+
+def _fast_load():
+    """Inside the load's transaction (SQLite's connection was set before the seed began)."""
+    if database.is_postgres(db):
+        db.execute_sql("SET LOCAL synchronous_commit = off")
+
+
+def top_up(subscriptions_wanted, reviews_wanted, now=None, echo=print):
+    """Ended subscriptions and reviews until the totals are reached; returns what was added."""
+    rng = random.Random(TOP_UP_SEED)
+    now = now or utcnow().replace(microsecond=0)
+    plans = {}
+    for app_id, plan_id, price in Plan.select(Plan.app, Plan.id, Plan.price_ore).order_by(Plan.position).tuples():
+        plans.setdefault(app_id, (plan_id, price))
+    paid_apps = sorted(plans)
+    companies = [c for (c,) in Company.select(Company.id).tuples()]
+    added_subscriptions = max(0, subscriptions_wanted - Subscription.select().count())
+    fields = [Subscription.company, Subscription.app, Subscription.plan, Subscription.status,
+              Subscription.price_ore, Subscription.current_period_start, Subscription.current_period_end,
+              Subscription.canceled_at, Subscription.ended_at, Subscription.imported, Subscription.created_at,
+              Subscription.updated_at]
+    rows = []
+    for _ in range(added_subscriptions):
+        app_id = rng.choice(paid_apps)
+        plan_id, price = plans[app_id]
+        started = now - datetime.timedelta(days=rng.randint(120, 2500))
+        ended = started + datetime.timedelta(days=30 * rng.randint(1, 3))
+        rows.append((rng.choice(companies), app_id, plan_id, "canceled", price, ended - datetime.timedelta(days=30),
+                     ended, ended, ended, True, started, ended))
+    with db.atomic():
+        _fast_load()
+        _insert(Subscription, fields, rows)
+    echo(f"  topped up {added_subscriptions} ended subscriptions")
+    rows = None
+
+    reviewed = set(Review.select(Review.company, Review.app).tuples())
+    unreviewed = [pair for pair in Connection.select(Connection.company, Connection.app).order_by(Connection.id)
+                  .tuples() if pair not in reviewed]
+    added_reviews = min(len(unreviewed), max(0, reviews_wanted - len(reviewed)))
+    admins = dict(User.select(User.company, User.id).where(User.company.is_null(False)).tuples())
+    fields = [Review.company, Review.app, Review.user, Review.stars, Review.text, Review.imported,
+              Review.created_at, Review.updated_at]
+    rows = []
+    for company_id, app_id in rng.sample(unreviewed, added_reviews):
+        stars = min(5, max(1, round(rng.gauss(3.9, 1.0))))
+        when = now - datetime.timedelta(days=rng.randint(0, 700))
+        rows.append((company_id, app_id, admins.get(company_id), stars, rng.choice(seed.REVIEW_TEXTS[stars]), True,
+                     when, when))
+    with db.atomic():
+        _fast_load()
+        _insert(Review, fields, rows)
+    echo(f"  topped up {added_reviews} reviews")
+    return added_subscriptions, added_reviews
+
+
+def seed_bench(config, scale, echo=print):
+    """Migrations, the demo seed at `scale`, the top-up, then the kept aggregates again."""
+    started = time.monotonic()
+    database.migrate(db)
+    if not database.is_postgres(db):
+        db.execute_sql("PRAGMA synchronous = off")  # this connection, for the whole load
+    echo(seed.seed_demo(config, scale=scale, echo=echo))
+    echo(f"  demo seed done in {time.monotonic() - started:.0f} s")
+    top_up(SUBSCRIPTIONS_PER_SCALE * scale, REVIEWS_PER_SCALE * scale, echo=echo)
+    stats.stats_rebuild(grace_days=config.get("BILLING_GRACE_DAYS", 7))
+    store.bump_store_generation()
+    db.execute_sql("ANALYZE")  # the planner's statistics for the data just loaded
+    if not database.is_postgres(db):
+        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    totals = {"subscriptions": Subscription.select().count(), "reviews": Review.select().count(),
+              "companies": Company.select().count(), "seconds": round(time.monotonic() - started)}
+    echo(f"  bench data: {totals}")
+    return totals
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="an empty database: sqlite:////path.db or postgresql://...")
+    parser.add_argument("--scale", type=int, default=100)
+    parser.add_argument("--secret-key", default="bench-secret-key")
+    args = parser.parse_args(argv)
+    db.initialize(database.open_database(args.url))
+    config = {"SECRET_KEY": args.secret_key, "DEMO_CLIENT_SECRET": "demo-secret", "BILLING_GRACE_DAYS": 7}
+    with db.connection_context():
+        seed_bench(config, args.scale)
+
+
+if __name__ == "__main__":
+    main()
