@@ -734,7 +734,10 @@ def replay_events(config, since):
 
     counts = {"seen": 0, "handled": 0, "duplicate": 0, "ignored": 0, "failed": 0}
     listing = stripe_client(config).v1.events.list({"created": {"gte": int(since)}, "limit": 100})
-    events = [event.to_dict() for event in listing.auto_paging_iter()]
+    import json
+
+    # Back to the wire's JSON: the library turns decimal strings into Decimal.
+    events = [json.loads(json.dumps(event.to_dict(), default=str)) for event in listing.auto_paging_iter()]
     for event in sorted(events, key=lambda e: (e.get("created") or 0)):
         counts["seen"] += 1
         if StripeEvent.select().where(StripeEvent.event_id == event["id"]).exists():
@@ -773,6 +776,8 @@ def status_words(subscription, grace_days):
         words = f"trial ends on {s.trial_end:%Y-%m-%d}" if s.trial_end else "trial"
     elif s.status == "active":
         words = "active"
+        if s.current_period_end and not s.cancel_at_period_end:
+            words += f", renews on {s.current_period_end:%Y-%m-%d}"
     elif s.status == "past_due":
         since = s.past_due_since or utcnow()
         deadline = since + datetime.timedelta(days=grace_days)
