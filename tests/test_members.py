@@ -6,19 +6,9 @@ import re
 import pytest
 
 import companies
-from models import AccountToken, OutboxMail, User, db, utcnow
+from models import AccountToken, OutboxMail, User, utcnow
 from tests import factories
 from tests.conftest import AuthActions
-
-
-@pytest.fixture(scope="module", autouse=True)
-def close_the_pool_after_this_module():
-    """Give every pooled connection back when the module ends. tests/test_migrations.py (next
-    in order) re-initialises the shared database proxy without closing the previous pool, and
-    a PostgreSQL connection dropped while open raises a ResourceWarning (an error here)."""
-    yield
-    if getattr(db, "obj", None) is not None:
-        db.close_all()
 
 
 def invitation_link(to):
