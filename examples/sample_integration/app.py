@@ -8,6 +8,9 @@
 4. `/company` reads the company's information and customers from the platform API; Authlib
    refreshes the access token when it has expired (and we save the rotated pair).
 5. A revoked grant (401, invalid_grant) or a lapsed subscription (403) gets a page that says so.
+6. `/notifications` receives the market's signed events (subscription.*, connection.revoked),
+   checks `Market-Signature` (t=..., v1=HMAC-SHA256(landing secret, "t.body"), 300 s), and the
+   company page shows them; connection.revoked forgets the company's tokens at once.
 """
 import hashlib
 import hmac
@@ -89,6 +92,47 @@ def check_landing(params, client_id, landing_secret, now=None):
     return None
 
 
+def check_notification(body, header, landing_secret, now=None):
+    """None when the market signed `body` (bytes) with our landing secret within 300 s."""
+    try:
+        parts = dict(item.split("=", 1) for item in (header or "").split(","))
+        ts = int(parts["t"])
+        given = parts["v1"]
+    except (KeyError, ValueError):
+        return "missing or malformed Market-Signature"
+    now = time.time() if now is None else now
+    if abs(now - ts) > LANDING_MAX_AGE:
+        return "signature too old"
+    expected = hmac.new(landing_secret.encode(), str(ts).encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given):
+        return "bad signature"
+    return None
+
+
+class NotificationLog:
+    """The market's events we received, newest first, per company (in memory: a demo)."""
+
+    def __init__(self, keep=20):
+        self._lock = threading.Lock()
+        self._by_company = {}
+        self._seen = set()
+        self._keep = keep
+
+    def add(self, event):
+        with self._lock:
+            if event["id"] in self._seen:
+                return False  # a retry of an event we already have
+            self._seen.add(event["id"])
+            events = self._by_company.setdefault(event.get("company"), [])
+            events.insert(0, event)
+            del events[self._keep:]
+            return True
+
+    def of(self, company):
+        with self._lock:
+            return list(self._by_company.get(company, []))
+
+
 class AccessWithdrawn(Exception):
     """The company revoked our access, or the grant ended: connect again from the market."""
 
@@ -122,6 +166,8 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
     )
     tokens = TokenStore(token_file)
     app.extensions["sample_tokens"] = tokens
+    notifications = NotificationLog()
+    app.extensions["sample_notifications"] = notifications
     authorize_url = market_url + "/oauth-v1/auth"
     token_url = market_url + "/oauth-v1/token"
 
@@ -255,7 +301,31 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
             return page("message.html", 502, title="App Market unreachable",
                         message="We could not reach the App Market just now. Please try again.")
         return page("company.html", information=information, customers=customers["Customers"],
-                    total_customers=customers["MetaInformation"]["@TotalResources"], subscription=subscription)
+                    total_customers=customers["MetaInformation"]["@TotalResources"], subscription=subscription,
+                    notifications=notifications.of(company_id))
+
+    @app.post("/notifications")
+    def receive_notification():
+        body = request.get_data(cache=False)
+        problem = check_notification(body, request.headers.get("Market-Signature"), landing_secret)
+        if problem:
+            return {"error": problem}, 400
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
+            return {"error": "not an App Market event"}, 400
+        if notifications.add(event) and event["type"] == "connection.revoked":
+            tokens.forget(event.get("company"))
+        return {"received": True}
+
+    @app.get("/notifications")
+    def notifications_page():
+        company_id = session.get("company") or session.get("landing_company")
+        if not company_id:
+            return redirect(url_for("landing"))
+        return page("notifications.html", notifications=notifications.of(company_id))
 
     @app.post("/disconnect")
     def disconnect():

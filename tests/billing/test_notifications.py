@@ -219,3 +219,44 @@ def test_notify_command_sends_what_is_due(app, runner, customer, listening_app, 
     assert result.exit_code == 0, result.output
     assert "delivered 1" in result.output
     assert len(receiver.received) == 1
+
+
+def test_the_sample_integration_verifies_and_shows_them(app, customer, listening_app):
+    """The market's real delivery to the sample integration's /notifications."""
+    from examples.sample_integration.app import create_app as create_integration
+
+    listing, plan, secret = listening_app
+    _, company = customer
+    integration = create_integration("http://127.0.0.1:1", "client-x", "s", "http://127.0.0.1:1/callback",
+                                     secret, secret_key="k")
+    integration.extensions["sample_tokens"].put(company.public_id, {"access_token": "a", "token_type": "Bearer"})
+    server = make_server("127.0.0.1", 0, integration, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.socket.getsockname()[1]}/notifications"
+        App.update(webhook_url=url).where(App.id == listing.id).execute()
+        sub = factories.subscription(company, listing, plan=plan, cancel_at_period_end=True)
+        notifications.subscription_changed(sub, "subscription.updated")
+        notifications.connection_revoked(company, listing)
+        assert notifications.deliver_due(app.config) == {"delivered": 2, "failed": 0}
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    # connection.revoked made the integration forget the company's tokens at once.
+    assert integration.extensions["sample_tokens"].get(company.public_id) is None
+    browser = integration.test_client()
+    with browser.session_transaction() as session:
+        session["company"] = company.public_id
+    page = browser.get("/notifications").get_data(as_text=True)
+    assert 'data-type="connection.revoked"' in page
+    assert "subscription.updated: active, plan Standard, cancels at period end" in page
+    # Forged or replayed-late events are refused.
+    body = json.dumps({"id": "evt_forged", "type": "connection.revoked", "company": company.public_id}).encode()
+    forged = browser.post("/notifications", data=body, headers={
+        "Market-Signature": credentials.sign_payload("guessed-secret", body)})
+    stale = browser.post("/notifications", data=body, headers={
+        "Market-Signature": credentials.sign_payload(secret, body, now=time.time() - 301)})
+    assert (forged.status_code, stale.status_code) == (400, 400)
+    assert browser.get("/notifications").get_data(as_text=True).count('class="notification"') == 2
