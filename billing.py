@@ -672,10 +672,11 @@ def refund(config, entry_id, amount_text, reason, now=None):
     from models import LedgerEntry
 
     now = now or utcnow()
-    try:
-        entry = LedgerEntry.get_or_none(LedgerEntry.id == int(entry_id), LedgerEntry.kind == "payment")
-    except (TypeError, ValueError):
-        entry = None
+    from companies import parse_id
+
+    wanted = parse_id(entry_id or "")
+    entry = None if wanted is None else LedgerEntry.get_or_none(LedgerEntry.id == wanted,
+                                                                 LedgerEntry.kind == "payment")
     if entry is None:
         raise RefundRefused("Choose a payment from the list.")
     if not entry.stripe_charge_id:
