@@ -61,24 +61,28 @@ class Api:
 
     # ------------------------------------------------------------------ helpers
     def paginate(self, p: Params, objs, url):
+        """Newest first; `starting_after`/`ending_before` name any object of the list's kind (also
+        one filtered out or deleted since), as Stripe's cursors do."""
         limit = p.int("limit", default=10)
         if not 1 <= limit <= 100:
             raise invalid("Invalid limit: must be between 1 and 100", param="limit")
         after, before = p.str("starting_after"), p.str("ending_before")
-        ids = [o["id"] for o in objs]
+        cursor, param = (after, "starting_after") if after else (before, "ending_before")
+        if not cursor:
+            return {"objects": objs[:limit], "has_more": len(objs) > limit, "url": url}
+        ids = [o.get("id") for o in objs]
+        if cursor in ids:
+            i = ids.index(cursor)
+            older, newer = objs[i + 1:], objs[:i]
+        else:
+            anchor = self.e.objects.get(cursor)
+            if anchor is None or not objs or "_seq" not in objs[0] or anchor["object"] != objs[0]["object"]:
+                raise StripeError(400, f"No such object: '{cursor}'", param=param, code="resource_missing")
+            older = [o for o in objs if o["_seq"] < anchor["_seq"]]
+            newer = [o for o in objs if o["_seq"] > anchor["_seq"]]
         if after:
-            if after not in ids:
-                raise StripeError(400, f"No such object: '{after}'", param="starting_after",
-                                  code="resource_missing")
-            objs = objs[ids.index(after) + 1:]
-        elif before:
-            if before not in ids:
-                raise StripeError(400, f"No such object: '{before}'", param="ending_before",
-                                  code="resource_missing")
-            objs = objs[:ids.index(before)]
-            objs = objs[-limit:] if len(objs) > limit else objs
-            return {"objects": objs, "has_more": ids.index(before) > limit, "url": url}
-        return {"objects": objs[:limit], "has_more": len(objs) > limit, "url": url}
+            return {"objects": older[:limit], "has_more": len(older) > limit, "url": url}
+        return {"objects": newer[-limit:], "has_more": len(newer) > limit, "url": url}
 
     def ref(self, p, key, kind, ctx, required=False, label=None):
         value = p.str(key, required=required)

@@ -191,3 +191,15 @@ def test_concurrent_requests_are_each_one_atomic_step(client, sandbox):
     assert len(list(client.v1.customers.list(params={"limit": 100}).auto_paging_iter())) == 48
     assert len(client.v1.products.retrieve(product.id).metadata.to_dict()) == 48
     assert all(r["status"] == 200 for r in sandbox.requests())
+
+
+def test_paging_backwards_and_from_a_deleted_cursor(client):
+    made = [client.v1.customers.create(params={"email": f"d{i}@example.com"}).id for i in range(5)]
+    newest_first = made[::-1]
+    page = client.v1.customers.list(params={"limit": 2, "ending_before": newest_first[3]})
+    assert [c.id for c in page.data] == newest_first[1:3] and page.has_more
+    client.v1.customers.delete(newest_first[1])
+    page = client.v1.customers.list(params={"limit": 10, "starting_after": newest_first[1]})
+    assert [c.id for c in page.data] == newest_first[2:]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.list(params={"starting_after": "cus_unknown"})
