@@ -28,7 +28,9 @@ def main(argv=None):
                      "are required")
     redirect_uri = args.redirect_uri or f"http://127.0.0.1:{args.port}/callback"
     app = create_app(args.market_url, args.client_id, args.client_secret, redirect_uri, args.landing_secret,
-                     secret_key=args.secret_key, token_file=args.token_file)
+                     secret_key=args.secret_key, token_file=args.token_file,
+                     notification_secrets=[s for s in os.environ.get("SAMPLE_NOTIFICATION_SECRETS", "").split(",")
+                                           if s])
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"Sample integration on http://127.0.0.1:{args.port}/ (market {args.market_url})", flush=True)
     try:

@@ -152,7 +152,7 @@ class SubscriptionLapsed(Exception):
 
 
 def create_app(market_url, client_id, client_secret, redirect_uri, landing_secret, *, secret_key=None,
-               token_file=None, scope=SCOPE, timeout=10):
+               token_file=None, scope=SCOPE, timeout=10, notification_secrets=()):
     app = Flask(__name__)
     market_url = market_url.rstrip("/")
     app.config.update(
@@ -307,7 +307,11 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
     @app.post("/notifications")
     def receive_notification():
         body = request.get_data(cache=False)
-        problem = check_notification(body, request.headers.get("Market-Signature"), landing_secret)
+        # Our own landing secret, plus those of other apps whose events the demo sends us.
+        for secret in (landing_secret, *notification_secrets):
+            problem = check_notification(body, request.headers.get("Market-Signature"), secret)
+            if problem is None:
+                break
         if problem:
             return {"error": problem}, 400
         try:

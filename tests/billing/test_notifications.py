@@ -228,7 +228,7 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
     listing, plan, secret = listening_app
     _, company = customer
     integration = create_integration("http://127.0.0.1:1", "client-x", "s", "http://127.0.0.1:1/callback",
-                                     secret, secret_key="k")
+                                     secret, secret_key="k", notification_secrets=["another-apps-secret"])
     integration.extensions["sample_tokens"].put(company.public_id, {"access_token": "a", "token_type": "Bearer"})
     server = make_server("127.0.0.1", 0, integration, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -260,3 +260,9 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
         "Market-Signature": credentials.sign_payload(secret, body, now=time.time() - 301)})
     assert (forged.status_code, stale.status_code) == (400, 400)
     assert browser.get("/notifications").get_data(as_text=True).count('class="notification"') == 2
+    # Events of another app whose landing secret it was given (the demo's paid app) are taken.
+    other = json.dumps({"id": "evt_other", "type": "subscription.created", "company": company.public_id,
+                        "data": {"subscription": {"status": "trialing"}}}).encode()
+    assert browser.post("/notifications", data=other, headers={
+        "Market-Signature": credentials.sign_payload("another-apps-secret", other)}).status_code == 200
+    assert "subscription.created: trialing" in browser.get("/notifications").get_data(as_text=True)
