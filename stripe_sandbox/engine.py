@@ -9,6 +9,7 @@ import calendar
 import copy
 import json
 import os
+import pickle
 import secrets
 import string
 import sys
@@ -141,6 +142,18 @@ class Engine:
             "jobs": self.jobs, "deliveries": self.deliveries, "tokens": self.tokens,
             "idempotency": self.idempotency, "platform_id": self.platform_id,
         }
+
+    # A failed API request leaves no trace, as at Stripe: the state is copied before a writing
+    # request and put back if it fails (card errors excepted: a declined charge is a fact).
+    _TRANSACTIONAL = ("objects", "seq", "jobs", "deliveries", "tokens")
+
+    def checkpoint(self):
+        return pickle.dumps(tuple(getattr(self, name) for name in self._TRANSACTIONAL),
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    def rollback(self, checkpoint):
+        for name, value in zip(self._TRANSACTIONAL, pickle.loads(checkpoint), strict=True):
+            setattr(self, name, value)
 
     def mark_dirty(self):
         """Something changed: the saver thread writes the file within a moment (writing the whole

@@ -196,8 +196,17 @@ class Sandbox:
                 e.base_url = self.base_url(request)  # hosted-page links name the address the client used
                 e.run_due()
                 e._request = {"id": request_id, "idempotency_key": key}
+                checkpoint = e.checkpoint() if request.method != "GET" else None
                 try:
                     body = self.call(name, args, data, Ctx(account, self.base_url(request)))
+                except StripeError as err:
+                    if checkpoint is not None and err.status != 402:
+                        e.rollback(checkpoint)
+                    raise
+                except Exception:
+                    if checkpoint is not None:
+                        e.rollback(checkpoint)
+                    raise
                 finally:
                     e._request = None
                 status = 200

@@ -203,3 +203,27 @@ def test_paging_backwards_and_from_a_deleted_cursor(client):
     assert [c.id for c in page.data] == newest_first[2:]
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.customers.list(params={"starting_after": "cus_unknown"})
+
+
+def test_a_failed_request_leaves_nothing_behind(client, plan, developer, browser):
+    from .helpers import checkout, pay
+
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.products.create(params={"name": "Half", "default_price_data": {"currency": "sek"}})
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.create(params={"email": "half@example.com", "bogus": "1"})
+    assert [p.name for p in client.v1.products.list().data] == [plan["product"].name]
+    assert client.v1.customers.list().data == []
+    session = checkout(client, plan, developer)
+    pay(browser, session.url)
+    sub_id = client.v1.checkout.sessions.retrieve(session.id).subscription
+    charge = client.v1.charges.list().data[0]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.refunds.create(params={"charge": charge.id, "amount": 100, "nonsense": "x"})
+    assert client.v1.charges.retrieve(charge.id).amount_refunded == 0
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True,
+                                                       "items": [{"id": "si_notthere", "price": plan["price"].id}]})
+    assert client.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
+    created = [e.type for e in client.v1.events.list(params={"limit": 100}).data]
+    assert "refund.created" not in created and "product.created" in created
