@@ -4,12 +4,10 @@ own accounting data in Fortnox-like shapes.
 Everything here takes the grant (token row → connection → company and app) explicitly and
 filters by its company, so one company's token can never reach another company's rows.
 """
-import datetime
 import math
 import re
 from dataclasses import dataclass
 
-import credentials
 import entitlements
 from models import (
     App,
@@ -21,15 +19,11 @@ from models import (
     OAuthClient,
     OAuthToken,
     db,
-    utcnow,
 )
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
-# A connection's last use is written at most this often (DESIGN.md §3): an API call must not
-# turn into a write on every request.
-LAST_USED_RESOLUTION = datetime.timedelta(hours=1)
 RETIRED_FLOW_MESSAGE = (
     "The authorization flow with long-lived access tokens (Access-Token and Client-Secret headers) "
     "was retired on 2021-12-09. Use the OAuth2 Authorization Code flow (/oauth-v1/auth) and send "
@@ -79,26 +73,11 @@ class Grant:
         return f"{self.client.client_id}:{self.company.public_id}"
 
 
-def grant_for_access_token(access_token, now=None):
-    """The grant behind a bearer token, or None when the token is unknown, expired or revoked
-    (or its connection was revoked)."""
-    if not access_token or len(access_token) > 512:
-        return None
-    now = now or utcnow()
-    row = (OAuthToken.select(OAuthToken, Connection, Company, App, OAuthClient)
-           .join(Connection).join(Company)
-           .switch(Connection).join(App)
-           .switch(OAuthToken).join(OAuthClient)
-           .where(OAuthToken.access_token_hash == credentials.token_hash(access_token),
-                  OAuthToken.revoked_at.is_null(),
-                  OAuthToken.access_expires_at > now,
-                  Connection.revoked_at.is_null())
-           .first())
-    if row is None:
-        return None
-    connection = row.connection
-    return Grant(token=row, connection=connection, company=connection.company, app=connection.app,
-                 client=row.client)
+def grant_of(token_row):
+    """The grant behind a token row that oauth2's ResourceProtector has validated."""
+    connection = token_row.connection
+    return Grant(token=token_row, connection=connection, company=connection.company, app=connection.app,
+                 client=token_row.client)
 
 
 def require_scope(grant, scope):
@@ -112,19 +91,6 @@ def require_entitlement(grant, grace_days, now=None):
     if not entitlement.allowed:
         raise ApiError(403, "The company may not use this app: " + entitlement.reason, CODE_NOT_ENTITLED)
     return entitlement
-
-
-def mark_connection_used(connection, now=None):
-    """Record a use at most once an hour: the conditional UPDATE makes concurrent calls write
-    at most one row change, and most calls write nothing."""
-    now = now or utcnow()
-    if connection.last_used_at is not None and connection.last_used_at >= now - LAST_USED_RESOLUTION:
-        return 0  # already known to be recent: no statement at all (an UPDATE locks even when it matches nothing)
-    return (Connection.update(last_used_at=now)
-            .where(Connection.id == connection.id,
-                   (Connection.last_used_at.is_null())
-                   | (Connection.last_used_at < now - LAST_USED_RESOLUTION))
-            .execute())
 
 
 # --- paging -------------------------------------------------------------------------------

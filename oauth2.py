@@ -40,7 +40,17 @@ from flask import request as flask_request
 
 import credentials
 import entitlements
-from models import App, AuthorizationCode, Connection, IntegrityError, OAuthClient, OAuthToken, db, utcnow
+from models import (
+    App,
+    AuthorizationCode,
+    Company,
+    Connection,
+    IntegrityError,
+    OAuthClient,
+    OAuthToken,
+    db,
+    utcnow,
+)
 from scopes import SCOPES
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -190,9 +200,16 @@ def query_client(client_id):
 
 
 def _token_by_access(token):
-    if not isinstance(token, str) or not token:
+    """The token row for an access token, with its connection, company, app and client in the
+    same query (the API reads all of them on every call); None for an unknown token."""
+    if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    return OAuthToken.get_or_none(OAuthToken.access_token_hash == credentials.token_hash(token))
+    return (OAuthToken.select(OAuthToken, Connection, Company, App, OAuthClient)
+            .join(Connection).join(Company)
+            .switch(Connection).join(App)
+            .switch(OAuthToken).join(OAuthClient)
+            .where(OAuthToken.access_token_hash == credentials.token_hash(token))
+            .first())
 
 
 def _token_by_refresh(token):
@@ -251,8 +268,12 @@ def revoke_lost_entitlement(company, app):
 
 
 def mark_connection_used(connection, now=None):
-    """Record use at most once an hour per connection, never on every call (DESIGN.md §3)."""
+    """Record use at most once an hour per connection, never on every call (DESIGN.md §3): no
+    statement at all when the last use is known to be recent (an UPDATE locks even when it
+    matches nothing), and the conditional UPDATE makes concurrent calls write at most once."""
     now = now or utcnow()
+    if connection.last_used_at is not None and connection.last_used_at >= now - LAST_USED_PRECISION:
+        return 0
     return (Connection.update(last_used_at=now)
             .where(Connection.id == connection.id,
                    Connection.last_used_at.is_null() | (Connection.last_used_at < now - LAST_USED_PRECISION))

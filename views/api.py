@@ -9,12 +9,14 @@ import math
 import time
 from functools import wraps
 
+from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 import api
 import api_openapi
+import oauth2
 from api import ApiError
 from security import csrf_exempt
 
@@ -88,6 +90,8 @@ def unexpected_error(error):
 
 
 def _authenticate():
+    """The token through oauth2's ResourceProtector (the one definition of a valid access
+    token), its failures in the API's error shape."""
     if "Access-Token" in request.headers or "Client-Secret" in request.headers:
         raise ApiError(401, api.RETIRED_FLOW_MESSAGE, api.CODE_RETIRED_FLOW)
     header = request.headers.get("Authorization", "")
@@ -95,10 +99,11 @@ def _authenticate():
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "An access token is required: send 'Authorization: Bearer <token>' from the "
                             "OAuth2 Authorization Code flow (/oauth-v1/auth).", api.CODE_INVALID_TOKEN)
-    grant = api.grant_for_access_token(token.strip())
-    if grant is None:
-        raise ApiError(401, "The access token is invalid, expired or revoked.", api.CODE_INVALID_TOKEN)
-    return grant
+    try:
+        token = oauth2.require_oauth.acquire_token()
+    except OAuth2Error:
+        raise ApiError(401, "The access token is invalid, expired or revoked.", api.CODE_INVALID_TOKEN) from None
+    return api.grant_of(token.row)
 
 
 def api_call(scope=None, entitlement=True):
@@ -115,7 +120,7 @@ def api_call(scope=None, entitlement=True):
                 api.require_entitlement(grant, current_app.config["BILLING_GRACE_DAYS"])
             response = view(grant, *args, **kwargs)
             if response.status_code < 400:
-                api.mark_connection_used(grant.connection)
+                oauth2.mark_connection_used(grant.connection)
             return response
 
         limited = _rate_limited(checked)
