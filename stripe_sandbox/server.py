@@ -25,6 +25,7 @@ SANDBOX_ROUTES = [
     ("POST", "/_sandbox/advance", "advance"),
     ("GET", "/_sandbox/clock", "clock"),
     ("POST", "/_sandbox/delay", "delay"),
+    ("POST", "/_sandbox/fail", "fail"),
     ("POST", "/_sandbox/drain", "drain"),
     ("GET", "/_sandbox/balance", "balance"),
     ("POST", "/_sandbox/payment_methods/<id>/behavior", "card_behavior"),
@@ -44,6 +45,7 @@ class Sandbox:
         rules += [Rule(path, methods=methods, endpoint=("page", name)) for methods, path, name in pages.ROUTES]
         self.url_map = Map(rules, strict_slashes=False)
         self.delays: dict[str, list] = {}  # path -> [seconds, remaining count]: the "slow request" hook
+        self.failures: dict[str, list] = {}  # path -> [status, remaining count]: injected outages
         self.pending_3ds: dict[tuple, dict] = {}  # (cookie, session id) -> card waiting for confirmation
         self.deliverer = Deliverer(self.engine)
         self.deliverer.start()
@@ -188,6 +190,7 @@ class Sandbox:
                         return resp
                     e.idempotency[scope] = {"state": "running", "fingerprint": fingerprint}
             self.maybe_delay(request.path)
+            self.maybe_fail(request.path)
             with e.lock:
                 if account and (account not in e.objects or e.objects[account]["object"] != "account"):
                     raise StripeError(403, f"The provided key does not have access to account '{account}' (or "
@@ -248,6 +251,18 @@ class Sandbox:
             seconds = hook[0]
         time.sleep(seconds)
 
+    def maybe_fail(self, path):
+        with self.engine.lock:
+            hook = self.failures.get(path)
+            if not hook or hook[1] <= 0:
+                return
+            hook[1] -= 1
+            status = hook[0]
+        if status == 429:
+            raise StripeError(429, "Too many requests hit the API too quickly.", type="invalid_request_error",
+                              code="rate_limit")
+        raise StripeError(status, "The Stripe sandbox was told to fail this request.", type="api_error")
+
     def call(self, name, args, data, ctx):
         p = Params(data)
         expand = p.str_list("expand") or []
@@ -304,6 +319,7 @@ class Sandbox:
         with self.engine.lock:
             self.engine.reset()
             self.delays.clear()
+            self.failures.clear()
             self.engine.save()
         return self.ok({"reset": True})
 
@@ -346,6 +362,21 @@ class Sandbox:
         with self.engine.lock:
             self.delays[path] = [min(seconds, 30.0), count]
         return self.ok({"path": path, "seconds": seconds, "count": count})
+
+    def sandbox_fail(self, request):
+        """Answer the next `count` requests to `path` with `status` (429 → RateLimitError, 5xx →
+        APIError), before they touch anything: for testing how the market copes with Stripe down."""
+        path = request.values.get("path", "")
+        try:
+            status = int(request.values.get("status", "500"))
+            count = int(request.values.get("count", "1"))
+        except ValueError:
+            return self.error_response(invalid("status and count must be integers"), None)
+        if status not in (429, 500, 502, 503, 504):
+            return self.error_response(invalid("status must be 429, 500, 502, 503 or 504", param="status"), None)
+        with self.engine.lock:
+            self.failures[path] = [status, count]
+        return self.ok({"path": path, "status": status, "count": count})
 
     def wait_idle(self, timeout):
         deadline = time.monotonic() + timeout

@@ -104,6 +104,10 @@ class SandboxHandle:
         """Make the next `count` API requests to `path` take `seconds` longer (for races)."""
         return self._call("POST", "/_sandbox/delay", {"path": path, "seconds": seconds, "count": count})
 
+    def fail(self, path, status=500, count=1):
+        """Answer the next `count` requests to `path` with `status` (429 or 5xx), changing nothing."""
+        return self._call("POST", "/_sandbox/fail", {"path": path, "status": status, "count": count})
+
     def stop(self):
         self.server.shutdown()
         self.thread.join(timeout=5)

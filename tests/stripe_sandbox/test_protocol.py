@@ -227,3 +227,20 @@ def test_a_failed_request_leaves_nothing_behind(client, plan, developer, browser
     assert client.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
     created = [e.type for e in client.v1.events.list(params={"limit": 100}).data]
     assert "refund.created" not in created and "product.created" in created
+
+
+def test_injected_outages_raise_rate_limit_and_api_errors(client, sandbox):
+    sandbox.fail("/v1/customers", status=429)
+    with pytest.raises(stripe.RateLimitError):
+        client.v1.customers.create(params={"email": "r@example.com"})
+    sandbox.fail("/v1/customers", status=503)
+    with pytest.raises(stripe.APIError) as err:
+        client.v1.customers.list()
+    assert err.value.http_status == 503
+    assert client.v1.customers.list().data == []
+    # the library's own retries get through once the outage is over
+    retrying = stripe.StripeClient("sk_test_retry", base_addresses=sandbox.base_addresses, max_network_retries=2)
+    sandbox.fail("/v1/customers", status=500, count=1)
+    assert retrying.v1.customers.create(params={"email": "r@example.com"}).email == "r@example.com"
+    keys = [r["idempotency_key"] for r in sandbox.requests(path="/v1/customers", method="POST")]
+    assert keys[-1] == keys[-2]  # the retry carried the same key
