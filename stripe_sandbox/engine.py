@@ -15,6 +15,7 @@ import string
 import sys
 import threading
 import time
+import traceback
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -222,14 +223,15 @@ class Engine:
             due, _, _, kind, args = job
             if clock_id:
                 self.objects[clock_id]["frozen_time"] = max(self.objects[clock_id]["frozen_time"], due)
-                getattr(self, "job_" + kind)(**args)
             else:
                 # the job runs "at" its due time, so what it creates carries that timestamp
                 self._time_override = due
-                try:
-                    getattr(self, "job_" + kind)(**args)
-                finally:
-                    self._time_override = None
+            try:
+                getattr(self, "job_" + kind)(**args)
+            except Exception:  # noqa: BLE001 - one broken job must not stop the clock for everything else
+                traceback.print_exc()
+            finally:
+                self._time_override = None
             ran += 1
         return ran
 
