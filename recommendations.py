@@ -295,7 +295,7 @@ def recommended_for_company(company, min_active, min_rating, limit=12):
     the market: eligible apps, owned apps, their neighbours, the industry's counts, names)."""
     from peewee import Case, fn
 
-    from models import App, AppStats, Company, Connection, CoUsage
+    from models import App, AppStats, CoUsage, SegmentUsage
 
     apps = eligible_apps(min_active, min_rating)
     owned = company_app_ids(company)
@@ -320,21 +320,22 @@ def recommended_for_company(company, min_active, min_rating, limit=12):
         profile.neighbours = dict(neighbours)
     else:
         names = {}
-    # How many companies of this industry (and of its size) use each candidate, bounded to
-    # the candidates, and how many such companies there are.
-    same_size = Case(None, [(Company.size == company.size, 1)], 0)
+    # How many companies of this industry (and of its size) use each candidate, and how many
+    # such companies there are (the row without an app), from the kept counts: counting the
+    # industry's connections here would read tens of thousands of rows per request.
+    same_size = Case(None, [(SegmentUsage.size == company.size, SegmentUsage.companies)], 0)
+    profile.industry_companies = profile.segment_companies = 0
     for app_id, in_industry, in_segment in (
-            Connection.select(Connection.app, fn.COUNT(Connection.id), fn.SUM(same_size))
-            .join(Company)
-            .where(Company.industry == company.industry, Connection.revoked_at.is_null(),
-                   Connection.app.in_(candidate_ids))
-            .group_by(Connection.app).tuples()):
-        profile.industry_users[app_id] = in_industry
-        profile.segment_users[app_id] = int(in_segment or 0)
-    total, segment = (Company.select(fn.COUNT(Company.id), fn.SUM(same_size))
-                      .where(Company.industry == company.industry).tuples().get())
-    profile.industry_companies = total or 0
-    profile.segment_companies = int(segment or 0)
+            SegmentUsage.select(SegmentUsage.app, fn.SUM(SegmentUsage.companies), fn.SUM(same_size))
+            .where(SegmentUsage.industry == company.industry,
+                   SegmentUsage.app.in_(candidate_ids) | SegmentUsage.app.is_null())
+            .group_by(SegmentUsage.app).tuples()):
+        if app_id is None:
+            profile.industry_companies = int(in_industry or 0)
+            profile.segment_companies = int(in_segment or 0)
+        else:
+            profile.industry_users[app_id] = int(in_industry or 0)
+            profile.segment_users[app_id] = int(in_segment or 0)
     ranked = rank_for_company([_figures(a) for a in candidates], profile, limit=limit)
     by_id = {a.id: a for a in candidates}
     return _cards(by_id, ranked, names, company.industry)
@@ -368,6 +369,28 @@ def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
         CoUsage.delete().execute()
         for start in range(0, len(rows), 500):
             CoUsage.insert_many(rows[start:start + 500]).execute()
+        rebuild_segment_usage()
+    return len(rows)
+
+
+def rebuild_segment_usage():
+    """Recompute SegmentUsage: per industry and size, the companies using each app (a connection
+    not revoked, as the ranking counts them) and the companies there are."""
+    from peewee import fn
+
+    from models import Company, Connection, SegmentUsage
+
+    rows = [{"industry": industry, "size": size, "app": app_id, "companies": count}
+            for industry, size, app_id, count in (
+                Connection.select(Company.industry, Company.size, Connection.app, fn.COUNT(Connection.id))
+                .join(Company).where(Connection.revoked_at.is_null())
+                .group_by(Company.industry, Company.size, Connection.app).tuples())]
+    rows += [{"industry": industry, "size": size, "app": None, "companies": count}
+             for industry, size, count in (Company.select(Company.industry, Company.size, fn.COUNT(Company.id))
+                                           .group_by(Company.industry, Company.size).tuples())]
+    SegmentUsage.delete().execute()
+    for start in range(0, len(rows), 1000):
+        SegmentUsage.insert_many(rows[start:start + 1000]).execute()
     return len(rows)
 
 
