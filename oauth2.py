@@ -40,6 +40,7 @@ from flask import request as flask_request
 
 import credentials
 import entitlements
+import stats
 from models import (
     App,
     AuthorizationCode,
@@ -257,6 +258,8 @@ def revoke_connection(connection, now=None):
                                                 OAuthToken.revoked_at.is_null()).execute()
         Connection.update(revoked_at=now).where(Connection.id == connection.id,
                                                 Connection.revoked_at.is_null()).execute()
+        # A revoked connection no longer counts towards the app's active customers.
+        stats.refresh_app(connection.app_id, _config("BILLING_GRACE_DAYS"), now)
     connection.revoked_at = connection.revoked_at or now
 
 
@@ -274,10 +277,14 @@ def mark_connection_used(connection, now=None):
     now = now or utcnow()
     if connection.last_used_at is not None and connection.last_used_at >= now - LAST_USED_PRECISION:
         return 0
-    return (Connection.update(last_used_at=now)
-            .where(Connection.id == connection.id,
-                   Connection.last_used_at.is_null() | (Connection.last_used_at < now - LAST_USED_PRECISION))
-            .execute())
+    written = (Connection.update(last_used_at=now)
+               .where(Connection.id == connection.id,
+                      Connection.last_used_at.is_null() | (Connection.last_used_at < now - LAST_USED_PRECISION))
+               .execute())
+    if written:
+        # At most hourly per connection: cheap enough to keep the active-customer count exact.
+        stats.refresh_app(connection.app_id, _config("BILLING_GRACE_DAYS"), now)
+    return written
 
 
 # --- Grants ------------------------------------------------------------------------------
