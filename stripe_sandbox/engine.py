@@ -298,9 +298,7 @@ class Engine:
         return out
 
     def _render_subscription(self, out):
-        items = [self.render(i) for i in self.all("subscription_item", out["_account"])
-                 if i["subscription"] == out["id"] and not i.get("_deleted")]
-        items.sort(key=lambda i: i["created"])
+        items = [self.render(i) for i in self.items_of(out)]  # in the order they were added
         out["items"] = list_object(items, f"/v1/subscription_items?subscription={out['id']}")
         out["default_tax_rates"] = self._rates(out["default_tax_rates"])
 
