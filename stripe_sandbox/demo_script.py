@@ -137,8 +137,10 @@ def run(url, year=True):
               "transfer of the charge to the developer's account (fee collected back from it)")
         dev = client.v1.balance.retrieve(options={"stripe_account": account.id}).available[0].amount
         platform = client.v1.balance.retrieve().available[0].amount
-        check(dev == 24875 - 9950 == 14925 and platform == 9950,
-              "developer 149,25 kr (75 % of net) and platform 99,50 kr (25 % of net + moms) to the öre")
+        check(dev == transfer.amount - fee.amount == 14925 and platform == fee.amount
+              and dev + platform == charge.amount,
+              "transfer 248,75 − application fee 99,50 = developer 149,25 kr (75 % of net); platform "
+              "99,50 kr (25 % of net + moms); together the charge, to the öre")
 
         post(url, "/_sandbox/drain")
         types = receiver.types()
