@@ -41,4 +41,5 @@ def register_blueprints(app):
     app.register_blueprint(__import__("views.account").account.bp)
     app.register_blueprint(__import__("views.developer").developer.bp)
     app.register_blueprint(__import__("views.admin").admin.bp)
+    app.register_blueprint(__import__("views.dashboard").dashboard.bp)
     errors.register(app)

@@ -1,6 +1,6 @@
 """Platform admin: the review queue, and suspending and restoring published apps.
 
-`/admin` is a plain index until issue J's dashboard replaces it."""
+`/admin` itself is issue J's dashboard (views/dashboard.py)."""
 import functools
 
 from flask import Blueprint, abort, request
@@ -32,12 +32,6 @@ def _app(slug):
         return listings.app_by_slug(slug)
     except listings.ListingNotFound:
         abort(404)
-
-
-@bp.get("/admin")
-@platform_admin_required
-def index():
-    return render_page("admin/index.html", None, in_review=len(listings.review_queue()))
 
 
 def _queue_page(status=200, errors=None, failed_slug=None):

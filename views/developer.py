@@ -49,14 +49,6 @@ def _listing_form(listing):
             "category": listing.category.slug if listing.category_id else ""}
 
 
-@bp.get("/developer")
-@developer_required
-def dashboard():
-    # Issue J replaces this with the dashboard's numbers.
-    return render_page("developer/index.html", None, developer=_developer(),
-                       apps=listings.developer_apps(current_user.developer_id))
-
-
 @bp.get("/developer/apps")
 @developer_required
 def apps():

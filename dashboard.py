@@ -1,0 +1,556 @@
+"""The numbers developers and the platform run on (issue J): one function per figure set, each a
+fixed number of SQL aggregates whatever the data size, so a developer with 50 apps and 100,000
+ledger rows gets its page as fast as one with a single app.
+
+"Never two numbers for the same thing": the per-app rows and the total of `developer_figures`
+come from the same queries (the total is the sum of the app rows), and the CSV exports reuse the
+same period and the same ledger conditions as the page.
+
+Definitions (shown on the page as help text):
+- MRR: the sum of `price_ore` (per month, excluding moms) of subscriptions that are `active` or
+  `past_due` right now. Trials count 0 until they are paid.
+- A subscription *counts for MRR* from `trial_end` (or `created_at` without a trial) until
+  `ended_at`, at its current price: the market keeps no history of a subscription's price, so
+  MRR of past months uses today's price.
+- MRR movement of a month: *new* = subscriptions that started counting that month for a company
+  that never had this app before; *reactivation* = the same for a company that had it before;
+  *churn* = subscriptions that ended that month; *expansion* / *contraction* = a payment of a
+  subscription that is higher / lower than its previous payment (a plan change; a prorated
+  upgrade invoice counts at its own amount).
+"""
+import datetime
+from dataclasses import dataclass
+
+from peewee import JOIN, SQL, Case, PostgresqlDatabase, fn
+
+import recommendations
+from models import (
+    App,
+    AppNotification,
+    AppStats,
+    CheckoutAttempt,
+    Company,
+    Connection,
+    LedgerEntry,
+    Plan,
+    Review,
+    ReviewReply,
+    ReviewReport,
+    StripeEvent,
+    Subscription,
+    db,
+    utcnow,
+)
+
+MRR_STATUSES = ("active", "past_due")
+# Subscriptions that were never paid for (Checkout abandoned or the first payment failed).
+NEVER_STARTED = ("incomplete", "incomplete_expired")
+MAX_RANGE_DAYS = 5 * 366
+MONEY_FIELDS = ("gross_ore", "moms_ore", "net_ore", "developer_ore", "platform_ore", "refunds_ore",
+                "disputes_ore")
+COUNT_FIELDS = ("active_customers", "paying_customers", "mrr_ore", "dunning", "new_customers",
+                "churned_customers", "trial_starts", "trial_conversions", "checkouts", "checkouts_completed",
+                "payments", "rating_sum", "rating_count", "stars_1", "stars_2", "stars_3", "stars_4", "stars_5")
+
+
+# ---------------------------------------------------------------------------------- the period
+@dataclass(frozen=True)
+class Period:
+    """[since, until) in naive UTC; `first` and `last` are the dates people typed (inclusive)."""
+    first: datetime.date
+    last: datetime.date
+
+    @property
+    def since(self):
+        return datetime.datetime.combine(self.first, datetime.time())
+
+    @property
+    def until(self):
+        return datetime.datetime.combine(self.last + datetime.timedelta(days=1), datetime.time())
+
+    def months(self):
+        """First days of the months the period touches, oldest first."""
+        months, year, month = [], self.first.year, self.first.month
+        while (year, month) <= (self.last.year, self.last.month):
+            months.append(datetime.date(year, month, 1))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
+
+
+def default_period(today):
+    """The last 12 months: from the first day of the month 11 months back, to today."""
+    year, month = today.year, today.month - 11
+    if month < 1:
+        year, month = year - 1, month + 12
+    return Period(datetime.date(year, month, 1), today)
+
+
+def _parse_date(text):
+    text = (text or "").strip()
+    if len(text) != 10 or not all(c.isdigit() or c == "-" for c in text):
+        raise ValueError(text)
+    value = datetime.date.fromisoformat(text)
+    if not 2000 <= value.year <= 2100:
+        raise ValueError(text)
+    return value
+
+
+def parse_period(from_text, to_text, today):
+    """The period from the `from` and `to` query parameters (YYYY-MM-DD, both inclusive).
+    Returns (period, problem): on bad input the default period and a sentence saying why."""
+    default = default_period(today)
+    if not (from_text or "").strip() and not (to_text or "").strip():
+        return default, None
+    try:
+        first = _parse_date(from_text) if (from_text or "").strip() else default.first
+        last = _parse_date(to_text) if (to_text or "").strip() else today
+    except ValueError:
+        return default, "Dates are written YYYY-MM-DD, for example 2026-01-31. Showing the last 12 months."
+    if first > last:
+        return default, "The start date is after the end date. Showing the last 12 months."
+    if (last - first).days > MAX_RANGE_DAYS:
+        return default, "A period can be at most five years. Showing the last 12 months."
+    return Period(first, last), None
+
+
+# PostgreSQL sees two bound 'YYYY-MM' parameters as two expressions, so a month is grouped by
+# its position in the select list.
+BY_FIRST_COLUMN = SQL("1")
+
+
+def _month_of(column):
+    """'YYYY-MM' of a timestamp column, in the database's own dialect."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        return fn.to_char(column, "YYYY-MM")
+    return fn.strftime("%Y-%m", column)
+
+
+def _within(column, period):
+    return (column >= period.since) & (column < period.until)
+
+
+def _sum_if(condition, value=1):
+    return fn.COALESCE(fn.SUM(Case(None, [(condition, value)], 0)), 0)
+
+
+def month_label(month):
+    return month.strftime("%Y-%m")
+
+
+# ---------------------------------------------------------------------------------- developer
+def _blank(app_row):
+    figures = {name: 0 for name in COUNT_FIELDS + MONEY_FIELDS}
+    figures.update(app_row)
+    return figures
+
+
+def _apps_with_stats(developer, app):
+    query = (App.select(App.id.alias("app_id"), App.slug, App.name, App.is_free, App.status,
+                        fn.COALESCE(AppStats.active_customers, 0).alias("active_customers"),
+                        fn.COALESCE(AppStats.paying_customers, 0).alias("paying_customers"),
+                        fn.COALESCE(AppStats.rating_sum, 0).alias("rating_sum"),
+                        fn.COALESCE(AppStats.rating_count, 0).alias("rating_count"),
+                        *[fn.COALESCE(getattr(AppStats, f"stars_{s}"), 0).alias(f"stars_{s}") for s in range(1, 6)])
+             .join(AppStats, JOIN.LEFT_OUTER, on=(AppStats.app == App.id))
+             .where(App.developer == developer)
+             .order_by(App.name, App.id))
+    if app is not None:
+        query = query.where(App.id == app)
+    return list(query.dicts())
+
+
+def _by_app(query, developer, app, column):
+    query = query.join(App, on=(column == App.id)).where(App.developer == developer).group_by(column)
+    if app is not None:
+        query = query.where(column == app)
+    return {row.pop("app_id"): row for row in query.dicts()}
+
+
+def _subscription_figures(developer, app, period):
+    paid_once = (LedgerEntry.select(LedgerEntry.id)
+                 .where(LedgerEntry.subscription == Subscription.id, LedgerEntry.kind == "payment",
+                        LedgerEntry.gross_ore > 0))
+    started = _within(Subscription.created_at, period) & Subscription.status.not_in(NEVER_STARTED)
+    trial = _within(Subscription.created_at, period) & Subscription.trial_end.is_null(False)
+    query = Subscription.select(
+        Subscription.app.alias("app_id"),
+        _sum_if(Subscription.status.in_(MRR_STATUSES), Subscription.price_ore).alias("mrr_ore"),
+        _sum_if(Subscription.status == "past_due").alias("dunning"),
+        fn.COUNT(fn.DISTINCT(Case(None, [(started, Subscription.company)], None))).alias("new_customers"),
+        fn.COUNT(fn.DISTINCT(Case(None, [(_within(Subscription.ended_at, period), Subscription.company)],
+                                  None))).alias("churned_customers"),
+        _sum_if(trial).alias("trial_starts"),
+        _sum_if(trial & fn.EXISTS(paid_once)).alias("trial_conversions"),
+    )
+    return _by_app(query, developer, app, Subscription.app)
+
+
+def _connection_figures(developer, app, period):
+    """For free apps a customer is a connection (there is no subscription)."""
+    query = Connection.select(
+        Connection.app.alias("app_id"),
+        fn.COUNT(fn.DISTINCT(Case(None, [(_within(Connection.created_at, period), Connection.company)],
+                                  None))).alias("new_customers"),
+        fn.COUNT(fn.DISTINCT(Case(None, [(_within(Connection.revoked_at, period), Connection.company)],
+                                  None))).alias("churned_customers"),
+    )
+    return _by_app(query, developer, app, Connection.app)
+
+
+def _checkout_figures(developer, app, period):
+    query = (CheckoutAttempt.select(
+        CheckoutAttempt.app.alias("app_id"),
+        fn.COUNT(CheckoutAttempt.id).alias("checkouts"),
+        _sum_if(CheckoutAttempt.status == "complete").alias("checkouts_completed"))
+        .where(_within(CheckoutAttempt.created_at, period)))
+    return _by_app(query, developer, app, CheckoutAttempt.app)
+
+
+def _ledger_sums(period):
+    """The ledger's columns summed, as the page and the CSV total show them."""
+    return [
+        fn.COALESCE(fn.SUM(LedgerEntry.gross_ore), 0).alias("gross_ore"),
+        fn.COALESCE(fn.SUM(LedgerEntry.moms_ore), 0).alias("moms_ore"),
+        fn.COALESCE(fn.SUM(LedgerEntry.net_ore), 0).alias("net_ore"),
+        fn.COALESCE(fn.SUM(LedgerEntry.developer_share_ore), 0).alias("developer_ore"),
+        fn.COALESCE(fn.SUM(LedgerEntry.platform_fee_ore), 0).alias("platform_ore"),
+        _sum_if(LedgerEntry.kind == "refund", LedgerEntry.gross_ore).alias("refunds_ore"),
+        _sum_if(LedgerEntry.kind == "dispute", LedgerEntry.gross_ore).alias("disputes_ore"),
+        _sum_if(LedgerEntry.kind == "payment").alias("payments"),
+    ]
+
+
+def _ledger_figures(developer, app, period):
+    query = (LedgerEntry.select(LedgerEntry.app.alias("app_id"), *_ledger_sums(period))
+             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period)))
+    return _by_app(query, developer, app, LedgerEntry.app)
+
+
+def _add_rates(figures):
+    figures["rating"] = recommendations.mean_rating(figures["rating_sum"], figures["rating_count"])
+    figures["trial_conversion"] = _percent(figures["trial_conversions"], figures["trial_starts"])
+    figures["checkout_conversion"] = _percent(figures["checkouts_completed"], figures["checkouts"])
+    return figures
+
+
+def _percent(part, whole):
+    return f"{part * 100 / whole:.1f} %" if whole else "–"
+
+
+def developer_figures(developer, period, app=None, min_active=10, min_rating=3.0):
+    """Per app and in total: {"apps": [figures], "total": figures}. Six queries whatever the
+    number of apps, subscriptions or ledger rows; `app` (an id of the developer's) narrows it to
+    one app."""
+    rows = [_blank(row) for row in _apps_with_stats(developer, app)]
+    subscriptions = _subscription_figures(developer, app, period)
+    connections = _connection_figures(developer, app, period)
+    checkouts = _checkout_figures(developer, app, period)
+    ledger = _ledger_figures(developer, app, period)
+    for row in rows:
+        app_id = row["app_id"]
+        customers = connections if row["is_free"] else subscriptions
+        row.update(subscriptions.get(app_id, {}))
+        for name in ("new_customers", "churned_customers"):
+            row[name] = (customers.get(app_id) or {}).get(name, 0)
+        row.update(checkouts.get(app_id, {}))
+        row.update(ledger.get(app_id, {}))
+        for name in COUNT_FIELDS + MONEY_FIELDS:
+            row[name] = int(row[name] or 0)
+        _add_rates(row)
+        row["progress"] = recommendations.eligibility_progress(
+            _Stats(row["active_customers"], row["rating_sum"], row["rating_count"]), min_active, min_rating)
+    total = {name: sum(row[name] for row in rows) for name in COUNT_FIELDS + MONEY_FIELDS}
+    return {"apps": rows, "total": _add_rates(total)}
+
+
+@dataclass(frozen=True)
+class _Stats:
+    active_customers: int
+    rating_sum: int
+    rating_count: int
+
+
+def _month_columns(months, now, condition_at):
+    """One SUM/COUNT column per month end (now for the running month)."""
+    columns = []
+    for index, month in enumerate(months):
+        following = datetime.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        moment = min(datetime.datetime.combine(following, datetime.time()), now)
+        columns.append(condition_at(moment).alias(f"m{index}"))
+    return columns
+
+
+def _counts_for_mrr():
+    """Subscriptions that were paid for at some point: from trial_end (or creation) until ended."""
+    start = fn.COALESCE(Subscription.trial_end, Subscription.created_at)
+    return start, (Subscription.status.not_in(NEVER_STARTED + ("trialing",))
+                   & (Subscription.ended_at.is_null() | (Subscription.ended_at > start)))
+
+
+def history(developer, period, now, app=None):
+    """MRR and connected customers at each month's end, and MRR movement per month, for the
+    charts: {"months": [...], "mrr": [...], "customers": [...], "movement": [{...}]}. Five queries."""
+    months = period.months()
+    start, counted = _counts_for_mrr()
+
+    def mrr_at(moment):
+        live = counted & (start < moment) & (Subscription.ended_at.is_null() | (Subscription.ended_at >= moment))
+        return _sum_if(live, Subscription.price_ore)
+
+    def customers_at(moment):
+        live = (Connection.created_at < moment) & (Connection.revoked_at.is_null() | (Connection.revoked_at >= moment))
+        return fn.COUNT(fn.DISTINCT(Case(None, [(live, Connection.company)], None)))
+
+    own_subscriptions = Subscription.app.in_(App.select(App.id).where(App.developer == developer))
+    own_connections = Connection.app.in_(App.select(App.id).where(App.developer == developer))
+    if app is not None:
+        own_subscriptions = own_subscriptions & (Subscription.app == app)
+        own_connections = own_connections & (Connection.app == app)
+    mrr = Subscription.select(*_month_columns(months, now, mrr_at)).where(own_subscriptions).dicts().get()
+    customers = Connection.select(*_month_columns(months, now, customers_at)).where(own_connections).dicts().get()
+
+    earlier = Subscription.alias("earlier")
+    had_before = (earlier.select(earlier.id)
+                  .where(earlier.company == Subscription.company, earlier.app == Subscription.app,
+                         earlier.created_at < Subscription.created_at))
+    starts = (Subscription.select(_month_of(start).alias("month"),
+                                  _sum_if(~fn.EXISTS(had_before), Subscription.price_ore).alias("new"),
+                                  _sum_if(fn.EXISTS(had_before), Subscription.price_ore).alias("reactivation"))
+              .where(own_subscriptions, counted, start >= period.since, start < period.until)
+              .group_by(BY_FIRST_COLUMN))
+    ends = (Subscription.select(_month_of(Subscription.ended_at).alias("month"),
+                                fn.SUM(Subscription.price_ore).alias("churn"))
+            .where(own_subscriptions, counted, _within(Subscription.ended_at, period))
+            .group_by(BY_FIRST_COLUMN))
+    movement = {month_label(m): {"month": month_label(m), "new": 0, "expansion": 0, "contraction": 0,
+                                 "churn": 0, "reactivation": 0} for m in months}
+    for row in starts.dicts():
+        if row["month"] in movement:
+            movement[row["month"]].update(new=int(row["new"] or 0), reactivation=int(row["reactivation"] or 0))
+    for row in ends.dicts():
+        if row["month"] in movement:
+            movement[row["month"]]["churn"] = -int(row["churn"] or 0)
+    for row in _price_changes(developer, period, app):
+        if row["month"] in movement:
+            movement[row["month"]].update(expansion=int(row["expansion"] or 0),
+                                          contraction=int(row["contraction"] or 0))
+    return {"months": [month_label(m) for m in months],
+            "mrr": [int(mrr[f"m{i}"] or 0) for i in range(len(months))],
+            "customers": [int(customers[f"m{i}"] or 0) for i in range(len(months))],
+            "movement": [movement[month_label(m)] for m in months]}
+
+
+def _price_changes(developer, period, app):
+    """Expansion and contraction per month: each payment against the previous payment of the
+    same subscription (a window function, so no Python loop over payments)."""
+    previous = fn.LAG(LedgerEntry.net_ore).over(partition_by=[LedgerEntry.subscription],
+                                               order_by=[LedgerEntry.occurred_at, LedgerEntry.id])
+    payments = (LedgerEntry.select(LedgerEntry.occurred_at, LedgerEntry.net_ore, previous.alias("previous_ore"))
+                .where(LedgerEntry.developer == developer, LedgerEntry.kind == "payment",
+                       LedgerEntry.subscription.is_null(False), LedgerEntry.net_ore > 0))
+    if app is not None:
+        payments = payments.where(LedgerEntry.app == app)
+    payments = payments.alias("payments")
+    change = payments.c.net_ore - payments.c.previous_ore
+    month = _month_of(payments.c.occurred_at)
+    query = (LedgerEntry.select(month.alias("month"),
+                                _sum_if(change > 0, change).alias("expansion"),
+                                _sum_if(change < 0, change).alias("contraction"))
+             .from_(payments)
+             .where(payments.c.previous_ore.is_null(False),
+                    payments.c.occurred_at >= period.since, payments.c.occurred_at < period.until)
+             .group_by(BY_FIRST_COLUMN))
+    return list(query.dicts())
+
+
+# ---------------------------------------------------------------------------------- CSV
+CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A spreadsheet must never run a cell as a formula: text starting with = + - @ gets a '.
+    Numbers are written by the market and stay numbers."""
+    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
+        return "'" + value
+    return value
+
+
+def kronor(ore):
+    """Öre as exact kronor text with two decimals, '-12.50'."""
+    sign = "-" if ore < 0 else ""
+    whole, part = divmod(abs(int(ore)), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+LEDGER_CSV_HEADER = ["date", "kind", "app", "customer", "stripe_ref", "gross_kr", "moms_kr", "net_kr",
+                     "developer_share_kr", "platform_fee_kr"]
+
+
+def ledger_rows(developer, period, app=None):
+    """The developer's ledger rows of the period, then the total row (the page's figures)."""
+    query = (LedgerEntry.select(LedgerEntry, App.name, Company.name)
+             .join(App, on=(LedgerEntry.app == App.id))
+             .switch(LedgerEntry).join(Company, JOIN.LEFT_OUTER, on=(LedgerEntry.company == Company.id))
+             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period))
+             .order_by(LedgerEntry.occurred_at, LedgerEntry.id))
+    if app is not None:
+        query = query.where(LedgerEntry.app == app)
+    for entry in query.iterator():
+        company = entry.company.name if entry.company_id else ""
+        yield [entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), entry.kind, csv_safe(entry.app.name),
+               csv_safe(company), csv_safe(entry.stripe_ref), kronor(entry.gross_ore), kronor(entry.moms_ore),
+               kronor(entry.net_ore), kronor(entry.developer_share_ore), kronor(entry.platform_fee_ore)]
+
+
+def ledger_total_row(total):
+    return ["total", "", "", "", "", kronor(total["gross_ore"]), kronor(total["moms_ore"]),
+            kronor(total["net_ore"]), kronor(total["developer_ore"]), kronor(total["platform_ore"])]
+
+
+CUSTOMERS_CSV_HEADER = ["company", "industry", "size", "org_number", "app", "plan", "status", "since"]
+
+
+def customer_rows(developer, app=None):
+    """The developer's customers: a row per subscription of a paid app and per connection to a
+    free app. The org number only where the company agreed to share it."""
+    subscriptions = (Subscription.select(Subscription, Company, App, Plan)
+                     .join(Company, on=(Subscription.company == Company.id))
+                     .switch(Subscription).join(App, on=(Subscription.app == App.id))
+                     .switch(Subscription).join(Plan, JOIN.LEFT_OUTER, on=(Subscription.plan == Plan.id))
+                     .where(App.developer == developer, Subscription.status.not_in(NEVER_STARTED))
+                     .order_by(App.name, Company.name, Subscription.id))
+    connections = (Connection.select(Connection, Company, App)
+                   .join(Company, on=(Connection.company == Company.id))
+                   .switch(Connection).join(App, on=(Connection.app == App.id))
+                   .where(App.developer == developer, App.is_free == True)  # noqa: E712
+                   .order_by(App.name, Company.name, Connection.id))
+    if app is not None:
+        subscriptions = subscriptions.where(Subscription.app == app)
+        connections = connections.where(Connection.app == app)
+
+    def row(company, listing, plan, status, since):
+        return [csv_safe(company.name), csv_safe(company.industry), csv_safe(company.size),
+                csv_safe(company.org_number) if company.share_org_number else "", csv_safe(listing.name),
+                csv_safe(plan), status, since.strftime("%Y-%m-%d") if since else ""]
+
+    for sub in subscriptions.iterator():
+        plan = sub.plan.name if sub.plan_id and sub.plan else ""
+        yield row(sub.company, sub.app, plan, sub.status, sub.created_at)
+    for connection in connections.iterator():
+        status = "revoked" if connection.revoked_at else "connected"
+        yield row(connection.company, connection.app, "Free", status, connection.created_at)
+
+
+# ---------------------------------------------------------------------------------- reviews inbox
+def review_inbox(developer, unanswered_only=False, limit=100):
+    """Reviews of the developer's apps, newest first, with its reply and open reports (one
+    query). A company's name only where it agreed to show it."""
+    open_reports = (ReviewReport.select(fn.COUNT(ReviewReport.id))
+                    .where(ReviewReport.review == Review.id, ReviewReport.resolved_at.is_null()))
+    query = (Review.select(Review, App, Company, ReviewReply, open_reports.alias("open_reports"))
+             .join(App, on=(Review.app == App.id))
+             .switch(Review).join(Company, on=(Review.company == Company.id))
+             .switch(Review).join(ReviewReply, JOIN.LEFT_OUTER, on=(ReviewReply.review == Review.id))
+             .where(App.developer == developer)
+             .order_by(Review.updated_at.desc(), Review.id.desc())
+             .limit(limit))
+    if unanswered_only:
+        query = query.where(ReviewReply.id.is_null())
+    shown = []
+    for review in query:
+        company = review.company
+        industry = (company.industry or "").replace("_", " ").capitalize() or "A"
+        reply = getattr(review, "reviewreply", None)
+        shown.append({
+            "id": review.id, "app": review.app, "stars": review.stars, "text": review.text,
+            "author": company.name if company.show_name_in_reviews else f"{industry} company",
+            "written_at": review.updated_at, "reply": reply.text if reply is not None and reply.id else None,
+            "open_reports": int(review.open_reports or 0)})
+    return shown
+
+
+# ---------------------------------------------------------------------------------- platform
+def platform_by_month(period):
+    """The platform's part and the moms per month, from the ledger (one query)."""
+    month = _month_of(LedgerEntry.occurred_at)
+    query = (LedgerEntry.select(month.alias("month"), *_ledger_sums(period))
+             .where(_within(LedgerEntry.occurred_at, period)).group_by(BY_FIRST_COLUMN))
+    found = {row["month"]: row for row in query.dicts()}
+    empty = {name: 0 for name in MONEY_FIELDS + ("payments",)}
+    return [{"month": month_label(m), **{k: int(v) for k, v in {**empty, **found.get(month_label(m), {})}.items()
+                                         if k != "month"}}
+            for m in period.months()]
+
+
+def platform_by_app(period, limit=200):
+    """The platform's part and the moms per app, largest first (one query)."""
+    query = (LedgerEntry.select(App.slug, App.name, *_ledger_sums(period))
+             .join(App, on=(LedgerEntry.app == App.id))
+             .where(_within(LedgerEntry.occurred_at, period))
+             .group_by(App.id, App.slug, App.name)
+             .order_by(fn.SUM(LedgerEntry.platform_fee_ore).desc(), App.slug)
+             .limit(limit))
+    return [{**row, **{name: int(row[name] or 0) for name in MONEY_FIELDS + ("payments",)}}
+            for row in query.dicts()]
+
+
+def platform_total(period):
+    row = LedgerEntry.select(*_ledger_sums(period)).where(_within(LedgerEntry.occurred_at, period)).dicts().get()
+    return {name: int(value or 0) for name, value in row.items()}
+
+
+def webhook_health(now):
+    """Per event type: how many, how many in the last 24 h, the newest received and its age
+    (now − the newest event's `created` at Stripe)."""
+    day_ago = now - datetime.timedelta(hours=24)
+    query = (StripeEvent.select(StripeEvent.type, fn.COUNT(StripeEvent.id).alias("events"),
+                                _sum_if(StripeEvent.received_at >= day_ago).alias("last_24h"),
+                                fn.MAX(StripeEvent.received_at).alias("newest_received"),
+                                fn.MAX(StripeEvent.created).alias("newest_created"))
+             .group_by(StripeEvent.type).order_by(StripeEvent.type))
+    rows = []
+    for row in query.dicts():
+        created = datetime.datetime.fromtimestamp(int(row["newest_created"] or 0), datetime.UTC).replace(tzinfo=None)
+        received = row["newest_received"]
+        if isinstance(received, str):  # SQLite hands aggregates of timestamps back as text
+            received = datetime.datetime.fromisoformat(received)
+        rows.append({"type": row["type"], "events": int(row["events"]), "last_24h": int(row["last_24h"] or 0),
+                     "newest_received": received, "newest_created": created,
+                     "age": _duration(now - created)})
+    return rows
+
+
+def _duration(delta):
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def notification_health(now, max_attempts):
+    """The app-notification outbox: waiting, failing (tried and not yet delivered), given up,
+    delivered in the last 24 h (one query)."""
+    undelivered = AppNotification.delivered_at.is_null()
+    row = AppNotification.select(
+        _sum_if(undelivered & (AppNotification.attempts < max_attempts)).alias("pending"),
+        _sum_if(undelivered & (AppNotification.attempts > 0) & (AppNotification.attempts < max_attempts))
+        .alias("failing"),
+        _sum_if(undelivered & (AppNotification.attempts >= max_attempts)).alias("given_up"),
+        _sum_if(AppNotification.delivered_at >= now - datetime.timedelta(hours=24)).alias("delivered_24h"),
+    ).dicts().get()
+    return {name: int(value or 0) for name, value in row.items()}
+
+
+def recent_notification_failures(limit=10):
+    return list(AppNotification.select(AppNotification, App).join(App)
+                .where(AppNotification.delivered_at.is_null(), AppNotification.attempts > 0)
+                .order_by(AppNotification.id.desc()).limit(limit))
+
+
+def now_and_today():
+    now = utcnow()
+    return now, now.date()

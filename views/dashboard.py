@@ -1,0 +1,177 @@
+"""The developer's dashboard (`/developer`), its reviews inbox and CSV exports, and the platform
+admin's page (`/admin`) (issue J). Views parse the query, call dashboard.py, render.
+
+A developer only ever sees its own apps: every query is filtered by its developer id, and an app
+slug of another developer is simply not found (404)."""
+import csv
+import io
+
+import stripe
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+
+import billing
+import dashboard
+import listings
+import notifications
+from models import Developer
+from views import render_page
+from views.account import refuse_nul_characters
+from views.admin import platform_admin_required
+from views.developer import developer_required
+
+bp = Blueprint("dashboard", __name__)
+bp.before_request(refuse_nul_characters)
+
+REPLAY_DEFAULT_DAYS = 3
+NBSP = "\u00a0"
+
+
+@bp.app_template_filter("kr")
+def kr_filter(ore):
+    """Öre as '1 234,50 kr' (Swedish grouping and decimal comma)."""
+    text = dashboard.kronor(ore or 0)
+    whole, part = text.split(".")
+    sign = "-" if whole.startswith("-") else ""
+    digits = whole.lstrip("-")
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return f"{sign}{NBSP.join(groups) or '0'},{part}{NBSP}kr"
+
+
+def _selected_app():
+    """The `app` query parameter: one of the developer's own apps, or 404."""
+    slug = request.args.get("app", "").strip()
+    if not slug:
+        return None
+    try:
+        return listings.developer_app(current_user.developer_id, slug)
+    except listings.ListingNotFound:
+        abort(404)
+
+
+def _period():
+    now, today = dashboard.now_and_today()
+    period, problem = dashboard.parse_period(request.args.get("from"), request.args.get("to"), today)
+    return now, period, problem
+
+
+@bp.get("/developer")
+@developer_required
+def developer_dashboard():
+    now, period, problem = _period()
+    selected = _selected_app()
+    app_id = selected.id if selected else None
+    config = current_app.config
+    figures = dashboard.developer_figures(current_user.developer_id, period, app=app_id,
+                                          min_active=config["RECOMMEND_MIN_ACTIVE"],
+                                          min_rating=config["RECOMMEND_MIN_RATING"])
+    history = dashboard.history(current_user.developer_id, period, now, app=app_id)
+    dunning = billing.customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
+    return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),
+                       figures=figures, history=history, period=period, problem=problem, selected=selected,
+                       dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
+                       export_args=_export_args(period, selected))
+
+
+def _export_args(period, selected):
+    args = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    if selected is not None:
+        args["app"] = selected.slug
+    return args
+
+
+def _csv_response(filename, header, rows):
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            if buffer.tell() > 16384:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(generate(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/developer/export/ledger.csv")
+@developer_required
+def export_ledger():
+    now, period, problem = _period()
+    if problem:
+        abort(400, problem)
+    selected = _selected_app()
+    app_id = selected.id if selected else None
+    total = dashboard.developer_figures(current_user.developer_id, period, app=app_id)["total"]
+    rows = list(dashboard.ledger_rows(current_user.developer_id, period, app=app_id))
+    rows.append(dashboard.ledger_total_row(total))
+    return _csv_response(f"ledger-{period.first}-{period.last}.csv", dashboard.LEDGER_CSV_HEADER, rows)
+
+
+@bp.get("/developer/export/customers.csv")
+@developer_required
+def export_customers():
+    selected = _selected_app()
+    rows = dashboard.customer_rows(current_user.developer_id, app=selected.id if selected else None)
+    return _csv_response("customers.csv", dashboard.CUSTOMERS_CSV_HEADER, rows)
+
+
+@bp.get("/developer/reviews")
+@developer_required
+def reviews_inbox():
+    unanswered = request.args.get("show") == "unanswered"
+    return render_page("dashboard/reviews.html", "inbox", unanswered=unanswered,
+                       reviews=dashboard.review_inbox(current_user.developer_id, unanswered_only=unanswered))
+
+
+# ---------------------------------------------------------------------------------- admin
+def _admin_page(status=200, replay_error=None, replay_since=""):
+    now, period, problem = _period()
+    config = current_app.config
+    return render_page(
+        "dashboard/admin.html", "admin_figures", status=status, period=period, problem=problem,
+        total=dashboard.platform_total(period), by_month=dashboard.platform_by_month(period),
+        by_app=dashboard.platform_by_app(period), webhooks=dashboard.webhook_health(now),
+        outbox=dashboard.notification_health(now, notifications.MAX_ATTEMPTS),
+        outbox_failures=dashboard.recent_notification_failures(), in_review=len(listings.review_queue()),
+        replay_error=replay_error, replay_since=replay_since or _default_replay_since(now),
+        platform_percent=config["PLATFORM_FEE_PERCENT"])
+
+
+def _default_replay_since(now):
+    import datetime
+
+    return (now - datetime.timedelta(days=REPLAY_DEFAULT_DAYS)).date().isoformat()
+
+
+@bp.get("/admin")
+@platform_admin_required
+def admin_dashboard():
+    return _admin_page()
+
+
+@bp.post("/admin/stripe-replay")
+@platform_admin_required
+def stripe_replay():
+    """The same code as `flask --app app stripe-replay --since ...`."""
+    since_text = request.form.get("since", "")
+    try:
+        since = billing.parse_since(since_text)
+    except (ValueError, OverflowError):
+        return _admin_page(400, "Write the start as a date (2026-11-01) or Unix seconds.", since_text[:40])
+    try:
+        counts = billing.replay_events(current_app.config, since)
+    except stripe.StripeError as problem:
+        return _admin_page(502, f"Stripe did not answer the replay: {problem.user_message or problem}",
+                           since_text[:40])
+    notifications.deliver_due(current_app.config)
+    flash("Replayed from Stripe: " + ", ".join(f"{name} {value}" for name, value in counts.items()), "success")
+    return redirect(url_for("dashboard.admin_dashboard"), 303)
