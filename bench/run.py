@@ -100,9 +100,14 @@ def prepare(url):
     rate limit is per client and company, 25 per 5 s)."""
     import credentials
     import database
-    from models import App, Connection, Developer, OAuthClient, OAuthToken, User, db, utcnow
+    import recommendations
+    from models import App, Connection, Developer, OAuthClient, OAuthToken, SegmentUsage, User, db, utcnow
 
     db.initialize(database.open_database(url))
+    with db.connection_context():
+        database.migrate(db)  # a --reuse'd database seeded before a newer migration
+        if not SegmentUsage.select().exists():
+            recommendations.rebuild_segment_usage()
     with db.connection_context(), db.atomic():
         if not Developer.select().where(Developer.stripe_account_id == BENCH_ACCOUNT).exists():
             first = Developer.select().order_by(Developer.id.desc()).first()
