@@ -145,9 +145,45 @@ def fetch_refunds(config, charge_id):
     return [_plain(refund) for refund in listing.auto_paging_iter()]
 
 
+def reverse_developer_share_of_lost_dispute(config, dispute):
+    """A lost dispute is paid by the platform at Stripe (destination charges); the developer
+    gives back what it kept of the disputed amount (all but the application fee's share), as
+    with a refund. Keyed by the dispute, so a redelivered event reverses nothing twice."""
+    client = billing.stripe_client(config)
+    charge = _plain(client.v1.charges.retrieve(dispute["charge"]))
+    transfer_id = charge.get("transfer")
+    transfer_id = transfer_id if isinstance(transfer_id, str) or transfer_id is None else transfer_id.get("id")
+    if not transfer_id or not charge.get("amount"):
+        return None
+    transfer = _plain(client.v1.transfers.retrieve(transfer_id))
+    fee = charge.get("application_fee_amount") or 0
+    disputed = int(dispute.get("amount") or 0)
+    kept_share = disputed - (2 * fee * disputed + charge["amount"]) // (2 * charge["amount"])
+    amount = min(kept_share, int(transfer["amount"]) - int(transfer.get("amount_reversed") or 0))
+    if amount <= 0:
+        return None
+    try:
+        return _plain(client.v1.transfers.reversals.create(
+            transfer_id, {"amount": amount, "metadata": {"dispute": dispute["id"]}},
+            {"idempotency_key": billing.idempotency_key("dispute-lost", dispute["id"])}))
+    except stripe.InvalidRequestError as error:
+        # Already reversed by hand in Stripe's dashboard, say: the ledger still records the loss.
+        import logging
+
+        logging.getLogger(__name__).warning("transfer of lost dispute %s not reversed: %s", dispute["id"], error)
+        return None
+
+
 def _prefetch(config, event):
     kind = event["type"]
     fetched = {}
+    obj = event["data"]["object"]
+    if kind == "charge.dispute.closed" and obj.get("status") == "lost" and ledger.payment_of_charge(obj.get("charge")):
+        try:
+            fetched["transfer_reversal"] = reverse_developer_share_of_lost_dispute(config, obj)
+        except stripe.StripeError as error:
+            raise RetryLater(f"could not reverse the developer's share: {error}") from error
+        return fetched
     if kind == "charge.refunded":
         charge_id = event["data"]["object"].get("id")
         if charge_id and ledger.payment_of_charge(charge_id) is not None:

@@ -276,6 +276,10 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     for name in ("gross_ore", "moms_ore", "net_ore", "developer_share_ore", "platform_fee_ore"):
         assert getattr(reversal, name) == -getattr(paid, name)
     assert billing.disputes(listing.developer)[0]["status"] == "lost"
+    # At Stripe the developer gave back what it kept of the disputed payment (all but the fee).
+    charge = client.v1.charges.retrieve(reversal.stripe_charge_id)
+    transfer = client.v1.transfers.retrieve(charge.transfer)
+    assert transfer.amount_reversed == charge.amount - charge.application_fee_amount == 24875 - 9950
 
 
 def test_suspension_cancels_at_period_end_and_restore_undoes_it(market):

@@ -94,8 +94,14 @@ def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app
                "reason": "fraudulent", "created": int(time.time())}
     assert post_event(client, event("charge.dispute.created", dispute)).status_code == 200
     assert LedgerEntry.select().where(LedgerEntry.kind == "dispute").count() == 0
+    reversed_at_stripe = []
+    monkeypatch.setattr(webhooks, "reverse_developer_share_of_lost_dispute",
+                        lambda config, d: reversed_at_stripe.append(d["id"]))
     lost = dict(dispute, status="lost")
-    assert post_event(client, event("charge.dispute.closed", lost)).status_code == 200
+    closed = event("charge.dispute.closed", lost)
+    assert post_event(client, closed).status_code == 200
+    assert post_event(client, closed).status_code == 200  # redelivered: nothing twice
+    assert reversed_at_stripe == ["dp_rf"]
     reversal = LedgerEntry.get(LedgerEntry.kind == "dispute")
     assert reversal.gross_ore == -(24875 - 14875)  # only what the refunds left
     assert ledger.totals()["gross"] == 0 and ledger.totals()["developer"] == 0
