@@ -414,7 +414,7 @@ class Engine:
                 continue
             self.seq += 1
             self.deliveries.append({
-                "id": f"dlv_{self.seq}", "seq": self.seq, "event": event["id"], "type": event_type,
+                "id": "dlv_" + token(16), "seq": self.seq, "event": event["id"], "type": event_type,
                 "endpoint": endpoint["id"], "url": endpoint["url"], "status": "pending",
                 "next_attempt": self.now(), "attempts": [],
             })

@@ -165,12 +165,14 @@ def checkout_form(sandbox, request, session, error=None, values=None, status=200
     return page("Subscribe", body, status=status, request=request)
 
 
-def pay_session(sandbox, session, form, confirm_3ds=False):
+def pay_session(sandbox, session_id, form, confirm_3ds=False):
     """Validate the card and complete the session. Returns {"error"}, {"needs_confirm"} or
     {"redirect", "session"}."""
     engine = sandbox.engine
     with engine.lock:
-        if session["status"] != "open":
+        # looked up again under the lock: a rolled-back API request may have replaced the objects
+        session = engine.objects.get(session_id)
+        if session is None or session["object"] != "checkout.session" or session["status"] != "open":
             return {"error": "This Checkout Session is no longer available."}
         try:
             number, month, year, cvc, name = parse_card(form, engine.now())
@@ -215,7 +217,7 @@ def page_checkout(sandbox, request, id):
     if request.method == "GET":
         return checkout_form(sandbox, request, session)
     form = request.form
-    outcome = pay_session(sandbox, session, form)
+    outcome = pay_session(sandbox, id, form)
     values = {k: form.get(k, "") for k in ("card_number", "exp", "cvc", "name", "email")}
     if outcome.get("error"):
         return checkout_form(sandbox, request, session, outcome["error"], values, status=402)
@@ -242,7 +244,7 @@ def page_checkout_confirm(sandbox, request, id):
     if request.form.get("action") != "complete":
         return checkout_form(sandbox, request, session, "We are unable to authenticate your payment method. "
                              "Please choose a different payment method and try again.", status=402)
-    outcome = pay_session(sandbox, session, pending, confirm_3ds=True)
+    outcome = pay_session(sandbox, id, pending, confirm_3ds=True)
     if outcome.get("error"):
         return checkout_form(sandbox, request, session, outcome["error"], pending, status=402)
     return redirect(outcome["redirect"], code=303)

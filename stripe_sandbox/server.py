@@ -444,7 +444,7 @@ class Sandbox:
             session = self.engine.objects.get(id)
             if not session or session["object"] != "checkout.session":
                 return self.error_response(StripeError(404, f"No such checkout.session: '{id}'"), None)
-        outcome = pages.pay_session(self, session, {
+        outcome = pages.pay_session(self, id, {
             "card_number": request.values.get("card_number", "4242 4242 4242 4242"),
             "exp": request.values.get("exp", "12/34"), "cvc": request.values.get("cvc", "123"),
             "name": request.values.get("name", "Test Buyer"),

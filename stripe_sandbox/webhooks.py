@@ -99,6 +99,11 @@ class Deliverer(threading.Thread):
     def record(self, delivery, status, error):
         e = self.engine
         with e.lock:
+            # the list may have been replaced meanwhile (a rolled-back request, a reset): record on
+            # the delivery as it is now, or not at all
+            delivery = next((d for d in e.deliveries if d["id"] == delivery["id"]), None)
+            if delivery is None:
+                return
             now = e.now()
             delivery["attempts"].append({"at": now, "wall_time": int(time.time()), "status": status,
                                          "error": error})
