@@ -35,9 +35,10 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Response, abort, current_app, g
+from flask import Response, abort, current_app, g, has_app_context
 from flask import request as flask_request
 
+import config
 import credentials
 import entitlements
 import stats
@@ -68,6 +69,13 @@ SINGLE_PARAMETERS = (
 
 def _config(name):
     return current_app.config[name]
+
+
+def _grace_days():
+    """BILLING_GRACE_DAYS of the running app; the setting's default outside one (scripts)."""
+    if has_app_context():
+        return current_app.config["BILLING_GRACE_DAYS"]
+    return config.SETTINGS["BILLING_GRACE_DAYS"][1]
 
 
 def _seconds(name):
@@ -259,7 +267,7 @@ def revoke_connection(connection, now=None):
         Connection.update(revoked_at=now).where(Connection.id == connection.id,
                                                 Connection.revoked_at.is_null()).execute()
         # A revoked connection no longer counts towards the app's active customers.
-        stats.refresh_app(connection.app_id, _config("BILLING_GRACE_DAYS"), now)
+        stats.refresh_app(connection.app_id, _grace_days(), now)
     connection.revoked_at = connection.revoked_at or now
 
 
@@ -283,7 +291,7 @@ def mark_connection_used(connection, now=None):
                .execute())
     if written:
         # At most hourly per connection: cheap enough to keep the active-customer count exact.
-        stats.refresh_app(connection.app_id, _config("BILLING_GRACE_DAYS"), now)
+        stats.refresh_app(connection.app_id, _grace_days(), now)
     return written
 
 
