@@ -38,6 +38,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response, abort, current_app, g, has_app_context
 from flask import request as flask_request
 
+import companies
 import config
 import credentials
 import entitlements
@@ -666,7 +667,9 @@ def consent_refusal(user, app):
     admin of a company entitled to the app may consent (DESIGN.md §6)."""
     if user.company_id is None:
         return "Only a customer company's admin can connect apps. Log in with your company account."
-    if user.company_role != "admin":
+    try:
+        companies.require_company_admin(user)
+    except companies.NotCompanyAdmin:
         return "Only an admin of your company can connect apps. Ask an admin to connect it."
     entitlement = entitlements.check(user.company, app, _config("BILLING_GRACE_DAYS"))
     if not entitlement.allowed:

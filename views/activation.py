@@ -4,6 +4,7 @@ from flask import Blueprint, abort, current_app, make_response, redirect, reques
 from flask_login import current_user
 
 import activation
+import companies
 from views import render_page
 
 bp = Blueprint("activation", __name__)
@@ -18,7 +19,9 @@ def activate(slug):
     if app_row is None:
         abort(404)
     user = current_user.user
-    if user.company_id is None or not user.is_company_admin:
+    try:
+        companies.require_company_admin(user)
+    except companies.NotCompanyAdmin:
         return render_page("activation/refused.html", "refusal", status=403, app=app_row, kind="not_admin",
                            reason="Only an admin of your company may activate apps. Ask one of your "
                                   "company's admins to activate it.")
