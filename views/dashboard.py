@@ -5,6 +5,7 @@ A developer only ever sees its own apps: every query is filtered by its develope
 slug of another developer is simply not found (404)."""
 import csv
 import io
+import time
 
 import stripe
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
@@ -166,7 +167,10 @@ def stripe_replay():
     try:
         since = billing.parse_since(since_text)
     except (ValueError, OverflowError):
-        return _admin_page(400, "Write the start as a date (2026-11-01) or Unix seconds.", since_text[:40])
+        since = None
+    if since is None or not 0 <= since <= time.time() + 86400:
+        return _admin_page(400, "Write the start as a date (2026-11-01) or Unix seconds, not in the future.",
+                           since_text[:40])
     try:
         counts = billing.replay_events(current_app.config, since)
     except stripe.StripeError as problem:
