@@ -45,6 +45,8 @@ from models import (
 MRR_STATUSES = ("active", "past_due")
 # Subscriptions that were never paid for (Checkout abandoned or the first payment failed).
 NEVER_STARTED = ("incomplete", "incomplete_expired")
+# A trial in one of these states has ended with a charge (imported history has no ledger rows).
+CONVERTED = ("active", "past_due", "unpaid")
 MAX_RANGE_DAYS = 5 * 366
 MONEY_FIELDS = ("gross_ore", "moms_ore", "net_ore", "developer_ore", "platform_ore", "refunds_ore",
                 "disputes_ore")
@@ -180,7 +182,7 @@ def _subscription_figures(developer, app, period):
         fn.COUNT(fn.DISTINCT(Case(None, [(_within(Subscription.ended_at, period), Subscription.company)],
                                   None))).alias("churned_customers"),
         _sum_if(trial).alias("trial_starts"),
-        _sum_if(trial & fn.EXISTS(paid_once)).alias("trial_conversions"),
+        _sum_if(trial & (Subscription.status.in_(CONVERTED) | fn.EXISTS(paid_once))).alias("trial_conversions"),
     )
     return _by_app(query, developer, app, Subscription.app)
 

@@ -213,3 +213,19 @@ def test_kronor_and_csv_guard():
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx"):
         assert dashboard.csv_safe(text).startswith("'")
     assert dashboard.csv_safe("Bygg AB") == "Bygg AB"
+
+
+def test_a_trial_converts_when_it_is_paid_or_became_active(app):
+    owner = factories.developer_user()
+    listing = factories.app_listing(developer_obj=owner.developer, price_ore=10000)
+    ended = utcnow() - datetime.timedelta(days=1)
+    factories.subscription(factories.company(), listing, status="active", trial_end=ended, created_at=ago(15))
+    paid = factories.subscription(factories.company(), listing, status="canceled", trial_end=ended,
+                                  created_at=ago(15), ended_at=utcnow())
+    factories.ledger_entry(listing, subscription_obj=paid, gross_ore=12500, moms_ore=2500)
+    factories.subscription(factories.company(), listing, status="canceled", trial_end=ended, created_at=ago(15),
+                           ended_at=ended)
+    factories.subscription(factories.company(), listing, status="trialing", trial_end=utcnow() + datetime.timedelta(days=3),
+                           created_at=ago(11))
+    total = dashboard.developer_figures(owner.developer_id, dashboard.default_period(TODAY))["total"]
+    assert (total["trial_starts"], total["trial_conversions"], total["trial_conversion"]) == (4, 2, "50.0 %")
