@@ -133,7 +133,9 @@ def test_library_keys_are_recorded_too(client, sandbox):
 
 
 def test_same_key_while_the_first_is_running_is_409(client, sandbox):
-    sandbox.delay("/v1/customers", seconds=0.8)
+    import time
+
+    sandbox.delay("/v1/customers", seconds=2)
     results = {}
 
     def first():
@@ -142,8 +144,11 @@ def test_same_key_while_the_first_is_running_is_409(client, sandbox):
 
     t = threading.Thread(target=first)
     t.start()
-    import time
-    time.sleep(0.3)
+    # wait until the sandbox holds the first request (it sleeps in the delay hook)
+    deadline = time.monotonic() + 5
+    while not sandbox.requests(path="/v1/customers") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
     with pytest.raises(stripe.APIError) as err:
         client.v1.customers.create(params={"email": "slow@example.com"}, options={"idempotency_key": "race"})
     assert err.value.http_status == 409

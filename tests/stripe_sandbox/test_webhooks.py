@@ -108,10 +108,12 @@ def test_a_slow_endpoint_does_not_hold_up_the_others(client, sandbox, receiver):
     import threading
     import time
 
+    release = threading.Event()
+
     class Slow(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(1.0)
+            release.wait(10)  # stuck until the test has seen the other endpoint served
             self.send_response(200)
             self.end_headers()
 
@@ -119,21 +121,22 @@ def test_a_slow_endpoint_does_not_hold_up_the_others(client, sandbox, receiver):
             pass
 
     slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    slow.daemon_threads = True
     threading.Thread(target=slow.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         client.v1.webhook_endpoints.create(params={"url": f"http://127.0.0.1:{slow.server_address[1]}/",
                                                    "enabled_events": ["*"]})
         fast = client.v1.webhook_endpoints.create(params={"url": receiver.url + "/fast", "enabled_events": ["*"]})
         receiver.secrets.append(fast.secret)
-        started = time.monotonic()
         for i in range(3):
             client.v1.customers.create(params={"email": f"s{i}@example.com"})
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 8
         while len(receiver.events) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(receiver.events) == 3 and time.monotonic() - started < 0.9
         assert [e.data.object.email for e in receiver.events] == ["s0@example.com", "s1@example.com",
                                                                   "s2@example.com"]
     finally:
+        release.set()
         slow.shutdown()
         slow.server_close()
+    assert sandbox.wait_for_deliveries(timeout=10)
