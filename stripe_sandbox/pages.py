@@ -137,13 +137,15 @@ def session_summary(engine, session):
     rows.append(f'<tr><th>Subtotal (excl. moms)</th><td></td><td class="num">{money(subtotal)}</td></tr>')
     for label, amount in taxes.items():
         rows.append(f'<tr><td>{e(label)}</td><td></td><td class="num">{money(amount)}</td></tr>')
-    rows.append(f'<tr><th>Total per period</th><td></td><th class="num">{money(subtotal + exclusive)}</th></tr>')
+    first = engine.objects[session["_line_items"][0]["price"]]["recurring"]
+    per = first["interval"] if first["interval_count"] == 1 else f"{first['interval_count']} {first['interval']}s"
+    rows.append(f'<tr><th>Total per {e(per)}</th><td></td><th class="num">{money(subtotal + exclusive)}</th></tr>')
     trial = session["_trial_days"]
     trial_html = ""
     if trial or session["_trial_end"]:
         days = trial or max(1, (session["_trial_end"] - engine.now()) // 86400)
         trial_html = (f'<p><strong>{days} days free trial</strong>, then {money(subtotal + exclusive)} per '
-                      f'period. Due today: {money(0)}.</p>')
+                      f'{e(per)}. Due today: {money(0)}.</p>')
     return f'<table aria-label="Order summary">{"".join(rows)}</table>{trial_html}'
 
 
