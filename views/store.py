@@ -6,7 +6,7 @@ ETag so browsers and shared caches can revalidate cheaply (DESIGN.md §4).
 """
 from functools import wraps
 
-from flask import Blueprint, current_app, make_response, request
+from flask import Blueprint, current_app, g, make_response, request
 
 import store
 from views import render_page, wants_fragment
@@ -25,6 +25,20 @@ def _page_cache():
     return cache
 
 
+def _shared(name, compute):
+    """Store data that is the same for everyone (category counts, featured and newest apps),
+    kept per store generation beside the visitor pages: a logged-in customer's page would
+    otherwise count and sort every published app on each request."""
+    if "store_generation" not in g:
+        g.store_generation = store.store_generation()
+    key = ("shared", name, g.store_generation)
+    value = _page_cache().get(key)
+    if value is None:
+        value = compute()
+        _page_cache().put(key, value)
+    return value
+
+
 def _anonymous_request():
     """No session or remember cookie at all: nothing personal can be on the page. Checked on
     the cookies, not the session, so a cache hit never touches (or creates) a session."""
@@ -41,7 +55,7 @@ def visitor_cached(view):
             response.headers["Cache-Control"] = "private"
             response.vary.add("Cookie")
             return response
-        generation = store.store_generation()
+        generation = g.store_generation = store.store_generation()
         fragment = wants_fragment()
         etag = f"g{generation}-{'fragment' if fragment else 'page'}"
         if etag in request.if_none_match:
@@ -74,14 +88,15 @@ def home():
     from views.recommended import recommended_cards  # issue I: eligibility rule and personal ranking
 
     cards, personal = recommended_cards()
-    return render_page("store/home.html", categories=store.categories(), featured=store.featured_apps(),
-                       recommended_cards=cards, personal=personal, newest=store.newest_apps())
+    return render_page("store/home.html", categories=_shared("categories", store.categories),
+                       featured=_shared("featured", store.featured_apps), recommended_cards=cards,
+                       personal=personal, newest=_shared("newest", store.newest_apps))
 
 
 @bp.get("/apps")
 @visitor_cached
 def apps():
-    categories = store.categories()
+    categories = _shared("categories", store.categories)
     browse = store.parse_browse(request.args, {c["slug"] for c in categories})
     results = store.browse_apps(browse)
     return render_page("store/apps.html", "results", categories=categories, browse=browse, results=results)
