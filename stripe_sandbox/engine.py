@@ -114,6 +114,8 @@ class Engine:
         self._time_override = None
         self._request = None  # {"id", "idempotency_key"} of the API request being handled
         self.reset()
+        if data_file:
+            os.makedirs(os.path.dirname(os.path.abspath(data_file)), exist_ok=True)
         if data_file and os.path.exists(data_file):
             try:
                 self.load()
