@@ -1,0 +1,502 @@
+"""The whole journey in a real browser (QUALITY.md 32), against the servers `python app.py`
+starts: the market, the sample integration and the Stripe sandbox, with a fresh database, once on
+SQLite and once on PostgreSQL. Every step is done as a person does it (typing, clicking, reading
+the page) and leaves a screenshot in tests/artifacts/journey-<engine>-<nn>-<step>.png; a failed
+step leaves the page's HTML and console log beside its screenshot. The main pages are checked for
+keyboard and screen-reader basics with axe-core, which axe-playwright-python carries (offline).
+
+The tests of one engine share one demo and run in file order; what a later test needs from an
+earlier one (the customer's purchase) is a module fixture, so any test can also run alone."""
+import itertools
+import re
+import time
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "demo-pass-123"
+CUSTOMER = "customer@demo.test"
+OTHER = "other@demo.test"
+GOOD_CARD = "4242 4242 4242 4242"
+DECLINED_CARD = "4000 0000 0000 0002"
+FAILING_CARD = "4000 0000 0000 0341"  # attaches, then every charge fails
+TIMEOUT_MS = 20_000  # generous for a loaded CI machine, but a hang still ends the test
+ACCESSIBILITY_BLOCKERS = ("serious", "critical")
+# Error statuses the journey meets on purpose: a declined card is a 402 on the sandbox's
+# Checkout, withdrawn access a 401 on the integration. A browser's own favicon probe is no page's.
+EXPECTED_FAILURES = re.compile(r"^(402 .*/c/pay/cs_\w+|401 .*/company|404 .*/favicon\.ico)$")
+
+_step_numbers = {}
+
+
+def step_number(engine):
+    counter = _step_numbers.setdefault(engine, itertools.count(1))
+    return next(counter)
+
+
+class Window:
+    """One person's browser window, with what its console said."""
+
+    def __init__(self, chromium, demo, who, javascript=True):
+        self.demo = demo
+        self.who = who
+        self.context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE",
+                                            java_script_enabled=javascript)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.context.set_default_navigation_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.console = []
+        self.page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
+        self.page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
+        self.page.on("response", lambda response: response.status >= 400 and self.console.append(
+            f"response: {response.status} {response.url}"))
+
+    def close(self):
+        self.context.close()
+
+    @contextmanager
+    def step(self, name):
+        """A step of the journey: a screenshot when it is done; on failure also the page's HTML
+        and console log, so a red CI run can be read without re-running it."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        stem = ARTIFACTS / f"journey-{self.demo.engine}-{step_number(self.demo.engine):02d}-{name}"
+        try:
+            yield self.page
+        except BaseException:
+            try:
+                self.shoot(f"{stem}-FAILED.png")
+                stem.with_suffix(".html").write_text(self.page.content())
+            finally:
+                stem.with_suffix(".console.txt").write_text(
+                    f"{self.who} at {self.page.url}\n" + "\n".join(self.console) + "\n")
+            raise
+        self.shoot(f"{stem}.png")
+
+    def shoot(self, path):
+        # caret="initial": hiding the caret injects a <style> that htmx would keep in its history
+        # snapshot and restore on Back, where the CSP (rightly) blocks it.
+        self.page.screenshot(path=path, full_page=True, caret="initial")
+
+    def script_errors(self):
+        """CSP violations, script errors and failed loads, except the failures met on purpose
+        (the browser also logs those as "Failed to load resource", checked by their response)."""
+        return [line for line in self.console
+                if line.startswith("pageerror:")
+                or (line.startswith("error:") and "Failed to load resource" not in line)
+                or (line.startswith("response:") and not EXPECTED_FAILURES.match(line[len("response: "):]))]
+
+
+@pytest.fixture
+def window(chromium, demo):
+    windows = []
+
+    def open_window(who, javascript=True):
+        opened = Window(chromium, demo, who, javascript)
+        windows.append(opened)
+        return opened
+
+    yield open_window
+    for opened in windows:
+        opened.close()
+
+
+# ------------------------------------------------------------------------ what a person does
+def expect():
+    from playwright.sync_api import expect as playwright_expect
+
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
+    return playwright_expect
+
+
+def log_in(page, email):
+    """On the login page: type the email and password, press Log in."""
+    expect()(page.locator("h1")).to_have_text("Log in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def log_in_from_home(win, email):
+    page = win.page
+    page.goto(win.demo.market + "/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
+    log_in(page, email)
+    expect()(page.get_by_role("navigation", name="Main")).to_contain_text(email)
+
+
+def pay_on_checkout(page, card_number):
+    """The sandbox's hosted Checkout: card number, expiry MM/YY, CVC, name; Subscribe."""
+    expect()(page.get_by_role("button", name="Subscribe")).to_be_visible()
+    page.get_by_label("Card number").fill(card_number)
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Name on card").fill("Anna Andersson")
+    page.get_by_role("button", name="Subscribe").click()
+
+
+def update_card_in_portal(win, card_number):
+    """My apps → Update card and billing → the sandbox's billing portal → Update card → Return."""
+    page = win.page
+    page.goto(win.demo.market + "/account/apps")
+    page.get_by_role("button", name="Update card and billing").click()
+    page.wait_for_url(re.compile(re.escape(win.demo.sandbox) + r"/p/session/"))
+    page.get_by_label("Card number").fill(card_number)
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Name on card").fill("Anna Andersson")
+    page.get_by_role("button", name="Update card").click()
+    expect()(page.locator("main")).to_contain_text("ending in " + card_number[-4:])
+    page.get_by_role("link", name="Return").click()
+    page.wait_for_url(re.compile(re.escape(win.demo.market) + "/"))
+
+
+def reload_until(page, condition, seconds=20):
+    """A person reloads until the page shows what a webhook changed; bounded."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{page.url} did not change within {seconds} s")
+        page.wait_for_timeout(500)
+        page.reload()
+
+
+# ------------------------------------------------------------------ accessibility, keyboard
+_KEYBOARD_PROBE = """() => {
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]';
+  const visible = el => {
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    return box.width > 0 && box.height > 0 && style.visibility !== 'hidden' && style.display !== 'none';
+  };
+  const controls = [...document.querySelectorAll(selector)]
+    .filter(el => !el.disabled && el.tabIndex >= 0 && !el.closest('[inert], details:not([open]) > :not(summary)'))
+    .filter(visible);
+  window.__journeyControls = controls;
+  const describe = el => el.outerHTML.slice(0, 160);
+  const fields = [...document.querySelectorAll('input:not([type=hidden]):not([type=submit]), select, textarea')];
+  const unlabelled = fields.filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                                         && !el.getAttribute('aria-labelledby')).map(describe);
+  const noAlt = [...document.querySelectorAll('img')].filter(el => !el.hasAttribute('alt')).map(describe);
+  return {controls: controls.length, unlabelled, noAlt, h1: document.querySelectorAll('h1').length};
+}"""
+
+_FOCUSED = """() => {
+  const el = document.activeElement;
+  const index = (window.__journeyControls || []).indexOf(el);
+  const style = getComputedStyle(el);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  const ring = style.boxShadow && style.boxShadow !== 'none';
+  return {index, visible: outline || ring, html: el.outerHTML.slice(0, 160)};
+}"""
+
+
+def check_accessibility(win, page_name):
+    """Keyboard and screen-reader basics: one h1, a label on every field, alt on every image,
+    every control reached by Tab with a visible focus, and no serious or critical axe finding."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = win.page
+    probe = page.evaluate(_KEYBOARD_PROBE)
+    assert probe["h1"] == 1, f"{page_name}: {probe['h1']} h1 elements"
+    assert probe["unlabelled"] == [], f"{page_name}: fields without a label: {probe['unlabelled']}"
+    assert probe["noAlt"] == [], f"{page_name}: images without alt: {probe['noAlt']}"
+
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.locator("body").focus()
+    reached, unseen_focus = set(), []
+    for _ in range(probe["controls"] + 5):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(_FOCUSED)
+        if focused["index"] >= 0:
+            reached.add(focused["index"])
+            if not focused["visible"]:
+                unseen_focus.append(focused["html"])
+        if len(reached) == probe["controls"]:
+            break
+    missed = page.evaluate("missing => missing.map(i => window.__journeyControls[i].outerHTML.slice(0, 160))",
+                           sorted(set(range(probe["controls"])) - reached))
+    assert missed == [], f"{page_name}: not reachable by Tab: {missed}"
+    assert unseen_focus == [], f"{page_name}: focus not visible on: {unseen_focus}"
+
+    results = Axe().run(page)
+    blockers = [v for v in results.response["violations"] if v.get("impact") in ACCESSIBILITY_BLOCKERS]
+    report = "\n".join(f"{v['impact']}: {v['id']}: {v['help']} — "
+                       + "; ".join(node["html"][:120] for node in v["nodes"][:5]) for v in blockers)
+    assert blockers == [], f"{page_name}: axe found\n{report}"
+
+
+# --------------------------------------------------------------------------------- journeys
+@pytest.fixture(scope="module")
+def purchase(chromium, demo):
+    """A visitor finds Time Tracker Pro, is asked to log in at Buy, pays on the sandbox's
+    Checkout with 4242…, and sees it turn active. What later tests need: a paying customer."""
+    win = Window(chromium, demo, CUSTOMER)
+    page = win.page
+    seen = {}
+    try:
+        with win.step("visitor-searches"):
+            page.goto(demo.market + "/")
+            check_accessibility(win, "store home")
+            page.get_by_label("Search apps").fill("time tracker")
+            page.get_by_role("button", name="Search").click()
+            page.wait_for_url(re.compile(r"/apps\?q=time\+tracker"))
+            expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
+
+        with win.step("visitor-filters-by-category"):
+            page.get_by_label("Category").select_option(label="Time tracking")
+            page.wait_for_url(re.compile(r"category=time-tracking"))
+            results = page.locator("#results [data-app]")
+            expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
+            slugs = results.evaluate_all("cards => cards.map(c => c.dataset.app)")
+            assert "time-tracker-pro" in slugs
+            # Every card left is a time-tracking app: the filter did narrow the search.
+            expect()(page.locator("#results")).not_to_contain_text("Sample Integration")
+
+        with win.step("app-page"):
+            page.locator('#results [data-app="time-tracker-pro"]').get_by_role("link").first.click()
+            page.wait_for_url(demo.market + "/apps/time-tracker-pro")
+            article = page.locator('article[data-app="time-tracker-pro"]')
+            expect()(article.locator("h1")).to_have_text("Time Tracker Pro")
+            expect()(article.locator(".plan-price").first).to_have_text("199 kr/mån exkl. moms")
+            check_accessibility(win, "app page")
+
+        with win.step("buy-asks-to-log-in"):
+            article.get_by_role("link", name="Buy").click()
+            page.wait_for_url(re.compile(r"/login\?next="))
+            log_in(page, CUSTOMER)
+            page.wait_for_url(demo.market + "/apps/time-tracker-pro")
+            expect()(page.get_by_role("navigation", name="Main")).to_contain_text(CUSTOMER)
+
+        with win.step("sandbox-checkout"):
+            page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy").click()
+            page.wait_for_url(re.compile(re.escape(demo.sandbox) + r"/c/pay/cs_"))
+            expect()(page.locator("main")).to_contain_text("Time Tracker Pro")
+            expect()(page.locator("main")).to_contain_text("Paying as")
+            pay_on_checkout(page, GOOD_CARD)
+
+        with win.step("checkout-return"):
+            page.wait_for_url(re.compile(re.escape(demo.market) + r"/apps/time-tracker-pro/bought\?session_id=cs_"))
+            status = page.locator("#checkout-status")
+            # The webhook may beat the browser back; when it does not, the page says so and polls.
+            seen["activating"] = "activating…" in status.inner_text()
+            expect()(status).to_contain_text("Your subscription is active", timeout=30_000)
+            expect()(status).not_to_contain_text("activating")
+            check_accessibility(win, "checkout return")
+
+        with win.step("my-apps-active"):
+            page.get_by_role("link", name="Go to My apps").click()
+            page.wait_for_url(demo.market + "/account/apps")
+            row = page.locator('tr[data-app="time-tracker-pro"]')
+            expect()(row.locator(".status")).to_have_text(re.compile(r"^active, renews on \d{4}-\d{2}-\d{2}$"))
+            expect()(row).to_contain_text("199 kr/mån exkl. moms")
+            seen["status"] = row.locator(".status").inner_text()
+            check_accessibility(win, "My apps")
+
+        with win.step("activate-lands-on-landing-page"):
+            landing = {}
+
+            def the_apps_own_site(route):
+                # Time Tracker Pro's site is out on the internet; the browser stays on loopback.
+                landing["url"] = route.request.url
+                route.fulfill(status=200, content_type="text/html",
+                              body="<!doctype html><title>Time Tracker Pro</title><h1>Welcome to Time Tracker Pro</h1>")
+
+            page.route("https://time-tracker-pro.example.com/**", the_apps_own_site)
+            page.locator('tr[data-app="time-tracker-pro"]').get_by_role("button", name="Activate").click()
+            page.wait_for_url(re.compile(r"^https://time-tracker-pro\.example\.com/start\?"))
+            expect()(page.locator("h1")).to_have_text("Welcome to Time Tracker Pro")
+            signed = parse_qs(urlparse(landing["url"]).query)
+            assert set(signed) == {"app", "company", "ts", "hmac"}
+            assert signed["app"][0].startswith("time-tracker-pro")  # the app's OAuth client id
+            assert re.fullmatch(r"[0-9a-f]{64}", signed["hmac"][0])
+            assert abs(int(signed["ts"][0]) - time.time()) < 300
+        seen["script_errors"] = win.script_errors()
+        yield seen
+    finally:
+        win.close()
+
+
+def test_a_visitor_finds_buys_and_pays_for_time_tracker_pro(purchase):
+    assert purchase["status"].startswith("active, renews on ")
+    assert purchase["script_errors"] == []
+
+
+def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window, demo):
+    win = window(CUSTOMER)
+    page = win.page
+    with win.step("customer-logs-in"):
+        log_in_from_home(win, CUSTOMER)
+
+    with win.step("activate-free-app"):
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="All apps").click()
+        page.get_by_label("Search").fill("sample integration")
+        page.wait_for_url(re.compile(r"q=sample"))
+        page.locator('#results [data-app="sample-integration"]').get_by_role("link").first.click()
+        page.wait_for_url(demo.market + "/apps/sample-integration")
+        expect()(page.locator(".plan-price")).to_have_text("Free")
+        page.get_by_role("button", name="Activate").click()
+        page.wait_for_url(re.compile(re.escape(demo.integration) + r"/\?"))
+        expect()(page.locator("h1")).to_have_text("Connect Sample Integration")
+
+    with win.step("consent-lists-scopes"):
+        page.get_by_role("link", name="Connect to App Market").click()
+        page.wait_for_url(re.compile(re.escape(demo.market) + r"/oauth-v1/auth\?"))
+        expect()(page.locator("h1")).to_have_text("Connect Sample Integration to Demo Bygg AB?")
+        scopes = page.locator("ul.scopes li[data-scope]")
+        assert sorted(scopes.evaluate_all("items => items.map(i => i.dataset.scope)")) == [
+            "companyinformation", "customer"]
+        for item in scopes.all():
+            assert item.inner_text().strip(), "every scope is said in plain words"
+        check_accessibility(win, "consent")
+
+    with win.step("integration-shows-company-data"):
+        page.get_by_role("button", name="Allow").click()
+        page.wait_for_url(demo.integration + "/company")
+        expect()(page.locator("#company-name")).to_have_text("Demo Bygg AB")
+        expect()(page.locator("#subscription")).to_contain_text("free")
+        expect()(page.locator("tr.customer").first).to_be_visible()
+
+    with win.step("customer-rates-the-app"):
+        page.goto(demo.market + "/apps/sample-integration")
+        page.evaluate("() => { window.__samePage = true; }")
+        reviews = page.locator("#reviews")
+        reviews.get_by_label("4 stars").check()
+        reviews.get_by_label("Your review (optional)").fill("Shows our customers in a minute. Nice example.")
+        reviews.get_by_role("button", name="Publish review").click()
+        expect()(reviews.locator(".review-list")).to_contain_text("Shows our customers in a minute.")
+        expect()(reviews.locator('.review[data-stars="4"]')).to_have_count(1)
+        expect()(reviews.get_by_role("button", name="Update review")).to_be_visible()
+        # Swapped in place by HTMX: the page (and its script state) is the same one.
+        assert page.evaluate("() => window.__samePage === true")
+        page.reload()
+        expect()(page.locator('#reviews .review[data-stars="4"]')).to_contain_text("Shows our customers")
+
+    with win.step("revoke-on-connected-apps"):
+        page.goto(demo.market + "/account/connections")
+        row = page.locator('tr[data-app="sample-integration"]')
+        expect()(row).to_contain_text("Sample Integration")
+        row.get_by_role("button", name="Revoke access").click()
+        expect()(page.locator('tr[data-app="sample-integration"]')).to_have_count(0)
+
+    with win.step("integration-shows-access-withdrawn"):
+        page.goto(demo.integration + "/company")
+        page.reload()
+        expect()(page.locator("h1")).to_have_text("Access withdrawn")
+        expect()(page.locator(".message")).to_contain_text("withdrawn")
+    assert win.script_errors() == []
+
+
+def test_a_declined_card_shows_its_message_and_buys_nothing(window, demo):
+    win = window(OTHER)
+    page = win.page
+    with win.step("declined-card"):
+        page.goto(demo.market + "/apps/time-tracker-pro")
+        page.locator('article[data-app="time-tracker-pro"]').get_by_role("link", name="Buy").click()
+        log_in(page, OTHER)
+        page.wait_for_url(demo.market + "/apps/time-tracker-pro")
+        page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy").click()
+        page.wait_for_url(re.compile(re.escape(demo.sandbox) + r"/c/pay/cs_"))
+        pay_on_checkout(page, DECLINED_CARD)
+        expect()(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+        assert page.url.startswith(demo.sandbox + "/c/pay/")
+
+    with win.step("declined-leaves-nothing-bought"):
+        page.goto(demo.market + "/account/apps")
+        expect()(page.locator("h1")).to_have_text("My apps")
+        expect()(page.locator('tr[data-app="time-tracker-pro"]')).to_have_count(0)
+        page.goto(demo.market + "/apps/time-tracker-pro")
+        expect()(page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy")).to_be_visible()
+    assert win.script_errors() == []
+
+
+def test_browse_search_and_app_page_work_without_javascript(window, demo):
+    win = window("visitor without JavaScript", javascript=False)
+    page = win.page
+    with win.step("nojs-search"):
+        page.goto(demo.market + "/")
+        page.get_by_label("Search apps").fill("tid")
+        page.get_by_label("Search apps").press("Enter")
+        page.wait_for_url(re.compile(r"/apps\?q=tid$"))
+        expect()(page.locator("#results")).to_contain_text("matching “tid”")
+        expect()(page.locator('#results [data-app="tidrapport-enkel"]')).to_be_visible()
+
+    with win.step("nojs-filter"):
+        page.get_by_label("Category").select_option(label="Time tracking")
+        page.get_by_label("Price").select_option("paid")
+        page.get_by_role("button", name="Show apps").click()
+        page.wait_for_url(re.compile(r"/apps\?q=tid&category=time-tracking&price=paid"))
+        expect()(page.locator("#results")).to_contain_text("No apps match")  # Tidrapport Enkel is free
+        page.get_by_label("Price").select_option("free")
+        page.get_by_role("button", name="Show apps").click()
+        page.wait_for_url(re.compile(r"/apps\?q=tid&category=time-tracking&price=free"))
+        expect()(page.locator('#results [data-app="tidrapport-enkel"]')).to_be_visible()
+
+    with win.step("nojs-app-page"):
+        page.goto(demo.market + "/apps?q=time+tracker")
+        page.locator('#results [data-app="time-tracker-pro"]').get_by_role("link").first.click()
+        page.wait_for_url(demo.market + "/apps/time-tracker-pro")
+        expect()(page.locator("h1")).to_have_text("Time Tracker Pro")
+        expect()(page.locator(".plan-price").first).to_have_text("199 kr/mån exkl. moms")
+        expect()(page.locator('a.button:has-text("Buy")')).to_have_attribute("href", "/login?next=/apps/time-tracker-pro")
+
+
+def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo):
+    win = window("visitor")
+    page = win.page
+    with win.step("htmx-first-search"):
+        page.goto(demo.market + "/apps")
+        page.get_by_label("Search").press_sequentially("time tracker", delay=30)
+        page.wait_for_url(re.compile(r"/apps\?q=time(%20|\+)tracker&"))
+        expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
+        page.evaluate("() => { window.__samePage = true; }")
+
+    with win.step("htmx-second-search"):
+        page.get_by_label("Search").fill("")
+        page.get_by_label("Search").press_sequentially("lön", delay=30)
+        page.wait_for_url(re.compile(r"/apps\?q=l%C3%B6n"))
+        expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_have_count(0)
+        expect()(page.locator("#results")).to_contain_text("matching “lön”")
+
+    with win.step("htmx-back"):
+        page.go_back()
+        page.wait_for_url(re.compile(r"/apps\?q=time(%20|\+)tracker&"))
+        expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
+        expect()(page.locator("h1")).to_have_count(1)  # the whole page, not a bare fragment
+        assert page.evaluate("() => window.__samePage === true"), "the searches were HTMX swaps"
+    assert win.script_errors() == []
+
+
+def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(purchase, window, demo):
+    """Runs last of the engine's tests: it moves the sandbox's clock a month on."""
+    win = window(CUSTOMER)
+    page = win.page
+    banner = page.locator(".payment-banner")
+    with win.step("card-switched-to-failing"):
+        log_in_from_home(win, CUSTOMER)
+        update_card_in_portal(win, FAILING_CARD)
+        expect()(banner).to_have_count(0)
+
+    with win.step("clock-advanced-banner-shows"):
+        moved = demo.sandbox_command("advance", "--days", "31")
+        assert moved.returncode == 0, moved.stderr
+        page.goto(demo.market + "/account/apps")
+        reload_until(page, lambda: banner.count() == 1)
+        expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")
+        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_contain_text("payment failed")
+        page.goto(demo.market + "/apps")
+        expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")  # on every page
+
+    with win.step("card-updated-banner-cleared"):
+        update_card_in_portal(win, GOOD_CARD)
+        page.goto(demo.market + "/account/apps")
+        reload_until(page, lambda: banner.count() == 0)
+        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_have_text(
+            re.compile(r"^active, renews on "))
+    assert win.script_errors() == []
