@@ -312,7 +312,7 @@ def recommended_for_visitors(min_active, min_rating, limit=12):
     return _cards(by_id, ranked, {}, "")
 
 
-def recommended_for_company(company, min_active, min_rating, limit=12):
+def recommended_for_company(company, min_active, min_rating, limit=12, owned=None):
     """The company's ranking: eligible apps it does not have (five queries, whatever the size of
     the market: eligible apps, owned apps, their neighbours, the industry's counts, names)."""
     from peewee import SQL, Case, fn
@@ -320,7 +320,7 @@ def recommended_for_company(company, min_active, min_rating, limit=12):
     from models import App, AppStats, CoUsage, SegmentUsage
 
     apps = eligible_apps(min_active, min_rating)
-    owned = company_app_ids(company)
+    owned = company_app_ids(company) if owned is None else owned
     candidates = [a for a in apps if a.id not in owned]
     if not candidates:
         return []

@@ -19,8 +19,25 @@ def recommended_cards(limit=SECTION_SIZE):
     min_active, min_rating = config["RECOMMEND_MIN_ACTIVE"], config["RECOMMEND_MIN_RATING"]
     user = current_user.user if current_user.is_authenticated else None
     if user is not None and user.company_id is not None:
-        return recommendations.recommended_for_company(user.company, min_active, min_rating, limit), True
+        return _company_cards(user.company, min_active, min_rating, limit), True
     return recommendations.recommended_for_visitors(min_active, min_rating, limit), False
+
+
+def _company_cards(company, min_active, min_rating, limit):
+    """A company's ranking, kept beside the store's pages for as long as the store generation
+    (every change to figures, ratings or listings bumps it) and the apps the company has stay
+    the same: ranking 500 candidates costs tens of milliseconds, and a customer sees the home
+    page and the Recommended page again and again."""
+    from views.store import _page_cache, _store_generation
+
+    owned = recommendations.company_app_ids(company)
+    key = ("recommended", company.id, company.industry, company.size, owned, limit, min_active, min_rating,
+           _store_generation())
+    cards = _page_cache().get(key)
+    if cards is None:
+        cards = recommendations.recommended_for_company(company, min_active, min_rating, limit, owned=owned)
+        _page_cache().put(key, cards)
+    return cards
 
 
 @bp.get("/recommended")

@@ -25,13 +25,18 @@ def _page_cache():
     return cache
 
 
+def _store_generation():
+    """Read once per request."""
+    if "store_generation" not in g:
+        g.store_generation = store.store_generation()
+    return g.store_generation
+
+
 def _shared(name, compute):
     """Store data that is the same for everyone (category counts, featured and newest apps),
     kept per store generation beside the visitor pages: a logged-in customer's page would
     otherwise count and sort every published app on each request."""
-    if "store_generation" not in g:
-        g.store_generation = store.store_generation()
-    key = ("shared", name, g.store_generation)
+    key = ("shared", name, _store_generation())
     value = _page_cache().get(key)
     if value is None:
         value = compute()
