@@ -211,7 +211,8 @@ def check_accessibility(win, page_name):
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.locator("body").focus()
     reached, unseen_focus = set(), []
-    for _ in range(probe["controls"] + 5):
+    # Room for stops that are not controls (Chromium lets Tab reach scrollable regions too).
+    for _ in range(2 * probe["controls"] + 20):
         page.keyboard.press("Tab")
         focused = page.evaluate(_FOCUSED)
         if focused["index"] >= 0:
@@ -233,8 +234,37 @@ def check_accessibility(win, page_name):
 
 
 # --------------------------------------------------------------------------------- journeys
+DASHBOARD_FIGURES = ("paying_customers", "new_customers", "mrr_ore", "gross_ore", "moms_ore", "developer_ore",
+                     "platform_ore")
+
+
+def read_dashboard_row(page, slug):
+    """The figures of one app on the developer's dashboard, as the page states them."""
+    row = page.locator(f'table.per-app tr[data-app="{slug}"]')
+    expect()(row).to_be_visible()
+    figures = {}
+    for name in DASHBOARD_FIGURES:
+        cell = row.locator(f'[data-figure="{name}"]')
+        figures[name] = int(cell.get_attribute("data-ore") if name.endswith("_ore") else cell.inner_text())
+    return figures
+
+
 @pytest.fixture(scope="module")
-def purchase(chromium, demo):
+def dashboard_before(chromium, demo):
+    """What the demo developer's dashboard says of Time Tracker Pro before the purchase."""
+    win = Window(chromium, demo, "developer@demo.test")
+    try:
+        with win.step("developer-dashboard-before"):
+            log_in_from_home(win, "developer@demo.test")
+            win.page.get_by_role("navigation", name="Main").get_by_role("link", name="Developer").click()
+            win.page.wait_for_url(demo.market + "/developer")
+            yield read_dashboard_row(win.page, "time-tracker-pro")
+    finally:
+        win.close()
+
+
+@pytest.fixture(scope="module")
+def purchase(chromium, demo, dashboard_before):
     """A visitor finds Time Tracker Pro, is asked to log in at Buy, pays on the sandbox's
     Checkout with 4242…, and sees it turn active. What later tests need: a paying customer."""
     win = Window(chromium, demo, CUSTOMER)
@@ -470,6 +500,29 @@ def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo)
         expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
         expect()(page.locator("h1")).to_have_count(1)  # the whole page, not a bare fragment
         assert page.evaluate("() => window.__samePage === true"), "the searches were HTMX swaps"
+    assert win.script_errors() == []
+
+
+def test_the_developer_sees_the_new_customer_the_mrr_change_and_the_split(purchase, dashboard_before,
+                                                                          window, demo):
+    price, moms = 19900, 4975  # 199 kr/mån exkl. moms, 25 % moms
+    win = window("developer@demo.test")
+    page = win.page
+    with win.step("developer-dashboard-after"):
+        log_in_from_home(win, "developer@demo.test")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Developer").click()
+        page.wait_for_url(demo.market + "/developer")
+        expect()(page.locator("h1")).to_contain_text("dashboard")
+        after = read_dashboard_row(page, "time-tracker-pro")
+        change = {name: after[name] - dashboard_before[name] for name in DASHBOARD_FIGURES}
+        assert change == {
+            "paying_customers": 1, "new_customers": 1, "mrr_ore": price,
+            "gross_ore": price + moms, "moms_ore": moms,
+            "developer_ore": price * 75 // 100, "platform_ore": price * 25 // 100,
+        }
+        expect()(page.locator("dl.figures")).to_contain_text("Your part (75 %)")
+        expect()(page.locator("dl.figures")).to_contain_text("The platform's part (25 %)")
+        check_accessibility(win, "developer dashboard")
     assert win.script_errors() == []
 
 
