@@ -485,7 +485,6 @@ def remove_app(config, company, app, now=None):
     if connection is not None:
         with write_transaction():
             oauth2.revoke_connection(connection, now)
-            notifications.connection_revoked(company, app, now)
     stats.refresh_app(app.id, config["BILLING_GRACE_DAYS"], now)
     return subscription, connection is not None
 
@@ -546,13 +545,8 @@ def customers_in_dunning(developer, grace_days=7, app=None):
 
 def lose_entitlement(company, app, now=None):
     """The company may no longer use the app: the entitlement-lost hooks revoke its tokens and
-    connection (oauth2.py), and the app hears connection.revoked if one was live."""
-    import oauth2
-
-    had_connection = oauth2.active_connection(company, app) is not None
+    connection (oauth2.py), which tells the app connection.revoked if one was live."""
     entitlements.entitlement_lost(company, app)
-    if had_connection:
-        notifications.connection_revoked(company, app, now)
 
 
 def tell_company_admins(config, company, subject, body):

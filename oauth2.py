@@ -42,6 +42,7 @@ import companies
 import config
 import credentials
 import entitlements
+import notifications
 import stats
 from models import (
     App,
@@ -265,8 +266,12 @@ def revoke_connection(connection, now=None):
     with db.atomic():
         OAuthToken.update(revoked_at=now).where(OAuthToken.connection == connection,
                                                 OAuthToken.revoked_at.is_null()).execute()
-        Connection.update(revoked_at=now).where(Connection.id == connection.id,
-                                                Connection.revoked_at.is_null()).execute()
+        revoked = Connection.update(revoked_at=now).where(Connection.id == connection.id,
+                                                          Connection.revoked_at.is_null()).execute()
+        if revoked:
+            # Every path that withdraws a grant (customer's Revoke, Remove app, lost
+            # entitlement) tells the app, in the same transaction as the change.
+            notifications.connection_revoked(connection.company, connection.app, now)
         # A revoked connection no longer counts towards the app's active customers.
         stats.refresh_app(connection.app_id, _grace_days(), now)
     connection.revoked_at = connection.revoked_at or now

@@ -113,3 +113,20 @@ def test_developer_without_company_gets_403(client, auth):
     factories.developer_user(email="dev@example.test")
     auth.login("dev@example.test")
     assert client.get("/account/connections").status_code == 403
+
+
+def test_revoke_tells_the_app_once(client, auth):
+    """The customer's Revoke queues one signed `connection.revoked` for the app (DESIGN.md §6);
+    revoking again (nothing left to revoke) queues nothing more."""
+    import json
+
+    from models import App, AppNotification
+
+    market, _ = _connected(client, auth)
+    App.update(webhook_url="https://client.example.test/notifications").where(App.id == market.app.id).execute()
+    auth.post(f"/account/connections/{market.app.slug}/revoke")
+    auth.post(f"/account/connections/{market.app.slug}/revoke")
+    events = list(AppNotification.select().where(AppNotification.type == "connection.revoked"))
+    assert len(events) == 1
+    assert events[0].app_id == market.app.id
+    assert json.loads(events[0].payload)["type"] == "connection.revoked"
