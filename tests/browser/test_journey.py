@@ -543,6 +543,7 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         reload_until(page, lambda: banner.count() == 1)
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")
         expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_contain_text("payment failed")
+        check_accessibility(win, "My apps with the dunning banner")
         page.goto(demo.market + "/apps")
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")  # on every page
 
