@@ -31,6 +31,7 @@ DEMO_LOGINS = [
     ("admin@demo.test", "platform admin"),
 ]
 SAMPLE_CLIENT_ID = "sample-integration"
+PAID_DEMO_APP = "time-tracker-pro"
 SWEEP_EVERY_SECONDS = 60
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
 
@@ -93,8 +94,12 @@ def register_sample_integration(sample_url):
         client = OAuthClient.get_or_none(OAuthClient.client_id == SAMPLE_CLIENT_ID)
         if client is None:
             return
-        App.update(landing_url=sample_url + "/").where(App.id == client.app_id).execute()
+        App.update(landing_url=sample_url + "/", webhook_url=sample_url + "/notifications").where(
+            App.id == client.app_id).execute()
         OAuthClient.update(redirect_uris=sample_url + "/callback").where(OAuthClient.id == client.id).execute()
+        # The sample integration also listens for the paid demo app, so a purchase, a failed
+        # renewal or a cancellation of time-tracker-pro shows up there too.
+        App.update(webhook_url=sample_url + "/notifications").where(App.slug == PAID_DEMO_APP).execute()
 
 
 def prepare_stripe(app):
@@ -131,9 +136,13 @@ def run(host, port):
     register_sample_integration(sample_url)
 
     landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], SAMPLE_CLIENT_ID)
+    with db.connection_context():
+        paid = OAuthClient.select().join(App).where(App.slug == PAID_DEMO_APP).first()
+    extra_secrets = credentials.landing_secret(app.config["SECRET_KEY"], paid.client_id) if paid else ""
     start_child(["-m", "examples.sample_integration", "--port", str(port + 1), "--market-url", market_url,
                  "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
-                env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret})
+                env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret,
+                     "SAMPLE_NOTIFICATION_SECRETS": extra_secrets})
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="market", daemon=True).start()
 
