@@ -32,7 +32,7 @@ def section_context(app, error=None, status_message=None):
     return {
         "app": app,
         "rating": store.rating_summary(stats),
-        "reviews": ratings.app_reviews(app),
+        "reviews": _shown_reviews(app),
         "my_review": mine,
         "may_write": company is not None and ratings.is_verified_customer(company, app),
         "may_change": mine is not None and ratings.may_change(user, mine),
@@ -43,6 +43,19 @@ def section_context(app, error=None, status_message=None):
         "error": error,
         "status_message": status_message,
     }
+
+
+def _shown_reviews(app):
+    """The newest reviews are the same for every reader: kept beside the store's pages per store
+    generation (a review, reply or removal bumps it) instead of joined anew on each view."""
+    from views.store import _page_cache, _store_generation
+
+    key = ("reviews", app.id, _store_generation())
+    shown = _page_cache().get(key)
+    if shown is None:
+        shown = ratings.app_reviews(app)
+        _page_cache().put(key, shown)
+    return shown
 
 
 @bp.app_template_global()
