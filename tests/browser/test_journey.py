@@ -316,6 +316,9 @@ def purchase(chromium, demo, dashboard_before):
             status = page.locator("#checkout-status")
             # The webhook may beat the browser back; when it does not, the page says so and polls.
             seen["activating"] = "activating…" in status.inner_text()
+            (ARTIFACTS / f"journey-{demo.engine}-checkout-return.txt").write_text(
+                "the return page said activating… before active (HTMX polling)\n" if seen["activating"]
+                else "the webhook was in before the browser: the return page was active at once\n")
             expect()(status).to_contain_text("Your subscription is active", timeout=30_000)
             expect()(status).not_to_contain_text("activating")
             check_accessibility(win, "checkout return")
