@@ -94,6 +94,61 @@ def oauth_client(app, redirect_uris="https://client.example.test/callback",
     return row, (None if is_public else secret)
 
 
+# --- the platform API (issue F) ------------------------------------------------------------
+
+def api_connection(company_obj, app_obj, scopes="companyinformation customer invoice", **fields):
+    """A company's consented grant to an app, with the app's OAuth client made if it has none."""
+    from models import Connection, OAuthClient
+
+    if OAuthClient.get_or_none(OAuthClient.app == app_obj) is None:
+        OAuthClient.create(app=app_obj, client_id=f"client-{app_obj.slug}", scopes=scopes,
+                           redirect_uris=f"https://{app_obj.slug}.example.test/callback")
+    return Connection.create(company=company_obj, app=app_obj, scopes=scopes, **fields)
+
+
+def issue_token(connection_obj, scope=None, ttl=3600):
+    """An access token for the connection, stored as the OAuth server stores it (hash only);
+    returns the plain token. `ttl` may be negative for an expired one."""
+    import datetime
+
+    import credentials
+    from models import OAuthClient, OAuthToken
+
+    client = OAuthClient.get(OAuthClient.app == connection_obj.app_id)
+    plain = credentials.new_token()
+    now = utcnow()
+    OAuthToken.create(client=client, connection=connection_obj, family=credentials.new_token(16),
+                      access_token_hash=credentials.token_hash(plain),
+                      scope=connection_obj.scopes if scope is None else scope,
+                      issued_at=now, access_expires_at=now + datetime.timedelta(seconds=ttl))
+    return plain
+
+
+def company_customer(company_obj, **fields):
+    from models import CompanyCustomer
+
+    n = next(_seq)
+    fields.setdefault("customer_number", str(n))
+    fields.setdefault("name", f"Customer {n} of {company_obj.name}")
+    fields.setdefault("email", f"customer{n}@example.test")
+    fields.setdefault("city", "Göteborg")
+    return CompanyCustomer.create(company=company_obj, **fields)
+
+
+def company_invoice(company_obj, customer_obj=None, **fields):
+    import datetime
+
+    from models import CompanyInvoice
+
+    n = next(_seq)
+    fields.setdefault("document_number", str(n))
+    fields.setdefault("invoice_date", datetime.date(2026, 1, 15))
+    fields.setdefault("due_date", datetime.date(2026, 2, 14))
+    fields.setdefault("total_ore", 123450)
+    return CompanyInvoice.create(company=company_obj, customer=customer_obj or company_customer(company_obj),
+                                 **fields)
+
+
 def connection(company_obj, app, last_used_at=None, revoked_at=None, created_at=None, **fields):
     """The grant a company gave an app (issue I: ratings and stats)."""
     from models import Connection
