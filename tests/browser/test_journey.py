@@ -502,6 +502,8 @@ def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo)
         page.wait_for_url(re.compile(r"/apps\?q=time(%20|\+)tracker&"))
         expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
         expect()(page.locator("h1")).to_have_count(1)  # the whole page, not a bare fragment
+        # The restored page is the server's (no htmx history cache), so the box says what was searched.
+        expect()(page.get_by_label("Search")).to_have_value("time tracker")
         assert page.evaluate("() => window.__samePage === true"), "the searches were HTMX swaps"
     assert win.script_errors() == []
 
