@@ -74,13 +74,23 @@ def _text(value):
     return value.strip() if isinstance(value, str) else ""
 
 
-def luhn_valid(digits):
+def luhn_check_digit(nine_digits):
     """Swedish org numbers: the tenth digit is the Luhn check digit of the first nine."""
     total = 0
-    for i, ch in enumerate(digits[:9]):
+    for i, ch in enumerate(nine_digits[:9]):
         d = int(ch) * (2 if i % 2 == 0 else 1)
         total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10 == int(digits[9])
+    return (10 - total % 10) % 10
+
+
+def luhn_valid(digits):
+    return luhn_check_digit(digits[:9]) == int(digits[9])
+
+
+def org_number_from(nine_digits):
+    """The valid org number NNNNNN-NNNN that starts with these nine digits (seed and tests)."""
+    s = f"{nine_digits}{luhn_check_digit(nine_digits)}"
+    return f"{s[:6]}-{s[6:]}"
 
 
 def normalise_org_number(raw):

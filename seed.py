@@ -16,6 +16,7 @@ import random
 import secrets
 
 import accounts
+import companies
 import credentials
 import stats
 import store
@@ -205,14 +206,8 @@ DEMO_DEVELOPER = "Demo Developer AB"
 
 
 def luhn_org_number(n):
-    """A Swedish org number (NNNNNN-NNNN) whose last digit is the Luhn check digit."""
-    digits = [int(d) for d in f"{556100000 + n:09d}"[-9:]]
-    total = 0
-    for i, d in enumerate(digits):
-        d = d * 2 if i % 2 == 0 else d
-        total += d - 9 if d > 9 else d
-    s = "".join(map(str, digits)) + str((10 - total % 10) % 10)
-    return f"{s[:6]}-{s[6:]}"
+    """A Swedish org number (NNNNNN-NNNN) with a valid Luhn check digit, the n-th of the seed's."""
+    return companies.org_number_from(f"{556100000 + n:09d}"[-9:])
 
 
 def _batched_insert(model, rows):

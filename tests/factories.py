@@ -11,14 +11,9 @@ PASSWORD = "demo-pass-123"
 
 def luhn_org_number(seed):
     """A Swedish org number (NNNNNN-NNNN) whose last digit is the Luhn check digit."""
-    digits = [int(d) for d in f"{556000000 + seed:09d}"[-9:]]
-    total = 0
-    for i, d in enumerate(digits):
-        d = d * 2 if i % 2 == 0 else d
-        total += d - 9 if d > 9 else d
-    check = (10 - total % 10) % 10
-    s = "".join(map(str, digits)) + str(check)
-    return f"{s[:6]}-{s[6:]}"
+    import companies
+
+    return companies.org_number_from(f"{556000000 + seed:09d}"[-9:])
 
 
 def company(**fields):
