@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 import billing
 from models import App, Developer
 from views import render_page
+from views.admin import platform_admin_required
 
 bp = Blueprint("billing", __name__)
 
@@ -232,14 +233,6 @@ def billing_portal():
 
 
 # ---------------------------------------------------------------------------- platform admin: refunds
-def _platform_admin():
-    if not current_user.is_authenticated:
-        return None
-    if not current_user.is_platform_admin:
-        _forbidden("This page is for App Market administrators.")
-    return current_user.user
-
-
 def _refunds_page(status=200, error=None, form=None):
     import ledger
 
@@ -255,16 +248,14 @@ def ledger_reversals(limit=50):
 
 
 @bp.get("/admin/refunds")
+@platform_admin_required
 def refunds():
-    if _platform_admin() is None:
-        return _login_redirect("/admin/refunds")
     return _refunds_page()
 
 
 @bp.post("/admin/refunds")
+@platform_admin_required
 def make_refund():
-    if _platform_admin() is None:
-        return _login_redirect("/admin/refunds")
     form = {key: request.form.get(key, "")[:600] for key in ("payment", "amount", "reason")}
     try:
         entry = billing.refund(current_app.config, form["payment"], form["amount"], form["reason"])

@@ -8,6 +8,7 @@ import recommendations
 import store
 from models import App, AppStats
 from views import render_page, wants_fragment
+from views.admin import platform_admin_required
 
 bp = Blueprint("reviews", __name__)
 
@@ -146,22 +147,15 @@ def report(review_id):
     return _done(reported.review.app, "Thank you. The App Market will look at this review.")
 
 
-def _platform_admin():
-    if not current_user.user.is_platform_admin:
-        abort(403)
-
-
 @bp.get("/admin/reports")
-@login_required
+@platform_admin_required
 def admin_reports():
-    _platform_admin()
     return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
 
 
 @bp.post("/admin/reports/<int:report_id>/resolve")
-@login_required
+@platform_admin_required
 def resolve_report(report_id):
-    _platform_admin()
     if not ratings.resolve_report(report_id):
         abort(404)
     if wants_fragment():
@@ -171,9 +165,8 @@ def resolve_report(report_id):
 
 
 @bp.post("/admin/reports/<int:report_id>/remove-review")
-@login_required
+@platform_admin_required
 def remove_reported_review(report_id):
-    _platform_admin()
     if not ratings.remove_reported_review(report_id):
         abort(404)
     if wants_fragment():
