@@ -172,6 +172,7 @@ def rebuild_everything(grace_days=7, now=None):
 
     with db.atomic():
         count = stats_rebuild(grace_days=grace_days, now=now)
-        store.bump_store_generation()
     pairs = recommendations.rebuild_co_usage()
+    # After both: a page cached between the two would keep the old co-usage until the next bump.
+    store.bump_store_generation()
     return count, pairs
