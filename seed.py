@@ -12,14 +12,19 @@ one rule: one with 9 active customers, one with a 2.9 average.
 batches, with one shared password hash for every generated user.
 """
 import datetime
+import hashlib
+import os
 import random
 import secrets
+import struct
+import zlib
 
 import accounts
 import companies
 import credentials
 import stats
 import store
+import subscription_history
 from models import (
     App,
     Category,
@@ -226,6 +231,46 @@ def _description(name, tagline, category_name, industries):
             f"<a href=\"https://example.com/{name.lower().replace(' ', '-')}\">our website</a>.</p>")
 
 
+# The demo apps that get a generated icon; the rest keep the letter badge, so the store shows both.
+ICON_APPS = ("kvitto-snap", "lonekollen", "webbshop-koppling", "byggdagbok", "banksync", "akeri-planering",
+             "time-tracker-pro", "sample-integration")
+ICON_SIZE = 64
+
+
+def png_bytes(width, height, pixel):
+    """A truecolour PNG; `pixel(x, y)` gives (r, g, b). Small enough to need no image library."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes(value for x in range(width) for value in pixel(x, y)) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
+
+
+def demo_icon(slug):
+    """The file name (listings.ICON_NAME_RE) and PNG of a slug's icon: a rounded-looking tile in
+    the slug's colour with a lighter diagonal band, the same bytes on every seed."""
+    digest = hashlib.sha256(slug.encode()).digest()
+    base = (40 + digest[0] % 150, 40 + digest[1] % 150, 40 + digest[2] % 150)
+    light = tuple(min(255, c + 90) for c in base)
+    band = 8 + digest[3] % 16
+
+    def pixel(x, y):
+        return light if abs((x + y) - ICON_SIZE) < band else base
+
+    return hashlib.md5(slug.encode()).hexdigest() + ".png", png_bytes(ICON_SIZE, ICON_SIZE, pixel)
+
+
+def icon_directory(config):
+    """Where /icons/ serves from (views.developer.icons_dir); None outside an app context."""
+    if config.get("ICON_DIR"):
+        return config["ICON_DIR"]
+    from flask import current_app, has_app_context
+
+    return os.path.join(current_app.instance_path, "icons") if has_app_context() else None
+
+
 class _Seeder:
     def __init__(self, config, scale, echo):
         self.config = config
@@ -330,6 +375,19 @@ class _Seeder:
         for app_id, plan_id, price in (Plan.select(Plan.app, Plan.id, Plan.price_ore)
                                        .order_by(Plan.position).tuples()):
             self.plans.setdefault(app_id, (plan_id, price))  # the first plan is the one bought
+
+    def icons(self):
+        directory = icon_directory(self.config)
+        if directory is None:
+            return
+        os.makedirs(directory, exist_ok=True)
+        for slug in ICON_APPS:
+            if slug not in self.app_ids:
+                continue
+            name, data = demo_icon(slug)
+            with open(os.path.join(directory, name), "wb") as out:
+                out.write(data)
+            App.update(icon=name).where(App.id == self.app_ids[slug]).execute()
 
     def oauth_clients(self):
         secret_key = self.config["SECRET_KEY"]
@@ -436,6 +494,7 @@ class _Seeder:
             self._use(company_id, "time-tracker-pro", state=rng.choice(("active", "active", "trialing")))
         _batched_insert(Connection, self.connections)
         _batched_insert(Subscription, self.subscriptions)
+        subscription_history.record_imported()  # the dashboard's MRR history of the imported ones
         _batched_insert(Review, self.reviews)
 
     def _use(self, company_id, slug, state=None, review="draw"):
@@ -514,6 +573,7 @@ class _Seeder:
 
     def run(self):
         steps = [("categories", self.categories), ("developers", self.developers), ("apps", self.apps),
+                 ("icons", self.icons),
                  ("OAuth clients", self.oauth_clients), ("companies", self.companies), ("usage", self.usage),
                  ("accounting data", self.accounting_data)]
         for label, step in steps:
