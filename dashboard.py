@@ -9,14 +9,16 @@ same period and the same ledger conditions as the page.
 Definitions (shown on the page as help text):
 - MRR: the sum of `price_ore` (per month, excluding moms) of subscriptions that are `active` or
   `past_due` right now. Trials count 0 until they are paid.
-- A subscription *counts for MRR* from `trial_end` (or `created_at` without a trial) until
-  `ended_at`, at its current price: the market keeps no history of a subscription's price, so
-  MRR of past months uses today's price.
-- MRR movement of a month: *new* = subscriptions that started counting that month for a company
-  that never had this app before; *reactivation* = the same for a company that had it before;
-  *churn* = subscriptions that ended that month; *expansion* / *contraction* = a payment of a
-  subscription that is higher / lower than its previous payment (a plan change; a prorated
-  upgrade invoice counts at its own amount).
+- MRR at a moment in the past (the charts): each subscription adds what it added after its last
+  change before that moment (models.SubscriptionChange, written with every change of its status
+  or price), so a month keeps the prices paid then; the running month ends now.
+- MRR movement of a month, from those changes: *new* = a subscription starting to count (paid,
+  or its trial converted) for a company that never had this app before; *reactivation* = the
+  same for a company that had it before, or a subscription counting again; *churn* = one that
+  stops counting (canceled, unpaid); *expansion* / *contraction* = a price going up / down (a
+  plan change: one row at the new monthly price, whatever a prorated invoice charged).
+  New + reactivation + expansion + contraction + churn of a month = MRR at its end − MRR at
+  the previous month's end.
 """
 import datetime
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from models import (
     ReviewReport,
     StripeEvent,
     Subscription,
+    SubscriptionChange,
     db,
     utcnow,
 )
@@ -282,87 +285,56 @@ def _month_columns(months, now, condition_at):
     return columns
 
 
-def _counts_for_mrr():
-    """Subscriptions that were paid for at some point: from trial_end (or creation) until ended."""
-    start = fn.COALESCE(Subscription.trial_end, Subscription.created_at)
-    return start, (Subscription.status.not_in(NEVER_STARTED + ("trialing",))
-                   & (Subscription.ended_at.is_null() | (Subscription.ended_at > start)))
-
-
 def history(developer, period, now, app=None):
     """MRR and connected customers at each month's end, and MRR movement per month, for the
-    charts: {"months": [...], "mrr": [...], "customers": [...], "movement": [{...}]}. Five queries."""
+    charts: {"months": [...], "mrr": [...], "customers": [...], "movement": [{...}]}. Three
+    queries, read from the subscriptions' MRR history (models.SubscriptionChange)."""
     months = period.months()
-    start, counted = _counts_for_mrr()
+    own_changes = SubscriptionChange.developer == developer
+    own_connections = Connection.app.in_(App.select(App.id).where(App.developer == developer))
+    if app is not None:
+        own_changes = own_changes & (SubscriptionChange.app == app)
+        own_connections = own_connections & (Connection.app == app)
+
+    # Each change with the moment of the subscription's next change: at a moment, the change
+    # that is live is the last one before it, and its mrr_after is what the subscription adds.
+    following = fn.LEAD(SubscriptionChange.at).over(partition_by=[SubscriptionChange.subscription],
+                                                    order_by=[SubscriptionChange.at, SubscriptionChange.id])
+    changes = (SubscriptionChange.select(SubscriptionChange.at, SubscriptionChange.mrr_after_ore,
+                                         following.alias("next_at"))
+               .where(own_changes).alias("changes"))
 
     def mrr_at(moment):
-        live = counted & (start < moment) & (Subscription.ended_at.is_null() | (Subscription.ended_at >= moment))
-        return _sum_if(live, Subscription.price_ore)
+        live = (changes.c.at < moment) & (changes.c.next_at.is_null() | (changes.c.next_at >= moment))
+        return _sum_if(live, changes.c.mrr_after_ore)
 
     def customers_at(moment):
         live = (Connection.created_at < moment) & (Connection.revoked_at.is_null() | (Connection.revoked_at >= moment))
         return fn.COUNT(fn.DISTINCT(Case(None, [(live, Connection.company)], None)))
 
-    own_subscriptions = Subscription.app.in_(App.select(App.id).where(App.developer == developer))
-    own_connections = Connection.app.in_(App.select(App.id).where(App.developer == developer))
-    if app is not None:
-        own_subscriptions = own_subscriptions & (Subscription.app == app)
-        own_connections = own_connections & (Connection.app == app)
-    mrr = Subscription.select(*_month_columns(months, now, mrr_at)).where(own_subscriptions).dicts().get()
+    mrr = SubscriptionChange.select(*_month_columns(months, now, mrr_at)).from_(changes).dicts().get()
     customers = Connection.select(*_month_columns(months, now, customers_at)).where(own_connections).dicts().get()
 
-    earlier = Subscription.alias("earlier")
-    had_before = (earlier.select(earlier.id)
-                  .where(earlier.company == Subscription.company, earlier.app == Subscription.app,
-                         earlier.created_at < Subscription.created_at))
-    starts = (Subscription.select(_month_of(start).alias("month"),
-                                  _sum_if(~fn.EXISTS(had_before), Subscription.price_ore).alias("new"),
-                                  _sum_if(fn.EXISTS(had_before), Subscription.price_ore).alias("reactivation"))
-              .where(own_subscriptions, counted, start >= period.since, start < period.until)
-              .group_by(BY_FIRST_COLUMN))
-    ends = (Subscription.select(_month_of(Subscription.ended_at).alias("month"),
-                                fn.SUM(Subscription.price_ore).alias("churn"))
-            .where(own_subscriptions, counted, _within(Subscription.ended_at, period))
-            .group_by(BY_FIRST_COLUMN))
+    delta = SubscriptionChange.mrr_after_ore - SubscriptionChange.mrr_before_ore
+    kind = SubscriptionChange.kind
+    moved = (SubscriptionChange.select(_month_of(SubscriptionChange.at).alias("month"),
+                                       _sum_if(kind.in_(("new", "trial_conversion")), delta).alias("new"),
+                                       _sum_if(kind == "reactivation", delta).alias("reactivation"),
+                                       _sum_if(kind == "expansion", delta).alias("expansion"),
+                                       _sum_if(kind == "contraction", delta).alias("contraction"),
+                                       _sum_if(kind == "churn", delta).alias("churn"))
+             .where(own_changes, _within(SubscriptionChange.at, period))
+             .group_by(BY_FIRST_COLUMN))
     movement = {month_label(m): {"month": month_label(m), "new": 0, "expansion": 0, "contraction": 0,
                                  "churn": 0, "reactivation": 0} for m in months}
-    for row in starts.dicts():
+    for row in moved.dicts():
         if row["month"] in movement:
-            movement[row["month"]].update(new=int(row["new"] or 0), reactivation=int(row["reactivation"] or 0))
-    for row in ends.dicts():
-        if row["month"] in movement:
-            movement[row["month"]]["churn"] = -int(row["churn"] or 0)
-    for row in _price_changes(developer, period, app):
-        if row["month"] in movement:
-            movement[row["month"]].update(expansion=int(row["expansion"] or 0),
-                                          contraction=int(row["contraction"] or 0))
+            movement[row["month"]].update({name: int(row[name] or 0) for name in
+                                           ("new", "reactivation", "expansion", "contraction", "churn")})
     return {"months": [month_label(m) for m in months],
             "mrr": [int(mrr[f"m{i}"] or 0) for i in range(len(months))],
             "customers": [int(customers[f"m{i}"] or 0) for i in range(len(months))],
             "movement": [movement[month_label(m)] for m in months]}
-
-
-def _price_changes(developer, period, app):
-    """Expansion and contraction per month: each payment against the previous payment of the
-    same subscription (a window function, so no Python loop over payments)."""
-    previous = fn.LAG(LedgerEntry.net_ore).over(partition_by=[LedgerEntry.subscription],
-                                               order_by=[LedgerEntry.occurred_at, LedgerEntry.id])
-    payments = (LedgerEntry.select(LedgerEntry.occurred_at, LedgerEntry.net_ore, previous.alias("previous_ore"))
-                .where(LedgerEntry.developer == developer, LedgerEntry.kind == "payment",
-                       LedgerEntry.subscription.is_null(False), LedgerEntry.net_ore > 0))
-    if app is not None:
-        payments = payments.where(LedgerEntry.app == app)
-    payments = payments.alias("payments")
-    change = payments.c.net_ore - payments.c.previous_ore
-    month = _month_of(payments.c.occurred_at)
-    query = (LedgerEntry.select(month.alias("month"),
-                                _sum_if(change > 0, change).alias("expansion"),
-                                _sum_if(change < 0, change).alias("contraction"))
-             .from_(payments)
-             .where(payments.c.previous_ore.is_null(False),
-                    payments.c.occurred_at >= period.since, payments.c.occurred_at < period.until)
-             .group_by(BY_FIRST_COLUMN))
-    return list(query.dicts())
 
 
 # ---------------------------------------------------------------------------------- CSV

@@ -457,11 +457,37 @@ class SegmentUsage(BaseModel):
         indexes = ((("industry", "app", "size"), True),)
 
 
+SUBSCRIPTION_CHANGE_KINDS = ("new", "expansion", "contraction", "churn", "reactivation", "trial_start",
+                             "trial_conversion")
+
+
+class SubscriptionChange(BaseModel):
+    """A subscription's MRR history: one row each time its status or price moved what it adds
+    to MRR (or a trial started), written in the transaction that changed the subscription
+    (subscription_history.py). MRR at a moment is the sum of `mrr_after_ore` of each
+    subscription's last change before it, so past months keep the price paid then."""
+    id = AutoField()
+    subscription = ForeignKeyField(Subscription, backref="changes", on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    developer = ForeignKeyField(Developer, on_delete="CASCADE")
+    at = DateTimeField()
+    kind = CharField(max_length=20)  # one of SUBSCRIPTION_CHANGE_KINDS
+    mrr_before_ore = IntegerField()
+    mrr_after_ore = IntegerField()
+    # Derived from an imported subscription's own dates (the old system kept no history).
+    imported = BooleanField(default=False)
+
+    class Meta:
+        table_name = "subscription_change"
+        indexes = ((("developer", "at"), False), (("subscription", "at"), False))
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
-    CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage,
+    CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

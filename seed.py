@@ -24,6 +24,7 @@ import companies
 import credentials
 import stats
 import store
+import subscription_history
 from models import (
     App,
     Category,
@@ -493,6 +494,7 @@ class _Seeder:
             self._use(company_id, "time-tracker-pro", state=rng.choice(("active", "active", "trialing")))
         _batched_insert(Connection, self.connections)
         _batched_insert(Subscription, self.subscriptions)
+        subscription_history.record_imported()  # the dashboard's MRR history of the imported ones
         _batched_insert(Review, self.reviews)
 
     def _use(self, company_id, slug, state=None, review="draw"):

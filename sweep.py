@@ -7,6 +7,7 @@ import accounts
 import billing
 import notifications
 import stats
+import subscription_history
 from models import Subscription, utcnow
 
 
@@ -27,8 +28,9 @@ def end_expired_grace(grace_days, now=None):
                 Subscription.id == subscription.id, Subscription.status == "past_due").execute()
             if claimed:
                 billing.lose_entitlement(subscription.company, subscription.app, now)
-                notifications.subscription_changed(Subscription.get_by_id(subscription.id),
-                                                   "subscription.updated", now)
+                ended_row = Subscription.get_by_id(subscription.id)
+                subscription_history.record(ended_row, now)
+                notifications.subscription_changed(ended_row, "subscription.updated", now)
                 ended += 1
     return ended
 

@@ -15,8 +15,10 @@ import stripe
 import billing
 import entitlements
 import ledger
+import mail
 import notifications
 import stats
+import subscription_history
 from models import (
     App,
     CheckoutAttempt,
@@ -230,7 +232,9 @@ def handle(config, event):
         return "duplicate"
     fetched = _prefetch(config, event)
     try:
-        with billing.write_transaction():
+        # Mail (dunning) goes out once the event is committed, and its failure is only logged:
+        # Stripe would otherwise retry an event whose change was already made.
+        with mail.held_until_done(), billing.write_transaction():
             try:
                 with db.atomic():
                     StripeEvent.create(event_id=event["id"], type=event["type"],
@@ -339,6 +343,7 @@ def apply_subscription(config, sub, event_created, now=None):
     row.stripe_event_created = max(row.stripe_event_created or 0, int(event_created or 0))
     row.updated_at = now
     row.save()
+    subscription_history.record(row, now)
     if previous in entitlements.LIVE_STATUSES and status not in entitlements.LIVE_STATUSES:
         billing.lose_entitlement(row.company, row.app, now)
     _tell_app(config, row, previous, told_before, now)
@@ -414,6 +419,7 @@ def on_invoice_failed(config, event, invoice, fetched):
         Subscription.update(**changes).where(Subscription.id == row.id).execute()
         row = Subscription.get_by_id(row.id)
         if "status" in changes:
+            subscription_history.record(row, failed_at)
             notifications.subscription_changed(row, "subscription.updated")
         if row.status == "past_due":
             _tell_payment_failed(config, row, invoice)

@@ -177,3 +177,13 @@ def ledger_entry(app, company_obj=None, gross_ore=24875, moms_ore=4975, kind="pa
                               subscription=subscription_obj, stripe_ref=fields.pop("stripe_ref", f"in_test_{n}"),
                               stripe_invoice_id=fields.pop("stripe_invoice_id", f"in_test_{n}"),
                               occurred_at=occurred_at or utcnow(), **amounts, **fields)
+
+
+def subscription_price_change(subscription_obj, price_ore, at):
+    """A plan change as webhooks.apply_subscription mirrors it: the new monthly price and its
+    MRR history row, at `at`."""
+    import subscription_history
+    from models import Subscription
+
+    Subscription.update(price_ore=price_ore, updated_at=at).where(Subscription.id == subscription_obj.id).execute()
+    return subscription_history.record(Subscription.get_by_id(subscription_obj.id), at)

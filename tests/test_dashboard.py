@@ -9,6 +9,7 @@ import pytest
 
 import dashboard
 import stats
+import subscription_history
 from models import CheckoutAttempt, Plan, utcnow
 from tests import factories
 
@@ -191,21 +192,17 @@ def test_history_counts_new_reactivated_churned_and_changed_mrr(app):
     in_month = [datetime.datetime.combine(m, datetime.time()) + datetime.timedelta(days=2) for m in months]
     factories.subscription(first, listing, status="canceled", created_at=in_month[1], ended_at=in_month[3])
     factories.subscription(first, listing, created_at=in_month[5])  # back again: reactivation
-    grows = factories.subscription(second, listing, created_at=in_month[2], price_ore=20000)
-    factories.ledger_entry(listing, second, gross_ore=12500, moms_ore=2500, subscription_obj=grows,
-                           occurred_at=in_month[2])
-    factories.ledger_entry(listing, second, gross_ore=25000, moms_ore=5000, subscription_obj=grows,
-                           occurred_at=in_month[3])
-    factories.ledger_entry(listing, second, gross_ore=18750, moms_ore=3750, subscription_obj=grows,
-                           occurred_at=in_month[4])
+    grows = factories.subscription(second, listing, created_at=in_month[2], price_ore=10000)
+    subscription_history.record_imported()
+    factories.subscription_price_change(grows, 20000, in_month[3])  # upgraded
+    factories.subscription_price_change(grows, 15000, in_month[4])  # downgraded
     history = dashboard.history(owner.developer_id, dashboard.default_period(TODAY), utcnow())
     movement = history["movement"]
-    assert movement[1]["new"] == 10000 and movement[2]["new"] == 20000
+    assert movement[1]["new"] == 10000 and movement[2]["new"] == 10000
     assert movement[3]["churn"] == -10000 and movement[3]["expansion"] == 10000
-    assert movement[4]["contraction"] == -5000
+    assert movement[4]["contraction"] == -5000 and movement[4]["expansion"] == 0
     assert movement[5]["reactivation"] == 10000 and movement[5]["new"] == 0
-    assert history["mrr"][0] == 0 and history["mrr"][1] == 10000 and history["mrr"][2] == 30000
-    assert history["mrr"][3] == 20000 and history["mrr"][-1] == 30000
+    assert history["mrr"][:6] == [0, 10000, 20000, 20000, 15000, 25000] and history["mrr"][-1] == 25000
 
 
 def test_kronor_and_csv_guard():
