@@ -148,7 +148,9 @@ def run(host, port):
 
     if use_sandbox:
         summary = prepare_stripe(app)
-        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({summary})")
+        # Not the summary itself: it holds the webhook signing secrets, which are never printed.
+        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({len(summary['webhook_secrets'])} webhook "
+              f"endpoints, {summary['apps_changed']} apps synced)")
 
     stop = threading.Event()
     threading.Thread(target=run_sweep_forever, args=(app, stop), name="sweep", daemon=True).start()
