@@ -33,6 +33,10 @@ SETTINGS = {
     # Not in the contract, but operators need them.
     "DEMO_CLIENT_SECRET": (str, "demo-secret", True),
     "TRUST_PROXY_HOPS": (int, 0, False),
+    # Mail (mail.py). Without SMTP_URL, demo and test keep mail in the outbox (/dev/outbox).
+    "SMTP_URL": (str, None, True),
+    "MAIL_FROM": (str, None, False),
+    "MAIL_DISABLED": (int, 0, False),
 }
 
 # Secrets production must be given explicitly.
@@ -83,6 +87,11 @@ def load(overrides=None, instance_path="instance"):
     if env == "production" and not str(settings["MARKET_URL"] or "").startswith("https://"):
         # OAuth2 (Authlib) and Secure cookies need the public https address of the market.
         missing.append("MARKET_URL (https://...)")
+    if env == "production" and not settings["SMTP_URL"] and not settings["MAIL_DISABLED"]:
+        # Password reset and dunning mail must reach people; switching mail off is a choice.
+        missing.append("SMTP_URL (or MAIL_DISABLED=1 to run without mail)")
+    if settings["SMTP_URL"] and not str(settings["SMTP_URL"]).startswith(("smtp://", "smtps://")):
+        raise RuntimeError("SMTP_URL must look like smtp://user:pass@host:587 or smtps://user:pass@host:465")
     if missing:
         raise RuntimeError("production needs these settings in the environment: " + ", ".join(missing))
     if settings["DATABASE_URL"] is None:

@@ -327,7 +327,8 @@ def run(args):
     env = {"MARKET_ENV": "production", "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": "sk_test_bench",
            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "MARKET_URL": "https://market.bench",
            # Nothing benchmarked talks to Stripe; were something to, it fails fast and shows.
-           "STRIPE_API_BASE": "http://127.0.0.1:9", "DATABASE_URL": url, "BENCH_COUNT_QUERIES": "1"}
+           "STRIPE_API_BASE": "http://127.0.0.1:9", "DATABASE_URL": url, "BENCH_COUNT_QUERIES": "1",
+           "MAIL_DISABLED": "1"}
     if args.redis:
         env["RATELIMIT_STORAGE_URI"] = args.redis
     hello = Server("hello", "bench.hello:create_app()", {"MARKET_ENV": "production"}, args.workers)

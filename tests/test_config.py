@@ -21,6 +21,7 @@ def test_production_takes_secrets_from_the_environment(monkeypatch):
     with pytest.raises(RuntimeError):
         config.load({"MARKET_ENV": "production"})  # OAuth needs the https address
     monkeypatch.setenv("MARKET_URL", "https://market.example")
+    monkeypatch.setenv("SMTP_URL", "smtps://mailer:pw@smtp.example:465")
     settings = config.load({"MARKET_ENV": "production"})
     assert settings["SECRET_KEY"] == "s" * 40
     assert settings["DEMO_CLIENT_SECRET"] is None  # no demo secret in production
@@ -74,7 +75,7 @@ def test_production_app_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
 
     app = create_app({"MARKET_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
                       "STRIPE_WEBHOOK_SECRET": "whsec_x", "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-                      "MARKET_URL": "https://market.example"})
+                      "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     import database
     from models import db

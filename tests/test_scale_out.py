@@ -69,7 +69,7 @@ def servers(postgres_url, sandbox, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKET_", "STRIPE_", "GUNICORN_"))}
     env.update(MARKET_ENV="production", SECRET_KEY=SECRET_KEY, STRIPE_SECRET_KEY=API_KEY,
                STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, MARKET_URL=MARKET_URL, STRIPE_API_BASE=sandbox.url,
-               DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=REDIS_URL)
+               DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=REDIS_URL, MAIL_DISABLED="1")
     processes, urls = [], []
     for n in range(2):
         port = _free_port()
