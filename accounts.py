@@ -9,8 +9,10 @@ import hmac
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask_login import LoginManager, UserMixin
+from peewee import JOIN
 
-from models import LoginFailure, User, utcnow
+import prepared
+from models import Company, LoginFailure, User, utcnow
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -121,10 +123,16 @@ def load_user(session_user_id):
         user_id, epoch = (int(part) for part in session_user_id.split(":"))
     except (ValueError, AttributeError):
         return None
-    user = User.get_or_none(User.id == user_id)
+    # Every logged-in request asks this, and most then read the user's company: one query, its
+    # SQL built once (prepared.py).
+    user = prepared.first("session_user", _session_user_query, user_id)
     if user is None or user.session_epoch != epoch:
         return None
     return SessionUser(user)
+
+
+def _session_user_query(user_id):
+    return User.select(User, Company).join(Company, JOIN.LEFT_OUTER).where(User.id == user_id).limit(1)
 
 
 def end_all_sessions(user):

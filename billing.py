@@ -15,6 +15,7 @@ import stripe
 
 import entitlements
 import notifications
+import prepared
 from database import is_postgres
 from models import (
     App,
@@ -525,10 +526,15 @@ def grace_deadline(subscription, grace_days):
 
 def payment_problems(company, grace_days):
     """The company's subscriptions in dunning, for the banner on every page: [(app, deadline)]."""
-    rows = (Subscription.select(Subscription, App).join(App)
-            .where(Subscription.company == company, Subscription.status == "past_due")
-            .order_by(Subscription.past_due_since))
+    # On every page a company user sees: its SQL is built once (prepared.py).
+    rows = prepared.select("payment_problems", _payment_problems_query, getattr(company, "id", company))
     return [(s.app, grace_deadline(s, grace_days)) for s in rows]
+
+
+def _payment_problems_query(company_id):
+    return (Subscription.select(Subscription, App).join(App)
+            .where(Subscription.company == company_id, Subscription.status == "past_due")
+            .order_by(Subscription.past_due_since))
 
 
 def customers_in_dunning(developer, grace_days=7, app=None):

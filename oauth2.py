@@ -28,6 +28,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, TokenMixin, grants
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
@@ -43,6 +44,7 @@ import config
 import credentials
 import entitlements
 import notifications
+import prepared
 import stats
 from models import (
     App,
@@ -206,8 +208,14 @@ class MarketToken(TokenMixin):
 def query_client(client_id):
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
-    row = OAuthClient.get_or_none(OAuthClient.client_id == client_id)
+    row = prepared.first("client", lambda value: OAuthClient.select().where(OAuthClient.client_id == value).limit(1),
+                         client_id)
     return MarketClient(row) if row else None
+
+
+def _authorization_code_query(code_hash, client_id):
+    return (AuthorizationCode.select(AuthorizationCode, Connection).join(Connection)
+            .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.client == client_id).limit(1))
 
 
 def _token_by_access(token):
@@ -215,12 +223,16 @@ def _token_by_access(token):
     same query (the API reads all of them on every call); None for an unknown token."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
+    return prepared.first("token_by_access", _token_by_access_query, credentials.token_hash(token))
+
+
+def _token_by_access_query(token_hash):
     return (OAuthToken.select(OAuthToken, Connection, Company, App, OAuthClient)
             .join(Connection).join(Company)
             .switch(Connection).join(App)
             .switch(OAuthToken).join(OAuthClient)
-            .where(OAuthToken.access_token_hash == credentials.token_hash(token))
-            .first())
+            .where(OAuthToken.access_token_hash == token_hash)
+            .limit(1))
 
 
 def _token_by_refresh(token):
@@ -349,8 +361,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code, client):
         if not isinstance(code, str) or not code:
             return None
-        row = AuthorizationCode.get_or_none(AuthorizationCode.code_hash == credentials.token_hash(code),
-                                            AuthorizationCode.client == client.row)
+        # With its connection, which authenticate_user reads next.
+        row = prepared.first("authorization_code", _authorization_code_query, credentials.token_hash(code),
+                             client.row.id)
         if row is None:
             return None
         if row.used_at is not None:
@@ -544,6 +557,15 @@ class MarketOAuth2Request(FlaskOAuth2Request):
 class MarketAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
         return MarketOAuth2Request(flask_request)
+
+    def get_authorization_grant(self, request):
+        # Authlib quotes response_type and redirect_uri in its error descriptions, and refuses
+        # (ValueError, a 500) a description outside printable ASCII; refuse such values first.
+        for name in ("response_type", "redirect_uri"):
+            value = request.payload.data.get(name)
+            if isinstance(value, str) and invalid_error_characters(value):
+                raise InvalidRequestError(f"The parameter {name} may hold only printable ASCII.")
+        return super().get_authorization_grant(request)
 
     def handle_response(self, status_code, payload, headers):
         response = super().handle_response(status_code, payload, headers)

@@ -10,8 +10,9 @@ Who may do what (decided here, said once):
 """
 from dataclasses import dataclass
 
-from peewee import JOIN, Case
+from peewee import JOIN, SQL, Case
 
+import prepared
 from models import (
     App,
     AppStats,
@@ -64,14 +65,25 @@ class AlreadyReplied(ReviewError):
 
 def is_verified_customer(company, app):
     """Has (or had) an entitlement and a connection (DESIGN.md §3)."""
-    if not Connection.select().where(Connection.company == company, Connection.app == app).exists():
+    # Asked on every app page a customer opens: the SQL is built once (prepared.py).
+    company_id, app_id = getattr(company, "id", company), app.id
+    if not prepared.select("verified_connection", _connection_exists_query, company_id, app_id):
         return False
     if app.is_free:
         return True
-    return (Subscription.select()
-            .where(Subscription.company == company, Subscription.app == app,
+    return bool(prepared.select("verified_subscription", _subscription_exists_query, company_id, app_id))
+
+
+def _connection_exists_query(company_id, app_id):
+    return (Connection.select(SQL("1")).where(Connection.company == company_id, Connection.app == app_id)
+            .limit(1).tuples())
+
+
+def _subscription_exists_query(company_id, app_id):
+    return (Subscription.select(SQL("1"))
+            .where(Subscription.company == company_id, Subscription.app == app_id,
                    Subscription.status.not_in(NEVER_ENTITLED))
-            .exists())
+            .limit(1).tuples())
 
 
 def may_change(user, review):
@@ -313,7 +325,9 @@ def app_reviews(app, limit=50, now=None):
 def company_review(company, app):
     if company is None:
         return None
-    return Review.get_or_none(Review.company == company, Review.app == app)
+    return prepared.first("company_review", lambda company_id, app_id: Review.select().where(
+        Review.company == company_id, Review.app == app_id).limit(1), getattr(company, "id", company),
+        getattr(app, "id", app))
 
 
 def open_reports(limit=200):

@@ -286,13 +286,21 @@ def _figures(app):
 
 def company_app_ids(company):
     """Apps the company has: a live subscription or a connection not revoked (one query)."""
+    import prepared
+
+    # Asked on every page with the Recommended section: its SQL is built once (prepared.py).
+    rows = prepared.select("company_app_ids", _company_app_ids_query, getattr(company, "id", company))
+    return frozenset(row.app_id for row in rows)
+
+
+def _company_app_ids_query(company_id):
     from models import Connection, Subscription
 
     connected = (Connection.select(Connection.app)
-                 .where(Connection.company == company, Connection.revoked_at.is_null()))
+                 .where(Connection.company == company_id, Connection.revoked_at.is_null()))
     subscribed = (Subscription.select(Subscription.app)
-                  .where(Subscription.company == company, Subscription.status.in_(LIVE_STATUSES)))
-    return frozenset(row.app_id for row in (connected | subscribed))
+                  .where(Subscription.company == company_id, Subscription.status.in_(LIVE_STATUSES)))
+    return connected | subscribed
 
 
 def _cards(apps_by_id, ranked, app_names, industry):

@@ -19,6 +19,7 @@ import nh3
 from peewee import JOIN, SQL, fn
 
 import database
+import prepared
 from models import App, AppStats, Category, MarketSetting, Plan, db
 
 PAGE_SIZE = 24
@@ -461,7 +462,10 @@ GENERATION = "store_generation"
 
 
 def store_generation():
-    value = MarketSetting.select(MarketSetting.value).where(MarketSetting.name == GENERATION).scalar()
+    # Asked on every store request, cached page or not: its SQL is built once (prepared.py).
+    rows = prepared.select("store_generation", lambda name: MarketSetting.select(MarketSetting.value)
+                           .where(MarketSetting.name == name).limit(1).tuples(), GENERATION)
+    value = rows[0][0] if rows else None
     try:
         return int(value)
     except (TypeError, ValueError):

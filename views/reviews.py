@@ -1,8 +1,12 @@
 """Ratings and reviews on the app page, replies, reports, and the admin's list of reports."""
+import secrets
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+import prepared
 import ratings
 import recommendations
 import store
@@ -11,6 +15,8 @@ from views import render_page, wants_fragment
 from views.admin import platform_admin_required
 
 bp = Blueprint("reviews", __name__)
+# Ids up to PostgreSQL's integer: a larger guessed id is "not found", not an overflow (a 500).
+ID = "int(max=2147483647)"
 
 
 def _published_app(slug):
@@ -20,6 +26,12 @@ def _published_app(slug):
     return app
 
 
+def _app_stats(app):
+    # Read on every app page, twice: its SQL is built once (prepared.py).
+    return prepared.first("app_stats", lambda app_id: AppStats.select().where(AppStats.app == app_id).limit(1),
+                          app.id)
+
+
 def _user():
     return current_user.user if current_user.is_authenticated else None
 
@@ -27,18 +39,20 @@ def _user():
 def section_context(app, error=None, status_message=None):
     """Everything templates/reviews/_reviews.html needs, for the app page and the fragments."""
     user = _user()
-    stats = AppStats.get_or_none(AppStats.app == app)
+    stats = _app_stats(app)
     company = user.company if user is not None and user.company_id else None
     mine = ratings.company_review(company, app) if company is not None else None
+    reviews = _shown_reviews(app)
+    is_app_developer = user is not None and user.developer_id is not None and user.developer_id == app.developer_id
     return {
         "app": app,
         "rating": store.rating_summary(stats),
-        "reviews": _shown_reviews(app),
+        "reviews": reviews,
+        "review_list": _review_list(app, reviews, user is not None, is_app_developer),
         "my_review": mine,
         "may_write": company is not None and ratings.is_verified_customer(company, app),
         "may_change": mine is not None and ratings.may_change(user, mine),
-        "is_app_developer": user is not None and user.developer_id is not None
-        and user.developer_id == app.developer_id,
+        "is_app_developer": is_app_developer,
         "logged_in": user is not None,
         "max_text": ratings.MAX_TEXT,
         "error": error,
@@ -59,6 +73,28 @@ def _shown_reviews(app):
     return shown
 
 
+# Stands in for the reader's CSRF token in a kept review list; random, so no review text can
+# contain it.
+_CSRF_MARK = "csrf-" + secrets.token_hex(16)
+
+
+def _review_list(app, reviews, logged_in, is_app_developer):
+    """The review list's HTML. Rendering 50 reviews, each with its report form, cost more than
+    the rest of the app page: it is rendered once per kind of reader and store generation, and
+    only the reader's CSRF token is put in per request."""
+    from views.store import _page_cache, _store_generation
+
+    key = ("review-list", app.id, _store_generation(), logged_in, is_app_developer)
+    html = _page_cache().get(key)
+    if html is None:
+        html = render_template("reviews/_review_list.html", app=app, reviews=reviews, logged_in=logged_in,
+                               is_app_developer=is_app_developer, csrf=_CSRF_MARK)
+        _page_cache().put(key, html)
+    # Visitors' pages carry no token at all (they are shared); the mark is only in forms for
+    # logged-in readers.
+    return Markup(html.replace(_CSRF_MARK, generate_csrf()) if logged_in else html)
+
+
 @bp.app_template_global()
 def review_section(app):
     """The reviews section for the store's app page: `{{ review_section(app) }}`."""
@@ -68,7 +104,7 @@ def review_section(app):
 @bp.app_template_global()
 def eligibility_section(app, stats=None):
     """Where the app stands against the Recommended rules: `{{ eligibility_section(app) }}`."""
-    stats = stats if stats is not None else AppStats.get_or_none(AppStats.app == app)
+    stats = stats if stats is not None else _app_stats(app)
     progress = recommendations.eligibility_progress(stats, current_app.config["RECOMMEND_MIN_ACTIVE"],
                                                     current_app.config["RECOMMEND_MIN_RATING"])
     return Markup(render_template("partials/_eligibility.html", progress=progress, app=app))
@@ -119,7 +155,7 @@ def delete_review(slug):
     return _done(app, "Your review was deleted.")
 
 
-@bp.post("/reviews/<int:review_id>/reply")
+@bp.post(f"/reviews/<{ID}:review_id>/reply")
 @login_required
 def reply(review_id):
     try:
@@ -133,7 +169,7 @@ def reply(review_id):
     return _done(review.app, "Your reply was published.")
 
 
-@bp.post("/reviews/<int:review_id>/report")
+@bp.post(f"/reviews/<{ID}:review_id>/report")
 @login_required
 def report(review_id):
     try:
@@ -153,7 +189,7 @@ def admin_reports():
     return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
 
 
-@bp.post("/admin/reports/<int:report_id>/resolve")
+@bp.post(f"/admin/reports/<{ID}:report_id>/resolve")
 @platform_admin_required
 def resolve_report(report_id):
     if not ratings.resolve_report(report_id):
@@ -164,7 +200,7 @@ def resolve_report(report_id):
     return redirect(url_for("reviews.admin_reports"), 303)
 
 
-@bp.post("/admin/reports/<int:report_id>/remove-review")
+@bp.post(f"/admin/reports/<{ID}:report_id>/remove-review")
 @platform_admin_required
 def remove_reported_review(report_id):
     if not ratings.remove_reported_review(report_id):

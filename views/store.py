@@ -115,7 +115,9 @@ def apps():
 @bp.get("/apps/<slug>")
 @visitor_cached
 def app_page(slug):
-    page = store.published_app(slug)
+    # The same for every reader until the store changes; a logged-in reader's page is rendered
+    # anew, but not its listing.
+    page = _shared(("app", slug), lambda: store.published_app(slug))
     if page is None:
         return render_page("store/not_found.html", status=404, slug=slug)
     return render_page("store/app.html", page=page)

@@ -1,0 +1,56 @@
+"""prepared.py: a query's SQL built once and replayed with new values gives what peewee gives."""
+import pytest
+from peewee import JOIN
+
+import credentials
+import prepared
+from models import Company, Connection, OAuthToken, User, db
+from tests import factories
+
+
+def _user_with_company(user_id):
+    return User.select(User, Company).join(Company, JOIN.LEFT_OUTER).where(User.id == user_id).limit(1)
+
+
+def test_replays_with_each_call_s_values_and_joined_rows(app):
+    with app.app_context(), db.connection_context():
+        first = factories.customer_admin()
+        second = factories.customer_admin()
+        developer = factories.developer_user()
+        for user in (first, second, developer, first):
+            row = prepared.first("test-user", _user_with_company, user.id)
+            assert (row.id, row.email, row.company_id) == (user.id, user.email, user.company_id)
+            if user.company_id is None:
+                assert row.company is None
+            else:
+                # Hydrated from the same query: reading it runs no further statement.
+                assert row.__rel__["company"].name == Company.get_by_id(user.company_id).name
+        assert prepared.first("test-user", _user_with_company, 10**9) is None
+
+
+def test_string_values_and_several_rows(app):
+    with app.app_context(), db.connection_context():
+        company = factories.company()
+        listing = factories.app_listing()
+        connection = factories.api_connection(company, listing)
+        tokens = [factories.issue_token(connection) for _ in range(3)]
+
+        def by_hash(value):
+            return OAuthToken.select(OAuthToken, Connection).join(Connection).where(
+                OAuthToken.access_token_hash == value)
+
+        for token in tokens:
+            row = OAuthToken.get(OAuthToken.access_token_hash == credentials.token_hash(token))
+            found = prepared.select("test-token", by_hash, row.access_token_hash)
+            assert [r.id for r in found] == [row.id]
+            assert found[0].connection.company_id == company.id
+        assert prepared.select("test-token", by_hash, "no-such-hash") == []
+
+
+def test_refuses_values_that_would_change_the_sql(app):
+    with app.app_context(), db.connection_context():
+        with pytest.raises(TypeError):
+            prepared.select("test-none", lambda v: User.select().where(User.id == v), None)
+        with pytest.raises(ValueError):
+            # The argument is transformed before it reaches the SQL: not replayable.
+            prepared.select("test-transformed", lambda v: User.select().where(User.email == v + "x"), "a")
