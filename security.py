@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import BadRequest
 
 csrf = CSRFProtect()
 
@@ -62,6 +63,20 @@ def safe_next(target, default="/"):
     return target
 
 
+def refuse_nul_characters():
+    """PostgreSQL cannot store or even compare text holding NUL, and no person types one: a path,
+    query or form with one is refused here (a 400), before any view queries with it (a 500)."""
+    values = list((request.view_args or {}).values()) + [v for _, vs in request.args.lists() for v in vs]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [v for _, vs in request.form.lists() for v in vs]
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        error = BadRequest("The request held a NUL character, which the market does not accept.")
+        error.market_message = True
+        raise error
+
+
 def init_app(app):
     csrf.init_app(app)
+    # App-wide, so no view or domain function ever queries with NUL (PostgreSQL's DataError).
+    app.before_request(refuse_nul_characters)
     app.after_request(set_security_headers)
