@@ -2,7 +2,7 @@
 headers and CSP (QUALITY.md 24, 26), safe redirects (QUALITY.md 28)."""
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import abort, current_app, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import BadRequest
 
@@ -65,14 +65,23 @@ def safe_next(target, default="/"):
 
 def refuse_nul_characters():
     """PostgreSQL cannot store or even compare text holding NUL, and no person types one: a path,
-    query or form with one is refused here (a 400), before any view queries with it (a 500)."""
-    values = list((request.view_args or {}).values()) + [v for _, vs in request.args.lists() for v in vs]
+    query or form with one is refused here, before any view queries with it (a 500)."""
+    if request.blueprint == "api":
+        return None  # the API checks its own input and answers in JSON (a NUL number is its 404)
+    if any(isinstance(value, str) and "\x00" in value for value in (request.view_args or {}).values()):
+        abort(404)  # nothing of that name exists
+    values = [v for _, vs in request.args.lists() for v in vs]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values += [v for _, vs in request.form.lists() for v in vs]
-    if any(isinstance(value, str) and "\x00" in value for value in values):
-        error = BadRequest("The request held a NUL character, which the market does not accept.")
-        error.market_message = True
-        raise error
+    if not any(isinstance(value, str) and "\x00" in value for value in values):
+        return None
+    message = "The request held a NUL character, which the market does not accept."
+    if request.blueprint == "oauth" and request.endpoint != "oauth.authorize":
+        # Token, revocation and introspection clients read an RFC 6749 JSON error.
+        return jsonify(error="invalid_request", error_description=message), 400
+    error = BadRequest(message)
+    error.market_message = True
+    raise error
 
 
 def init_app(app):
