@@ -10,6 +10,8 @@ included). Arguments are str or int (never None: `== None` would change the SQL)
 from models import db
 
 _INT_MARK = -7_391_000_000_000  # an id or number no query here is ever asked for
+# What a peewee cursor wrapper keeps about one execution; the rest is the column layout.
+_CURSOR_STATE = frozenset({"cursor", "count", "index", "initialized", "populated", "row_cache"})
 
 
 def _marks(args):
@@ -33,7 +35,7 @@ def _compile(build, args):
     if len(seen - {None}) != len(marks):
         # A build that transforms its argument cannot be replayed with a new value.
         raise ValueError("every argument must appear unchanged among the query's parameters")
-    return query, sql, slots
+    return query, sql, slots, None
 
 
 def select(key, build, *args):
@@ -46,9 +48,18 @@ def select(key, build, *args):
     entry = cache.get(key)
     if entry is None:
         entry = cache[key] = _compile(build, args)
-    query, sql, slots = entry
+    query, sql, slots, layout = entry
     cursor = engine.execute_sql(sql, [param if position is None else args[position] for position, param in slots])
-    return list(query._get_cursor_wrapper(cursor))
+    rows = query._get_cursor_wrapper(cursor)
+    if layout is not None:
+        # peewee works out which column goes to which model and converter on every execution
+        # (most of the cost of a row of five joined models); the SQL is the same, so is that.
+        rows.__dict__.update(layout)
+        rows.initialized = True
+    result = list(rows)
+    if layout is None and rows.initialized:
+        cache[key] = (query, sql, slots, {k: v for k, v in rows.__dict__.items() if k not in _CURSOR_STATE})
+    return result
 
 
 def first(key, build, *args):

@@ -6,7 +6,8 @@ ETag so browsers and shared caches can revalidate cheaply (DESIGN.md §4).
 """
 from functools import wraps
 
-from flask import Blueprint, current_app, g, make_response, request
+from flask import Blueprint, current_app, g, make_response, render_template, request
+from markupsafe import Markup
 
 import store
 from views import render_page, wants_fragment
@@ -42,6 +43,19 @@ def _shared(name, compute):
         value = compute()
         _page_cache().put(key, value)
     return value
+
+
+@bp.app_template_global()
+def kept_cards(name, cards):
+    """The cards of a list that is the same for everyone (`name`: featured, newest), rendered
+    once per store generation: a logged-in customer's home page is rendered anew on each view,
+    and its 20-odd cards cost more than the rest of it."""
+    key = ("cards-html", name, _store_generation())
+    html = _page_cache().get(key)
+    if html is None:
+        html = Markup(render_template("partials/_app_cards.html", cards=cards))
+        _page_cache().put(key, html)
+    return html
 
 
 def _anonymous_request():
