@@ -206,7 +206,7 @@ class MarketToken(TokenMixin):
 
 
 def query_client(client_id):
-    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 64 or "\x00" in client_id:
         return None
     row = prepared.first("client", lambda value: OAuthClient.select().where(OAuthClient.client_id == value).limit(1),
                          client_id)
