@@ -1,6 +1,7 @@
 """Recommended apps: `/recommended` and the store home's `#recommended` section (issue I)."""
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user
+from markupsafe import Markup
 
 import recommendations
 from views import render_page
@@ -35,9 +36,30 @@ def _company_cards(company, min_active, min_rating, limit):
            _store_generation())
     cards = _page_cache().get(key)
     if cards is None:
-        cards = recommendations.recommended_for_company(company, min_active, min_rating, limit, owned=owned)
+        cards = KeptCards(recommendations.recommended_for_company(company, min_active, min_rating, limit,
+                                                                  owned=owned))
         _page_cache().put(key, cards)
     return cards
+
+
+class KeptCards(list):
+    """A company's kept ranking, with its section's HTML once rendered (`recommended_section`)."""
+
+    html = None
+
+
+@bp.app_template_global()
+def recommended_section(cards, personal):
+    """The Recommended section: `{{ recommended_section(recommended_cards, personal) }}`. A kept
+    ranking's section is rendered once and kept with it: the cards are most of the time of
+    the home page and of /recommended for a logged-in customer."""
+    html = getattr(cards, "html", None)
+    if html is None or html[0] != personal:
+        html = (personal, Markup(render_template("recommended/_section.html", recommended_cards=cards,
+                                                 personal=personal)))
+        if isinstance(cards, KeptCards):
+            cards.html = html
+    return html[1]
 
 
 @bp.get("/recommended")
