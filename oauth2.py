@@ -246,15 +246,26 @@ def save_token(token, request):
     code = request.authorization_code.row
     now = utcnow()
     refresh = token.get("refresh_token")
-    OAuthToken.create(
-        client=request.client.row, connection=code.connection_id, code=code,
-        family=credentials.new_token(24),
-        access_token_hash=credentials.token_hash(token["access_token"]),
-        refresh_token_hash=credentials.token_hash(refresh) if refresh else None,
-        scope=token.get("scope", ""), issued_at=now,
-        access_expires_at=now + datetime.timedelta(seconds=token["expires_in"]),
-        refresh_expires_at=now + _seconds("OAUTH_REFRESH_TOKEN_TTL") if refresh else None,
-    )
+    values = {
+        "client": request.client.row.id, "connection": code.connection_id, "code": code.id,
+        "family": credentials.new_token(24),
+        "access_token_hash": credentials.token_hash(token["access_token"]),
+        "scope": token.get("scope", ""), "issued_at": now,
+        "access_expires_at": now + datetime.timedelta(seconds=token["expires_in"]),
+    }
+    if refresh:
+        values["refresh_token_hash"] = credentials.token_hash(refresh)
+        values["refresh_expires_at"] = now + _seconds("OAUTH_REFRESH_TOKEN_TTL")
+    # One INSERT per token exchange: its SQL is built once per set of columns (prepared.py).
+    names = tuple(values)
+    prepared.execute(("save_token", names), lambda *row: OAuthToken.insert(dict(zip(names, row, strict=True))),
+                     *values.values())
+
+
+def _use_code_statement(now, code_id):
+    # Single use under concurrency: only the request whose UPDATE changes the row wins.
+    return (AuthorizationCode.update(used_at=now)
+            .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_null()))
 
 
 # --- Revocation -------------------------------------------------------------------------
@@ -391,9 +402,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code = self.request.authorization_code.row
         # Single use under concurrency: only the request whose UPDATE changes the row wins.
         with db.atomic():
-            won = (AuthorizationCode.update(used_at=utcnow())
-                   .where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_null())
-                   .execute()) == 1
+            won = prepared.execute("use_authorization_code", _use_code_statement, utcnow(), code.id) == 1
             if won:
                 status, token, headers = super().create_token_response()
         if not won:

@@ -5,11 +5,16 @@ session's user, the store generation, an API token with its grant) that building
 ten to twenty times the query itself. `select(key, build, *args)` builds the peewee query once per
 database with stand-in values, remembers its SQL and where each argument goes, and afterwards only
 executes that SQL and turns the rows into the same model instances peewee would (joined models
-included). Arguments are str or int (never None: `== None` would change the SQL).
+included). Arguments are str, int or naive datetimes (never None: `== None` would change the
+SQL; an INSERT leaves a None column out instead, under its own key). `execute` does the same for
+an INSERT or UPDATE and returns the number of rows it changed.
 """
+import datetime
+
 from models import db
 
 _INT_MARK = -7_391_000_000_000  # an id or number no query here is ever asked for
+_DATETIME_MARK = datetime.datetime(1901, 2, 3, 4, 5, 6)  # naive UTC, like every market time
 # What a peewee cursor wrapper keeps about one execution; the rest is the column layout.
 _CURSOR_STATE = frozenset({"cursor", "count", "index", "initialized", "populated", "row_cache"})
 
@@ -17,9 +22,12 @@ _CURSOR_STATE = frozenset({"cursor", "count", "index", "initialized", "populated
 def _marks(args):
     marks = []
     for i, value in enumerate(args):
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise TypeError(f"prepared queries take str or int arguments, not {type(value).__name__}")
-        marks.append(_INT_MARK - i if isinstance(value, int) else f"\x00prepared-{i}\x00")
+        if isinstance(value, datetime.datetime):
+            marks.append(_DATETIME_MARK + datetime.timedelta(seconds=i))
+        elif isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError(f"prepared queries take str, int or datetime arguments, not {type(value).__name__}")
+        else:
+            marks.append(_INT_MARK - i if isinstance(value, int) else f"\x00prepared-{i}\x00")
     return marks
 
 
@@ -66,3 +74,16 @@ def first(key, build, *args):
     """The first row of `select`, or None; `build` should limit itself to one row."""
     rows = select(key, build, *args)
     return rows[0] if rows else None
+
+
+def execute(key, build, *args):
+    """Run `build(*args)`, a peewee INSERT or UPDATE, its SQL built once per database and `key`;
+    the number of rows changed."""
+    engine = db.obj
+    cache = engine.__dict__.setdefault("_market_prepared", {})
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = _compile(build, args)
+    _, sql, slots, _ = entry
+    cursor = engine.execute_sql(sql, [param if position is None else args[position] for position, param in slots])
+    return cursor.rowcount

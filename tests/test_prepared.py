@@ -54,3 +54,20 @@ def test_refuses_values_that_would_change_the_sql(app):
         with pytest.raises(ValueError):
             # The argument is transformed before it reaches the SQL: not replayable.
             prepared.select("test-transformed", lambda v: User.select().where(User.email == v + "x"), "a")
+
+
+def test_writes_replay_with_each_call_s_values_and_count_changed_rows(app):
+    import datetime
+
+    with app.app_context(), db.connection_context():
+        users = [factories.customer_admin() for _ in range(2)]
+        when = [datetime.datetime(2026, 1, 2, 3, 4, 5), datetime.datetime(2026, 6, 7, 8, 9, 10)]
+
+        def rename(name, at, user_id):
+            return User.update(name=name, created_at=at).where(User.id == user_id, User.name != name)
+
+        for user, name, at in zip(users, ("Anna", "Bo"), when, strict=True):
+            assert prepared.execute("test-rename", rename, name, at, user.id) == 1
+        assert prepared.execute("test-rename", rename, "Bo", when[0], users[1].id) == 0  # already Bo
+        rows = {u.id: (u.name, u.created_at) for u in User.select()}
+        assert rows[users[0].id] == ("Anna", when[0]) and rows[users[1].id] == ("Bo", when[1])
