@@ -257,6 +257,7 @@ class ListedApp:
     slug: str
     name: str
     tagline: str
+    icon: str | None
     stats: ListedFigures
 
 
@@ -265,7 +266,7 @@ def eligible_apps(min_active, min_rating, limit=500):
     from models import App, AppStats
 
     centi = min_rating_centi(min_rating)
-    query = (App.select(App.id, App.slug, App.name, App.tagline, AppStats.active_customers,
+    query = (App.select(App.id, App.slug, App.name, App.tagline, App.icon, AppStats.active_customers,
                         AppStats.rating_sum, AppStats.rating_count, AppStats.new_customers_30d)
              .join(AppStats, on=(AppStats.app == App.id))
              .where(App.status == "published",
@@ -274,8 +275,8 @@ def eligible_apps(min_active, min_rating, limit=500):
                     AppStats.rating_sum * 100 >= AppStats.rating_count * centi)
              .order_by(AppStats.active_customers.desc(), App.id)
              .limit(limit))
-    return [ListedApp(app_id, slug, name, tagline, ListedFigures(*figures))
-            for app_id, slug, name, tagline, *figures in query.tuples()]
+    return [ListedApp(app_id, slug, name, tagline, icon, ListedFigures(*figures))
+            for app_id, slug, name, tagline, icon, *figures in query.tuples()]
 
 
 def _figures(app):

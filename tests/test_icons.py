@@ -142,3 +142,16 @@ def test_the_seed_gives_a_handful_of_apps_icons_it_serves(client, app):
         response.close()
     page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
     assert 'alt="Time Tracker Pro"' in img_of(page, "time-tracker-pro")
+
+
+def test_recommended_cards_show_the_icon(client, icon_dir):
+    from models import AppStats
+
+    listing, name, _ = with_icon(icon_dir, slug="iconic", name="Iconic Books")
+    # Eligible: 10 active customers and a 4.0 average.
+    AppStats.update(active_customers=10, rating_sum=40, rating_count=10, rating_centi=400).where(
+        AppStats.app == listing.id).execute()
+    page = client.get("/recommended").get_data(as_text=True)
+    section = page[page.index('id="recommended"'):]
+    img = img_of(section, "iconic")
+    assert f'src="/icons/{name}"' in img and 'alt="Iconic Books"' in img
