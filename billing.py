@@ -23,6 +23,7 @@ from models import (
     Company,
     Developer,
     MarketSetting,
+    PendingPlanChange,
     Plan,
     Subscription,
     User,
@@ -423,12 +424,14 @@ def _set_cancel_at_period_end(config, subscription, value, purpose, now=None):
     return row
 
 
-def change_plan(config, company, app, plan_id):
-    """Upgrade now, prorated and invoiced at once; downgrade without proration, so the cheaper
-    price applies from the next renewal and nothing is credited for the current period (the
-    billing date does not move). Returns (subscription, "upgraded" | "downgraded")."""
+def change_plan(config, company, app, plan_id, now=None):
+    """Upgrade now, prorated and invoiced at once. A downgrade waits for the end of the paid
+    period (a PendingPlanChange the sweep applies shortly before renewal), so the company keeps
+    what it paid for and nothing is credited; Stripe hears nothing now. Returns
+    (subscription, "upgraded" | "downgraded")."""
     import webhooks
 
+    now = now or utcnow()
     subscription = entitlements.current_subscription(company, app)
     if subscription is None:
         raise BuyRefused("Your company has no subscription to this app to change.", status=404)
@@ -442,7 +445,15 @@ def change_plan(config, company, app, plan_id):
         raise BuyRefused("A payment for this app failed. Update your card before changing plan.")
     if subscription.cancel_at_period_end:
         raise BuyRefused("This subscription is set to cancel. Keep it first, then change plan.")
-    upgrade = plan.price_ore > subscription.price_ore
+    if plan.price_ore <= subscription.price_ore:
+        if subscription.current_period_end is None:
+            raise BuyRefused("This subscription has no paid period to end yet; try again in a minute.")
+        with write_transaction():
+            # One pending change per subscription: the latest choice replaces an earlier one.
+            PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
+            PendingPlanChange.create(subscription=subscription, plan=plan,
+                                     effective_at=subscription.current_period_end, created_at=now)
+        return subscription, "downgraded"
     tax_rate = ensure_tax_rate(config)
     ensure_price(config, plan, app)
     client = stripe_client(config)
@@ -450,14 +461,79 @@ def change_plan(config, company, app, plan_id):
     item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
     if tax_rate:
         item["tax_rates"] = [tax_rate]
-    params = {"items": [item], "metadata": {"plan_id": str(plan.id)},
-              "proration_behavior": "always_invoice" if upgrade else "none"}
+    params = {"items": [item], "metadata": {"plan_id": str(plan.id)}, "proration_behavior": "always_invoice"}
     updated = client.v1.subscriptions.update(
         subscription.stripe_subscription_id, params,
         _options("plan", subscription.stripe_subscription_id, plan.id, subscription.updated_at.isoformat()))
     with write_transaction():
+        PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
         row = webhooks.apply_subscription(config, updated.to_dict(), 0)
-    return row, ("upgraded" if upgrade else "downgraded")
+    return row, "upgraded"
+
+
+def pending_plan_change(subscription):
+    """The downgrade waiting for the end of this subscription's period, or None."""
+    if subscription is None:
+        return None
+    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription)
+
+
+def undo_plan_change(company, app):
+    """Forget the company's pending downgrade of `app`: it renews on the plan it has."""
+    subscription = entitlements.current_subscription(company, app)
+    pending = pending_plan_change(subscription)
+    if pending is None:
+        raise BuyRefused("Your company has no plan change waiting for this app.", status=404)
+    PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+    return subscription
+
+
+# A pending downgrade is switched at Stripe this long before the period ends, so the renewal
+# invoice Stripe makes at the period end is already at the lower price (the sweep runs hourly).
+PLAN_CHANGE_LEAD = datetime.timedelta(hours=1)
+
+
+def apply_due_plan_changes(config, now=None, log=None):
+    """Switch each due pending downgrade's Stripe price without proration, then forget it; the
+    customer.subscription.updated webhook records the new price as for any change. Changes of
+    subscriptions that ended or are set to cancel are dropped; a Stripe failure keeps the row
+    for the next sweep. Returns (applied, dropped, failed)."""
+    import logging
+
+    log = log or logging.getLogger("market.billing")
+    now = now or utcnow()
+    applied = dropped = failed = 0
+    due = list(PendingPlanChange.select()
+               .where(PendingPlanChange.effective_at <= now + PLAN_CHANGE_LEAD)
+               .order_by(PendingPlanChange.effective_at, PendingPlanChange.id))
+    for pending in due:
+        subscription = Subscription.get_by_id(pending.subscription_id)
+        if (subscription.status not in ("active", "trialing") or subscription.cancel_at_period_end
+                or not subscription.stripe_subscription_id):
+            PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+            dropped += 1
+            continue
+        plan = Plan.get_by_id(pending.plan_id)
+        try:
+            tax_rate = ensure_tax_rate(config)
+            ensure_price(config, plan, plan.app)
+            client = stripe_client(config)
+            current = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+            item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
+            if tax_rate:
+                item["tax_rates"] = [tax_rate]
+            client.v1.subscriptions.update(
+                subscription.stripe_subscription_id,
+                {"items": [item], "metadata": {"plan_id": str(plan.id)}, "proration_behavior": "none"},
+                _options("downgrade", subscription.stripe_subscription_id, pending.effective_at.isoformat()))
+        except stripe.StripeError as error:
+            log.warning("pending plan change of subscription %s stays for the next sweep: %s",
+                        subscription.id, error)
+            failed += 1
+            continue
+        PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+        applied += 1
+    return applied, dropped, failed
 
 
 def billing_portal_url(config, company, return_url):

@@ -483,11 +483,28 @@ class SubscriptionChange(BaseModel):
         indexes = ((("developer", "at"), False), (("subscription", "at"), False))
 
 
+class PendingPlanChange(BaseModel):
+    """A downgrade the company chose, waiting for the end of the paid period: Stripe's sandbox
+    has no subscription schedules, so the sweep switches the price shortly before the renewal
+    (billing.apply_due_plan_changes). At most one per subscription: a new choice replaces it."""
+    id = AutoField()
+    subscription = ForeignKeyField(Subscription, backref="pending_plan_changes", unique=True,
+                                   on_delete="CASCADE")
+    plan = ForeignKeyField(Plan, on_delete="CASCADE")
+    effective_at = DateTimeField(index=True)  # the subscription's current_period_end when chosen
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "pending_plan_change"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
+    PendingPlanChange,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]
+

@@ -41,5 +41,7 @@ def run(config, now=None):
     aged = stats.age_all(now, grace_days)
     forgotten = accounts.forget_old_failures(now)
     sent = notifications.deliver_due(config, now)
+    changed_plans, _, _ = billing.apply_due_plan_changes(config, now)
     return {"entitlements_ended": ended, "stats_changed": aged, "login_failures_forgotten": forgotten,
-            "notifications_delivered": sent["delivered"], "notifications_failed": sent["failed"]}
+            "notifications_delivered": sent["delivered"], "notifications_failed": sent["failed"],
+            "plan_changes_applied": changed_plans}

@@ -133,7 +133,8 @@ def _my_app_rows(config, company):
                "next_charge": billing.next_charge(sub, config["VAT_PERCENT"]),
                "connected": oauth2.active_connection(company, app) is not None,
                "live": sub is not None and sub.status in ("active", "trialing", "past_due"),
-               "plans": [], "invoices": None, "invoices_error": False}
+               "plans": [], "invoices": None, "invoices_error": False,
+               "pending": billing.pending_plan_change(sub)}
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in billing.active_plans(app) if plan.id != sub.plan_id]
         try:
@@ -199,7 +200,18 @@ def change_plan(slug):
         name = sub.plan.name if sub.plan else "the new plan"
         if how == "upgraded":
             return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
-        return f"{app.name} is now on {name}; the lower price applies from the next renewal."
+        pending = billing.pending_plan_change(sub)
+        return (f"{app.name} changes to {pending.plan.name} on {pending.effective_at:%Y-%m-%d}; "
+                f"until then it stays on {name}.")
+    return _subscription_action(slug, "Only your company's admins can change plans.", act)
+
+
+@bp.post("/account/apps/<slug>/plan/undo")
+def undo_plan_change(slug):
+    def act(user, app):
+        sub = billing.undo_plan_change(user.company, app)
+        name = sub.plan.name if sub.plan else "its plan"
+        return f"{app.name} stays on {name}."
     return _subscription_action(slug, "Only your company's admins can change plans.", act)
 
 

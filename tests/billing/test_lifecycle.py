@@ -173,14 +173,21 @@ def test_cancel_undo_upgrade_and_downgrade(market):
     assert 20000 * 0.4 < proration.net_ore < 20000 * 0.6
     assert proration.net_ore + proration.moms_ore == proration.gross_ore
     assert LedgerEntry.select().count() == 2
-    # Downgrade: nothing charged or credited now; the next renewal is at the Standard price.
+    # Downgrade: nothing charged or credited now; Pro until the period ends (test_downgrade.py),
+    # the sweep switches it just before, and the renewal is at the Standard price.
     response = market.post(http, f"/account/apps/{listing.slug}/plan", {"plan": str(standard.id)})
     assert response.status_code == 303
     market.settle()
     assert LedgerEntry.select().count() == 2
     down = Subscription.get_by_id(sub.id)
+    assert (down.plan_id, down.price_ore) == (pro.id, 39900)
+    switch_at = down.current_period_end - datetime.timedelta(minutes=30)
+    market.sandbox.advance(seconds=int(switch_at.replace(tzinfo=datetime.UTC).timestamp() - market.sandbox.now()))
+    assert sweep.run(market.app.config, now=switch_at)["plan_changes_applied"] == 1
+    market.settle()
+    down = Subscription.get_by_id(sub.id)
     assert (down.plan_id, down.price_ore) == (standard.id, 19900)
-    market.sandbox.advance(days=20)
+    market.sandbox.advance(days=5)
     renewal = LedgerEntry.select().order_by(LedgerEntry.id.desc()).first()
     assert LedgerEntry.select().count() == 3 and renewal.gross_ore == 24875
     # Bad plan ids and the current plan are refused, changing nothing.
