@@ -582,17 +582,19 @@ def invoices(config, subscription, limit=12):
     return rows
 
 
-def next_charge(subscription, vat_percent):
-    """(amount in öre including moms, date) of the next renewal, or None when none is coming."""
+def next_charge(subscription, vat_percent, pending=None):
+    """(amount in öre including moms, date) of the next renewal, or None when none is coming.
+    A pending downgrade (`pending`, a PendingPlanChange) is what that renewal will charge."""
     if subscription is None or subscription.status not in ("active", "trialing", "past_due"):
         return None
     if subscription.cancel_at_period_end:
         return None
     when = subscription.trial_end if subscription.status == "trialing" else subscription.current_period_end
-    if when is None or not subscription.price_ore:
+    price = pending.plan.price_ore if pending is not None else subscription.price_ore
+    if when is None or not price:
         return None
-    moms = (subscription.price_ore * vat_percent * 2 + 100) // 200
-    return subscription.price_ore + moms, when
+    moms = (price * vat_percent * 2 + 100) // 200
+    return price + moms, when
 
 
 def grace_deadline(subscription, grace_days):

@@ -128,13 +128,14 @@ def _my_app_rows(config, company):
     grace = config["BILLING_GRACE_DAYS"]
     rows = []
     for app, sub in billing.company_apps(company):
+        pending = billing.pending_plan_change(sub)
         row = {"app": app, "subscription": sub, "words": billing.status_words(sub, grace),
                "plan": sub.plan if sub is not None else None,
-               "next_charge": billing.next_charge(sub, config["VAT_PERCENT"]),
+               "next_charge": billing.next_charge(sub, config["VAT_PERCENT"], pending),
                "connected": oauth2.active_connection(company, app) is not None,
                "live": sub is not None and sub.status in ("active", "trialing", "past_due"),
                "plans": [], "invoices": None, "invoices_error": False,
-               "pending": billing.pending_plan_change(sub)}
+               "pending": pending}
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in billing.active_plans(app) if plan.id != sub.plan_id]
         try:
