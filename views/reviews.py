@@ -155,6 +155,12 @@ def delete_review(slug):
     return _done(app, "Your review was deleted.")
 
 
+def _refused_on_review(review_id, refused):
+    """The reviews section of the review's app again, with the refusal's message."""
+    app = ratings.Review.select(ratings.Review, App).join(App).where(ratings.Review.id == review_id).get().app
+    return _section(app, status=refused.status, error=refused.message)
+
+
 @bp.post(f"/reviews/<{ID}:review_id>/reply")
 @login_required
 def reply(review_id):
@@ -163,9 +169,7 @@ def reply(review_id):
     except ratings.NotYours:
         abort(404)
     except ratings.ReviewError as refused:
-        app = ratings.Review.select(ratings.Review, App).join(App).where(
-            ratings.Review.id == review_id).get().app
-        return _section(app, status=refused.status, error=refused.message)
+        return _refused_on_review(review_id, refused)
     return _done(review.app, "Your reply was published.")
 
 
@@ -177,9 +181,7 @@ def report(review_id):
     except ratings.NotYours:
         abort(404)
     except ratings.ReviewError as refused:
-        app = ratings.Review.select(ratings.Review, App).join(App).where(
-            ratings.Review.id == review_id).get().app
-        return _section(app, status=refused.status, error=refused.message)
+        return _refused_on_review(review_id, refused)
     return _done(reported.review.app, "Thank you. The App Market will look at this review.")
 
 
