@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import recommendations as rec  # noqa: E402
+from market.recommendations import ranking as rec  # noqa: E402
 
 
 def load_usage():
@@ -94,9 +94,9 @@ def evaluate(usage, companies, reviews, apps, seed=1, weights=None):
 
 
 def seeded_database(url, scale):
-    import database
-    import seed
     from app import create_app
+    from market.data import database
+    from market.jobs import seed
     from models import db
 
     app = create_app({"MARKET_ENV": "demo", "DATABASE_URL": url})

@@ -98,9 +98,9 @@ def prepare(url):
     """What the scenarios need beyond the seed: a Connect account for account.updated events,
     the demo company connected to the sample integration, and API tokens on many grants (the
     rate limit is per client and company, 25 per 5 s)."""
-    import credentials
-    import database
-    import recommendations
+    from market.core import credentials
+    from market.data import database
+    from market.recommendations import ranking as recommendations
     from models import App, Connection, Developer, OAuthClient, OAuthToken, SegmentUsage, User, db, utcnow
 
     db.initialize(database.open_database(url))
@@ -144,7 +144,7 @@ def prepare(url):
 
 def make_codes(count, ctx):
     """`count` fresh authorization codes for the token exchange (each can be redeemed once)."""
-    import credentials
+    from market.core import credentials
     from models import AuthorizationCode, db, utcnow
 
     now = utcnow()
@@ -314,7 +314,7 @@ def wrk(base_url, lines, duration, connections, threads=1):
 
 # ---------------------------------------------------------------------------- the run
 def run(args):
-    import database
+    from market.data import database
     from models import db
 
     url, fresh = database_url(args.database, args.scale, args.reuse)

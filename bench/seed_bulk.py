@@ -17,10 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import database  # noqa: E402
-import seed  # noqa: E402
-import stats  # noqa: E402
-import store  # noqa: E402
+from market.catalog import store  # noqa: E402
+from market.data import database  # noqa: E402
+from market.jobs import seed  # noqa: E402
+from market.stats import app_stats as stats  # noqa: E402
 from models import Company, Connection, Plan, Review, Subscription, User, db, utcnow  # noqa: E402
 
 SUBSCRIPTIONS_PER_SCALE = 10_000

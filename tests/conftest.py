@@ -15,8 +15,8 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from peewee import sort_models
 
-import database
 from app import create_app
+from market.data import database
 from models import MODELS, db
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -2,7 +2,7 @@
 fields. Every test builds exactly what it needs."""
 import itertools
 
-import accounts
+from market.accounts import auth as accounts
 from models import App, AppStats, Category, Company, Developer, Plan, User, utcnow
 
 _seq = itertools.count(1)
@@ -11,7 +11,7 @@ PASSWORD = "demo-pass-123"
 
 def luhn_org_number(seed):
     """A Swedish org number (NNNNNN-NNNN) whose last digit is the Luhn check digit."""
-    import companies
+    from market.accounts import companies
 
     return companies.org_number_from(f"{556000000 + seed:09d}"[-9:])
 
@@ -70,7 +70,7 @@ def app_listing(developer_obj=None, price_ore=None, stats=True, **fields):
         Plan.create(app=listing, name="Standard", price_ore=price_ore)
     if stats:
         AppStats.create(app=listing)
-    __import__("store").index_app(listing)  # searchable like a published listing
+    __import__("market.catalog.store", fromlist=["_"]).index_app(listing)  # searchable like a published listing
     return listing
 
 
@@ -79,7 +79,7 @@ def oauth_client(app, redirect_uris="https://client.example.test/callback",
                  is_public=False, client_id=None, secret_key="test-secret-key"):
     """The app's OAuthClient; returns (row, plain secret). `secret_key` must be the app's
     SECRET_KEY (the test configuration's by default)."""
-    import credentials
+    from market.core import credentials
     from models import OAuthClient
 
     row = OAuthClient.create(
@@ -106,7 +106,7 @@ def issue_token(connection_obj, scope=None, ttl=3600):
     returns the plain token. `ttl` may be negative for an expired one."""
     import datetime
 
-    import credentials
+    from market.core import credentials
     from models import OAuthClient, OAuthToken
 
     client = OAuthClient.get(OAuthClient.app == connection_obj.app_id)
@@ -168,7 +168,7 @@ def ledger_entry(app, company_obj=None, gross_ore=24875, moms_ore=4975, kind="pa
                  occurred_at=None, platform_fee_percent=25, **fields):
     """A ledger row as ledger.record_payment would write it (split by ledger.split); negative
     amounts make a refund or dispute reversal."""
-    import ledger
+    from market.billing import ledger
     from models import LedgerEntry
 
     n = next(_seq)
@@ -182,7 +182,7 @@ def ledger_entry(app, company_obj=None, gross_ore=24875, moms_ore=4975, kind="pa
 def subscription_price_change(subscription_obj, price_ore, at):
     """A plan change as webhooks.apply_subscription mirrors it: the new monthly price and its
     MRR history row, at `at`."""
-    import subscription_history
+    from market.billing import history as subscription_history
     from models import Subscription
 
     Subscription.update(price_ore=price_ore, updated_at=at).where(Subscription.id == subscription_obj.id).execute()

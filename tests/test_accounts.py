@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-import companies
-import mail
+from market.accounts import companies
+from market.outbound import mail
 from models import AccountToken, Company, Developer, OutboxMail, User, utcnow
 from tests import factories
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-import credentials
+from market.core import credentials
 from models import Subscription
 from tests import factories
 

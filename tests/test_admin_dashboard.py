@@ -6,9 +6,9 @@ import re
 import pytest
 import stripe
 
-import billing
-import dashboard
-import notifications
+from market.billing import checkout as billing
+from market.dashboards import figures as dashboard
+from market.notifications import outbox as notifications
 from models import AppNotification, StripeEvent, utcnow
 from tests import factories
 

@@ -1,5 +1,5 @@
 """The admin's review queue, rejection with a reason, suspension and restoring (issue B)."""
-import listings
+from market.catalog import listings
 from models import App, MarketSetting
 from tests import factories
 

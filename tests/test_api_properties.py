@@ -6,7 +6,7 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from api_openapi import SPEC
+from market.api.openapi import SPEC
 from tests import factories
 
 MAX_EXAMPLES = 25

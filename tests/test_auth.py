@@ -50,7 +50,7 @@ def test_login_regenerates_the_session(client, auth):
 
 
 def test_bumped_session_epoch_ends_old_cookies(client, auth, app):
-    import accounts
+    from market.accounts import auth as accounts
     from models import User
 
     factories.customer_admin(email="anna@example.test")
@@ -142,7 +142,7 @@ def test_unknown_page_is_a_friendly_404(client):
 
 
 def test_passwords_are_argon2id():
-    import accounts
+    from market.accounts import auth as accounts
 
     accounts.configure_hasher(cheap=False)
     try:

@@ -3,7 +3,7 @@
 app is not found, and nothing changes."""
 import pytest
 
-import listings
+from market.catalog import listings
 from models import App, OAuthClient, OutboxMail, Plan, User
 from tests import factories
 

@@ -1,7 +1,7 @@
 """Settings: defaults only where they are safe (DESIGN.md §4, §8)."""
 import pytest
 
-import config
+from market import config
 
 
 def test_production_refuses_to_start_without_secrets(monkeypatch):
@@ -64,7 +64,7 @@ def test_unknown_environment_is_refused():
 
 
 def test_memory_sqlite_is_refused():
-    import database
+    from market.data import database
 
     with pytest.raises(RuntimeError):
         database.open_database("sqlite:///:memory:")
@@ -77,7 +77,7 @@ def test_production_app_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
                       "STRIPE_WEBHOOK_SECRET": "whsec_x", "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
                       "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1})
     assert app.config["SESSION_COOKIE_SECURE"] is True
-    import database
+    from market.data import database
     from models import db
 
     with db.connection_context():

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-import dashboard
-import stats
-import subscription_history
+from market.billing import history as subscription_history
+from market.dashboards import figures as dashboard
+from market.stats import app_stats as stats
 from models import CheckoutAttempt, Plan, utcnow
 from tests import factories
 

@@ -3,8 +3,8 @@ role (QUALITY.md 30, 31): visitors are sent to log in and see no data, wrong rol
 another developer's app is not found, and a developer only ever sees its own money."""
 import pytest
 
-import billing
-import stats
+from market.billing import checkout as billing
+from market.stats import app_stats as stats
 from tests import factories
 
 OWNED = "owned-app"

@@ -8,9 +8,9 @@ import io
 
 import pytest
 
-import oauth2
-import stats
-import webhooks
+from market.billing import webhooks
+from market.oauth import server as oauth2
+from market.stats import app_stats as stats
 from models import Connection, LedgerEntry, Plan
 from tests import factories
 from tests.billing.conftest import FakeStripe, event, invoice_object, post_event, subscription_object

@@ -4,9 +4,8 @@ import re
 
 import pytest
 
-import credentials
-import listings
-import store
+from market.catalog import listings, store
+from market.core import credentials
 from models import App, Developer, MarketSetting, OAuthClient, Plan, PlanPriceChange, User
 from tests import factories
 

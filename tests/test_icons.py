@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-import listings
-import seed
+from market.catalog import listings
+from market.jobs import seed
 from models import App
 from tests import factories
 

@@ -8,10 +8,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-import billing
-import companies
-import config
-import mail
+from market import config
+from market.accounts import companies
+from market.billing import checkout as billing
+from market.outbound import mail
 from models import AccountToken, OutboxMail, db
 from tests import factories
 

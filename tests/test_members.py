@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import companies
+from market.accounts import companies
 from models import AccountToken, OutboxMail, User, utcnow
 from tests import factories
 from tests.conftest import AuthActions

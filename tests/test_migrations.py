@@ -6,7 +6,7 @@ import uuid
 import psycopg
 import pytest
 
-import database
+from market.data import database
 from models import MODELS, MarketSetting, db
 from tests.conftest import ADMIN_URL, _unavailable
 

@@ -6,11 +6,11 @@ import datetime
 
 import pytest
 
-import billing
-import dashboard
-import subscription_history
-import sweep
-import webhooks
+from market.billing import checkout as billing
+from market.billing import history as subscription_history
+from market.billing import webhooks
+from market.dashboards import figures as dashboard
+from market.jobs import sweep
 from models import Plan, Subscription, SubscriptionChange, utcnow
 from tests import factories
 from tests.billing.conftest import subscription_object

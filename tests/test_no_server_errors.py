@@ -15,9 +15,9 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import billing
-import companies
-import ratings
+from market.accounts import companies
+from market.billing import checkout as billing
+from market.reviews import ratings
 from models import MODELS, Developer, ReviewReport, db
 from tests import factories
 from tests.conftest import AuthActions, csrf_token

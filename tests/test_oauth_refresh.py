@@ -133,7 +133,7 @@ def test_refresh_is_refused_when_the_entitlement_ended(client, auth, time_machin
 
 
 def test_refresh_after_the_connection_was_revoked_is_invalid_grant(app, client, auth):
-    import oauth2
+    from market.oauth import server as oauth2
 
     market = make_market()
     first = _offline(client, auth, market)
@@ -159,7 +159,7 @@ def test_refresh_marks_the_connection_used_at_most_hourly(client, auth, time_mac
 
 
 def test_lost_entitlement_hook_revokes_the_grant(app, client, auth):
-    import entitlements
+    from market.entitlement import rules as entitlements
 
     market = make_market()
     first = _offline(client, auth, market)

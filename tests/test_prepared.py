@@ -2,8 +2,8 @@
 import pytest
 from peewee import JOIN
 
-import credentials
-import prepared
+from market.core import credentials
+from market.data import prepared
 from models import Company, Connection, OAuthToken, User, db
 from tests import factories
 

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-import store
+from market.catalog import store
 from models import App, AppStats, Category, Developer, Plan, db, utcnow
 from tests import factories
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import recommendations as rec
+from market.recommendations import ranking as rec
 from models import AppStats, CoUsage, db, utcnow
 from tests import factories
 

@@ -3,7 +3,7 @@
 visitor's page none."""
 import re
 
-import ratings
+from market.reviews import ratings
 from models import ReviewReport, utcnow
 from tests import factories
 from tests.conftest import PASSWORD, form_csrf

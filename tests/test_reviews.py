@@ -2,7 +2,7 @@
 company and app, its rating figures kept in AppStats in the same transaction."""
 import pytest
 
-import ratings
+from market.reviews import ratings
 from models import AppStats, Review, ReviewReply, ReviewReport, User, utcnow
 from tests import factories
 

@@ -13,9 +13,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-import credentials
 from examples.sample_integration.app import check_landing
 from examples.sample_integration.app import create_app as create_integration
+from market.core import credentials
 from models import App, Connection, OAuthToken
 from tests import factories
 

@@ -20,7 +20,7 @@ import redis
 import requests
 import stripe
 
-import billing
+from market.billing import checkout as billing
 from models import CheckoutAttempt, Developer, LedgerEntry, OAuthToken, StripeEvent, Subscription
 from tests import factories
 from tests.conftest import IN_CI

@@ -1,7 +1,7 @@
 """Search through app_search: FTS5 on SQLite, tsvector on PostgreSQL, one function."""
 import pytest
 
-import store
+from market.catalog import store
 from models import App, Category
 from tests import factories
 

@@ -4,10 +4,10 @@ from collections import defaultdict
 
 import pytest
 
-import credentials
-import database
-import seed
-import store
+from market.catalog import store
+from market.core import credentials
+from market.data import database
+from market.jobs import seed
 from models import (
     MODELS,
     App,

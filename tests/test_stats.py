@@ -6,9 +6,9 @@ import random
 import pytest
 import time_machine
 
-import ratings
-import stats
-import store
+from market.catalog import store
+from market.reviews import ratings
+from market.stats import app_stats as stats
 from models import AppStats, Connection, Subscription, utcnow
 from tests import factories
 

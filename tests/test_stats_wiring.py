@@ -9,7 +9,7 @@ def _active(app_obj):
 
 
 def test_api_use_and_revoke_move_the_active_count(app, client):
-    import oauth2
+    from market.oauth import server as oauth2
 
     listing = factories.app_listing()
     company = factories.company()

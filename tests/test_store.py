@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-import store
+from market.catalog import store
 from models import App, AppStats, MarketSetting
 from tests import factories
 

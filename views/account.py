@@ -6,9 +6,9 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import Forbidden
 
-import accounts
-import companies
-import mail
+from market.accounts import auth as accounts
+from market.accounts import companies
+from market.outbound import mail
 from models import Company, Developer
 from views import render_page, wants_fragment
 

@@ -3,8 +3,8 @@ landing page. There is no other activation path (DESIGN.md §2)."""
 from flask import Blueprint, abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 
-import activation
-import companies
+from market.accounts import companies
+from market.entitlement import activation
 from views import render_page
 
 bp = Blueprint("activation", __name__)

@@ -6,9 +6,9 @@ import functools
 from flask import Blueprint, abort, request
 from flask_login import current_user, login_required
 
-import listings
-from companies import InvalidInput
-from scopes import SCOPES
+from market.accounts.companies import InvalidInput
+from market.catalog import listings
+from market.core.scopes import SCOPES
 from views import render_page
 from views.account import finished, forbidden, refuse_nul_characters
 

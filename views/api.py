@@ -14,11 +14,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-import api
-import api_openapi
-import oauth2
-from api import ApiError
-from security import csrf_exempt
+from market.api import openapi as api_openapi
+from market.api import resources as api
+from market.api.resources import ApiError
+from market.oauth import server as oauth2
+from views.security import csrf_exempt
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

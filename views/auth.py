@@ -2,8 +2,8 @@
 from flask import Blueprint, redirect, render_template, request, session
 from flask_login import current_user, login_user, logout_user
 
-import accounts
-from security import safe_next
+from market.accounts import auth as accounts
+from views.security import safe_next
 
 bp = Blueprint("auth", __name__)
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-import billing
+from market.billing import checkout as billing
 from models import App, Developer
 from views import render_page
 from views.admin import platform_admin_required
@@ -123,7 +123,7 @@ def checkout_canceled(slug):
 
 
 def _my_app_rows(config, company):
-    import oauth2
+    from market.oauth import server as oauth2
 
     grace = config["BILLING_GRACE_DAYS"]
     rows = []
@@ -247,7 +247,7 @@ def billing_portal():
 
 # ---------------------------------------------------------------------------- platform admin: refunds
 def _refunds_page(status=200, error=None, form=None):
-    import ledger
+    from market.billing import ledger
 
     return render_page("billing/refunds.html", "refunds", status=status, payments=ledger.recent_payments(),
                        refunds=ledger_reversals(), disputes=billing.disputes(), error=error, form=form or {})

@@ -2,8 +2,8 @@
 from flask import Blueprint, abort, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-import oauth2
-import scopes
+from market.core import scopes
+from market.oauth import server as oauth2
 from models import App
 from views import render_page, wants_fragment
 

@@ -11,10 +11,10 @@ import stripe
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-import billing
-import dashboard
-import listings
-import notifications
+from market.billing import checkout as billing
+from market.catalog import listings
+from market.dashboards import figures as dashboard
+from market.notifications import outbox as notifications
 from models import Developer
 from views import render_page
 from views.account import refuse_nul_characters

@@ -8,10 +8,10 @@ import os
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user, login_required
 
-import listings
-from companies import InvalidInput
+from market.accounts.companies import InvalidInput
+from market.catalog import listings
+from market.core.scopes import SCOPES
 from models import Developer
-from scopes import SCOPES
 from views import render_page
 from views.account import finished, forbidden, form_errors, refuse_nul_characters
 

@@ -3,9 +3,9 @@ plus the consent page a company admin sees."""
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-import oauth2
-import scopes
-from security import csrf_exempt
+from market.core import scopes
+from market.oauth import server as oauth2
+from views.security import csrf_exempt
 
 bp = Blueprint("oauth", __name__)
 

@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 from markupsafe import Markup
 
-import recommendations
+from market.recommendations import ranking as recommendations
 from views import render_page
 from views.store import visitor_cached
 

@@ -6,10 +6,10 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-import prepared
-import ratings
-import recommendations
-import store
+from market.catalog import store
+from market.data import prepared
+from market.recommendations import ranking as recommendations
+from market.reviews import ratings
 from models import App, AppStats
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required

@@ -9,7 +9,7 @@ from functools import wraps
 from flask import Blueprint, current_app, g, make_response, render_template, request
 from markupsafe import Markup
 
-import store
+from market.catalog import store
 from views import render_page, wants_fragment
 
 bp = Blueprint("store", __name__)

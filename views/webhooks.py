@@ -2,8 +2,8 @@
 the connected accounts') post here. Authenticated by the signature, so no CSRF token."""
 from flask import Blueprint, current_app, jsonify, request
 
-import webhooks
-from security import csrf_exempt
+from market.billing import webhooks
+from views.security import csrf_exempt
 
 bp = Blueprint("webhooks", __name__)
 

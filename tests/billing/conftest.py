@@ -7,8 +7,8 @@ import time
 import pytest
 import stripe
 
-import entitlements
-import webhooks
+from market.billing import webhooks
+from market.entitlement import rules as entitlements
 from models import Developer, Plan
 from tests import factories
 
@@ -193,7 +193,7 @@ def market(app, sandbox, live_port):
 
     from werkzeug.serving import make_server
 
-    import billing
+    from market.billing import checkout as billing
     from stripe_sandbox.testing import QuietHandler
 
     sandbox.reset()
@@ -224,7 +224,7 @@ def onboard_developer(live, developer, email):
     import re
     from urllib.parse import urljoin
 
-    import billing
+    from market.billing import checkout as billing
 
     link = billing.onboarding_link(live.app.config, developer, email)
     http = live.browser()

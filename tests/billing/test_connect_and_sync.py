@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import billing
+from market.billing import checkout as billing
 from models import App, Developer, MarketSetting, Plan, Subscription, User
 from tests import factories
 from tests.billing.conftest import sandbox_config

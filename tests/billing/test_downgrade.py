@@ -7,8 +7,8 @@ import logging
 import pytest
 import stripe
 
-import billing
-import sweep
+from market.billing import checkout as billing
+from market.jobs import sweep
 from models import LedgerEntry, PendingPlanChange, Plan, Subscription
 from tests import factories
 from tests.billing.conftest import sandbox_config

@@ -4,8 +4,8 @@ dashboards show are sums over the rows."""
 import datetime
 from decimal import Decimal
 
-import billing
-import ledger
+from market.billing import checkout as billing
+from market.billing import ledger
 from models import LedgerEntry
 from tests import factories
 

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-import billing
-import ledger
-import listings
-import sweep
+from market.billing import checkout as billing
+from market.billing import ledger
+from market.catalog import listings
+from market.jobs import sweep
 from models import (
     App,
     AppNotification,

@@ -12,8 +12,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-import credentials
-import notifications
+from market.core import credentials
+from market.notifications import outbox as notifications
 from models import App, AppNotification, Subscription, utcnow
 from tests import factories
 from tests.billing.conftest import event, post_event, subscription_object
@@ -197,7 +197,7 @@ def test_an_app_without_webhook_url_gets_no_outbox_rows_and_a_failed_change_leav
     assert Subscription.select().count() == 1 and AppNotification.select().count() == 0
     # With a webhook URL: a change whose transaction fails leaves no event behind.
     App.update(webhook_url="http://127.0.0.1:9/n").where(App.id == listing.id).execute()
-    import webhooks
+    from market.billing import webhooks
 
     def boom(*args, **kwargs):
         raise RuntimeError("the database went away mid-change")

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-import billing
+from market.billing import checkout as billing
 from models import CheckoutAttempt, Developer, LedgerEntry, Plan, StripeEvent, Subscription
 from tests import factories
 from tests.billing.conftest import onboard_developer, sandbox_config

@@ -3,7 +3,7 @@ up to the öre, a full reversal exactly the negatives of the payment, pieces tha
 once per Stripe id; and the webhook paths that write them."""
 import time
 
-import ledger
+from market.billing import ledger
 from models import LedgerEntry, utcnow
 from tests.billing.conftest import event, invoice_object, post_event, subscription_object
 
@@ -71,7 +71,7 @@ def test_full_reversal_is_exactly_the_negative_with_odd_amounts(app, paid_app, c
 
 
 def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app, customer, monkeypatch):
-    import webhooks
+    from market.billing import webhooks
 
     listing, plan, _ = paid_app
     _, company = customer
@@ -105,7 +105,7 @@ def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app
     reversal = LedgerEntry.get(LedgerEntry.kind == "dispute")
     assert reversal.gross_ore == -(24875 - 14875)  # only what the refunds left
     assert ledger.totals()["gross"] == 0 and ledger.totals()["developer"] == 0
-    import billing
+    from market.billing import checkout as billing
 
     listed = billing.disputes()
     assert [(d["id"], d["status"], d["amount_ore"]) for d in listed] == [("dp_rf", "lost", 24875)]

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import sweep
-import webhooks
+from market.billing import webhooks
+from market.jobs import sweep
 from models import LedgerEntry, StripeEvent, Subscription, utcnow
 from tests.billing.conftest import (
     SECRET,
@@ -238,7 +238,7 @@ def test_failure_in_the_middle_rolls_back_and_redelivery_succeeds(client, fake_s
 # ---------------------------------------------------------------------------- 23: failed payments
 def test_failed_payment_keeps_access_through_the_grace_then_the_sweep_ends_it(
         app, client, fake_stripe, paid_app, customer, lost):
-    import entitlements
+    from market.entitlement import rules as entitlements
 
     listing, plan, _ = paid_app
     _, company = customer

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-import database
-import seed
+from market.data import database
+from market.jobs import seed
 from models import db
 from tests.conftest import make_test_app
 

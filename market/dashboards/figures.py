@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, SQL, Case, PostgresqlDatabase, fn
 
-import recommendations
+from market.recommendations import ranking as recommendations
 from models import (
     App,
     AppNotification,

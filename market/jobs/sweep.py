@@ -3,11 +3,11 @@ someone must revoke what companies gave apps once their payment grace has passed
 apps, age the store's statistics and retry app notifications that are due."""
 import datetime
 
-import accounts
-import billing
-import notifications
-import stats
-import subscription_history
+from market.accounts import auth as accounts
+from market.billing import checkout as billing
+from market.billing import history as subscription_history
+from market.notifications import outbox as notifications
+from market.stats import app_stats as stats
 from models import Subscription, utcnow
 
 

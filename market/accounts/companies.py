@@ -7,10 +7,10 @@ writes nothing in that case.
 import datetime
 import re
 
-import accounts
-import credentials
-import database
-from mail import MailNotConfigured, send_mail
+from market.accounts import auth as accounts
+from market.core import credentials
+from market.data import database
+from market.outbound.mail import MailNotConfigured, send_mail
 from models import AccountToken, Company, Developer, IntegrityError, User, db, utcnow
 
 INDUSTRIES = {

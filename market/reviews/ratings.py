@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, SQL, Case
 
-import prepared
+from market.data import prepared
 from models import (
     App,
     AppStats,
@@ -132,7 +132,7 @@ def _apply_rating_change(app_id, add=None, remove=None):
 
 
 def _store_changed():
-    import store
+    from market.catalog import store
 
     store.bump_store_generation()
 

@@ -13,10 +13,10 @@ from fractions import Fraction
 import click
 import stripe
 
-import entitlements
-import notifications
-import prepared
-from database import is_postgres
+from market.data import prepared
+from market.data.database import is_postgres
+from market.entitlement import rules as entitlements
+from market.notifications import outbox as notifications
 from models import (
     App,
     CheckoutAttempt,
@@ -404,7 +404,7 @@ def resume(config, company, app):
 def _set_cancel_at_period_end(config, subscription, value, purpose, now=None):
     """At Stripe first (imported history has nothing there), then the market's mirror of what
     Stripe answered, with the app told in the same transaction."""
-    import webhooks
+    from market.billing import webhooks
 
     now = now or utcnow()
     if subscription.stripe_subscription_id and not subscription.imported:
@@ -429,7 +429,7 @@ def change_plan(config, company, app, plan_id, now=None):
     period (a PendingPlanChange the sweep applies shortly before renewal), so the company keeps
     what it paid for and nothing is credited; Stripe hears nothing now. Returns
     (subscription, "upgraded" | "downgraded")."""
-    import webhooks
+    from market.billing import webhooks
 
     now = now or utcnow()
     subscription = entitlements.current_subscription(company, app)
@@ -549,8 +549,8 @@ def billing_portal_url(config, company, return_url):
 def remove_app(config, company, app, now=None):
     """Remove app (DESIGN.md §3): cancel at period end and revoke the connection at once.
     Returns (subscription or None, whether a connection was revoked)."""
-    import oauth2
-    import stats
+    from market.oauth import server as oauth2
+    from market.stats import app_stats as stats
 
     now = now or utcnow()
     subscription = entitlements.current_subscription(company, app)
@@ -635,7 +635,7 @@ def lose_entitlement(company, app, now=None):
 
 def tell_company_admins(config, company, subject, body):
     """Mail every admin of the company; a market that cannot send mail still goes on."""
-    import mail
+    from market.outbound import mail
 
     admins = User.select().where(User.company == company, User.company_role == "admin").order_by(User.id)
     sent = 0
@@ -687,7 +687,7 @@ def on_app_suspended(config, app, now=None):
         done.append(subscription.id)
         when = f" on {row.current_period_end:%Y-%m-%d}" if row.current_period_end else ""
         # The mail goes out after the transaction: no lock held while a mail server answers.
-        with __import__("mail").held_until_done(), write_transaction():
+        with __import__("market.outbound.mail", fromlist=["_"]).held_until_done(), write_transaction():
             tell_company_admins(
                 config, subscription.company, f"{app.name} has been suspended",
                 f"{app.name} has been suspended by the App Market and can no longer be used. Your "
@@ -749,11 +749,11 @@ def refund(config, entry_id, amount_text, reason, now=None):
     """Refund (part of) a paid invoice: the developer's transfer and the platform's fee are
     reversed in proportion at Stripe, and the ledger gets the negative row at once (the
     charge.refunded webhook finds it made)."""
-    import ledger
+    from market.billing import ledger
     from models import LedgerEntry
 
     now = now or utcnow()
-    from companies import parse_id
+    from market.accounts.companies import parse_id
 
     wanted = parse_id(entry_id or "")
     entry = None if wanted is None else LedgerEntry.get_or_none(LedgerEntry.id == wanted,
@@ -811,7 +811,7 @@ def disputes(developer=None, limit=100):
 def replay_events(config, since):
     """`flask stripe-replay`: Stripe's events created since `since` (Unix seconds), those the
     market has not stored handled exactly as if delivered. Returns counts by outcome."""
-    import webhooks
+    from market.billing import webhooks
     from models import StripeEvent
 
     counts = {"seen": 0, "handled": 0, "duplicate": 0, "ignored": 0, "failed": 0}
@@ -990,7 +990,7 @@ def init_app(app):
     @app.cli.command("sweep")
     def sweep_command():
         """Hourly: end entitlements whose grace has passed, forget old login failures."""
-        import sweep
+        from market.jobs import sweep
 
         with db.connection_context():
             summary = sweep.run(app.config)

@@ -15,13 +15,12 @@ import urllib.request
 
 from werkzeug.serving import make_server
 
-import billing
-import config as market_config
-import credentials
-import database
-import seed
-import sweep
 from app import create_app
+from market import config as market_config
+from market.billing import checkout as billing
+from market.core import credentials
+from market.data import database
+from market.jobs import seed, sweep
 from models import App, OAuthClient, User, db
 
 DEMO_LOGINS = [
@@ -33,7 +32,9 @@ DEMO_LOGINS = [
 SAMPLE_CLIENT_ID = "sample-integration"
 PAID_DEMO_APP = "time-tracker-pro"
 SWEEP_EVERY_SECONDS = 60
-INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+# The project root's instance/ folder, where create_app keeps the demo database.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INSTANCE_PATH = os.path.join(PROJECT_ROOT, "instance")
 
 _children = []
 

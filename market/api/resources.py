@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
-import entitlements
+from market.entitlement import rules as entitlements
 from models import (
     App,
     Company,

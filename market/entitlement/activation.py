@@ -7,8 +7,8 @@ urlencode(sorted([app, company, ts]))); the app accepts it within ±300 s.
 """
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import credentials
-import entitlements
+from market.core import credentials
+from market.entitlement import rules as entitlements
 from models import App, OAuthClient
 
 

@@ -10,9 +10,10 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
-import credentials
-import store
-from companies import InvalidInput, parse_id
+from market.accounts.companies import InvalidInput, parse_id
+from market.catalog import store
+from market.core import credentials
+from market.core.scopes import SCOPES
 from models import (
     App,
     AppStats,
@@ -25,7 +26,6 @@ from models import (
     db,
     utcnow,
 )
-from scopes import SCOPES
 
 MAX_NAME, MAX_TAGLINE, MAX_DESCRIPTION, MAX_URL = 80, 140, 20_000, 500
 MAX_REDIRECT_URIS, MAX_REASON, MAX_PLAN_NAME = 10, 2_000, 60
@@ -495,7 +495,7 @@ def suspend_app(listing):
         if not _move(listing, ("published",), status="suspended"):
             raise InvalidInput({"status": "Only a published app can be suspended."})
         store_changed(listing)
-    __import__("billing").on_app_suspended(None, listing)  # billing effects (issue H)
+    __import__("market.billing.checkout", fromlist=["_"]).on_app_suspended(None, listing)  # billing effects (issue H)
     return listing
 
 
@@ -504,5 +504,5 @@ def restore_app(listing):
         if not _move(listing, ("suspended",), status="published"):
             raise InvalidInput({"status": "Only a suspended app can be restored."})
         store_changed(listing)
-    __import__("billing").on_app_restored(None, listing)  # billing effects (issue H)
+    __import__("market.billing.checkout", fromlist=["_"]).on_app_restored(None, listing)  # billing effects (issue H)
     return listing

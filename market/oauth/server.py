@@ -7,7 +7,7 @@ use, refresh-token rotation with a grace window, S256-only PKCE, `iss` on every 
 
 For the API (views/api.py):
 
-    from oauth2 import require_oauth, current_grant
+    from market.oauth.server import require_oauth, current_grant
 
     @require_oauth("customer")          # or require_oauth() for any valid token
     def customers():
@@ -39,13 +39,14 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response, abort, current_app, g, has_app_context
 from flask import request as flask_request
 
-import companies
-import config
-import credentials
-import entitlements
-import notifications
-import prepared
-import stats
+from market import config
+from market.accounts import companies
+from market.core import credentials
+from market.core.scopes import SCOPES
+from market.data import prepared
+from market.entitlement import rules as entitlements
+from market.notifications import outbox as notifications
+from market.stats import app_stats as stats
 from models import (
     App,
     AuthorizationCode,
@@ -57,7 +58,6 @@ from models import (
     db,
     utcnow,
 )
-from scopes import SCOPES
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]

@@ -16,7 +16,7 @@ import threading
 import click
 from flask import current_app, g, has_app_context
 
-import credentials
+from market.core import credentials
 from models import App, AppNotification, OAuthClient, db, utcnow
 
 log = logging.getLogger(__name__)

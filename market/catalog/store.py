@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import nh3
 from peewee import JOIN, SQL, fn
 
-import database
-import prepared
+from market.data import database, prepared
 from models import App, AppStats, Category, MarketSetting, Plan, db
 
 PAGE_SIZE = 24

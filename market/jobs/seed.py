@@ -19,12 +19,12 @@ import secrets
 import struct
 import zlib
 
-import accounts
-import companies
-import credentials
-import stats
-import store
-import subscription_history
+from market.accounts import auth as accounts
+from market.accounts import companies
+from market.billing import history as subscription_history
+from market.catalog import store
+from market.core import credentials
+from market.stats import app_stats as stats
 from models import (
     App,
     Category,
@@ -582,7 +582,7 @@ class _Seeder:
             if self.scale:
                 self.echo(f"  seeded {label}")
         stats.stats_rebuild(grace_days=self.config.get("BILLING_GRACE_DAYS", 7), now=self.now)
-        __import__("recommendations").rebuild_co_usage()  # issue I: the precomputed neighbours
+        __import__("market.recommendations.ranking", fromlist=["_"]).rebuild_co_usage()  # issue I: the precomputed neighbours
         store.index_all()
         store.bump_store_generation()
 

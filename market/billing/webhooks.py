@@ -12,13 +12,13 @@ import json
 
 import stripe
 
-import billing
-import entitlements
-import ledger
-import mail
-import notifications
-import stats
-import subscription_history
+from market.billing import checkout as billing
+from market.billing import history as subscription_history
+from market.billing import ledger
+from market.entitlement import rules as entitlements
+from market.notifications import outbox as notifications
+from market.outbound import mail
+from market.stats import app_stats as stats
 from models import (
     App,
     CheckoutAttempt,

@@ -287,7 +287,7 @@ def _figures(app):
 
 def company_app_ids(company):
     """Apps the company has: a live subscription or a connection not revoked (one query)."""
-    import prepared
+    from market.data import prepared
 
     # Asked on every page with the Recommended section: its SQL is built once (prepared.py).
     rows = prepared.select("company_app_ids", _company_app_ids_query, getattr(company, "id", company))
@@ -434,7 +434,7 @@ def init_app(app):
     @app.cli.command("stats-rebuild")
     def stats_rebuild_command():
         """Recompute app statistics and co-usage from subscriptions, connections and reviews."""
-        import stats
+        from market.stats import app_stats as stats
         from models import db
 
         with db.connection_context():

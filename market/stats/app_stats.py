@@ -140,7 +140,7 @@ def refresh_app(app_id, grace_days=7, now=None):
     """Recompute ONE app's customer counts (active, paying, new in 30 days) after a subscription
     change or a connection used or revoked: indexed aggregates over that app's rows only. Bumps
     the store generation when a count changed; returns whether one did."""
-    import store
+    from market.catalog import store
 
     now = now or utcnow()
     with db.atomic():
@@ -155,7 +155,7 @@ def age_all(now=None, grace_days=7):
     """The sweep's ageing: the counts time alone changes (activity older than 30 days, grace
     periods ended, new customers no longer new), for all apps in one UPDATE that writes only
     the rows that changed. Returns their number."""
-    import store
+    from market.catalog import store
 
     now = now or utcnow()
     with db.atomic():
@@ -167,8 +167,8 @@ def age_all(now=None, grace_days=7):
 
 def rebuild_everything(grace_days=7, now=None):
     """`flask --app app stats-rebuild`: every app's figures from the data, then co-usage."""
-    import recommendations
-    import store
+    from market.catalog import store
+    from market.recommendations import ranking as recommendations
 
     with db.atomic():
         count = stats_rebuild(grace_days=grace_days, now=now)

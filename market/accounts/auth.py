@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask_login import LoginManager, UserMixin
 from peewee import JOIN
 
-import prepared
+from market.data import prepared
 from models import Company, LoginFailure, User, utcnow
 
 login_manager = LoginManager()
