@@ -8,12 +8,13 @@ from flask import Flask, g
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import accounts
-import config as market_config
-import database
-import oauth2
-import security
+from market import config as market_config
+from market.accounts import auth as accounts
+from market.data import database
+from market.oauth import server as oauth2
+from market.wiring import connect_signals
 from models import db
+from views import security
 
 htmx = Htmx()
 
@@ -42,6 +43,7 @@ def create_app(config=None):
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    connect_signals()
     init_database(app)
     accounts.login_manager.init_app(app)
     security.init_app(app)
@@ -54,8 +56,8 @@ def create_app(config=None):
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
-    __import__("recommendations").init_app(app)  # stats-rebuild
-    __import__("billing").init_app(app)
+    __import__("market.recommendations.ranking", fromlist=["_"]).init_app(app)  # stats-rebuild
+    __import__("market.billing.checkout", fromlist=["_"]).init_app(app)
     return app
 
 
@@ -96,7 +98,7 @@ def register_commands(app):
                   help="Seed N times the companies (and 10,000 apps at 100) for benchmarks.")
     def seed_demo_command(scale):
         """Deterministic demo data (DESIGN.md §8)."""
-        import seed
+        from market.jobs import seed
 
         with db.connection_context():
             database.migrate(db)
@@ -111,7 +113,7 @@ def run_demo(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("MARKET_ENV", "demo")
     os.environ.setdefault("MARKET_URL", f"http://127.0.0.1:{args.port}")
-    import demo
+    from market.jobs import demo
 
     demo.run(args.host, args.port)
 

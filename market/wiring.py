@@ -1,0 +1,15 @@
+"""The market's whole reaction graph, in one function.
+
+A room that changes something declares a blinker signal in its own `signals.py`; the rooms
+after it that must react are connected here, so who hears what reads top to bottom. Handlers
+run synchronously inside the emitter's transaction: an outbox row or a stats update commits or
+rolls back with the change that caused it. Handlers only write to the database; work that
+calls Stripe, mails or makes an HTTP request is an outbox row processed after commit.
+
+`create_app` calls `connect_signals()`, and so does every entry point that works without it
+(the CLI commands run inside an app made by `create_app`). Connecting twice changes nothing.
+"""
+
+
+def connect_signals():
+    """Connect every room's handlers to the signals of the rooms before it."""
