@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from market import config as market_config
 from market.accounts import auth as accounts
+from market.accounts import web as accounts_web
 from market.data import database
 from market.oauth import server as oauth2
 from market.wiring import connect_signals
@@ -45,7 +46,7 @@ def create_app(config=None):
 
     connect_signals()
     init_database(app)
-    accounts.login_manager.init_app(app)
+    accounts_web.login_manager.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
     __import__("views.api").api.init_app(app)  # the API's rate limiter (Flask-Limiter)

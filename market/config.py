@@ -99,6 +99,8 @@ def load(overrides=None, instance_path="instance"):
         settings["DATABASE_URL"] = "sqlite:///" + os.path.join(os.path.abspath(instance_path), name)
     if settings["STRIPE_SANDBOX_DATA"] is None:
         settings["STRIPE_SANDBOX_DATA"] = os.path.join(os.path.abspath(instance_path), "stripe-sandbox.json")
+    # Uploaded app icons: a folder beside the database unless the caller chose one.
+    settings.setdefault("ICON_DIR", overrides.get("ICON_DIR") or os.path.join(os.path.abspath(instance_path), "icons"))
     # Anything else the caller passed (Flask's own keys, test switches) goes through as given.
     for name, value in overrides.items():
         settings.setdefault(name, value)

@@ -8,6 +8,7 @@ from werkzeug.exceptions import Forbidden
 
 from market.accounts import auth as accounts
 from market.accounts import companies
+from market.accounts import web as accounts_web
 from market.outbound import mail
 from models import Company, Developer
 from views import render_page, wants_fragment
@@ -68,7 +69,7 @@ bp.before_request(refuse_nul_characters)
 def _start_session(user):
     # A new session: nothing from before the login (or the old epoch) carries over.
     session.clear()
-    login_user(accounts.SessionUser(user))
+    login_user(accounts_web.SessionUser(user))
 
 
 def _form():

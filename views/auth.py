@@ -3,6 +3,7 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_login import current_user, login_user, logout_user
 
 from market.accounts import auth as accounts
+from market.accounts import web as accounts_web
 from views.security import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -42,7 +43,7 @@ def login():
                                error="That email and password do not match an account."), 401
     # A new session on login: nothing a visitor had (or was given) carries over.
     session.clear()
-    login_user(accounts.SessionUser(user))
+    login_user(accounts_web.SessionUser(user))
     return redirect(next_url or default_landing(user), 303)
 
 

@@ -3,7 +3,6 @@
 Another developer's slug is simply not found (404); customers and visitors never see these
 pages."""
 import functools
-import os
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user, login_required
@@ -30,7 +29,7 @@ def developer_required(view):
 
 
 def icons_dir():
-    return current_app.config.get("ICON_DIR") or os.path.join(current_app.instance_path, "icons")
+    return current_app.config["ICON_DIR"]
 
 
 def _developer():

@@ -8,18 +8,10 @@ import hmac
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask_login import LoginManager, UserMixin
 from peewee import JOIN
 
 from market.data import prepared
 from models import Company, LoginFailure, User, utcnow
-
-login_manager = LoginManager()
-login_manager.login_view = "auth.login"
-login_manager.login_message = "Please log in to continue."
-# Basic protection would write to the session of every visitor; the session epoch does the
-# job of invalidating stolen or old cookies instead (DESIGN.md §4).
-login_manager.session_protection = None
 
 # argon2id with argon2-cffi's defaults; tests swap in a cheap hasher through configure_hasher.
 _hasher = PasswordHasher()
@@ -103,32 +95,15 @@ def forget_old_failures(now=None):
     return LoginFailure.delete().where(LoginFailure.at < cutoff).execute()
 
 
-class SessionUser(UserMixin):
-    """What Flask-Login holds: the user row, with the epoch in its id so that bumping
-    `User.session_epoch` invalidates every cookie issued before."""
-
-    def __init__(self, user):
-        self.user = user
-
-    def get_id(self):
-        return f"{self.user.id}:{self.user.session_epoch}"
-
-    def __getattr__(self, name):
-        return getattr(self.user, name)
-
-
-@login_manager.user_loader
-def load_user(session_user_id):
-    try:
-        user_id, epoch = (int(part) for part in session_user_id.split(":"))
-    except (ValueError, AttributeError):
-        return None
+def session_user(user_id, epoch):
+    """The user a session cookie names, with its company, or None when the cookie's epoch is
+    old (logged out everywhere, password changed)."""
     # Every logged-in request asks this, and most then read the user's company: one query, its
     # SQL built once (prepared.py).
     user = prepared.first("session_user", _session_user_query, user_id)
     if user is None or user.session_epoch != epoch:
         return None
-    return SessionUser(user)
+    return user
 
 
 def _session_user_query(user_id):

@@ -263,12 +263,9 @@ def demo_icon(slug):
 
 
 def icon_directory(config):
-    """Where /icons/ serves from (views.developer.icons_dir); None outside an app context."""
-    if config.get("ICON_DIR"):
-        return config["ICON_DIR"]
-    from flask import current_app, has_app_context
-
-    return os.path.join(current_app.instance_path, "icons") if has_app_context() else None
+    """Where /icons/ serves from (ICON_DIR, set by market.config); None for a bare settings
+    dict (the benchmark's bulk seeding makes no icons)."""
+    return config.get("ICON_DIR")
 
 
 class _Seeder:
