@@ -2,7 +2,6 @@
 
 Times are naive UTC datetimes (`utcnow()`); money is integer öre.
 """
-import datetime
 import secrets
 
 from peewee import (
@@ -19,11 +18,9 @@ from peewee import (
     TextField,
 )
 
+from market.core.clock import utcnow  # noqa: F401  (the schema's defaults; rooms import it from here too)
+
 db = DatabaseProxy()
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def new_public_id():
