@@ -96,6 +96,12 @@ def format_price(ore):
     return f"{format_kr(ore)}/mån exkl. moms"
 
 
+def format_input(ore):
+    """Öre as a price form takes it back: "199" or "49,50", with neither grouping nor unit, so
+    a form shown again with its value saves the same price."""
+    return format_number(ore).replace(NBSP, "")
+
+
 def format_plain(ore):
     """Öre as machine-readable kronor for CSV files and the API: "-12.50", "199.00"."""
     ore = int(ore)
