@@ -35,6 +35,11 @@ def developer_share(net_ore, platform_fee_percent):
     return round_half_up(Fraction(int(net_ore)) * (100 - Fraction(platform_fee_percent)) / 100)
 
 
+def developer_percent(platform_fee_percent):
+    """The developer's part of the net in percent: what the platform's fee leaves (75 at 25)."""
+    return 100 - platform_fee_percent
+
+
 def split(gross_ore, moms_ore, platform_fee_percent):
     """A paid amount's parts: net, moms, gross, the developer's share and the platform's fee."""
     net = gross_ore - moms_ore

@@ -108,3 +108,7 @@ def test_a_reversals_share_is_proportional_and_rounded_half_up():
 def test_the_fee_percent_stripe_is_given(fee, vat, percent, param):
     assert money.fee_percent(fee, vat) == percent
     assert money.fee_percent_param(fee, vat) == param
+
+
+def test_the_developers_percent_is_what_the_fee_leaves():
+    assert money.developer_percent(25) == 75 and money.developer_percent(0) == 100
