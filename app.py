@@ -15,7 +15,7 @@ from market.data import database
 from market.oauth import server as oauth2
 from market.wiring import connect_signals
 from models import db
-from views import security
+from views import filters, security
 
 htmx = Htmx()
 
@@ -54,6 +54,7 @@ def create_app(config=None):
 
     from views import register_blueprints
 
+    filters.register_filters(app)
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)

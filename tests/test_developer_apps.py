@@ -290,3 +290,18 @@ def test_pages_of_an_app_without_an_oauth_client_write_nothing(client, auth):
     page = auth.post("/developer/apps/imported-app/credentials/secret").get_data(as_text=True)
     row = OAuthClient.get()
     assert row.client_id in page and row.client_secret_hash
+
+
+@pytest.mark.parametrize("ore, field, shown", [(19900, "199", "199 kr/mån exkl. moms"),
+                                               (123450, "1234,50", "1\u00a0234,50 kr/mån exkl. moms")])
+def test_a_plans_price_is_shown_the_markets_way_and_its_field_saves_it_unchanged(auth, client, ore, field, shown):
+    developer = as_developer(auth)
+    listing = listings.create_listing(developer, {"slug": "priced-app", "name": "Priced"})
+    plan = listings.add_plan(listing, {"name": "Std", "price_kr": field})
+    assert plan.price_ore == ore
+    page = client.get("/developer/apps/priced-app/plans").get_data(as_text=True)
+    assert f'name="price_kr" value="{field}"' in page
+    assert f"from {shown}" in client.get("/developer/apps").get_data(as_text=True)
+    assert auth.post(f"/developer/apps/priced-app/plans/{plan.id}",
+                     {"name": "Std", "price_kr": field, "trial_days": "0"}).status_code == 303
+    assert Plan.get_by_id(plan.id).price_ore == ore and PlanPriceChange.select().count() == 0

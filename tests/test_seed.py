@@ -5,7 +5,7 @@ from collections import defaultdict
 import pytest
 
 from market.catalog import store
-from market.core import credentials
+from market.core import credentials, money
 from market.data import database
 from market.jobs import seed
 from models import (
@@ -189,7 +189,7 @@ def check_demo_apps_and_companies(app):
     assert tracker.status == "published" and tracker.developer_id == demo_developer.id and not tracker.is_free
     plans = list(tracker.plans)
     assert [(p.name, p.price_ore, p.trial_days) for p in plans] == [("Standard", 19900, 0)]
-    assert store.format_price(plans[0].price_ore) == "199 kr/mån exkl. moms"
+    assert money.format_price(plans[0].price_ore) == "199 kr/mån exkl. moms"
     sample = App.get(App.slug == "sample-integration")
     assert sample.is_free and sample.status == "published" and sample.developer_id == demo_developer.id
     assert sample.landing_url == "http://127.0.0.1:5001/"

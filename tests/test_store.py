@@ -4,6 +4,7 @@ import re
 import pytest
 
 from market.catalog import store
+from market.core import money
 from models import App, AppStats, MarketSetting
 from tests import factories
 
@@ -31,7 +32,7 @@ def set_stats(listing, active=0, stars=()):
 @pytest.mark.parametrize("ore, shown", [(19900, "199 kr/mån exkl. moms"), (4950, "49,50 kr/mån exkl. moms"),
                                         (5, "0,05 kr/mån exkl. moms"), (123456700, "1\u00a0234\u00a0567 kr/mån exkl. moms")])
 def test_prices_are_shown_in_swedish_kronor(ore, shown):
-    assert store.format_price(ore) == shown
+    assert money.format_price(ore) == shown
 
 
 # -- visitors: no cookie, no token, cacheable ----------------------------------------------------

@@ -25,21 +25,6 @@ bp = Blueprint("dashboard", __name__)
 bp.before_request(refuse_nul_characters)
 
 REPLAY_DEFAULT_DAYS = 3
-NBSP = "\u00a0"
-
-
-@bp.app_template_filter("kr")
-def kr_filter(ore):
-    """Öre as '1 234,50 kr' (Swedish grouping and decimal comma)."""
-    text = dashboard.kronor(ore or 0)
-    whole, part = text.split(".")
-    sign = "-" if whole.startswith("-") else ""
-    digits = whole.lstrip("-")
-    groups = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return f"{sign}{NBSP.join(groups) or '0'},{part}{NBSP}kr"
 
 
 def _selected_app():

@@ -7,12 +7,11 @@ Input errors raise `companies.InvalidInput` (one message per field) and write no
 import os
 import re
 import secrets
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from market.accounts.companies import InvalidInput, parse_id
 from market.catalog import store
-from market.core import credentials
+from market.core import credentials, money
 from market.core.scopes import SCOPES
 from models import (
     App,
@@ -36,7 +35,6 @@ MAX_ICON_BYTES = 256 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58})[a-z0-9]$")
 # Slugs that would collide with the developer pages' own paths.
 RESERVED_SLUGS = {"new"}
-PRICE_RE = re.compile(r"^\d{1,6}(?:[.,]\d{1,2})?$")
 ICON_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:png|jpg|webp)$")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -230,16 +228,10 @@ def icon_url(listing):
 # --- plans ---------------------------------------------------------------------------------
 
 def parse_kronor(raw):
-    """ "199" or "49,50" kronor → öre. """
-    text = _text(raw).replace(" ", "").replace("\u00a0", "")
-    if text.lower().endswith("kr"):
-        text = text[:-2]
-    if not PRICE_RE.match(text):
+    """ "199" or "49,50" kronor → öre, within what a plan may cost a month. """
+    ore = money.parse_kronor(_text(raw))
+    if ore is None:
         raise ValueError("Enter the price in kronor, like 199 or 49,50.")
-    try:
-        ore = int(Decimal(text.replace(",", ".")) * 100)
-    except InvalidOperation:
-        raise ValueError("Enter the price in kronor, like 199 or 49,50.") from None
     if ore < 100:
         raise ValueError("A plan costs at least 1 kr a month. A free app has no plans.")
     if ore > MAX_PRICE_ORE:

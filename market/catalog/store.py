@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import nh3
 from peewee import JOIN, SQL, fn
 
+from market.core import money
 from market.data import database, prepared
 from models import App, AppStats, Category, MarketSetting, Plan, db
 
@@ -30,22 +31,7 @@ MAX_TOKEN_CHARS = 40
 HOME_SECTION_SIZE = 6
 
 # ---------------------------------------------------------------------------------------------
-# Money and text
-
-
-def format_kronor(ore):
-    """19900 → "199", 4950 → "49,50", 123456700 → "1 234 567" (Swedish style)."""
-    ore = int(ore)
-    sign = "-" if ore < 0 else ""
-    kronor, rest = divmod(abs(ore), 100)
-    whole = f"{kronor:,}".replace(",", "\u00a0")
-    return f"{sign}{whole},{rest:02d}" if rest else f"{sign}{whole}"
-
-
-def format_price(ore):
-    """The monthly price as the market shows it: "199 kr/mån exkl. moms"."""
-    return f"{format_kronor(ore)} kr/mån exkl. moms"
-
+# Text
 
 DESCRIPTION_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h3", "h4",
                     "blockquote", "code"}
@@ -95,7 +81,7 @@ class AppCard:
 
     @property
     def price_label(self):
-        return "Free" if self.is_free else "from " + format_price(self.min_price_ore)
+        return "Free" if self.is_free else "from " + money.format_price(self.min_price_ore)
 
     @property
     def rating_mean(self):
@@ -443,7 +429,7 @@ def published_app(slug):
     category = getattr(listing, "category_row", None)
     category_slug = category.slug if category is not None else None
     category_name = category.name if category is not None else None
-    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "price_label": format_price(p.price_ore),
+    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "price_label": money.format_price(p.price_ore),
               "trial_days": p.trial_days}
              for p in Plan.select().where(Plan.app == listing.id, Plan.active == True)  # noqa: E712
              .order_by(Plan.position, Plan.price_ore, Plan.id)]

@@ -35,6 +35,11 @@ def developer_share(net_ore, platform_fee_percent):
     return round_half_up(Fraction(int(net_ore)) * (100 - Fraction(platform_fee_percent)) / 100)
 
 
+def developer_percent(platform_fee_percent):
+    """The developer's part of the net in percent: what the platform's fee leaves (75 at 25)."""
+    return 100 - platform_fee_percent
+
+
 def split(gross_ore, moms_ore, platform_fee_percent):
     """A paid amount's parts: net, moms, gross, the developer's share and the platform's fee."""
     net = gross_ore - moms_ore
@@ -94,6 +99,12 @@ def format_kr(ore):
 def format_price(ore):
     """A plan's monthly price as the market shows it: "199 kr/mån exkl. moms"."""
     return f"{format_kr(ore)}/mån exkl. moms"
+
+
+def format_input(ore):
+    """Öre as a price form takes it back: "199" or "49,50", with neither grouping nor unit, so
+    a form shown again with its value saves the same price."""
+    return format_number(ore).replace(NBSP, "")
 
 
 def format_plain(ore):

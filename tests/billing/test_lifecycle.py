@@ -73,7 +73,7 @@ def test_a_year_of_renewals_one_ledger_row_per_paid_invoice(market):
     assert now.status == "active" and now.current_period_end > first_end + datetime.timedelta(days=360)
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     assert f"renews on {now.current_period_end:%Y-%m-%d}" in row
-    assert f"248.75 kr inkl. moms on {now.current_period_end:%Y-%m-%d}" in row
+    assert f"248,75 kr inkl. moms on {now.current_period_end:%Y-%m-%d}" in row
     assert "199 kr/mån exkl. moms" in row
     # Invoices link to Stripe's hosted pages.
     links = re.findall(r'<a href="(http[^"]+/i/[^"]+)"', row)

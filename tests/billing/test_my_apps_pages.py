@@ -26,7 +26,7 @@ def test_my_apps_rows_for_imported_and_free_apps(client, auth, listing):
     paid_row = page.split('data-app="paid-app"')[1].split("</tr>")[0]
     assert "Standard: 199 kr/mån exkl. moms" in paid_row
     assert f"renews on {end:%Y-%m-%d}" in paid_row
-    assert f"248.75 kr inkl. moms on {end:%Y-%m-%d}" in paid_row
+    assert f"248,75 kr inkl. moms on {end:%Y-%m-%d}" in paid_row
     assert "History imported" in paid_row
     assert 'action="/account/apps/paid-app/cancel"' in paid_row
     free_row = page.split('data-app="free-tool"')[1].split("</tr>")[0]
@@ -121,7 +121,7 @@ def test_refunds_page_is_for_platform_admins_and_bad_input_changes_nothing(clien
     factories.user(email="root@example.test", is_platform_admin=True)
     auth.login("root@example.test")
     page = client.get("/admin/refunds").get_data(as_text=True)
-    assert f'data-payment="{entry.id}"' in page and "248.75 kr" in page
+    assert f'data-payment="{entry.id}"' in page and "248,75 kr" in page
     cases = [{"payment": str(entry.id), "amount": "0", "reason": "x"},
              {"payment": str(entry.id), "amount": "248,76", "reason": "x"},
              {"payment": str(entry.id), "amount": "12.345", "reason": "x"},
