@@ -288,7 +288,18 @@ SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active
 
 
 class Subscription(BaseModel):
-    """A company's subscription to an app's plan, mirroring Stripe's (DESIGN.md §5)."""
+    """A company's subscription to an app's plan, mirroring Stripe's (DESIGN.md §5).
+
+    The status vocabulary lives here, one name per set, so no module spells a set out:
+    LIVE is "not over" (the company's current subscription), ENTITLING entitles without
+    question, DUNNING entitles only within the grace (market.billing.dunning owns that rule),
+    ENDED never comes back."""
+    LIVE_STATUSES = ("trialing", "active", "past_due")
+    ENTITLING_STATUSES = ("trialing", "active")
+    DUNNING_STATUSES = ("past_due",)
+    OVERDUE_STATUSES = ("past_due", "unpaid")  # the developer's "payment problems" list
+    ENDED_STATUSES = ("canceled", "incomplete_expired", "unpaid")
+
     id = AutoField()
     company = ForeignKeyField(Company, backref="subscriptions", on_delete="CASCADE")
     app = ForeignKeyField(App, backref="subscriptions", on_delete="CASCADE")
