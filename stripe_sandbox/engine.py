@@ -453,6 +453,28 @@ class Engine:
         }
 
     # ------------------------------------------------------------------ accounts
+    @staticmethod
+    def onboarding_test_values(account):
+        """The hosted onboarding form's prefilled test values for `account`, keyed by its fields:
+        what a person submits without typing, and what the test helper submits for them."""
+        profile = account["business_profile"] or {}
+        return {"business_name": profile.get("name") or "Testbolaget AB",
+                "url": profile.get("url") or "https://example.com",
+                "support_phone": profile.get("support_phone") or "+46700000000",
+                "iban": "SE35 5000 0000 0549 1000 0003", "email": account["email"] or "developer@example.com",
+                "product_description": profile.get("product_description") or "Software integrations",
+                "business_type": "company", "tos": "on"}
+
+    @staticmethod
+    def onboarding_details(fields):
+        """The onboarding form's fields (a submitted form or the test values) as the details
+        `complete_onboarding` records."""
+        return {"name": fields["business_name"].strip(), "url": fields["url"].strip(),
+                "support_phone": fields["support_phone"].strip(), "iban": fields["iban"].replace(" ", ""),
+                "email": fields.get("email", "").strip() or None,
+                "product_description": fields.get("product_description", "").strip() or None,
+                "business_type": fields.get("business_type") or "company"}
+
     def complete_onboarding(self, account, details=None):
         before = self.render(account)
         details = details or {}

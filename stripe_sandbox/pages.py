@@ -273,24 +273,13 @@ def page_onboarding(sandbox, request, tok):
                 return onboarding_form(request, acct, tok, dict(f), f"Please fill in: {', '.join(missing)}.")
             engine._request = {"id": None, "idempotency_key": None}
             try:
-                engine.complete_onboarding(acct, {
-                    "name": f["business_name"].strip(), "url": f["url"].strip(),
-                    "support_phone": f["support_phone"].strip(), "iban": f["iban"].replace(" ", ""),
-                    "email": f.get("email", "").strip() or None,
-                    "product_description": f.get("product_description", "").strip() or None,
-                    "business_type": f.get("business_type") or "company"})
+                engine.complete_onboarding(acct, engine.onboarding_details(f))
             finally:
                 engine._request = None
             link["used"] = True
             engine.mark_dirty()
             return redirect(link["return_url"], code=303)
-        profile = acct["business_profile"] or {}
-        values = {"business_name": profile.get("name") or "Testbolaget AB",
-                  "url": profile.get("url") or "https://example.com",
-                  "support_phone": profile.get("support_phone") or "+46700000000",
-                  "iban": "SE35 5000 0000 0549 1000 0003", "email": acct["email"] or "developer@example.com",
-                  "product_description": profile.get("product_description") or "Software integrations",
-                  "tos": "on"}
+        values = engine.onboarding_test_values(acct)
     return onboarding_form(request, acct, tok, values)
 
 
