@@ -7,15 +7,19 @@ import click
 from flask import Flask, g
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import make_server
 
 from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.data import database
+from market.jobs import demo, seed
 from market.oauth import server as oauth2
 from market.wiring import connect_signals
 from models import db
+from views import api as api_views
 from views import filters, security
+from views.blueprints import register_blueprints
 
 htmx = Htmx()
 
@@ -49,11 +53,8 @@ def create_app(config=None):
     accounts_web.login_manager.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
-    __import__("views.api").api.init_app(app)  # the API's rate limiter (Flask-Limiter)
+    api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)
     oauth2.init_app(app)
-
-    from views import register_blueprints
-
     filters.register_filters(app)
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
@@ -100,8 +101,6 @@ def register_commands(app):
                   help="Seed N times the companies (and 10,000 apps at 100) for benchmarks.")
     def seed_demo_command(scale):
         """Deterministic demo data (DESIGN.md §8)."""
-        from market.jobs import seed
-
         with db.connection_context():
             database.migrate(db)
             summary = seed.seed_demo(app.config, scale=scale, echo=click.echo)
@@ -115,9 +114,7 @@ def run_demo(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("MARKET_ENV", "demo")
     os.environ.setdefault("MARKET_URL", f"http://127.0.0.1:{args.port}")
-    from market.jobs import demo
-
-    demo.run(args.host, args.port)
+    demo.run(args.host, args.port, create_app, make_server)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ The market on P, the sample integration on P+1 and the Stripe sandbox on P+2 (un
 STRIPE_SECRET_KEY is set in the environment: then that Stripe is used). The database is
 migrated and seeded on first start; the sample integration's landing page and redirect URI are
 registered for P+1 on every start; the sweep runs in the background.
+
+`app.py` calls `run` with the app factory and the WSGI server passed in, so the job never
+imports `app` (or a web server) itself.
 """
 import atexit
 import os
@@ -13,9 +16,6 @@ import threading
 import time
 import urllib.request
 
-from werkzeug.serving import make_server
-
-from app import create_app
 from market import config as market_config
 from market.billing import checkout as billing
 from market.core import credentials
@@ -121,7 +121,9 @@ def run_sweep_forever(app, stop):
             print(f"sweep failed: {error}", file=sys.stderr, flush=True)
 
 
-def run(host, port):
+def run(host, port, create_app, make_server):
+    """Serve the demo on `host:port` until interrupted. `create_app(overrides)` makes the market's
+    WSGI app; `make_server(host, port, app, threaded=True)` serves it (werkzeug's)."""
     atexit.register(_stop_children)
     market_url = os.environ.get("MARKET_URL") or f"http://127.0.0.1:{port}"
     sample_url = f"http://127.0.0.1:{port + 1}"
