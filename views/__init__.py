@@ -1,5 +1,8 @@
 """One blueprint per area (DESIGN.md §4). Views parse input, call a domain function, render or
-redirect."""
+redirect.
+
+This package holds only what every view shares (`render_page`, `wants_fragment`) and imports
+none of its own modules: the blueprints are put on the app by `views.blueprints`."""
 from flask import make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
@@ -21,25 +24,3 @@ def render_page(template, block=None, status=200, **context):
     response.vary.add("HX-Request")
     return response
 
-
-def register_blueprints(app):
-    from views import auth, errors, health
-
-    app.register_blueprint(health.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(__import__("views.billing").billing.bp)
-    app.register_blueprint(__import__("views.webhooks").webhooks.bp)
-    app.register_blueprint(__import__("views.store").store.bp)
-    app.register_blueprint(__import__("views.activation").activation.bp)
-    app.register_blueprint(__import__("views.api").api.bp)
-    from views import oauth as oauth_views
-    app.register_blueprint(oauth_views.bp)
-    from views import connections as connection_views
-    app.register_blueprint(connection_views.bp)
-    app.register_blueprint(__import__("views.reviews").reviews.bp)
-    app.register_blueprint(__import__("views.recommended").recommended.bp)
-    app.register_blueprint(__import__("views.account").account.bp)
-    app.register_blueprint(__import__("views.developer").developer.bp)
-    app.register_blueprint(__import__("views.admin").admin.bp)
-    app.register_blueprint(__import__("views.dashboard").dashboard.bp)
-    errors.register(app)
