@@ -11,6 +11,8 @@ from peewee_migrate import Router
 from playhouse.db_url import parse
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from models import MODELS
+
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "migrations")
 
 
@@ -91,7 +93,5 @@ def migrate(database):
 def create_tables_for_tests(database):
     """Tests may make tables directly (DESIGN.md §4); tests/test_migrations.py checks that the
     migrations produce the same schema."""
-    from models import MODELS
-
     database.create_tables(MODELS)
     create_search_index(database)
