@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` and `make test`. Each sets itself up.
+# The two commands of the README: `make demo` and `make test`. Each sets itself up; so does
+# `make lint` (ruff, and import-linter's contracts in .importlinter), which CI runs first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,6 +28,7 @@ test: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) instance tests/artifacts
