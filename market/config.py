@@ -33,7 +33,7 @@ SETTINGS = {
     # Not in the contract, but operators need them.
     "DEMO_CLIENT_SECRET": (str, "demo-secret", True),
     "TRUST_PROXY_HOPS": (int, 0, False),
-    # Mail (mail.py). Without SMTP_URL, demo and test keep mail in the outbox (/dev/outbox).
+    # Mail (market/outbound/mail.py). Without SMTP_URL, demo and test keep mail in the outbox (/dev/outbox).
     "SMTP_URL": (str, None, True),
     "MAIL_FROM": (str, None, False),
     "MAIL_DISABLED": (int, 0, False),
