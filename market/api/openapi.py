@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
 
-Kept as a dict beside the code it describes; tests/test_api_properties.py throws generated
+Kept as a dict beside the code it describes; tests/api/test_api_properties.py throws generated
 requests at every operation and checks each answer against it.
 """
 

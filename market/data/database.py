@@ -91,7 +91,7 @@ def migrate(database):
 
 
 def create_tables_for_tests(database):
-    """Tests may make tables directly (DESIGN.md §4); tests/test_migrations.py checks that the
+    """Tests may make tables directly (DESIGN.md §4); tests/data/test_migrations.py checks that the
     migrations produce the same schema."""
     database.create_tables(MODELS)
     create_search_index(database)

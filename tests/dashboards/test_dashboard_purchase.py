@@ -14,7 +14,7 @@ from market.stats import app_stats as stats
 from models import Connection, LedgerEntry, Plan
 from tests import factories
 from tests.billing.conftest import FakeStripe, event, invoice_object, post_event, subscription_object
-from tests.test_dashboard import page_figures
+from tests.dashboards.test_dashboard import page_figures
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import datetime
 
 from models import Connection, OAuthToken
 from tests import factories
-from tests.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
+from tests.oauth.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
 
 
 def _connected(client, auth):

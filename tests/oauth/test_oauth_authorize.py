@@ -2,7 +2,7 @@
 
 from models import AuthorizationCode, Connection, User
 from tests import factories
-from tests.test_oauth_support import REDIRECT_URI, auth_params, consent, make_market, query_of
+from tests.oauth.test_oauth_support import REDIRECT_URI, auth_params, consent, make_market, query_of
 
 BAD_REDIRECT_URIS = [
     REDIRECT_URI + "/",                                   # trailing slash

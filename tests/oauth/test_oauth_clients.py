@@ -2,7 +2,7 @@
 a live server running the same app, a person's consent driven through the real pages."""
 import pytest
 
-from tests.test_oauth_support import LiveServer, browser_consent, browser_login, make_market, query_of
+from tests.oauth.test_oauth_support import LiveServer, browser_consent, browser_login, make_market, query_of
 
 LIVE_REDIRECT = "http://127.0.0.1:9/callback"  # never called: the test reads the redirect itself
 SCOPE = "companyinformation customer"

@@ -2,7 +2,7 @@
 import datetime
 
 from models import Connection, OAuthToken, Subscription
-from tests.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
+from tests.oauth.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0)
 
@@ -90,7 +90,7 @@ def test_refresh_token_expires_after_45_days(client, auth, time_machine):
 
 def test_refresh_by_another_client_is_invalid_grant(client, auth):
     from tests import factories
-    from tests.test_oauth_support import basic
+    from tests.oauth.test_oauth_support import basic
 
     market = make_market()
     first = _offline(client, auth, market)
@@ -105,7 +105,7 @@ def test_refresh_by_another_client_is_invalid_grant(client, auth):
 def test_refresh_may_narrow_but_not_widen_the_scope(client, auth):
     market = make_market()
     first = _offline(client, auth, market)
-    from tests.test_oauth_support import basic
+    from tests.oauth.test_oauth_support import basic
 
     wider = client.post("/oauth-v1/token", data={"grant_type": "refresh_token", "scope": "invoice",
                                                   "refresh_token": first["refresh_token"]},

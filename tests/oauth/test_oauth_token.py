@@ -5,7 +5,7 @@ import pytest
 
 from models import OAuthToken
 from tests import factories
-from tests.test_oauth_support import (
+from tests.oauth.test_oauth_support import (
     REDIRECT_URI,
     api_token_works,
     basic,

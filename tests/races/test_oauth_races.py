@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from models import OAuthToken
-from tests.test_oauth_support import LiveServer, get_code, make_market, redeem, refresh
+from tests.oauth.test_oauth_support import LiveServer, get_code, make_market, redeem, refresh
 
 pytestmark = pytest.mark.postgres_only
 
@@ -36,7 +36,7 @@ def test_ten_parallel_redemptions_of_one_code_give_exactly_one_success(live, cli
     assert engine == "postgresql"
     market = make_market()
     code = get_code(client, auth, market, access_type="offline")
-    from tests.test_oauth_support import REDIRECT_URI
+    from tests.oauth.test_oauth_support import REDIRECT_URI
 
     def redeem_once():
         return requests.post(live.url + "/oauth-v1/token",

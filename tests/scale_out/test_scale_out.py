@@ -24,11 +24,11 @@ from market.billing import checkout as billing
 from models import CheckoutAttempt, Developer, LedgerEntry, OAuthToken, StripeEvent, Subscription
 from tests import factories
 from tests.conftest import IN_CI
-from tests.test_oauth_support import REDIRECT_URI, get_code, make_market, redeem
+from tests.oauth.test_oauth_support import REDIRECT_URI, get_code, make_market, redeem
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.parametrize("engine", ["postgresql"])]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project root
 SECRET_KEY = "test-secret-key"  # the test app's, so secrets hashed by the factories verify on both
 WEBHOOK_SECRET = "whsec_scale_out_test"
 REDIS_URL = "redis://127.0.0.1:6379/14"
