@@ -12,7 +12,7 @@ from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.data import database
-from market.oauth import server as oauth2
+from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import filters, security
@@ -50,7 +50,7 @@ def create_app(config=None):
     security.init_app(app)
     htmx.init_app(app)
     __import__("views.api").api.init_app(app)  # the API's rate limiter (Flask-Limiter)
-    oauth2.init_app(app)
+    oauth_web.init_app(app)
 
     from views import register_blueprints
 

@@ -17,7 +17,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from market.api import openapi as api_openapi
 from market.api import resources as api
 from market.api.resources import ApiError
-from market.oauth import server as oauth2
+from market.oauth import connections
+from market.oauth import web as oauth_web
 from views.security import csrf_exempt
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -90,7 +91,7 @@ def unexpected_error(error):
 
 
 def _authenticate():
-    """The token through oauth2's ResourceProtector (the one definition of a valid access
+    """The token through the oauth room's ResourceProtector (the one definition of a valid access
     token), its failures in the API's error shape."""
     if "Access-Token" in request.headers or "Client-Secret" in request.headers:
         raise ApiError(401, api.RETIRED_FLOW_MESSAGE, api.CODE_RETIRED_FLOW)
@@ -100,7 +101,7 @@ def _authenticate():
         raise ApiError(401, "An access token is required: send 'Authorization: Bearer <token>' from the "
                             "OAuth2 Authorization Code flow (/oauth-v1/auth).", api.CODE_INVALID_TOKEN)
     try:
-        token = oauth2.require_oauth.acquire_token()
+        token = oauth_web.require_oauth.acquire_token()
     except OAuth2Error:
         raise ApiError(401, "The access token is invalid, expired or revoked.", api.CODE_INVALID_TOKEN) from None
     return api.grant_of(token.row)
@@ -120,7 +121,7 @@ def api_call(scope=None, entitlement=True):
                 api.require_entitlement(grant, current_app.config["BILLING_GRACE_DAYS"])
             response = view(grant, *args, **kwargs)
             if response.status_code < 400:
-                oauth2.mark_connection_used(grant.connection)
+                connections.mark_connection_used(current_app.config, grant.connection)
             return response
 
         limited = _rate_limited(checked)
