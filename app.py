@@ -12,6 +12,7 @@ from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.data import database
+from market.notifications import web as notifications_web
 from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
@@ -60,6 +61,7 @@ def create_app(config=None):
     register_commands(app)
     __import__("market.recommendations.ranking", fromlist=["_"]).init_app(app)  # stats-rebuild
     __import__("market.billing.checkout", fromlist=["_"]).init_app(app)
+    notifications_web.init_app(app)  # the app-notification sender and `flask notify`
     return app
 
 

@@ -985,8 +985,6 @@ def init_app(app):
             notifications.deliver_due(app.config)
         click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
 
-    notifications.init_app(app)
-
     @app.cli.command("sweep")
     def sweep_command():
         """Hourly: end entitlements whose grace has passed, forget old login failures."""
