@@ -40,6 +40,8 @@ NOT_FOUND = "not_found"
 TOO_LARGE = "too_large"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 BUSY = "busy"
+ERROR_KINDS = (BAD_REQUEST, UNAUTHENTICATED, MISSING_SCOPE, NOT_ENTITLED, NOT_FOUND, TOO_LARGE,
+               UNSUPPORTED_MEDIA_TYPE, BUSY)
 
 
 class ApiError(Exception):
