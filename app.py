@@ -14,7 +14,8 @@ from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.data import database
 from market.jobs import demo, seed
-from market.oauth import server as oauth2
+from market.notifications import web as notifications_web
+from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import api as api_views
@@ -54,13 +55,14 @@ def create_app(config=None):
     security.init_app(app)
     htmx.init_app(app)
     api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)
-    oauth2.init_app(app)
+    oauth_web.init_app(app)
     filters.register_filters(app)
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
     __import__("market.recommendations.ranking", fromlist=["_"]).init_app(app)  # stats-rebuild
     __import__("market.billing.checkout", fromlist=["_"]).init_app(app)
+    notifications_web.init_app(app)  # the app-notification sender and `flask notify`
     return app
 
 

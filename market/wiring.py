@@ -9,7 +9,14 @@ calls Stripe, mails or makes an HTTP request is an outbox row processed after co
 `create_app` calls `connect_signals()`, and so does every entry point that works without it
 (the CLI commands run inside an app made by `create_app`). Connecting twice changes nothing.
 """
+from market.notifications import on_oauth as notifications_on_oauth
+from market.oauth import signals as oauth
+from market.stats import on_oauth as stats_on_oauth
 
 
 def connect_signals():
     """Connect every room's handlers to the signals of the rooms before it."""
+    # oauth →
+    oauth.connection_revoked.connect(notifications_on_oauth.connection_revoked)
+    oauth.connection_revoked.connect(stats_on_oauth.connection_changed)
+    oauth.connection_used.connect(stats_on_oauth.connection_changed)

@@ -17,7 +17,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from market.api import openapi as api_openapi
 from market.api import resources as api
 from market.api.resources import ApiError
-from market.oauth import server as oauth2
+from market.oauth import connections
+from market.oauth import web as oauth_web
 from views.security import csrf_exempt
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -52,12 +53,26 @@ def error_response(status, message, code, headers=None):
     return response
 
 
+# The HTTP status of each kind of domain error (market.api.resources).
+STATUS_OF = {
+    api.BAD_REQUEST: 400,
+    api.UNAUTHENTICATED: 401,
+    api.MISSING_SCOPE: 403,
+    api.NOT_ENTITLED: 403,
+    api.NOT_FOUND: 404,
+    api.TOO_LARGE: 413,
+    api.UNSUPPORTED_MEDIA_TYPE: 415,
+    api.BUSY: 503,
+}
+
+
 @bp.errorhandler(ApiError)
 def api_error(error):
+    status = STATUS_OF[error.kind]
     headers = {}
-    if error.status == 401:
+    if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
-    return error_response(error.status, error.message, error.code, headers)
+    return error_response(status, error.message, error.code, headers)
 
 
 @bp.errorhandler(HTTPException)
@@ -90,19 +105,20 @@ def unexpected_error(error):
 
 
 def _authenticate():
-    """The token through oauth2's ResourceProtector (the one definition of a valid access
+    """The token through the oauth room's ResourceProtector (the one definition of a valid access
     token), its failures in the API's error shape."""
     if "Access-Token" in request.headers or "Client-Secret" in request.headers:
-        raise ApiError(401, api.RETIRED_FLOW_MESSAGE, api.CODE_RETIRED_FLOW)
+        raise ApiError(api.UNAUTHENTICATED, api.RETIRED_FLOW_MESSAGE, api.CODE_RETIRED_FLOW)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "An access token is required: send 'Authorization: Bearer <token>' from the "
-                            "OAuth2 Authorization Code flow (/oauth-v1/auth).", api.CODE_INVALID_TOKEN)
+        raise ApiError(api.UNAUTHENTICATED, "An access token is required: send 'Authorization: Bearer <token>' "
+                       "from the OAuth2 Authorization Code flow (/oauth-v1/auth).", api.CODE_INVALID_TOKEN)
     try:
-        token = oauth2.require_oauth.acquire_token()
+        token = oauth_web.require_oauth.acquire_token()
     except OAuth2Error:
-        raise ApiError(401, "The access token is invalid, expired or revoked.", api.CODE_INVALID_TOKEN) from None
+        raise ApiError(api.UNAUTHENTICATED, "The access token is invalid, expired or revoked.",
+                       api.CODE_INVALID_TOKEN) from None
     return api.grant_of(token.row)
 
 
@@ -120,7 +136,7 @@ def api_call(scope=None, entitlement=True):
                 api.require_entitlement(grant, current_app.config["BILLING_GRACE_DAYS"])
             response = view(grant, *args, **kwargs)
             if response.status_code < 400:
-                oauth2.mark_connection_used(grant.connection)
+                connections.mark_connection_used(current_app.config, grant.connection)
             return response
 
         limited = _rate_limited(checked)
@@ -138,16 +154,17 @@ def api_call(scope=None, entitlement=True):
 def _json_body():
     content_type = (request.mimetype or "").lower()
     if content_type != "application/json":
-        raise ApiError(415, "Send JSON with Content-Type: application/json.", api.CODE_MEDIA_TYPE)
+        raise ApiError(api.UNSUPPORTED_MEDIA_TYPE, "Send JSON with Content-Type: application/json.",
+                       api.CODE_MEDIA_TYPE)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
+        raise ApiError(api.TOO_LARGE, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
     raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
+        raise ApiError(api.TOO_LARGE, f"The body is larger than {MAX_BODY_BYTES} bytes.", api.CODE_TOO_LARGE)
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "The body is not valid JSON.", api.CODE_BAD_REQUEST) from None
+        raise ApiError(api.BAD_REQUEST, "The body is not valid JSON.", api.CODE_BAD_REQUEST) from None
 
 
 def _ok(payload, status=200):

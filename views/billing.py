@@ -123,7 +123,7 @@ def checkout_canceled(slug):
 
 
 def _my_app_rows(config, company):
-    from market.oauth import server as oauth2
+    from market.oauth import connections as oauth2
 
     grace = config["BILLING_GRACE_DAYS"]
     rows = []

@@ -1,9 +1,9 @@
 """Connected apps (DESIGN.md §3): the grants a company gave apps, and withdrawing them."""
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required
 
 from market.core import scopes
-from market.oauth import server as oauth2
+from market.oauth import connections as oauth_connections
 from models import App
 from views import render_page, wants_fragment
 
@@ -18,7 +18,7 @@ def _company_user():
 
 
 def _page(user, status=200):
-    rows = [(connection, scopes.describe(connection.scopes.split())) for connection in oauth2.connections_of(user.company_id)]
+    rows = [(connection, scopes.describe(connection.scopes.split())) for connection in oauth_connections.connections_of(user.company_id)]
     return render_page("account/connections.html", "connections", status=status, rows=rows,
                        can_revoke=user.is_company_admin)
 
@@ -36,10 +36,10 @@ def revoke(slug):
     if not user.is_company_admin:
         abort(403)
     app = App.get_or_none(App.slug == slug)
-    connection = oauth2.active_connection(user.company_id, app) if app else None
+    connection = oauth_connections.active_connection(user.company_id, app) if app else None
     if connection is None:
         abort(404)
-    oauth2.revoke_connection(connection)
+    oauth_connections.revoke_connection(current_app.config, connection)
     flash(f"{app.name} no longer has access to your company's data.", "success")
     if wants_fragment():
         return _page(user)

@@ -1,10 +1,11 @@
-"""The OAuth2 endpoints (DESIGN.md §6). The protocol is oauth2.py's; these only route to it,
-plus the consent page a company admin sees."""
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+"""The OAuth2 endpoints (DESIGN.md §6). The protocol is the oauth room's (market.oauth.web
+binds it to Flask); these only route to it, plus the consent page a company admin sees."""
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from market.core import scopes
-from market.oauth import server as oauth2
+from market.oauth import consent, protocol
+from market.oauth import web as oauth2
 from views.security import csrf_exempt
 
 bp = Blueprint("oauth", __name__)
@@ -24,7 +25,7 @@ def _authorization_error(error):
 
 @bp.route("/oauth-v1/auth", methods=["GET", "POST"])
 def authorize():
-    duplicated = oauth2.duplicated_parameter(request.values)
+    duplicated = protocol.duplicated_parameter(request.values)
     if duplicated:
         return _refuse_page("invalid_request", f"The parameter {duplicated!r} was sent more than once.")
     user = current_user.user if current_user.is_authenticated else None
@@ -38,7 +39,7 @@ def authorize():
     app = grant.client.row.app
     requested = grant.request.scope.split()
     state = request.values.get("state")
-    refusal = oauth2.consent_refusal(user, app)
+    refusal = consent.consent_refusal(user, app, current_app.config["BILLING_GRACE_DAYS"])
     if refusal:
         denied_url = oauth2.error_redirect(grant.redirect_uri, "access_denied", refusal, state)
         if request.method == "POST":
@@ -55,8 +56,8 @@ def authorize():
             return render_template("oauth/consent.html", app=app, company=user.company,
                                    scopes=scopes.describe(requested),
                                    error="Choose Allow or Deny."), 400
-        oauth2.grant_access(user, app, requested)
-    elif not oauth2.already_granted(user.company_id, app, requested):
+        consent.grant_access(current_app.config, user, app, requested)
+    elif not consent.already_granted(user.company_id, app, requested):
         return render_template("oauth/consent.html", app=app, company=user.company,
                                scopes=scopes.describe(requested), error=None)
     response = oauth2.authorization.create_authorization_response(grant_user=user, grant=grant)

@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from market.core import money
 from market.entitlement import rules as entitlements
 from models import (
     App,
@@ -30,12 +31,26 @@ RETIRED_FLOW_MESSAGE = (
     "the access token as 'Authorization: Bearer <token>'.")
 
 
-class ApiError(Exception):
-    """An error the API answers in the ErrorInformation shape."""
+# What went wrong, in the API's words; views/api.py answers each kind with its HTTP status.
+BAD_REQUEST = "bad_request"
+UNAUTHENTICATED = "unauthenticated"
+MISSING_SCOPE = "missing_scope"
+NOT_ENTITLED = "not_entitled"
+NOT_FOUND = "not_found"
+TOO_LARGE = "too_large"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+BUSY = "busy"
+ERROR_KINDS = (BAD_REQUEST, UNAUTHENTICATED, MISSING_SCOPE, NOT_ENTITLED, NOT_FOUND, TOO_LARGE,
+               UNSUPPORTED_MEDIA_TYPE, BUSY)
 
-    def __init__(self, status, message, code):
+
+class ApiError(Exception):
+    """An error the API answers in the ErrorInformation shape: its `kind` (one of the names
+    above), the message and the platform-style error code."""
+
+    def __init__(self, kind, message, code):
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.message = message
         self.code = code
 
@@ -74,7 +89,7 @@ class Grant:
 
 
 def grant_of(token_row):
-    """The grant behind a token row that oauth2's ResourceProtector has validated."""
+    """The grant behind a token row that the oauth room's ResourceProtector has validated."""
     connection = token_row.connection
     return Grant(token=token_row, connection=connection, company=connection.company, app=connection.app,
                  client=token_row.client)
@@ -82,21 +97,21 @@ def grant_of(token_row):
 
 def require_scope(grant, scope):
     if scope not in grant.scopes:
-        raise ApiError(403, f"This access token lacks the scope '{scope}'. Ask the company for it in a "
-                            "new authorization.", CODE_MISSING_SCOPE)
+        raise ApiError(MISSING_SCOPE, f"This access token lacks the scope '{scope}'. Ask the company for it "
+                       "in a new authorization.", CODE_MISSING_SCOPE)
 
 
 def require_entitlement(grant, grace_days, now=None):
     entitlement = entitlements.check(grant.company, grant.app, grace_days, now)
     if not entitlement.allowed:
-        raise ApiError(403, "The company may not use this app: " + entitlement.reason, CODE_NOT_ENTITLED)
+        raise ApiError(NOT_ENTITLED, "The company may not use this app: " + entitlement.reason, CODE_NOT_ENTITLED)
     return entitlement
 
 
 # --- paging -------------------------------------------------------------------------------
 
 def parse_paging(args):
-    """`page` and `limit` from query arguments (strings); ApiError 400 on anything else."""
+    """`page` and `limit` from query arguments (strings); ApiError (bad_request) on anything else."""
     page = _positive_int(args.get("page"), "page", 1, MAX_PAGE)
     limit = _positive_int(args.get("limit"), "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     return page, limit
@@ -106,10 +121,10 @@ def _positive_int(raw, name, default, maximum):
     if raw is None:
         return default
     if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise ApiError(400, f"'{name}' must be a whole number between 1 and {maximum}.", CODE_BAD_REQUEST)
+        raise ApiError(BAD_REQUEST, f"'{name}' must be a whole number between 1 and {maximum}.", CODE_BAD_REQUEST)
     value = int(raw)
     if not 1 <= value <= maximum:
-        raise ApiError(400, f"'{name}' must be between 1 and {maximum}.", CODE_BAD_REQUEST)
+        raise ApiError(BAD_REQUEST, f"'{name}' must be between 1 and {maximum}.", CODE_BAD_REQUEST)
     return value
 
 
@@ -196,11 +211,11 @@ def _plausible_number(value):
 
 def get_customer(grant, customer_number):
     if not _plausible_number(customer_number):
-        raise ApiError(404, "No customer with that customer number.", CODE_NOT_FOUND)
+        raise ApiError(NOT_FOUND, "No customer with that customer number.", CODE_NOT_FOUND)
     row = CompanyCustomer.get_or_none(CompanyCustomer.company == grant.company,
                                       CompanyCustomer.customer_number == customer_number)
     if row is None:
-        raise ApiError(404, "No customer with that customer number.", CODE_NOT_FOUND)
+        raise ApiError(NOT_FOUND, "No customer with that customer number.", CODE_NOT_FOUND)
     return {"Customer": _customer_json(row)}
 
 
@@ -215,33 +230,35 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_new_customer(body):
-    """The columns of a new customer from `{"Customer": {...}}`; ApiError 400 on anything else."""
+    """The columns of a new customer from `{"Customer": {...}}`; ApiError (bad_request) on anything else."""
     if not isinstance(body, dict) or set(body) != {"Customer"} or not isinstance(body["Customer"], dict):
-        raise ApiError(400, 'The body must be a JSON object of the form {"Customer": {"Name": ...}}.',
+        raise ApiError(BAD_REQUEST, 'The body must be a JSON object of the form {"Customer": {"Name": ...}}.',
                        CODE_BAD_REQUEST)
     fields = body["Customer"]
     unknown = sorted(set(fields) - set(CUSTOMER_FIELDS))
     if unknown:
-        raise ApiError(400, "Unknown field(s) in Customer: " + ", ".join(unknown)[:200] + ".", CODE_BAD_REQUEST)
+        raise ApiError(BAD_REQUEST, "Unknown field(s) in Customer: " + ", ".join(unknown)[:200] + ".",
+                       CODE_BAD_REQUEST)
     columns = {}
     for field, (column, max_length, required, pattern) in CUSTOMER_FIELDS.items():
         value = fields.get(field)
         if value is None or value == "":
             if required:
-                raise ApiError(400, f"Customer.{field} is required.", CODE_BAD_REQUEST)
+                raise ApiError(BAD_REQUEST, f"Customer.{field} is required.", CODE_BAD_REQUEST)
             columns[column] = ""
             continue
         if not isinstance(value, str):
-            raise ApiError(400, f"Customer.{field} must be a string.", CODE_BAD_REQUEST)
+            raise ApiError(BAD_REQUEST, f"Customer.{field} must be a string.", CODE_BAD_REQUEST)
         value = value.strip()
         if not value and required:
-            raise ApiError(400, f"Customer.{field} is required.", CODE_BAD_REQUEST)
+            raise ApiError(BAD_REQUEST, f"Customer.{field} is required.", CODE_BAD_REQUEST)
         if len(value) > max_length:
-            raise ApiError(400, f"Customer.{field} may be at most {max_length} characters.", CODE_BAD_REQUEST)
+            raise ApiError(BAD_REQUEST, f"Customer.{field} may be at most {max_length} characters.",
+                           CODE_BAD_REQUEST)
         if _CONTROL.search(value):
-            raise ApiError(400, f"Customer.{field} contains control characters.", CODE_BAD_REQUEST)
+            raise ApiError(BAD_REQUEST, f"Customer.{field} contains control characters.", CODE_BAD_REQUEST)
         if value and pattern is not None and not pattern.fullmatch(value):
-            raise ApiError(400, f"Customer.{field} is not valid.", CODE_BAD_REQUEST)
+            raise ApiError(BAD_REQUEST, f"Customer.{field} is not valid.", CODE_BAD_REQUEST)
         columns[column] = value
     return columns
 
@@ -265,15 +282,10 @@ def create_customer(grant, columns):
             return {"Customer": _customer_json(row)}
         except IntegrityError:
             continue
-    raise ApiError(503, "The customer could not be numbered; please retry.", CODE_SERVER)
+    raise ApiError(BUSY, "The customer could not be numbered; please retry.", CODE_SERVER)
 
 
 # --- invoices ------------------------------------------------------------------------------
-
-def _kronor(ore):
-    sign = "-" if ore < 0 else ""
-    return f"{sign}{abs(ore) // 100}.{abs(ore) % 100:02d}"
-
 
 def _invoice_json(row, customer):
     return {
@@ -283,7 +295,7 @@ def _invoice_json(row, customer):
         "InvoiceDate": row.invoice_date.isoformat(),
         "DueDate": row.due_date.isoformat(),
         "TotalOre": row.total_ore,
-        "Total": _kronor(row.total_ore),
+        "Total": money.format_plain(row.total_ore),
         "Currency": row.currency,
         "Booked": bool(row.booked),
         "@url": f"/api/v1/invoices/{row.document_number}",
@@ -304,8 +316,8 @@ def list_invoices(grant, page, limit):
 
 def get_invoice(grant, document_number):
     if not _plausible_number(document_number):
-        raise ApiError(404, "No invoice with that document number.", CODE_NOT_FOUND)
+        raise ApiError(NOT_FOUND, "No invoice with that document number.", CODE_NOT_FOUND)
     row = _invoices(grant.company).where(CompanyInvoice.document_number == document_number).first()
     if row is None:
-        raise ApiError(404, "No invoice with that document number.", CODE_NOT_FOUND)
+        raise ApiError(NOT_FOUND, "No invoice with that document number.", CODE_NOT_FOUND)
     return {"Invoice": _invoice_json(row, row.customer)}

@@ -549,7 +549,7 @@ def billing_portal_url(config, company, return_url):
 def remove_app(config, company, app, now=None):
     """Remove app (DESIGN.md §3): cancel at period end and revoke the connection at once.
     Returns (subscription or None, whether a connection was revoked)."""
-    from market.oauth import server as oauth2
+    from market.oauth import connections as oauth2
     from market.stats import app_stats as stats
 
     now = now or utcnow()
@@ -561,7 +561,7 @@ def remove_app(config, company, app, now=None):
         subscription = _set_cancel_at_period_end(config, subscription, True, "cancel", now)
     if connection is not None:
         with write_transaction():
-            oauth2.revoke_connection(connection, now)
+            oauth2.revoke_connection(config, connection, now)
     stats.refresh_app(app.id, config["BILLING_GRACE_DAYS"], now)
     return subscription, connection is not None
 
@@ -984,8 +984,6 @@ def init_app(app):
             counts = replay_events(app.config, moment)
             notifications.deliver_due(app.config)
         click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
-
-    notifications.init_app(app)
 
     @app.cli.command("sweep")
     def sweep_command():

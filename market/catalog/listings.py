@@ -391,9 +391,12 @@ def make_client_secret(secret_key, listing):
     return secret
 
 
-def landing_secret(secret_key, listing):
-    client_id = oauth_client(listing).client_id
-    return credentials.landing_secret(secret_key, client_id) if client_id else None
+def landing_secret(secret_key, app):
+    """The app's landing secret (DESIGN.md §6), from the app or its OAuth client: it signs the
+    activation link and the app's notifications, and the developer's credentials page shows
+    it. Derived from the server key and the client id; None while the app has no client."""
+    client = app if isinstance(app, OAuthClient) else oauth_client(app)
+    return credentials.landing_secret(secret_key, client.client_id) if client.client_id else None
 
 
 # --- publishing ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ urlencode(sorted([app, company, ts]))); the app accepts it within ±300 s.
 """
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from market.catalog import listings
 from market.core import credentials
 from market.entitlement import rules as entitlements
 from models import App, OAuthClient
@@ -45,6 +46,6 @@ def landing_url(company, app, secret_key, grace_days, now=None):
     client = OAuthClient.get_or_none(OAuthClient.app == app)
     if client is None:
         raise ActivationRefused("This app has no API client yet, so it cannot be activated.", "no_client")
-    secret = credentials.landing_secret(secret_key, client.client_id)
+    secret = listings.landing_secret(secret_key, client)
     params = credentials.landing_params(secret, client.client_id, company.public_id, now=now)
     return _with_params(app.landing_url, params)

@@ -18,7 +18,7 @@ import urllib.request
 
 from market import config as market_config
 from market.billing import checkout as billing
-from market.core import credentials
+from market.catalog import listings
 from market.data import database
 from market.jobs import seed, sweep
 from models import App, OAuthClient, User, db
@@ -138,10 +138,11 @@ def run(host, port, create_app, make_server):
     prepare(app)
     register_sample_integration(sample_url)
 
-    landing_secret = credentials.landing_secret(app.config["SECRET_KEY"], SAMPLE_CLIENT_ID)
     with db.connection_context():
+        sample = OAuthClient.get_or_none(OAuthClient.client_id == SAMPLE_CLIENT_ID)
         paid = OAuthClient.select().join(App).where(App.slug == PAID_DEMO_APP).first()
-    extra_secrets = credentials.landing_secret(app.config["SECRET_KEY"], paid.client_id) if paid else ""
+    landing_secret = listings.landing_secret(app.config["SECRET_KEY"], sample) if sample else ""
+    extra_secrets = listings.landing_secret(app.config["SECRET_KEY"], paid) if paid else ""
     start_child(["-m", "examples.sample_integration", "--port", str(port + 1), "--market-url", market_url,
                  "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
                 env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret,

@@ -3,21 +3,21 @@ when a company's subscription or connection changes.
 
 An event is written to the AppNotification outbox in the same transaction as the change, so it
 exists exactly when the change does, and is sent only after that transaction has committed: by
-a background sender in the serving process (woken at the end of the request that wrote it), by
-`flask --app app notify`, and by the hourly sweep. A failing or slow app endpoint is retried
-with growing delays and never holds up the market: short timeouts, failures only recorded.
+a background sender in the serving process (market.notifications.web, woken at the end of the
+request that wrote it), by `flask --app app notify`, and by the hourly sweep. A failing or slow
+app endpoint is retried with growing delays and never holds up the market: short timeouts,
+failures only recorded. This module is the outbox itself: writing events, finding the due
+ones, one delivery attempt and its bookkeeping.
 """
 import datetime
 import json
 import logging
 import secrets
-import threading
 
-import click
-from flask import current_app, g, has_app_context
-
+from market.catalog import listings
 from market.core import credentials
-from models import App, AppNotification, OAuthClient, db, utcnow
+from market.notifications import signals
+from models import App, AppNotification, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ def enqueue(app, kind, company, data=None, now=None):
     row = AppNotification.create(app=app, event_id=event_id, type=kind,
                                  payload=json.dumps(payload, separators=(",", ":"), sort_keys=True),
                                  next_attempt_at=now, created_at=now)
-    if has_app_context():
-        g.app_notifications_pending = True
+    signals.queued.send(row)
     return row
 
 
@@ -79,14 +78,6 @@ def connection_revoked(company, app, now=None):
 
 
 # ---------------------------------------------------------------------------- sending
-def signing_secret(secret_key, app):
-    """The app's landing secret (DESIGN.md §6): the one secret the app already holds from us."""
-    client = OAuthClient.get_or_none(OAuthClient.app == app)
-    if client is None:
-        return None
-    return credentials.landing_secret(secret_key, client.client_id)
-
-
 def _claim(row, now):
     return AppNotification.update(next_attempt_at=now + CLAIM_LEASE).where(
         AppNotification.id == row.id, AppNotification.delivered_at.is_null(),
@@ -108,7 +99,8 @@ def deliver(config, row, now=None):
     """One attempt at one claimed event; records the outcome. True when delivered."""
     now = now or utcnow()
     app = App.get_by_id(row.app_id)
-    secret = signing_secret(config["SECRET_KEY"], app)
+    # Signed with the app's landing secret: the one secret the app already holds from us.
+    secret = listings.landing_secret(config["SECRET_KEY"], app)
     body = row.payload.encode()
     if not app.webhook_url or secret is None:
         error = "the app has no webhook URL or no OAuth client"
@@ -155,59 +147,3 @@ def deliver_due(config, now=None, limit=100):
 def history(app, limit=20):
     return list(AppNotification.select().where(AppNotification.app == app)
                 .order_by(AppNotification.id.desc()).limit(limit))
-
-
-# ---------------------------------------------------------------------------- background sender
-class Sender:
-    """One thread per serving process, started on first use (after gunicorn's fork), woken when
-    a request that wrote events has finished, and every minute for retries."""
-
-    def __init__(self, flask_app):
-        self.flask_app = flask_app
-        self.wakeup = threading.Event()
-        self.thread = None
-        self.lock = threading.Lock()
-
-    def wake(self):
-        with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="app-notifications", daemon=True)
-                self.thread.start()
-        self.wakeup.set()
-
-    def _run(self):
-        while True:
-            self.wakeup.wait(60)
-            self.wakeup.clear()
-            try:
-                with self.flask_app.app_context(), db.connection_context():
-                    deliver_due(self.flask_app.config)
-            except Exception:  # noqa: BLE001 - the sender must outlive a database hiccup
-                log.exception("sending app notifications failed")
-
-
-def init_app(flask_app):
-    sender = Sender(flask_app)
-    flask_app.extensions["app_notifications"] = sender
-
-    @flask_app.teardown_request
-    def send_after_commit(exc):
-        # Teardown runs after the view's transaction committed (or rolled back: then the rows
-        # are gone and the sender finds nothing).
-        background = flask_app.config.get("NOTIFY_IN_BACKGROUND", flask_app.config["MARKET_ENV"] != "test")
-        if g.pop("app_notifications_pending", False) and background:
-            sender.wake()
-
-    @flask_app.cli.command("notify")
-    def notify_command():
-        """Send the app notifications that are due (retries included)."""
-        with db.connection_context():
-            summary = deliver_due(flask_app.config)
-        click.echo(f"delivered {summary['delivered']}, failed {summary['failed']}")
-
-
-def wake_current():
-    """For code outside a request (the sweep in the demo's background) that wrote events."""
-    sender = current_app.extensions.get("app_notifications") if has_app_context() else None
-    if sender is not None:
-        sender.wake()

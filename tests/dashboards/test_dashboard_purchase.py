@@ -9,7 +9,7 @@ import io
 import pytest
 
 from market.billing import webhooks
-from market.oauth import server as oauth2
+from market.oauth import connections as oauth2
 from market.stats import app_stats as stats
 from models import Connection, LedgerEntry, Plan
 from tests import factories
@@ -60,7 +60,7 @@ def test_a_purchase_shows_on_the_dashboards_to_the_ore(app, client, auth, fake):
     assert post_event(client, event("invoice.paid", invoice_object("in_ttp", sub, 19900))).status_code == 200
     connection = Connection.create(company=buyer, app=listing, scopes="")
     with app.app_context():
-        oauth2.mark_connection_used(connection)  # the integration's first API call
+        oauth2.mark_connection_used(app.config, connection)  # the integration's first API call
 
     payment = LedgerEntry.get(LedgerEntry.stripe_ref == "in_ttp")
     assert (payment.gross_ore, payment.moms_ore, payment.developer_share_ore, payment.platform_fee_ore) == (

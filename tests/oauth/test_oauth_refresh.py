@@ -133,11 +133,11 @@ def test_refresh_is_refused_when_the_entitlement_ended(client, auth, time_machin
 
 
 def test_refresh_after_the_connection_was_revoked_is_invalid_grant(app, client, auth):
-    from market.oauth import server as oauth2
+    from market.oauth import connections as oauth2
 
     market = make_market()
     first = _offline(client, auth, market)
-    oauth2.revoke_connection(Connection.get())
+    oauth2.revoke_connection(app.config, Connection.get())
     assert refresh(client, market, first["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert not api_token_works(app, first["access_token"])
 

@@ -86,7 +86,7 @@ def refresh(client, market, refresh_token, secret=None):
 
 def api_token_works(app, access_token):
     """Whether `require_oauth` lets the token through (the API itself is another issue's)."""
-    from market.oauth import server as oauth2
+    from market.oauth import web as oauth2
 
     with app.test_request_context("/probe", headers={"Authorization": f"Bearer {access_token}"}):
         try:

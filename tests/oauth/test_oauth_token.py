@@ -53,7 +53,7 @@ def test_expired_token_gets_401_invalid_token_from_require_oauth(app, client, au
     time_machine.move_to(datetime.datetime(2026, 3, 1, 13, 1), tick=False)
     from werkzeug.exceptions import HTTPException
 
-    from market.oauth import server as oauth2
+    from market.oauth import web as oauth2
 
     with app.test_request_context("/api/v1/me", headers={"Authorization": "Bearer " + body["access_token"]}):
         with pytest.raises(HTTPException) as raised:

@@ -9,7 +9,7 @@ def _active(app_obj):
 
 
 def test_api_use_and_revoke_move_the_active_count(app, client):
-    from market.oauth import server as oauth2
+    from market.oauth import connections as oauth2
 
     listing = factories.app_listing()
     company = factories.company()
@@ -22,7 +22,7 @@ def test_api_use_and_revoke_move_the_active_count(app, client):
     assert _active(listing) == 1
 
     with app.app_context():
-        oauth2.revoke_connection(connection)
+        oauth2.revoke_connection(app.config, connection)
     assert _active(listing) == 0
 
 

@@ -1,0 +1,81 @@
+"""Connections (DESIGN.md §3): the grant a company gave an app, how it is used and how it is
+withdrawn. Revoking a connection revokes its tokens.
+
+What follows from a change is not done here: the rooms after oauth hear it through
+`market.oauth.signals` (the app's connection.revoked notification, the active-customer count),
+sent inside the transaction that made the change, with the settings (`config`) and `now`.
+"""
+import datetime
+
+from market import config as market_config
+from market.core.clock import utcnow
+from market.entitlement import rules as entitlements
+from market.oauth import signals
+from models import App, Connection, OAuthToken, db
+
+# A connection's last use is written at most this often (DESIGN.md §3).
+LAST_USED_PRECISION = datetime.timedelta(hours=1)
+
+
+def active_connection(company, app):
+    """The company's grant to the app, unless it was revoked; None without one."""
+    return Connection.get_or_none(Connection.company == company, Connection.app == app,
+                                  Connection.revoked_at.is_null())
+
+
+def connections_of(company):
+    """The company's connected apps (not revoked), newest consent first."""
+    return (Connection.select(Connection, App).join(App)
+            .where(Connection.company == company, Connection.revoked_at.is_null())
+            .order_by(Connection.consented_at.desc(), Connection.id.desc()))
+
+
+def revoke_connection(config, connection, now=None):
+    """Withdraw a company's grant to an app: every token of it stops working at once."""
+    now = now or utcnow()
+    with db.atomic():
+        OAuthToken.update(revoked_at=now).where(OAuthToken.connection == connection,
+                                                OAuthToken.revoked_at.is_null()).execute()
+        revoked = Connection.update(revoked_at=now).where(Connection.id == connection.id,
+                                                          Connection.revoked_at.is_null()).execute()
+        if revoked:
+            # Every path that withdraws a grant (customer's Revoke, Remove app, lost
+            # entitlement) tells the app and the counts, in the same transaction as the change.
+            signals.connection_revoked.send(connection, config=config, now=now)
+    connection.revoked_at = connection.revoked_at or now
+
+
+def revoke_company_app(config, company, app, now):
+    """The company's access to the app ended (grace passed, the subscription ended or was
+    refunded): what it granted the app is withdrawn, tokens and connection."""
+    connection = Connection.get_or_none(Connection.company == company, Connection.app == app)
+    if connection is not None:
+        revoke_connection(config, connection, now)
+
+
+# Billing's entitlement-lost hook calls with the company and the app only, without the
+# settings; until billing sends access_ended (which carries them) the settings' defaults stand
+# in, as they did when this ran outside an app.
+_DEFAULT_SETTINGS = {name: default for name, (_kind, default, _secret) in market_config.SETTINGS.items()}
+
+
+@entitlements.on_lost
+def revoke_lost_entitlement(company, app):
+    revoke_company_app(_DEFAULT_SETTINGS, company, app, utcnow())
+
+
+def mark_connection_used(config, connection, now=None):
+    """Record use at most once an hour per connection, never on every call (DESIGN.md §3): no
+    statement at all when the last use is known to be recent (an UPDATE locks even when it
+    matches nothing), and the conditional UPDATE makes concurrent calls write at most once."""
+    now = now or utcnow()
+    if connection.last_used_at is not None and connection.last_used_at >= now - LAST_USED_PRECISION:
+        return 0
+    written = (Connection.update(last_used_at=now)
+               .where(Connection.id == connection.id,
+                      Connection.last_used_at.is_null() | (Connection.last_used_at < now - LAST_USED_PRECISION))
+               .execute())
+    if written:
+        # At most hourly per connection: cheap enough to keep the active-customer count exact.
+        signals.connection_used.send(connection, config=config, now=now)
+    return written

@@ -1,0 +1,52 @@
+"""Consent (DESIGN.md §6): who may connect an app for a company, whether the company already
+granted what an app asks for, and the grant itself (a Connection made or widened).
+"""
+from market.accounts import companies
+from market.core.clock import utcnow
+from market.entitlement import rules as entitlements
+from market.oauth import signals
+from models import Connection, IntegrityError, db
+
+
+def consent_refusal(user, app, grace_days):
+    """Why this user may not connect this app for a company (None when they may): only an
+    admin of a company entitled to the app may consent (DESIGN.md §6)."""
+    if user.company_id is None:
+        return "Only a customer company's admin can connect apps. Log in with your company account."
+    try:
+        companies.require_company_admin(user)
+    except companies.NotCompanyAdmin:
+        return "Only an admin of your company can connect apps. Ask an admin to connect it."
+    entitlement = entitlements.check(user.company, app, grace_days)
+    if not entitlement.allowed:
+        return entitlement.reason
+    return None
+
+
+def already_granted(company, app, scopes):
+    """The company's grant is active and covers `scopes`: no need to ask again."""
+    connection = Connection.get_or_none(Connection.company == company, Connection.app == app)
+    return (connection is not None and connection.revoked_at is None
+            and set(scopes) <= set(connection.scopes.split()))
+
+
+def grant_access(config, user, app, scopes, now=None):
+    """The company's consent: create its Connection or widen it (a revoked one starts over)."""
+    now = now or utcnow()
+    with db.atomic():
+        connection = Connection.get_or_none(Connection.company == user.company_id, Connection.app == app)
+        if connection is None:
+            try:
+                with db.atomic():
+                    connection = Connection.create(company=user.company_id, app=app, scopes="",
+                                                   consented_by=user.id, consented_at=now)
+            except IntegrityError:
+                # Two consents at once: the other one made the row.
+                connection = Connection.get(Connection.company == user.company_id, Connection.app == app)
+        granted = [] if connection.revoked_at is not None else connection.scopes.split()
+        merged = list(dict.fromkeys(granted + list(scopes)))
+        Connection.update(scopes=" ".join(merged), consented_by=user.id, consented_at=now,
+                          revoked_at=None).where(Connection.id == connection.id).execute()
+        connection = Connection.get_by_id(connection.id)
+        signals.connection_granted.send(connection, config=config, now=now)
+    return connection
