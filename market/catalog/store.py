@@ -7,13 +7,11 @@ differs by engine (FTS5 on SQLite, tsvector on PostgreSQL); `search_condition` i
 use of it in queries.
 
 Visitor pages are the same for every visitor, so they are cached in-process per store
-generation: every change to the store's data calls `bump_store_generation()`.
+generation (views/caching.py): every change to the store's data calls `bump_store_generation()`.
 """
 import html
 import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import nh3
@@ -400,7 +398,7 @@ def published_app(slug):
 
 
 # ---------------------------------------------------------------------------------------------
-# Store generation and the cache of visitor pages
+# Store generation: what the caches of visitor pages and kept fragments (views/caching.py) are keyed by
 
 GENERATION = "store_generation"
 
@@ -423,32 +421,3 @@ def bump_store_generation():
                .where(MarketSetting.name == GENERATION).execute())
     if not updated:
         MarketSetting.insert(name=GENERATION, value="2").on_conflict_ignore().execute()
-
-
-class PageCache:
-    """Rendered visitor pages, least recently used first out. Keys carry the store
-    generation, so a bump makes old entries unreachable and they age out."""
-
-    def __init__(self, max_entries=2000):
-        self.max_entries = max_entries
-        self._entries = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key, value):
-        if self.max_entries <= 0:
-            return
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def __len__(self):
-        return len(self._entries)
