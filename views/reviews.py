@@ -15,6 +15,13 @@ from views.caching import CSRF_MARK, kept, with_csrf
 bp = Blueprint("reviews", __name__)
 # Ids up to PostgreSQL's integer: a larger guessed id is "not found", not an overflow (a 500).
 ID = "int(max=2147483647)"
+# How each refusal of market.reviews.ratings is answered (the most specific kind first).
+REFUSAL_STATUS = ((ratings.NotACustomer, 403), (ratings.NotYours, 404), (ratings.AlreadyReplied, 409),
+                  (ratings.ReviewError, 400))
+
+
+def _refusal_status(refused):
+    return next(status for kind, status in REFUSAL_STATUS if isinstance(refused, kind))
 
 
 def _published_app(slug):
@@ -116,7 +123,7 @@ def write_review(slug):
         _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                          request.form.get("text"))
     except ratings.ReviewError as refused:
-        return _section(app, status=refused.status, error=refused.message)
+        return _section(app, status=_refusal_status(refused), error=refused.message)
     return _done(app, "Thank you for your review." if created else "Your review was updated.")
 
 
@@ -137,7 +144,7 @@ def delete_review(slug):
 def _refused_on_review(review_id, refused):
     """The reviews section of the review's app again, with the refusal's message."""
     app = ratings.Review.select(ratings.Review, App).join(App).where(ratings.Review.id == review_id).get().app
-    return _section(app, status=refused.status, error=refused.message)
+    return _section(app, status=_refusal_status(refused), error=refused.message)
 
 
 @bp.post(f"/reviews/<{ID}:review_id>/reply")

@@ -36,8 +36,7 @@ NEVER_ENTITLED = ("incomplete", "incomplete_expired")
 
 
 class ReviewError(Exception):
-    """Refused, with a message for the person and the HTTP status that fits."""
-    status = 400
+    """Refused, with a message for the person (views/reviews.py answers each kind)."""
 
     def __init__(self, message):
         super().__init__(message)
@@ -45,20 +44,19 @@ class ReviewError(Exception):
 
 
 class InvalidReview(ReviewError):
-    status = 400
+    """Stars, text, reply or reason that cannot be taken."""
 
 
 class NotACustomer(ReviewError):
-    status = 403
+    """Only a verified customer writes, and only its author or an admin changes a review."""
 
 
 class NotYours(ReviewError):
     """Someone else's review, reply or app: answered like a guessed id."""
-    status = 404
 
 
 class AlreadyReplied(ReviewError):
-    status = 409
+    """The developer's one reply is written."""
 
 
 # -- who may -----------------------------------------------------------------------------------
