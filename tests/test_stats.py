@@ -38,13 +38,13 @@ def test_tokens_last_used_31_days_ago_are_not_active(app, clock):
     factories.connection(recent, listing, last_used_at=utcnow() - datetime.timedelta(days=29, hours=23))
     factories.connection(old, listing, last_used_at=utcnow() - datetime.timedelta(days=31))
     factories.connection(revoked, listing, last_used_at=utcnow(), revoked_at=utcnow())
-    stats.refresh_app(listing.id)
+    stats.refresh_app(listing.id, grace_days=7)
     assert active(listing) == 1
     # A day later the recent one is 30 days old plus change: the sweep ages it out.
     clock.shift(datetime.timedelta(days=1))
-    assert stats.age_all() == 1
+    assert stats.age_all(utcnow(), grace_days=7) == 1
     assert active(listing) == 0
-    assert stats.age_all() == 0  # nothing left to change, nothing written
+    assert stats.age_all(utcnow(), grace_days=7) == 0  # nothing left to change, nothing written
 
 
 def test_paid_app_counts_entitled_companies_only(app, clock):
@@ -58,12 +58,12 @@ def test_paid_app_counts_entitled_companies_only(app, clock):
     factories.subscription(lapsed, listing, status="past_due", price_ore=19900,
                            past_due_since=utcnow() - datetime.timedelta(days=8))
     factories.subscription(unpaid, listing, status="incomplete", price_ore=19900)
-    stats.refresh_app(listing.id)
+    stats.refresh_app(listing.id, grace_days=7)
     row = AppStats.get(AppStats.app == listing)
     assert (row.active_customers, row.paying_customers, row.new_customers_30d) == (2, 2, 4)
     # The grace period of `late` ends with time alone.
     clock.shift(datetime.timedelta(days=1, seconds=1))
-    stats.age_all()
+    stats.age_all(utcnow(), grace_days=7)
     row = AppStats.get(AppStats.app == listing)
     assert (row.active_customers, row.paying_customers) == (1, 1)
 
@@ -71,10 +71,10 @@ def test_paid_app_counts_entitled_companies_only(app, clock):
 def test_a_change_bumps_the_store_generation(app, clock):
     listing = factories.app_listing()
     before = store.store_generation()
-    assert stats.refresh_app(listing.id) is False
+    assert stats.refresh_app(listing.id, grace_days=7) is False
     assert store.store_generation() == before
     factories.connection(factories.company(), listing, last_used_at=utcnow())
-    assert stats.refresh_app(listing.id) is True
+    assert stats.refresh_app(listing.id, grace_days=7) is True
     assert store.store_generation() == before + 1
 
 
@@ -141,7 +141,7 @@ def test_random_events_and_time_agree_with_a_rebuild(app, clock, seed):
                 pass
         elif kind == "time":
             clock.shift(datetime.timedelta(days=rnd.choice([1, 3, 8, 12]), hours=rnd.randint(0, 23)))
-            stats.age_all(grace_days=7)
+            stats.age_all(utcnow(), grace_days=7)
         if step % 10 == 9:
             incremental = snapshot()
             stats.stats_rebuild(grace_days=7)

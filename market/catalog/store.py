@@ -13,6 +13,7 @@ import html
 import math
 import re
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import nh3
 from peewee import JOIN, SQL, fn
@@ -60,6 +61,20 @@ def plain_text(text):
 
 
 # ---------------------------------------------------------------------------------------------
+# A rating as the market writes it
+
+def mean_rating(rating_sum, rating_count, places=2):
+    """The mean of the ratings rounded half up, as text: "3.40" (two places: the Recommended
+    cards' data-rating, the developer's figures) or "3.4" (one: the store's cards and app
+    page); zero without ratings. Computed in decimals, so 2.625 is "2.63" and 2.05 is "2.1",
+    never the float's "2.62" or "2.0"."""
+    quantum = Decimal(1).scaleb(-places)
+    if rating_count <= 0:
+        return f"{Decimal(0).quantize(quantum)}"
+    return f"{(Decimal(rating_sum) / Decimal(rating_count)).quantize(quantum, ROUND_HALF_UP)}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Cards: what templates get instead of model rows
 
 
@@ -83,18 +98,12 @@ class AppCard:
         return "Free" if self.is_free else "from " + money.format_price(self.min_price_ore)
 
     @property
-    def rating_mean(self):
-        return self.rating_sum / self.rating_count if self.rating_count else None
-
-    @property
     def rating_label(self):
-        mean = self.rating_mean
-        return f"{mean:.1f}" if mean is not None else None
+        return mean_rating(self.rating_sum, self.rating_count, places=1) if self.rating_count else None
 
     @property
     def rating_two_decimals(self):
-        mean = self.rating_mean
-        return f"{mean:.2f}" if mean is not None else "0.00"
+        return mean_rating(self.rating_sum, self.rating_count)
 
 
 def _zero(column):
@@ -335,12 +344,8 @@ class RatingSummary:
     bars: list  # (stars, count, percent rounded to a multiple of 5) from 5 down to 1
 
     @property
-    def mean(self):
-        return self.total / self.count if self.count else None
-
-    @property
     def mean_label(self):
-        return f"{self.mean:.1f}" if self.count else None
+        return mean_rating(self.total, self.count, places=1) if self.count else None
 
 
 def rating_summary(stats):
