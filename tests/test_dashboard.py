@@ -8,6 +8,7 @@ import re
 import pytest
 
 from market.billing import history as subscription_history
+from market.core import money
 from market.dashboards import figures as dashboard
 from market.stats import app_stats as stats
 from models import CheckoutAttempt, Plan, utcnow
@@ -206,7 +207,7 @@ def test_history_counts_new_reactivated_churned_and_changed_mrr(app):
 
 
 def test_kronor_and_csv_guard():
-    assert dashboard.kronor(-1250) == "-12.50" and dashboard.kronor(5) == "0.05"
+    assert money.format_plain(-1250) == "-12.50" and money.format_plain(5) == "0.05"
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx"):
         assert dashboard.csv_safe(text).startswith("'")
     assert dashboard.csv_safe("Bygg AB") == "Bygg AB"
