@@ -505,7 +505,7 @@ class _Seeder:
         if profile["free"] and state in ("trialing", "past_due"):
             state = "active"
         started = rng.randint(3, 700) if state != "trialing" else rng.randint(1, 12)
-        if state in ("active", "trialing", "past_due"):
+        if state in Subscription.LIVE_STATUSES:  # used lately; "dormant" and "canceled" are not
             last_used = self.days_ago(rng.randint(0, 27), rng.randint(0, 23))
         else:
             last_used = self.days_ago(rng.randint(35, 200))
