@@ -13,7 +13,7 @@ from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.data import database
-from market.jobs import demo, seed
+from market.jobs import demo, rebuild, seed
 from market.notifications import web as notifications_web
 from market.oauth import web as oauth_web
 from market.wiring import connect_signals
@@ -60,7 +60,6 @@ def create_app(config=None):
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
-    __import__("market.recommendations.ranking", fromlist=["_"]).init_app(app)  # stats-rebuild
     __import__("market.billing.checkout", fromlist=["_"]).init_app(app)
     notifications_web.init_app(app)  # the app-notification sender and `flask notify`
     return app
@@ -97,6 +96,13 @@ def register_commands(app):
         with db.connection_context():
             done = database.migrate(db)
         click.echo("applied: " + (", ".join(done) if done else "nothing to do"))
+
+    @app.cli.command("stats-rebuild")
+    def stats_rebuild_command():
+        """Recompute app statistics and co-usage from subscriptions, connections and reviews."""
+        with db.connection_context():
+            apps, pairs = rebuild.rebuild_everything(app.config["BILLING_GRACE_DAYS"])
+        click.echo(f"stats rebuilt for {apps} apps; {pairs} co-usage pairs")
 
     @app.cli.command("seed-demo")
     @click.option("--scale", type=int, default=None,

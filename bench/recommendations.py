@@ -17,18 +17,18 @@ from collections import Counter, defaultdict
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from market.recommendations import ranking as rec  # noqa: E402
+from market.reviews import ratings  # noqa: E402
+from models import App, Company, Connection, Review, Subscription  # noqa: E402
 
 
 def load_usage():
     """Plain data from the database: who uses what, companies' industry and size, reviews."""
-    from models import App, Company, Connection, Review, Subscription
-
     usage = defaultdict(set)
     for company_id, app_id in Connection.select(Connection.company, Connection.app).where(
             Connection.revoked_at.is_null()).tuples():
         usage[company_id].add(app_id)
     for company_id, app_id in Subscription.select(Subscription.company, Subscription.app).where(
-            Subscription.status.in_(rec.LIVE_STATUSES)).tuples():
+            Subscription.status.in_(Subscription.LIVE_STATUSES)).tuples():
         usage[company_id].add(app_id)
     companies = {cid: (industry, size) for cid, industry, size in
                  Company.select(Company.id, Company.industry, Company.size).tuples()}
@@ -69,12 +69,12 @@ def evaluate(usage, companies, reviews, apps, seed=1, weights=None):
             by_industry[industry][a] += 1
             by_segment[(industry, size)][a] += 1
     # Ratings from the training pairs only: a held-out company's review of its app is unknown.
-    rating_sum, rating_count = Counter(), Counter()
+    known = defaultdict(list)
     for (company_id, app_id), stars in reviews.items():
         if held_out.get(company_id) != app_id:
-            rating_sum[app_id] += stars
-            rating_count[app_id] += 1
-    figures = [rec.AppFigures(a, users[a], rating_sum[a], rating_count[a]) for a in apps]
+            known[app_id].append(stars)
+    totals = {a: ratings.rating_totals(known[a]) for a in apps}
+    figures = [rec.AppFigures(a, users[a], totals[a].sum, totals[a].count) for a in apps]
     popularity = sorted(apps, key=lambda a: (-users[a], a))
     hits = {"ranking": Counter(), "popularity": Counter()}
     for company_id, target in held_out.items():

@@ -1,5 +1,5 @@
 """The developer's dashboard (`/developer`), its reviews inbox and CSV exports, and the platform
-admin's page (`/admin`) (issue J). Views parse the query, call dashboard.py, render.
+admin's page (`/admin`) (issue J). Views parse the query, call market.dashboards.figures, render.
 
 A developer only ever sees its own apps: every query is filtered by its developer id, and an app
 slug of another developer is simply not found (404)."""
@@ -51,9 +51,8 @@ def developer_dashboard():
     selected = _selected_app()
     app_id = selected.id if selected else None
     config = current_app.config
-    figures = dashboard.developer_figures(current_user.developer_id, period, app=app_id,
-                                          min_active=config["RECOMMEND_MIN_ACTIVE"],
-                                          min_rating=config["RECOMMEND_MIN_RATING"])
+    figures = dashboard.with_eligibility(dashboard.developer_figures(current_user.developer_id, period, app=app_id),
+                                         config["RECOMMEND_MIN_ACTIVE"], config["RECOMMEND_MIN_RATING"])
     history = dashboard.history(current_user.developer_id, period, now, app=app_id)
     dunning = billing.customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
     return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),

@@ -5,7 +5,7 @@ from markupsafe import Markup
 
 from market.recommendations import ranking as recommendations
 from views import render_page
-from views.store import visitor_cached
+from views.caching import kept, visitor_cached
 
 bp = Blueprint("recommended", __name__)
 
@@ -29,17 +29,10 @@ def _company_cards(company, min_active, min_rating, limit):
     (every change to figures, ratings or listings bumps it) and the apps the company has stay
     the same: ranking 500 candidates costs tens of milliseconds, and a customer sees the home
     page and the Recommended page again and again."""
-    from views.store import _page_cache, _store_generation
-
     owned = recommendations.company_app_ids(company)
-    key = ("recommended", company.id, company.industry, company.size, owned, limit, min_active, min_rating,
-           _store_generation())
-    cards = _page_cache().get(key)
-    if cards is None:
-        cards = KeptCards(recommendations.recommended_for_company(company, min_active, min_rating, limit,
-                                                                  owned=owned))
-        _page_cache().put(key, cards)
-    return cards
+    key = ("recommended", company.id, company.industry, company.size, owned, limit, min_active, min_rating)
+    return kept(key, lambda: KeptCards(recommendations.recommended_for_company(company, min_active, min_rating,
+                                                                                limit, owned=owned)))
 
 
 class KeptCards(list):

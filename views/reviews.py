@@ -1,9 +1,6 @@
 """Ratings and reviews on the app page, replies, reports, and the admin's list of reports."""
-import secrets
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from market.catalog import store
@@ -13,10 +10,18 @@ from market.reviews import ratings
 from models import App, AppStats
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required
+from views.caching import CSRF_MARK, kept, with_csrf
 
 bp = Blueprint("reviews", __name__)
 # Ids up to PostgreSQL's integer: a larger guessed id is "not found", not an overflow (a 500).
 ID = "int(max=2147483647)"
+# How each refusal of market.reviews.ratings is answered (the most specific kind first).
+REFUSAL_STATUS = ((ratings.NotACustomer, 403), (ratings.NotYours, 404), (ratings.AlreadyReplied, 409),
+                  (ratings.ReviewError, 400))
+
+
+def _refusal_status(refused):
+    return next(status for kind, status in REFUSAL_STATUS if isinstance(refused, kind))
 
 
 def _published_app(slug):
@@ -63,36 +68,17 @@ def section_context(app, error=None, status_message=None):
 def _shown_reviews(app):
     """The newest reviews are the same for every reader: kept beside the store's pages per store
     generation (a review, reply or removal bumps it) instead of joined anew on each view."""
-    from views.store import _page_cache, _store_generation
-
-    key = ("reviews", app.id, _store_generation())
-    shown = _page_cache().get(key)
-    if shown is None:
-        shown = ratings.app_reviews(app)
-        _page_cache().put(key, shown)
-    return shown
-
-
-# Stands in for the reader's CSRF token in a kept review list; random, so no review text can
-# contain it.
-_CSRF_MARK = "csrf-" + secrets.token_hex(16)
+    return kept(("reviews", app.id), lambda: ratings.app_reviews(app))
 
 
 def _review_list(app, reviews, logged_in, is_app_developer):
     """The review list's HTML. Rendering 50 reviews, each with its report form, cost more than
     the rest of the app page: it is rendered once per kind of reader and store generation, and
     only the reader's CSRF token is put in per request."""
-    from views.store import _page_cache, _store_generation
-
-    key = ("review-list", app.id, _store_generation(), logged_in, is_app_developer)
-    html = _page_cache().get(key)
-    if html is None:
-        html = render_template("reviews/_review_list.html", app=app, reviews=reviews, logged_in=logged_in,
-                               is_app_developer=is_app_developer, csrf=_CSRF_MARK)
-        _page_cache().put(key, html)
-    # Visitors' pages carry no token at all (they are shared); the mark is only in forms for
-    # logged-in readers.
-    return Markup(html.replace(_CSRF_MARK, generate_csrf()) if logged_in else html)
+    html = kept(("review-list", app.id, logged_in, is_app_developer),
+                lambda: render_template("reviews/_review_list.html", app=app, reviews=reviews,
+                                        logged_in=logged_in, is_app_developer=is_app_developer, csrf=CSRF_MARK))
+    return with_csrf(html, logged_in)
 
 
 @bp.app_template_global()
@@ -137,7 +123,7 @@ def write_review(slug):
         _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                          request.form.get("text"))
     except ratings.ReviewError as refused:
-        return _section(app, status=refused.status, error=refused.message)
+        return _section(app, status=_refusal_status(refused), error=refused.message)
     return _done(app, "Thank you for your review." if created else "Your review was updated.")
 
 
@@ -158,7 +144,7 @@ def delete_review(slug):
 def _refused_on_review(review_id, refused):
     """The reviews section of the review's app again, with the refusal's message."""
     app = ratings.Review.select(ratings.Review, App).join(App).where(ratings.Review.id == review_id).get().app
-    return _section(app, status=refused.status, error=refused.message)
+    return _section(app, status=_refusal_status(refused), error=refused.message)
 
 
 @bp.post(f"/reviews/<{ID}:review_id>/reply")

@@ -2,25 +2,25 @@
 
 Listing queries join App, AppStats and Category in one query and hand templates plain
 `AppCard`s, so a page makes the same number of SQL queries whatever the data size (no lazy
-foreign keys in templates). Search goes through the `app_search` table, whose shape differs by
-engine (FTS5 on SQLite, tsvector on PostgreSQL) behind one function, `search_condition`.
+foreign keys in templates). Search goes through market.data.search, whose `app_search` table
+differs by engine (FTS5 on SQLite, tsvector on PostgreSQL); `search_condition` is the store's one
+use of it in queries.
 
 Visitor pages are the same for every visitor, so they are cached in-process per store
-generation: every change to the store's data calls `bump_store_generation()`.
+generation (views/caching.py): every change to the store's data calls `bump_store_generation()`.
 """
 import html
 import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import nh3
 from peewee import JOIN, SQL, fn
 
 from market.core import money
-from market.data import database, prepared
-from models import App, AppStats, Category, MarketSetting, Plan, db
+from market.data import prepared, search
+from models import App, AppStats, Category, Developer, MarketSetting, Plan, db
 
 PAGE_SIZE = 24
 SORTS = ("popular", "rating", "newest", "price")
@@ -61,6 +61,20 @@ def plain_text(text):
 
 
 # ---------------------------------------------------------------------------------------------
+# A rating as the market writes it
+
+def mean_rating(rating_sum, rating_count, places=2):
+    """The mean of the ratings rounded half up, as text: "3.40" (two places: the Recommended
+    cards' data-rating, the developer's figures) or "3.4" (one: the store's cards and app
+    page); zero without ratings. Computed in decimals, so 2.625 is "2.63" and 2.05 is "2.1",
+    never the float's "2.62" or "2.0"."""
+    quantum = Decimal(1).scaleb(-places)
+    if rating_count <= 0:
+        return f"{Decimal(0).quantize(quantum)}"
+    return f"{(Decimal(rating_sum) / Decimal(rating_count)).quantize(quantum, ROUND_HALF_UP)}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Cards: what templates get instead of model rows
 
 
@@ -84,18 +98,12 @@ class AppCard:
         return "Free" if self.is_free else "from " + money.format_price(self.min_price_ore)
 
     @property
-    def rating_mean(self):
-        return self.rating_sum / self.rating_count if self.rating_count else None
-
-    @property
     def rating_label(self):
-        mean = self.rating_mean
-        return f"{mean:.1f}" if mean is not None else None
+        return mean_rating(self.rating_sum, self.rating_count, places=1) if self.rating_count else None
 
     @property
     def rating_two_decimals(self):
-        mean = self.rating_mean
-        return f"{mean:.2f}" if mean is not None else "0.00"
+        return mean_rating(self.rating_sum, self.rating_count)
 
 
 def _zero(column):
@@ -137,23 +145,17 @@ SORT_ORDER = {
 
 
 def search_tokens(q):
-    """The user's words as safe tokens: letters and digits only (never FTS syntax), lower-cased
-    with Python so å, ä, ö fold the same on both engines."""
+    """The user's words as safe tokens (search.words: letters and digits only, never FTS
+    syntax), at most MAX_QUERY_TOKENS of at most MAX_TOKEN_CHARS each."""
     if not isinstance(q, str):
         return []
-    words = re.findall(r"[^\W_]+", q[:MAX_QUERY_CHARS].lower())
-    return [w[:MAX_TOKEN_CHARS] for w in words[:MAX_QUERY_TOKENS]]
+    return [w[:MAX_TOKEN_CHARS] for w in search.words(q[:MAX_QUERY_CHARS])[:MAX_QUERY_TOKENS]]
 
 
 def search_condition(tokens):
     """A WHERE condition on App.id: apps whose name, tagline, description or category contain
-    every token as a word prefix. The one search function for both engines."""
-    if is_postgres():
-        tsquery = " & ".join(f"{t}:*" for t in tokens)
-        return App.id.in_(SQL("(SELECT app_id FROM app_search WHERE document @@ to_tsquery('simple', %s))",
-                              [tsquery]))
-    match = " ".join(f'"{t}"*' for t in tokens)
-    return App.id.in_(SQL("(SELECT rowid FROM app_search WHERE app_search MATCH ?)", [match]))
+    every token as a word prefix, on either engine (market.data.search)."""
+    return App.id.in_(search.matching_ids(tokens))
 
 
 def search_app_ids(q):
@@ -164,51 +166,19 @@ def search_app_ids(q):
     return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))]
 
 
-def is_postgres():
-    return database.is_postgres(db)
-
-
 def _words(text):
-    return " ".join(re.findall(r"[^\W_]+", (text or "").lower()))
+    return " ".join(search.words(text))
 
 
-def _index_text(listing, category_name):
-    """The words the index keeps, split and lower-cased by Python exactly as queries are, so
-    both engines see the same words (PostgreSQL's parser would otherwise drop `<tag>`-like
-    text and fold non-ASCII case by the server's locale)."""
-    return {"name": _words(listing.name), "tagline": _words(listing.tagline),
-            "description": _words(plain_text(listing.description)), "category": _words(category_name)}
+def _document(listing, category_name):
+    """The words the index keeps of a listing, split and lower-cased exactly as queries are."""
+    return search.Document(listing.id, name=_words(listing.name), tagline=_words(listing.tagline),
+                           description=_words(plain_text(listing.description)), category=_words(category_name))
 
 
 def index_apps(rows):
     """(Re)write the search rows of many apps at once. `rows` are (app, category name) pairs."""
-    rows = list(rows)
-    if not rows:
-        return
-    ids = [listing.id for listing, _ in rows]
-    for start in range(0, len(rows), 500):
-        batch = rows[start:start + 500]
-        batch_ids = ids[start:start + 500]
-        if is_postgres():
-            db.execute_sql("DELETE FROM app_search WHERE app_id = ANY(%s)", [batch_ids])
-            values, params = [], []
-            for listing, category_name in batch:
-                text = _index_text(listing, category_name)
-                values.append("(%s, setweight(to_tsvector('simple', %s), 'A') || "
-                              "to_tsvector('simple', %s))")
-                params += [listing.id, text["name"],
-                           " ".join([text["tagline"], text["description"], text["category"]])]
-            db.execute_sql("INSERT INTO app_search (app_id, document) VALUES " + ", ".join(values), params)
-        else:
-            marks = ", ".join("?" for _ in batch_ids)
-            db.execute_sql(f"DELETE FROM app_search WHERE rowid IN ({marks})", batch_ids)
-            values, params = [], []
-            for listing, category_name in batch:
-                text = _index_text(listing, category_name)
-                values.append("(?, ?, ?, ?, ?)")
-                params += [listing.id, text["name"], text["tagline"], text["description"], text["category"]]
-            db.execute_sql("INSERT INTO app_search (rowid, name, tagline, description, category) VALUES "
-                           + ", ".join(values), params)
+    search.write(_document(listing, category_name) for listing, category_name in rows)
 
 
 def index_app(listing):
@@ -229,15 +199,13 @@ def index_all():
              .join(Category, JOIN.LEFT_OUTER, on=(App.category == Category.id)))
     rows = [(listing, listing.category_name) for listing in query.objects()]
     with db.atomic():
-        db.execute_sql("DELETE FROM app_search")
+        search.clear()
         index_apps(rows)
 
 
 def remove_from_index(listing):
-    column = "app_id" if is_postgres() else "rowid"
-    mark = "%s" if is_postgres() else "?"
     with db.atomic():
-        db.execute_sql(f"DELETE FROM app_search WHERE {column} = {mark}", [listing.id])
+        search.remove([listing.id])
         bump_store_generation()
 
 
@@ -376,12 +344,8 @@ class RatingSummary:
     bars: list  # (stars, count, percent rounded to a multiple of 5) from 5 down to 1
 
     @property
-    def mean(self):
-        return self.total / self.count if self.count else None
-
-    @property
     def mean_label(self):
-        return f"{self.mean:.1f}" if self.count else None
+        return mean_rating(self.total, self.count, places=1) if self.count else None
 
 
 def rating_summary(stats):
@@ -413,8 +377,6 @@ def published_app(slug):
     """Everything the app page shows, in two queries, or None (unknown or not published)."""
     if not isinstance(slug, str) or len(slug) > 60:
         return None
-    from models import Developer
-
     query = (App.select(App, Developer.id, Developer.name, Category.id, Category.slug, Category.name, AppStats)
              .join(Developer, on=(App.developer == Developer.id), attr="developer_row")
              .switch(App).join(Category, JOIN.LEFT_OUTER, on=(App.category == Category.id), attr="category_row")
@@ -441,7 +403,7 @@ def published_app(slug):
 
 
 # ---------------------------------------------------------------------------------------------
-# Store generation and the cache of visitor pages
+# Store generation: what the caches of visitor pages and kept fragments (views/caching.py) are keyed by
 
 GENERATION = "store_generation"
 
@@ -464,32 +426,3 @@ def bump_store_generation():
                .where(MarketSetting.name == GENERATION).execute())
     if not updated:
         MarketSetting.insert(name=GENERATION, value="2").on_conflict_ignore().execute()
-
-
-class PageCache:
-    """Rendered visitor pages, least recently used first out. Keys carry the store
-    generation, so a bump makes old entries unreachable and they age out."""
-
-    def __init__(self, max_entries=2000):
-        self.max_entries = max_entries
-        self._entries = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key, value):
-        if self.max_entries <= 0:
-            return
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def __len__(self):
-        return len(self._entries)

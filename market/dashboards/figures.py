@@ -19,12 +19,20 @@ Definitions (shown on the page as help text):
   plan change: one row at the new monthly price, whatever a prorated invoice charged).
   New + reactivation + expansion + contraction + churn of a month = MRR at its end − MRR at
   the previous month's end.
+
+Money is öre until it is written: the page through the template filters, the CSV files through
+market.core.money.format_plain. Which subscriptions count for MRR is market.billing.history's
+rule; whether an app qualifies for Recommended is market.recommendations.ranking's.
 """
 import datetime
 from dataclasses import dataclass
 
-from peewee import JOIN, SQL, Case, PostgresqlDatabase, fn
+from peewee import JOIN, SQL, Case, fn
 
+from market.billing import history as subscription_history
+from market.catalog.store import mean_rating
+from market.core import money
+from market.data import database
 from market.recommendations import ranking as recommendations
 from models import (
     App,
@@ -45,9 +53,10 @@ from models import (
     utcnow,
 )
 
-MRR_STATUSES = ("active", "past_due")
-# Subscriptions that were never paid for (Checkout abandoned or the first payment failed).
-NEVER_STARTED = ("incomplete", "incomplete_expired")
+# Subscriptions that count for MRR, and those never paid for (Checkout abandoned or the first
+# payment failed): the subscriptions' MRR history counts the same way.
+MRR_STATUSES = subscription_history.MRR_STATUSES
+NEVER_STARTED = subscription_history.NEVER_STARTED
 # A trial in one of these states has ended with a charge (imported history has no ledger rows).
 CONVERTED = ("active", "past_due", "unpaid")
 MAX_RANGE_DAYS = 5 * 366
@@ -125,7 +134,7 @@ BY_FIRST_COLUMN = SQL("1")
 
 def _month_of(column):
     """'YYYY-MM' of a timestamp column, in the database's own dialect."""
-    if isinstance(db.obj, PostgresqlDatabase):
+    if database.is_postgres(db):
         return fn.to_char(column, "YYYY-MM")
     return fn.strftime("%Y-%m", column)
 
@@ -180,7 +189,7 @@ def _subscription_figures(developer, app, period):
     query = Subscription.select(
         Subscription.app.alias("app_id"),
         _sum_if(Subscription.status.in_(MRR_STATUSES), Subscription.price_ore).alias("mrr_ore"),
-        _sum_if(Subscription.status == "past_due").alias("dunning"),
+        _sum_if(Subscription.status.in_(Subscription.DUNNING_STATUSES)).alias("dunning"),
         fn.COUNT(fn.DISTINCT(Case(None, [(started, Subscription.company)], None))).alias("new_customers"),
         fn.COUNT(fn.DISTINCT(Case(None, [(_within(Subscription.ended_at, period), Subscription.company)],
                                   None))).alias("churned_customers"),
@@ -232,7 +241,7 @@ def _ledger_figures(developer, app, period):
 
 
 def _add_rates(figures):
-    figures["rating"] = recommendations.mean_rating(figures["rating_sum"], figures["rating_count"])
+    figures["rating"] = mean_rating(figures["rating_sum"], figures["rating_count"])
     figures["trial_conversion"] = _percent(figures["trial_conversions"], figures["trial_starts"])
     figures["checkout_conversion"] = _percent(figures["checkouts_completed"], figures["checkouts"])
     return figures
@@ -242,7 +251,7 @@ def _percent(part, whole):
     return f"{part * 100 / whole:.1f} %" if whole else "–"
 
 
-def developer_figures(developer, period, app=None, min_active=10, min_rating=3.0):
+def developer_figures(developer, period, app=None):
     """Per app and in total: {"apps": [figures], "total": figures}. Six queries whatever the
     number of apps, subscriptions or ledger rows; `app` (an id of the developer's) narrows it to
     one app."""
@@ -262,10 +271,17 @@ def developer_figures(developer, period, app=None, min_active=10, min_rating=3.0
         for name in COUNT_FIELDS + MONEY_FIELDS:
             row[name] = int(row[name] or 0)
         _add_rates(row)
-        row["progress"] = recommendations.eligibility_progress(
-            _Stats(row["active_customers"], row["rating_sum"], row["rating_count"]), min_active, min_rating)
     total = {name: sum(row[name] for row in rows) for name in COUNT_FIELDS + MONEY_FIELDS}
     return {"apps": rows, "total": _add_rates(total)}
+
+
+def with_eligibility(figures, min_active, min_rating):
+    """`developer_figures` with where each app stands against the Recommended rules (the
+    settings RECOMMEND_MIN_ACTIVE and RECOMMEND_MIN_RATING), as `progress` of each app row."""
+    for row in figures["apps"]:
+        row["progress"] = recommendations.eligibility_progress(
+            _Stats(row["active_customers"], row["rating_sum"], row["rating_count"]), min_active, min_rating)
+    return figures
 
 
 @dataclass(frozen=True)
@@ -349,13 +365,6 @@ def csv_safe(value):
     return value
 
 
-def kronor(ore):
-    """Öre as exact kronor text with two decimals, '-12.50'."""
-    sign = "-" if ore < 0 else ""
-    whole, part = divmod(abs(int(ore)), 100)
-    return f"{sign}{whole}.{part:02d}"
-
-
 LEDGER_CSV_HEADER = ["date", "kind", "app", "customer", "stripe_ref", "gross_kr", "moms_kr", "net_kr",
                      "developer_share_kr", "platform_fee_kr"]
 
@@ -371,14 +380,14 @@ def ledger_rows(developer, period, app=None):
         query = query.where(LedgerEntry.app == app)
     for entry in query.iterator():
         company = entry.company.name if entry.company_id else ""
+        amounts = (entry.gross_ore, entry.moms_ore, entry.net_ore, entry.developer_share_ore, entry.platform_fee_ore)
         yield [entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), entry.kind, csv_safe(entry.app.name),
-               csv_safe(company), csv_safe(entry.stripe_ref), kronor(entry.gross_ore), kronor(entry.moms_ore),
-               kronor(entry.net_ore), kronor(entry.developer_share_ore), kronor(entry.platform_fee_ore)]
+               csv_safe(company), csv_safe(entry.stripe_ref), *map(money.format_plain, amounts)]
 
 
 def ledger_total_row(total):
-    return ["total", "", "", "", "", kronor(total["gross_ore"]), kronor(total["moms_ore"]),
-            kronor(total["net_ore"]), kronor(total["developer_ore"]), kronor(total["platform_ore"])]
+    amounts = (total["gross_ore"], total["moms_ore"], total["net_ore"], total["developer_ore"], total["platform_ore"])
+    return ["total", "", "", "", "", *map(money.format_plain, amounts)]
 
 
 CUSTOMERS_CSV_HEADER = ["company", "industry", "size", "org_number", "app", "plan", "status", "since"]
@@ -451,9 +460,13 @@ def platform_by_month(period):
              .where(_within(LedgerEntry.occurred_at, period)).group_by(BY_FIRST_COLUMN))
     found = {row["month"]: row for row in query.dicts()}
     empty = {name: 0 for name in MONEY_FIELDS + ("payments",)}
-    return [{"month": month_label(m), **{k: int(v) for k, v in {**empty, **found.get(month_label(m), {})}.items()
+    rows = [{"month": month_label(m), **{k: int(v) for k, v in {**empty, **found.get(month_label(m), {})}.items()
                                          if k != "month"}}
             for m in period.months()]
+    for row in rows:
+        # The money that went back to customers, one column on the page.
+        row["refunds_and_disputes_ore"] = row["refunds_ore"] + row["disputes_ore"]
+    return rows
 
 
 def platform_by_app(period, limit=200):

@@ -24,7 +24,7 @@ from market.accounts import companies
 from market.billing import history as subscription_history
 from market.catalog import store
 from market.core import credentials
-from market.stats import app_stats as stats
+from market.jobs import rebuild
 from models import (
     App,
     Category,
@@ -505,7 +505,7 @@ class _Seeder:
         if profile["free"] and state in ("trialing", "past_due"):
             state = "active"
         started = rng.randint(3, 700) if state != "trialing" else rng.randint(1, 12)
-        if state in ("active", "trialing", "past_due"):
+        if state in Subscription.LIVE_STATUSES:  # used lately; "dormant" and "canceled" are not
             last_used = self.days_ago(rng.randint(0, 27), rng.randint(0, 23))
         else:
             last_used = self.days_ago(rng.randint(35, 200))
@@ -578,10 +578,9 @@ class _Seeder:
                 step()
             if self.scale:
                 self.echo(f"  seeded {label}")
-        stats.stats_rebuild(grace_days=self.config.get("BILLING_GRACE_DAYS", 7), now=self.now)
-        __import__("market.recommendations.ranking", fromlist=["_"]).rebuild_co_usage()  # issue I: the precomputed neighbours
         store.index_all()
-        store.bump_store_generation()
+        # The figures and the precomputed neighbours; it bumps the store generation last.
+        rebuild.rebuild_everything(self.config["BILLING_GRACE_DAYS"], now=self.now)
 
 
 def seed_demo(config, scale=None, echo=print):

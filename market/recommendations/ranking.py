@@ -4,11 +4,22 @@ The first half is pure: functions over plain numbers and dicts, so the rules can
 exactly and the ranking evaluated offline (bench/recommendations.py) without a database. The
 second half is the thin part that reads those numbers from the stats and co-usage tables with
 a constant number of queries, whatever the size of the market.
+
+The two rules of the announcement (DESIGN.md §2) are said once, in `active_meets` and
+`rating_meets`: the same functions answer for one app's numbers and, given AppStats columns,
+as the SQL condition that picks the candidates. "Usage" (a connection not revoked or a live
+subscription) is models.Subscription.LIVE_STATUSES; the rating figures are AppStats', kept by
+market.reviews.ratings.
 """
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+
+from peewee import SQL, Case, fn
+
+from market.catalog.store import mean_rating
+from market.data import prepared
+from models import App, AppStats, Company, Connection, CoUsage, SegmentUsage, Subscription, db
 
 # How many neighbours per app are kept in CoUsage (DESIGN.md §7).
 NEIGHBOURS_PER_APP = 50
@@ -32,22 +43,23 @@ def min_rating_centi(min_rating):
     return round(min_rating * 100)
 
 
+# Both rules take plain numbers (a bool comes back) or AppStats columns (a SQL condition comes
+# back): `&` and the comparisons mean the same on both, so the page and the query never differ.
+
+def active_meets(active_customers, min_active):
+    """At least `min_active` active customers (inclusive: 10 of 10 qualifies)."""
+    return active_customers >= min_active
+
+
 def rating_meets(rating_sum, rating_count, min_rating):
-    """Average of at least `min_rating`, compared in integers so 2.995 never rounds up."""
-    return rating_count > 0 and rating_sum * 100 >= min_rating_centi(min_rating) * rating_count
+    """An average of at least `min_rating` stars (inclusive), compared in integers so 2.995
+    never rounds up to 3; no ratings never qualifies."""
+    return (rating_count > 0) & (rating_sum * 100 >= rating_count * min_rating_centi(min_rating))
 
 
 def is_eligible(active_customers, rating_sum, rating_count, min_active, min_rating):
     """Both rules of the announcement, both inclusive."""
-    return active_customers >= min_active and rating_meets(rating_sum, rating_count, min_rating)
-
-
-def mean_rating(rating_sum, rating_count):
-    """The mean with two decimals, rounded half up, as text ("3.40"); "0.00" without ratings."""
-    if rating_count <= 0:
-        return "0.00"
-    value = (Decimal(rating_sum) / Decimal(rating_count)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return f"{value}"
+    return active_meets(active_customers, min_active) & rating_meets(rating_sum, rating_count, min_rating)
 
 
 def bayesian_average(rating_sum, rating_count, prior_mean=PRIOR_MEAN, prior_weight=PRIOR_WEIGHT):
@@ -67,7 +79,7 @@ def eligibility_progress(stats, min_active, min_rating):
     active = getattr(stats, "active_customers", 0) or 0
     rating_sum = getattr(stats, "rating_sum", 0) or 0
     rating_count = getattr(stats, "rating_count", 0) or 0
-    active_ok = active >= min_active
+    active_ok = active_meets(active, min_active)
     rating_ok = rating_meets(rating_sum, rating_count, min_rating)
     return {
         "active_customers": active,
@@ -227,8 +239,6 @@ def describe(ranked, app_names, industry):
 
 # -- reading the figures (thin, constant number of queries) ------------------------------------
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-
 
 @dataclass(frozen=True)
 class Card:
@@ -263,16 +273,12 @@ class ListedApp:
 
 def eligible_apps(min_active, min_rating, limit=500):
     """Published apps meeting both rules, with their stats, most active first (one query)."""
-    from models import App, AppStats
-
-    centi = min_rating_centi(min_rating)
     query = (App.select(App.id, App.slug, App.name, App.tagline, App.icon, AppStats.active_customers,
                         AppStats.rating_sum, AppStats.rating_count, AppStats.new_customers_30d)
              .join(AppStats, on=(AppStats.app == App.id))
              .where(App.status == "published",
-                    AppStats.active_customers >= min_active,
-                    AppStats.rating_count > 0,
-                    AppStats.rating_sum * 100 >= AppStats.rating_count * centi)
+                    is_eligible(AppStats.active_customers, AppStats.rating_sum, AppStats.rating_count,
+                                min_active, min_rating))
              .order_by(AppStats.active_customers.desc(), App.id)
              .limit(limit))
     return [ListedApp(app_id, slug, name, tagline, icon, ListedFigures(*figures))
@@ -287,20 +293,16 @@ def _figures(app):
 
 def company_app_ids(company):
     """Apps the company has: a live subscription or a connection not revoked (one query)."""
-    from market.data import prepared
-
     # Asked on every page with the Recommended section: its SQL is built once (prepared.py).
     rows = prepared.select("company_app_ids", _company_app_ids_query, getattr(company, "id", company))
     return frozenset(row.app_id for row in rows)
 
 
 def _company_app_ids_query(company_id):
-    from models import Connection, Subscription
-
     connected = (Connection.select(Connection.app)
                  .where(Connection.company == company_id, Connection.revoked_at.is_null()))
     subscribed = (Subscription.select(Subscription.app)
-                  .where(Subscription.company == company_id, Subscription.status.in_(LIVE_STATUSES)))
+                  .where(Subscription.company == company_id, Subscription.status.in_(Subscription.LIVE_STATUSES)))
     return connected | subscribed
 
 
@@ -324,10 +326,6 @@ def recommended_for_visitors(min_active, min_rating, limit=12):
 def recommended_for_company(company, min_active, min_rating, limit=12, owned=None):
     """The company's ranking: eligible apps it does not have (five queries, whatever the size of
     the market: eligible apps, owned apps, their neighbours, the industry's counts, names)."""
-    from peewee import SQL, Case, fn
-
-    from models import App, AppStats, CoUsage, SegmentUsage
-
     apps = eligible_apps(min_active, min_rating)
     owned = company_app_ids(company) if owned is None else owned
     candidates = [a for a in apps if a.id not in owned]
@@ -374,16 +372,18 @@ def recommended_for_company(company, min_active, min_rating, limit=12, owned=Non
     return _cards(by_id, ranked, names, company.industry)
 
 
+# The live statuses as an SQL list: constants of the schema, so written in, never user input.
+_LIVE_SQL = ", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES)
+
+
 def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
     """Recompute CoUsage: for every app, the `limit` apps its companies use most often too.
 
-    Usage = a connection not revoked or a live subscription. Run by stats-rebuild and the seed;
+    Usage = a connection not revoked or a live subscription. Run by market.jobs.rebuild;
     the pairs are counted by the database, only the top lists come back."""
-    from models import CoUsage, db
-
     usage_sql = (
         "SELECT company_id, app_id FROM connection WHERE revoked_at IS NULL "
-        "UNION SELECT company_id, app_id FROM subscription WHERE status IN ('trialing', 'active', 'past_due')"
+        f"UNION SELECT company_id, app_id FROM subscription WHERE status IN ({_LIVE_SQL})"
     )
     pairs_sql = (
         f"WITH u AS ({usage_sql}) "
@@ -409,10 +409,6 @@ def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
 def rebuild_segment_usage():
     """Recompute SegmentUsage: per industry and size, the companies using each app (a connection
     not revoked, as the ranking counts them) and the companies there are."""
-    from peewee import fn
-
-    from models import Company, Connection, SegmentUsage
-
     rows = [{"industry": industry, "size": size, "app": app_id, "companies": count}
             for industry, size, app_id, count in (
                 Connection.select(Company.industry, Company.size, Connection.app, fn.COUNT(Connection.id))
@@ -426,17 +422,3 @@ def rebuild_segment_usage():
         SegmentUsage.insert_many(rows[start:start + 1000]).execute()
     return len(rows)
 
-
-def init_app(app):
-    """`flask --app app stats-rebuild`: every app's figures and the co-usage table from the data."""
-    import click
-
-    @app.cli.command("stats-rebuild")
-    def stats_rebuild_command():
-        """Recompute app statistics and co-usage from subscriptions, connections and reviews."""
-        from market.stats import app_stats as stats
-        from models import db
-
-        with db.connection_context():
-            apps, pairs = stats.rebuild_everything(grace_days=app.config["BILLING_GRACE_DAYS"])
-        click.echo(f"stats rebuilt for {apps} apps; {pairs} co-usage pairs")

@@ -8,10 +8,13 @@ Who may do what (decided here, said once):
 - reply: a user of the app's developer, once per review;
 - report: any logged-in user, with a reason.
 """
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from peewee import JOIN, SQL, Case
+from peewee import JOIN, SQL, Case, fn
 
+from market.billing import history as subscription_history
+from market.catalog import store
 from market.data import prepared
 from models import (
     App,
@@ -31,13 +34,11 @@ from models import (
 MAX_TEXT = 2000
 MAX_REPLY = 2000
 MAX_REASON = 500
-# Subscriptions that never gave access: a checkout that was never paid.
-NEVER_ENTITLED = ("incomplete", "incomplete_expired")
+STARS = (1, 2, 3, 4, 5)
 
 
 class ReviewError(Exception):
-    """Refused, with a message for the person and the HTTP status that fits."""
-    status = 400
+    """Refused, with a message for the person (views/reviews.py answers each kind)."""
 
     def __init__(self, message):
         super().__init__(message)
@@ -45,20 +46,19 @@ class ReviewError(Exception):
 
 
 class InvalidReview(ReviewError):
-    status = 400
+    """Stars, text, reply or reason that cannot be taken."""
 
 
 class NotACustomer(ReviewError):
-    status = 403
+    """Only a verified customer writes, and only its author or an admin changes a review."""
 
 
 class NotYours(ReviewError):
     """Someone else's review, reply or app: answered like a guessed id."""
-    status = 404
 
 
 class AlreadyReplied(ReviewError):
-    status = 409
+    """The developer's one reply is written."""
 
 
 # -- who may -----------------------------------------------------------------------------------
@@ -80,9 +80,10 @@ def _connection_exists_query(company_id, app_id):
 
 
 def _subscription_exists_query(company_id, app_id):
+    # Any subscription but a checkout never paid for: that one never gave access.
     return (Subscription.select(SQL("1"))
             .where(Subscription.company == company_id, Subscription.app == app_id,
-                   Subscription.status.not_in(NEVER_ENTITLED))
+                   Subscription.status.not_in(subscription_history.NEVER_STARTED))
             .limit(1).tuples())
 
 
@@ -111,11 +112,57 @@ def parse_review(stars, text):
 
 # -- the rating figures --------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class RatingTotals:
+    """Some ratings summed, the one definition of an app's rating figures: how many of each star
+    they are, and from that their count, sum and mean in hundredths of a star rounded down
+    (AppStats.rating_centi, which the store sorts and filters by: >= 300 is exactly "mean >= 3")."""
+    stars: tuple = (0, 0, 0, 0, 0)  # how many ratings of 1, 2, 3, 4 and 5 stars
+
+    @classmethod
+    def of(cls, counts):
+        """From {stars: how many}; anything but 1–5 stars is not a rating."""
+        return cls(tuple(int(counts.get(s, 0)) for s in STARS))
+
+    @property
+    def count(self):
+        return sum(self.stars)
+
+    @property
+    def sum(self):
+        return sum(s * n for s, n in zip(STARS, self.stars, strict=True))
+
+    @property
+    def centi(self):
+        return self.sum * 100 // self.count if self.count else 0
+
+    def columns(self):
+        """The AppStats columns these totals fill."""
+        return {"rating_sum": self.sum, "rating_count": self.count, "rating_centi": self.centi,
+                **{f"stars_{s}": n for s, n in zip(STARS, self.stars, strict=True)}}
+
+
+def rating_totals(ratings):
+    """The totals of some ratings (star values), e.g. [5, 4, 4] → count 3, sum 13, centi 433."""
+    return RatingTotals.of(Counter(ratings))
+
+
+def app_rating_totals():
+    """{app id: RatingTotals} of every app with ratings, from the reviews (one GROUP BY query);
+    what stats-rebuild writes, and what `_apply_rating_change` keeps current review by review."""
+    counts = defaultdict(dict)
+    for app_id, stars, n in (Review.select(Review.app, Review.stars, fn.COUNT(Review.id))
+                             .where(Review.stars.in_(STARS)).group_by(Review.app, Review.stars).tuples()):
+        counts[app_id][stars] = n
+    return {app_id: RatingTotals.of(by_stars) for app_id, by_stars in counts.items()}
+
+
 def _apply_rating_change(app_id, add=None, remove=None):
-    """Move one rating into and/or out of the app's figures with one UPDATE.
+    """Move one rating into and/or out of the app's figures with one UPDATE, so two reviews
+    written at once both count (RatingTotals in SQL, row by row).
 
     Every SET expression sees the row as it was, so rating_centi is computed from the new sum
-    and count written in the same statement."""
+    and count written in the same statement; integer division rounds down like `centi`."""
     AppStats.insert(app=app_id).on_conflict_ignore().execute()
     sum_delta = (add or 0) - (remove or 0)
     count_delta = (1 if add else 0) - (1 if remove else 0)
@@ -132,29 +179,7 @@ def _apply_rating_change(app_id, add=None, remove=None):
 
 
 def _store_changed():
-    from market.catalog import store
-
     store.bump_store_generation()
-
-
-def rebuild_ratings():
-    """Recompute every app's rating figures from the reviews (stats-rebuild): one UPDATE."""
-    AppStats.insert_from(App.select(App.id).where(~App.id.in_(AppStats.select(AppStats.app))),
-                         [AppStats.app]).execute()
-
-    def agg(expression):
-        return (Review.select(expression).where(Review.app == AppStats.app))
-
-    from peewee import fn
-
-    rating_sum = fn.COALESCE(agg(fn.SUM(Review.stars)), 0)
-    rating_count = agg(fn.COUNT(Review.id))
-    changes = {AppStats.rating_sum: rating_sum, AppStats.rating_count: rating_count,
-               AppStats.rating_centi: Case(None, [(rating_count > 0, rating_sum * 100 / rating_count)], 0)}
-    for stars in range(1, 6):
-        changes[getattr(AppStats, f"stars_{stars}")] = (
-            Review.select(fn.COUNT(Review.id)).where(Review.app == AppStats.app, Review.stars == stars))
-    return AppStats.update(changes).execute()
 
 
 # -- writing ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from market.catalog import store
 from market.core import money
 from models import App, AppStats, MarketSetting
 from tests import factories
+from views import caching
 
 
 def cards(html):
@@ -91,7 +92,7 @@ def test_visitor_pages_are_cached_per_store_generation(client):
 
 
 def test_page_cache_is_bounded_and_least_recently_used_goes_first():
-    cache = store.PageCache(max_entries=2)
+    cache = caching.PageCache(max_entries=2)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # now most recently used

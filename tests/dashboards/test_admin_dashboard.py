@@ -7,6 +7,7 @@ import pytest
 import stripe
 
 from market.billing import checkout as billing
+from market.core import money
 from market.dashboards import figures as dashboard
 from market.notifications import outbox as notifications
 from models import AppNotification, StripeEvent, utcnow
@@ -134,3 +135,16 @@ def test_replay_reports_stripe_being_unreachable(app, admin, auth, monkeypatch):
     monkeypatch.setattr(billing, "replay_events", unreachable)
     response = auth.post("/admin/stripe-replay", {"since": "2026-11-01"})
     assert response.status_code == 502 and "Stripe did not answer" in response.get_data(as_text=True)
+
+
+def test_refunds_and_disputes_of_a_month_are_one_figure(app, admin, client):
+    # The page's "Refunds and disputes" column is figures' sum, written by the kr filter.
+    listing = factories.app_listing(price_ore=10000, slug="reversed-app")
+    this_month = NOW.replace(day=1, hour=12)
+    factories.ledger_entry(listing, gross_ore=-5000, moms_ore=-1000, kind="refund", occurred_at=this_month)
+    factories.ledger_entry(listing, gross_ore=-12550, moms_ore=-2510, kind="dispute", occurred_at=this_month)
+    month = [row for row in dashboard.platform_by_month(dashboard.default_period(NOW.date()))
+             if row["month"] == this_month.strftime("%Y-%m")][0]
+    assert month["refunds_and_disputes_ore"] == month["refunds_ore"] + month["disputes_ore"] == -17550
+    html = client.get("/admin").get_data(as_text=True)
+    assert cell(html, "data-month", this_month.strftime("%Y-%m")).endswith(f"<td>{money.format_kr(-17550)}</td>")

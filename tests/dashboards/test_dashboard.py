@@ -8,6 +8,7 @@ import re
 import pytest
 
 from market.billing import history as subscription_history
+from market.core import money
 from market.dashboards import figures as dashboard
 from market.stats import app_stats as stats
 from models import CheckoutAttempt, Plan, utcnow
@@ -58,7 +59,7 @@ def shop(app):
     secret = factories.company(name="Rival Customer AB", share_org_number=True)
     factories.subscription(secret, rival_app, created_at=ago(3))
     factories.ledger_entry(rival_app, secret, gross_ore=62500, moms_ore=12500, occurred_at=ago(2))
-    stats.stats_rebuild()
+    stats.stats_rebuild(grace_days=7)
     return {"owner": owner, "paid": paid, "free": free, "rival": rival, "rival_app": rival_app}
 
 
@@ -206,7 +207,7 @@ def test_history_counts_new_reactivated_churned_and_changed_mrr(app):
 
 
 def test_kronor_and_csv_guard():
-    assert dashboard.kronor(-1250) == "-12.50" and dashboard.kronor(5) == "0.05"
+    assert money.format_plain(-1250) == "-12.50" and money.format_plain(5) == "0.05"
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx"):
         assert dashboard.csv_safe(text).startswith("'")
     assert dashboard.csv_safe("Bygg AB") == "Bygg AB"

@@ -29,7 +29,7 @@ def world(app, monkeypatch):
     from models import Review
 
     Review.create(company=secret, app=listing, stars=2, text="Secret complaint text")
-    stats.stats_rebuild()
+    stats.stats_rebuild(grace_days=7)
     customer = factories.customer_admin(email="customer@example.test")
     factories.user(email="member@example.test", company=customer.company_id, company_role="member")
     rival = factories.developer_user(email="rival@example.test")

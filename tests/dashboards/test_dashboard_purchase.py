@@ -44,7 +44,7 @@ def test_a_purchase_shows_on_the_dashboards_to_the_ore(app, client, auth, fake):
     earlier_sub = factories.subscription(earlier, listing, plan=plan)
     factories.connection(earlier, listing, last_used_at=factories.utcnow())
     factories.ledger_entry(listing, earlier, gross_ore=24875, moms_ore=4975, subscription_obj=earlier_sub)
-    stats.stats_rebuild()
+    stats.stats_rebuild(grace_days=7)
 
     auth.login("developer@demo.test")
     before_html = client.get("/developer").get_data(as_text=True)

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from market.catalog import store
 from market.recommendations import ranking as rec
 from models import AppStats, CoUsage, db, utcnow
 from tests import factories
@@ -30,10 +31,24 @@ def test_no_ratings_never_qualifies():
 
 
 def test_mean_has_two_decimals_rounded_half_up():
-    assert rec.mean_rating(299, 100) == "2.99"
-    assert rec.mean_rating(2, 3) == "0.67"
-    assert rec.mean_rating(7, 2) == "3.50"
-    assert rec.mean_rating(0, 0) == "0.00"
+    assert store.mean_rating(299, 100) == "2.99"
+    assert store.mean_rating(2, 3) == "0.67"
+    assert store.mean_rating(7, 2) == "3.50"
+    assert store.mean_rating(0, 0) == "0.00"
+
+
+def test_one_mean_format_rounds_half_up_in_decimals_where_floats_would_not():
+    # 21 / 8 = 2.625 and 41 / 20 = 2.05: a float's format writes "2.62" and "2.0".
+    assert store.mean_rating(21, 8) == "2.63"
+    assert store.mean_rating(41, 20, places=1) == "2.1"
+    assert store.mean_rating(0, 0, places=1) == "0.0"
+
+
+def test_active_customers_and_rating_rules_are_inclusive_at_10_and_3_0():
+    assert not rec.active_meets(9, 10) and rec.active_meets(10, 10)
+    assert not rec.is_eligible(9, 300, 100, 10, 3.0)
+    assert not rec.is_eligible(10, 299, 100, 10, 3.0)
+    assert rec.is_eligible(10, 300, 100, 10, 3.0)
 
 
 def test_bayesian_average_pulls_few_ratings_towards_the_prior():
@@ -98,6 +113,27 @@ def test_only_eligible_apps_are_recommended_to_visitors(app):
     shown = slugs(rec.recommended_for_visitors(10, 3.0))
     assert sorted(shown) == ["just-3", "ten"]
     assert sorted(slugs(rec.recommended_for_visitors(9, 3.0))) == ["just-3", "nine-but-loved", "ten"]
+
+
+EDGES = {"nine": (9, 300, 100), "ten": (10, 300, 100), "2.99": (10, 299, 100), "3.0-of-one": (10, 3, 1),
+         "unrated": (10, 0, 0)}
+
+
+@pytest.mark.parametrize("min_rating, expected", [(3.0, {"ten", "3.0-of-one"}),
+                                                  (2.99, {"ten", "3.0-of-one", "2.99"})])
+def test_the_rules_say_the_same_for_one_app_and_in_sql_at_their_edges(app, min_rating, expected):
+    # One statement of each rule (ranking.active_meets, rating_meets): the query that picks the
+    # candidates, the yes/no for one app and the progress on its page never disagree.
+    for slug, (active, rating_sum, rating_count) in EDGES.items():
+        qualifying_app(slug=slug, active=active, rating_sum=rating_sum, rating_count=rating_count)
+    in_sql = {a.slug for a in rec.eligible_apps(10, min_rating)}
+    assert in_sql == expected
+    assert in_sql == {slug for slug, figures in EDGES.items() if rec.is_eligible(*figures, 10, min_rating)}
+    progress = {slug: rec.eligibility_progress(AppStats(active_customers=a, rating_sum=s, rating_count=c), 10,
+                                               min_rating)
+                for slug, (a, s, c) in EDGES.items()}
+    assert in_sql == {slug for slug, p in progress.items() if p["eligible"]}
+    assert not progress["nine"]["active_ok"] and progress["ten"]["active_ok"]
 
 
 def test_a_company_never_sees_an_app_it_has(app):

@@ -6,7 +6,9 @@ import random
 import pytest
 import time_machine
 
+from market.billing import dunning
 from market.catalog import store
+from market.jobs import rebuild
 from market.reviews import ratings
 from market.stats import app_stats as stats
 from models import AppStats, Connection, Subscription, utcnow
@@ -38,13 +40,13 @@ def test_tokens_last_used_31_days_ago_are_not_active(app, clock):
     factories.connection(recent, listing, last_used_at=utcnow() - datetime.timedelta(days=29, hours=23))
     factories.connection(old, listing, last_used_at=utcnow() - datetime.timedelta(days=31))
     factories.connection(revoked, listing, last_used_at=utcnow(), revoked_at=utcnow())
-    stats.refresh_app(listing.id)
+    stats.refresh_app(listing.id, grace_days=7)
     assert active(listing) == 1
     # A day later the recent one is 30 days old plus change: the sweep ages it out.
     clock.shift(datetime.timedelta(days=1))
-    assert stats.age_all() == 1
+    assert stats.age_all(utcnow(), grace_days=7) == 1
     assert active(listing) == 0
-    assert stats.age_all() == 0  # nothing left to change, nothing written
+    assert stats.age_all(utcnow(), grace_days=7) == 0  # nothing left to change, nothing written
 
 
 def test_paid_app_counts_entitled_companies_only(app, clock):
@@ -58,12 +60,12 @@ def test_paid_app_counts_entitled_companies_only(app, clock):
     factories.subscription(lapsed, listing, status="past_due", price_ore=19900,
                            past_due_since=utcnow() - datetime.timedelta(days=8))
     factories.subscription(unpaid, listing, status="incomplete", price_ore=19900)
-    stats.refresh_app(listing.id)
+    stats.refresh_app(listing.id, grace_days=7)
     row = AppStats.get(AppStats.app == listing)
     assert (row.active_customers, row.paying_customers, row.new_customers_30d) == (2, 2, 4)
     # The grace period of `late` ends with time alone.
     clock.shift(datetime.timedelta(days=1, seconds=1))
-    stats.age_all()
+    stats.age_all(utcnow(), grace_days=7)
     row = AppStats.get(AppStats.app == listing)
     assert (row.active_customers, row.paying_customers) == (1, 1)
 
@@ -71,10 +73,10 @@ def test_paid_app_counts_entitled_companies_only(app, clock):
 def test_a_change_bumps_the_store_generation(app, clock):
     listing = factories.app_listing()
     before = store.store_generation()
-    assert stats.refresh_app(listing.id) is False
+    assert stats.refresh_app(listing.id, grace_days=7) is False
     assert store.store_generation() == before
     factories.connection(factories.company(), listing, last_used_at=utcnow())
-    assert stats.refresh_app(listing.id) is True
+    assert stats.refresh_app(listing.id, grace_days=7) is True
     assert store.store_generation() == before + 1
 
 
@@ -141,9 +143,74 @@ def test_random_events_and_time_agree_with_a_rebuild(app, clock, seed):
                 pass
         elif kind == "time":
             clock.shift(datetime.timedelta(days=rnd.choice([1, 3, 8, 12]), hours=rnd.randint(0, 23)))
-            stats.age_all(grace_days=7)
+            stats.age_all(utcnow(), grace_days=7)
         if step % 10 == 9:
             incremental = snapshot()
             stats.stats_rebuild(grace_days=7)
             assert snapshot() == incremental, f"step {step}"
     assert any(row[0] for row in snapshot().values()) or any(row[4] for row in snapshot().values())
+
+
+def test_rating_totals_of_a_hand_counted_set():
+    totals = ratings.rating_totals([5, 5, 4, 1, 7, 0])  # 7 and 0 stars are no ratings
+    assert totals.stars == (1, 0, 0, 1, 2)
+    assert (totals.count, totals.sum, totals.centi) == (4, 15, 375)
+    # Hundredths rounded down, never to the nearest: 14 / 3 = 4.666… is 466, not 467.
+    assert ratings.rating_totals([5, 5, 4]).centi == 466
+    assert ratings.rating_totals([]) == ratings.RatingTotals()
+    assert ratings.RatingTotals().columns() == {"rating_sum": 0, "rating_count": 0, "rating_centi": 0,
+                                                "stars_1": 0, "stars_2": 0, "stars_3": 0, "stars_4": 0,
+                                                "stars_5": 0}
+
+
+def test_the_kept_rating_figures_are_the_totals_of_the_reviews(app, clock):
+    written = {}
+    for stars_given in ([5, 5, 4], [2], [3, 1]):
+        listing = factories.app_listing()
+        for stars in stars_given:
+            company = factories.company()
+            factories.connection(company, listing, last_used_at=utcnow())
+            ratings.save_review(company, factories.customer_admin(company_obj=company), listing, stars, "")
+        written[listing.id] = ratings.rating_totals(stars_given)
+    assert ratings.app_rating_totals() == written
+    for row in AppStats.select():
+        totals = written[row.app_id]
+        assert (row.rating_count, row.rating_sum, row.rating_centi) == (totals.count, totals.sum, totals.centi)
+        assert (row.stars_1, row.stars_2, row.stars_3, row.stars_4, row.stars_5) == totals.stars
+    kept = {app_id: figures[FIGURES.index("rating_sum"):] for app_id, figures in snapshot().items()}
+    stats.stats_rebuild(grace_days=7)
+    assert {app_id: figures[FIGURES.index("rating_sum"):] for app_id, figures in snapshot().items()} == kept
+
+
+def test_entitled_counts_are_billings_grace_rule_in_sql(app, clock):
+    # stats counts with dunning.entitling_condition; here each subscription asks dunning.entitles.
+    listing = factories.app_listing(price_ore=19900)
+    now, grace = utcnow(), datetime.timedelta(days=7)
+    cases = [("active", None), ("trialing", None), ("past_due", None), ("past_due", now - grace + datetime.timedelta(seconds=1)),
+             ("past_due", now - grace), ("past_due", now - grace - datetime.timedelta(days=1)),
+             ("unpaid", now - datetime.timedelta(days=1)), ("canceled", None), ("incomplete", None)]
+    subscriptions = []
+    for status, since in cases:
+        company = factories.company()
+        factories.connection(company, listing, last_used_at=now)
+        subscriptions.append(factories.subscription(company, listing, status=status, past_due_since=since))
+    entitled = [s for s in subscriptions if dunning.entitles(s, 7, now)]
+    paying = [s for s in entitled if s.status != "trialing"]
+    assert [s.status for s in entitled] == ["active", "trialing", "past_due", "past_due"]
+    stats.refresh_app(listing.id, grace_days=7)
+    row = AppStats.get(AppStats.app == listing)
+    assert (row.active_customers, row.paying_customers) == (len(entitled), len(paying))
+    stats.stats_rebuild(grace_days=7)
+    row = AppStats.get(AppStats.app == listing)
+    assert (row.active_customers, row.paying_customers) == (len(entitled), len(paying))
+
+
+def test_rebuilding_everything_bumps_the_store_generation_once_after_both(app, clock):
+    listing, other = factories.app_listing(), factories.app_listing()
+    company = factories.company()
+    factories.connection(company, listing, last_used_at=utcnow())
+    factories.connection(company, other, last_used_at=utcnow())
+    before = store.store_generation()
+    assert rebuild.rebuild_everything(7) == (2, 2)
+    assert store.store_generation() == before + 1
+    assert active(listing) == 1

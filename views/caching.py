@@ -1,0 +1,134 @@
+"""What the store's pages keep between requests, in one place: the visitor page cache, the kept
+fragments (data and HTML that are the same for every reader: category counts, featured and
+newest cards, a company's ranking, an app's reviews) and the CSRF placeholder that lets a kept
+form carry each reader's own token.
+
+Everything kept lives in one bounded, least-recently-used `PageCache` per app and is keyed by
+the store generation (market.catalog.store): every change to the store's data bumps it, so old
+entries become unreachable and age out. A visitor without a session gets the whole page from
+the cache, with an ETag so browsers and shared caches can revalidate cheaply (DESIGN.md §4).
+"""
+import secrets
+import threading
+from collections import OrderedDict
+from functools import wraps
+
+from flask import current_app, g, make_response, request
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+
+from market.catalog import store
+from views import wants_fragment
+
+# Longer URLs (a 10 kB q) are served but not cached: they would crowd out real pages.
+MAX_CACHED_PATH = 1000
+# Stands in for the reader's CSRF token in kept HTML; random, so no review text can contain it.
+CSRF_MARK = "csrf-" + secrets.token_hex(16)
+
+
+class PageCache:
+    """Rendered visitor pages and kept fragments, least recently used first out. Keys carry the
+    store generation, so a bump makes old entries unreachable and they age out."""
+
+    def __init__(self, max_entries=2000):
+        self.max_entries = max_entries
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key, value):
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self):
+        return len(self._entries)
+
+
+def page_cache():
+    """The app's one cache (STORE_CACHE_SIZE entries)."""
+    cache = current_app.extensions.get("store_page_cache")
+    if cache is None:
+        cache = PageCache(current_app.config.get("STORE_CACHE_SIZE", 2000))
+        current_app.extensions["store_page_cache"] = cache
+    return cache
+
+
+def store_generation():
+    """The store generation, read once per request."""
+    if "store_generation" not in g:
+        g.store_generation = store.store_generation()
+    return g.store_generation
+
+
+def kept(key, compute):
+    """`compute()`, kept under `key` (a tuple starting with what it is) for as long as the store
+    generation stays the same."""
+    key = (*key, store_generation())
+    value = page_cache().get(key)
+    if value is None:
+        value = compute()
+        page_cache().put(key, value)
+    return value
+
+
+def with_csrf(html, logged_in):
+    """Kept HTML rendered with `csrf=CSRF_MARK`, with the reader's own token put in. Visitors'
+    pages carry no token at all (they are shared); the mark is only in forms for logged-in
+    readers."""
+    return Markup(html.replace(CSRF_MARK, generate_csrf()) if logged_in else html)
+
+
+def _anonymous_request():
+    """No session or remember cookie at all: nothing personal can be on the page. Checked on
+    the cookies, not the session, so a cache hit never touches (or creates) a session."""
+    cookies = request.cookies
+    return (current_app.config["SESSION_COOKIE_NAME"] not in cookies
+            and current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies)
+
+
+def visitor_cached(view):
+    """A page that is the same for every visitor: served from the cache per store generation
+    and revalidated by ETag; a logged-in reader's page is rendered anew and kept private."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not _anonymous_request():
+            response = make_response(view(*args, **kwargs))
+            response.headers["Cache-Control"] = "private"
+            response.vary.add("Cookie")
+            return response
+        generation = g.store_generation = store.store_generation()
+        fragment = wants_fragment()
+        etag = f"g{generation}-{'fragment' if fragment else 'page'}"
+        if etag in request.if_none_match:
+            response = current_app.response_class(status=304)
+        else:
+            key = (request.full_path, fragment, generation)
+            cacheable = len(request.full_path) <= MAX_CACHED_PATH
+            cached = page_cache().get(key) if cacheable else None
+            if cached is None:
+                response = make_response(view(*args, **kwargs))
+                if cacheable and response.status_code == 200:
+                    page_cache().put(key, (response.get_data(), response.mimetype))
+            else:
+                body, mimetype = cached
+                response = current_app.response_class(body, mimetype=mimetype)
+            if response.status_code != 200:
+                return response
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+        response.vary.add("HX-Request")
+        response.vary.add("Cookie")
+        return response
+
+    return wrapper
