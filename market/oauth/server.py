@@ -300,7 +300,6 @@ def revoke_connection(connection, now=None):
     connection.revoked_at = connection.revoked_at or now
 
 
-@entitlements.on_lost
 def revoke_lost_entitlement(company, app):
     connection = Connection.get_or_none(Connection.company == company, Connection.app == app)
     if connection is not None:

@@ -4,19 +4,19 @@ dashboards show are sums over the rows."""
 import datetime
 from decimal import Decimal
 
-from market.billing import checkout as billing
 from market.billing import ledger
+from market.core import money
 from models import LedgerEntry
 from tests import factories
 
 
 def test_fee_percent_leaves_the_platform_its_share_and_the_moms():
-    assert billing.fee_percent(25, 25) == Decimal("40")
-    assert billing.fee_percent(25, 0) == Decimal("25")
-    assert billing.fee_percent(30, 25) == Decimal("44")
-    assert billing.fee_percent(25, 12) == Decimal("33.04")  # 100 − 7500/112 = 33.0357… → 33.04
-    assert billing.fee_percent_param({"PLATFORM_FEE_PERCENT": 25, "VAT_PERCENT": 25}) == "40"
-    assert billing.fee_percent_param({"PLATFORM_FEE_PERCENT": 25, "VAT_PERCENT": 12}) == "33.04"
+    assert money.fee_percent(25, 25) == Decimal("40")
+    assert money.fee_percent(25, 0) == Decimal("25")
+    assert money.fee_percent(30, 25) == Decimal("44")
+    assert money.fee_percent(25, 12) == Decimal("33.04")  # 100 − 7500/112 = 33.0357… → 33.04
+    assert money.fee_percent_param(25, 25) == "40"
+    assert money.fee_percent_param(25, 12) == "33.04"
 
 
 def test_the_worked_example_of_the_design():

@@ -105,11 +105,11 @@ def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app
     reversal = LedgerEntry.get(LedgerEntry.kind == "dispute")
     assert reversal.gross_ore == -(24875 - 14875)  # only what the refunds left
     assert ledger.totals()["gross"] == 0 and ledger.totals()["developer"] == 0
-    from market.billing import checkout as billing
+    from market.billing import refunds
 
-    listed = billing.disputes()
+    listed = refunds.disputes()
     assert [(d["id"], d["status"], d["amount_ore"]) for d in listed] == [("dp_rf", "lost", 24875)]
-    assert billing.disputes(listing.developer)[0]["payment"].stripe_ref == "in_rf"
+    assert refunds.disputes(listing.developer)[0]["payment"].stripe_ref == "in_rf"
     from tests import factories
 
-    assert billing.disputes(factories.developer()) == []  # another developer sees none
+    assert refunds.disputes(factories.developer()) == []  # another developer sees none
