@@ -4,12 +4,13 @@ once per Stripe id; and the webhook paths that write them."""
 import time
 
 from market.billing import ledger
+from market.core import money
 from models import LedgerEntry, utcnow
 from tests.billing.conftest import event, invoice_object, post_event, subscription_object
 
 
 def _payment(sub_row, gross, moms, ref="in_rev", charge="ch_rev", fee=None):
-    amounts = ledger.split(gross, moms, 25)
+    amounts = money.split(gross, moms, 25)
     return LedgerEntry.create(kind="payment", company=sub_row.company_id, app=sub_row.app_id,
                               developer=sub_row.app.developer_id, subscription=sub_row, stripe_invoice_id=ref,
                               stripe_charge_id=charge, stripe_ref=ref, stripe_fee_ore=fee, occurred_at=utcnow(),
