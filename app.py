@@ -12,8 +12,10 @@ from werkzeug.serving import make_server
 from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
+from market.billing import catalogue, replay
 from market.data import database
-from market.jobs import demo, rebuild, seed
+from market.jobs import demo, rebuild, seed, sweep
+from market.notifications import outbox as notifications
 from market.notifications import web as notifications_web
 from market.oauth import web as oauth_web
 from market.wiring import connect_signals
@@ -60,7 +62,6 @@ def create_app(config=None):
     register_blueprints(app)
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
-    __import__("market.billing.checkout", fromlist=["_"]).init_app(app)
     notifications_web.init_app(app)  # the app-notification sender and `flask notify`
     return app
 
@@ -112,6 +113,33 @@ def register_commands(app):
         with db.connection_context():
             database.migrate(db)
             summary = seed.seed_demo(app.config, scale=scale, echo=click.echo)
+        click.echo(summary)
+
+    @app.cli.command("stripe-sync")
+    def stripe_sync_command():
+        """Create the Stripe products, prices and tax rate that are missing."""
+        with db.connection_context():
+            summary = catalogue.sync_all(app.config)
+        click.echo(f"tax rate {summary['tax_rate']}; {summary['apps_changed']} app(s) synced")
+
+    @app.cli.command("stripe-replay")
+    @click.option("--since", required=True, help="ISO date (UTC) or Unix seconds.")
+    def stripe_replay_command(since):
+        """Process Stripe's events since a time that the market has not processed yet."""
+        try:
+            moment = replay.parse_since(since)
+        except ValueError:
+            raise click.BadParameter("an ISO date such as 2026-11-01 or Unix seconds", param_hint="--since") from None
+        with db.connection_context():
+            counts = replay.replay_events(app.config, moment)
+            notifications.deliver_due(app.config)
+        click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
+
+    @app.cli.command("sweep")
+    def sweep_command():
+        """Hourly: end entitlements whose grace has passed, forget old login failures."""
+        with db.connection_context():
+            summary = sweep.run(app.config)
         click.echo(summary)
 
 

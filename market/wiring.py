@@ -8,14 +8,24 @@ calls Stripe, mails or makes an HTTP request is an outbox row processed after co
 
 `create_app` calls `connect_signals()`, and so does every entry point that works without it
 (the CLI commands run inside an app made by `create_app`). Connecting twice changes nothing.
+Blinker calls the receivers of one signal in no set order, so no handler relies on another.
 """
+from market.billing import signals as billing
+from market.notifications import on_billing as notifications_on_billing
 from market.notifications import on_oauth as notifications_on_oauth
+from market.oauth import on_billing as oauth_on_billing
 from market.oauth import signals as oauth
+from market.stats import on_billing as stats_on_billing
 from market.stats import on_oauth as stats_on_oauth
 
 
 def connect_signals():
     """Connect every room's handlers to the signals of the rooms before it."""
+    # billing →
+    billing.subscription_changed.connect(notifications_on_billing.tell_app_of_subscription)
+    billing.subscription_changed.connect(stats_on_billing.recount_after_subscription_change)
+    billing.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
+    billing.app_removed.connect(oauth_on_billing.revoke_grant_of_removed_app)
     # oauth →
     oauth.connection_revoked.connect(notifications_on_oauth.connection_revoked)
     oauth.connection_revoked.connect(stats_on_oauth.connection_changed)

@@ -166,13 +166,13 @@ def subscription(company_obj, app, status="active", **fields):
 
 def ledger_entry(app, company_obj=None, gross_ore=24875, moms_ore=4975, kind="payment", subscription_obj=None,
                  occurred_at=None, platform_fee_percent=25, **fields):
-    """A ledger row as ledger.record_payment would write it (split by ledger.split); negative
+    """A ledger row as ledger.record_payment would write it (split by money.split); negative
     amounts make a refund or dispute reversal."""
-    from market.billing import ledger
+    from market.core import money
     from models import LedgerEntry
 
     n = next(_seq)
-    amounts = ledger.split(gross_ore, moms_ore, platform_fee_percent)
+    amounts = money.split(gross_ore, moms_ore, platform_fee_percent)
     return LedgerEntry.create(kind=kind, company=company_obj, app=app, developer=app.developer_id,
                               subscription=subscription_obj, stripe_ref=fields.pop("stripe_ref", f"in_test_{n}"),
                               stripe_invoice_id=fields.pop("stripe_invoice_id", f"in_test_{n}"),

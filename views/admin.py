@@ -3,10 +3,11 @@
 `/admin` itself is issue J's dashboard (views/dashboard.py)."""
 import functools
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
+from market.billing import suspension
 from market.catalog import listings
 from market.core.scopes import SCOPES
 from views import render_page
@@ -88,6 +89,8 @@ def suspend(slug):
         listings.suspend_app(listing)
     except InvalidInput as problem:
         return _apps_page(409, problem.errors, slug)
+    # Its subscriptions cancel at period end: Stripe is asked after the catalog's change committed.
+    suspension.on_app_suspended(current_app.config, listing)
     return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store.")
 
 
@@ -99,4 +102,5 @@ def restore(slug):
         listings.restore_app(listing)
     except InvalidInput as problem:
         return _apps_page(409, problem.errors, slug)
+    suspension.on_app_restored(current_app.config, listing)
     return finished("/admin/apps", f"{listing.name} is back in the store.")

@@ -1,18 +1,28 @@
 """Buy, the return and cancel pages of Checkout, My apps (first version), cancel, and the
-developer's payouts set-up. Views parse input, call billing.py, render or redirect."""
+developer's payouts set-up. Views parse input, call the billing room, render or redirect."""
 from urllib.parse import quote
 
-import stripe
 from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from market.billing import checkout as billing
-from models import App, Developer
+from market.billing import catalogue, checkout, connect, dunning, gateway, ledger, refusals, subscriptions
+from market.billing import refunds as money_back  # `refunds` is the admin's page below
+from market.core import money
+from market.oauth import connections as oauth2
+from models import App, Developer, LedgerEntry, Subscription
 from views import render_page
 from views.admin import platform_admin_required
 
 bp = Blueprint("billing", __name__)
+
+# What each kind of billing refusal answers; any other BuyRefused is "not now".
+REFUSAL_STATUS = {refusals.NotFound: 404, refusals.InvalidChoice: 400}
+
+
+def refusal_status(refused):
+    """The HTTP status of a billing refusal (the domain's errors carry none)."""
+    return next((status for kind, status in REFUSAL_STATUS.items() if isinstance(refused, kind)), 409)
 
 
 @bp.app_context_processor
@@ -22,7 +32,7 @@ def payment_problems():
         if not current_user.is_authenticated or not current_user.company_id:
             return []
         user = current_user.user
-        return billing.payment_problems(user.company, current_app.config["BILLING_GRACE_DAYS"])
+        return dunning.payment_problems(user.company, current_app.config["BILLING_GRACE_DAYS"])
 
     def dunning_of(listing):
         """For the developer's app page: its customers in dunning and its disputes."""
@@ -31,8 +41,8 @@ def payment_problems():
         developer = Developer.get_by_id(current_user.developer_id)
         if listing.developer_id != developer.id:
             return {"customers": [], "disputes": []}
-        customers = billing.customers_in_dunning(developer, current_app.config["BILLING_GRACE_DAYS"], listing)
-        disputes = [d for d in billing.disputes(developer) if d["payment"] and d["payment"].app_id == listing.id]
+        customers = dunning.customers_in_dunning(developer, current_app.config["BILLING_GRACE_DAYS"], listing)
+        disputes = [d for d in money_back.disputes(developer) if d["payment"] and d["payment"].app_id == listing.id]
         return {"customers": customers, "disputes": disputes}
 
     return {"payment_problems": problems, "dunning_of": dunning_of}
@@ -89,16 +99,16 @@ def buy(slug):
         return _login_redirect(f"/apps/{slug}")
     app = _app_or_404(slug)
     try:
-        url = billing.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"))
-    except billing.AlreadyEntitled:
+        url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"))
+    except refusals.AlreadyEntitled:
         flash(f"Your company already has {app.name}.", "info")
         return redirect("/account/apps", 303)
-    except billing.AlreadyPaid:
+    except refusals.AlreadyPaid:
         return redirect(f"/apps/{slug}/bought", 303)
-    except billing.BuyRefused as refused:
-        return render_page("billing/problem.html", status=refused.status, title="Cannot buy this app yet",
+    except refusals.BuyRefused as refused:
+        return render_page("billing/problem.html", status=refusal_status(refused), title="Cannot buy this app yet",
                            message=refused.message, app=app)
-    except stripe.StripeError as error:
+    except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)
 
@@ -110,8 +120,8 @@ def bought(slug):
         return _login_redirect(f"/apps/{slug}/bought")
     app = _app_or_404(slug)
     session_id = request.args.get("session_id", "")[:200]
-    state, subscription = billing.checkout_state(user.company, app, session_id)
-    words = billing.status_words(subscription, current_app.config["BILLING_GRACE_DAYS"]) if subscription else ""
+    state, subscription = checkout.checkout_state(user.company, app, session_id)
+    words = subscriptions.status_words(subscription, current_app.config["BILLING_GRACE_DAYS"]) if subscription else ""
     return render_page("billing/bought.html", "status", app=app, state=state, words=words,
                        session_id=session_id, can_activate=user.is_company_admin)
 
@@ -123,24 +133,22 @@ def checkout_canceled(slug):
 
 
 def _my_app_rows(config, company):
-    from market.oauth import connections as oauth2
-
     grace = config["BILLING_GRACE_DAYS"]
     rows = []
-    for app, sub in billing.company_apps(company):
-        pending = billing.pending_plan_change(sub)
-        row = {"app": app, "subscription": sub, "words": billing.status_words(sub, grace),
+    for app, sub in subscriptions.company_apps(company):
+        pending = subscriptions.pending_plan_change(sub)
+        row = {"app": app, "subscription": sub, "words": subscriptions.status_words(sub, grace),
                "plan": sub.plan if sub is not None else None,
-               "next_charge": billing.next_charge(sub, config["VAT_PERCENT"], pending),
+               "next_charge": subscriptions.next_charge(sub, config["VAT_PERCENT"], pending),
                "connected": oauth2.active_connection(company, app) is not None,
-               "live": sub is not None and sub.status in ("active", "trialing", "past_due"),
+               "live": sub is not None and sub.status in Subscription.LIVE_STATUSES,
                "plans": [], "invoices": None, "invoices_error": False,
                "pending": pending}
         if row["live"] and not sub.imported:
-            row["plans"] = [plan for plan in billing.active_plans(app) if plan.id != sub.plan_id]
+            row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:
-            row["invoices"] = billing.invoices(config, sub)
-        except stripe.StripeError as error:
+            row["invoices"] = subscriptions.invoices(config, sub)
+        except gateway.StripeError as error:
             current_app.logger.warning("invoices of subscription %s: %s", sub.id, error)
             row["invoices_error"] = True
         rows.append(row)
@@ -165,12 +173,12 @@ def _subscription_action(slug, message, action):
     app = _app_or_404(slug)
     try:
         note = action(user, app)
-    except billing.BuyRefused as refused:
-        if refused.status == 404:
+    except refusals.BuyRefused as refused:
+        if refusal_status(refused) == 404:
             abort(404)
-        return render_page("billing/problem.html", status=refused.status, title="That did not work",
+        return render_page("billing/problem.html", status=refusal_status(refused), title="That did not work",
                            message=refused.message, app=app)
-    except stripe.StripeError as error:
+    except gateway.StripeError as error:
         return _stripe_unavailable(error)
     flash(note, "info")
     return redirect("/account/apps", 303)
@@ -179,7 +187,7 @@ def _subscription_action(slug, message, action):
 @bp.post("/account/apps/<slug>/cancel")
 def cancel(slug):
     def act(user, app):
-        sub = billing.cancel_at_period_end(current_app.config, user.company, app)
+        sub = subscriptions.cancel_at_period_end(current_app.config, user.company, app)
         when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
         return f"{app.name} will be canceled at the end of the paid period{when}."
     return _subscription_action(slug, "Only your company's admins can cancel subscriptions.", act)
@@ -188,7 +196,7 @@ def cancel(slug):
 @bp.post("/account/apps/<slug>/resume")
 def resume(slug):
     def act(user, app):
-        sub = billing.resume(current_app.config, user.company, app)
+        sub = subscriptions.resume(current_app.config, user.company, app)
         when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
         return f"{app.name} will renew{when} as before."
     return _subscription_action(slug, "Only your company's admins can change subscriptions.", act)
@@ -197,11 +205,11 @@ def resume(slug):
 @bp.post("/account/apps/<slug>/plan")
 def change_plan(slug):
     def act(user, app):
-        sub, how = billing.change_plan(current_app.config, user.company, app, request.form.get("plan"))
+        sub, how = subscriptions.change_plan(current_app.config, user.company, app, request.form.get("plan"))
         name = sub.plan.name if sub.plan else "the new plan"
         if how == "upgraded":
             return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
-        pending = billing.pending_plan_change(sub)
+        pending = subscriptions.pending_plan_change(sub)
         return (f"{app.name} changes to {pending.plan.name} on {pending.effective_at:%Y-%m-%d}; "
                 f"until then it stays on {name}.")
     return _subscription_action(slug, "Only your company's admins can change plans.", act)
@@ -210,7 +218,7 @@ def change_plan(slug):
 @bp.post("/account/apps/<slug>/plan/undo")
 def undo_plan_change(slug):
     def act(user, app):
-        sub = billing.undo_plan_change(user.company, app)
+        sub = subscriptions.undo_plan_change(user.company, app)
         name = sub.plan.name if sub.plan else "its plan"
         return f"{app.name} stays on {name}."
     return _subscription_action(slug, "Only your company's admins can change plans.", act)
@@ -219,7 +227,7 @@ def undo_plan_change(slug):
 @bp.post("/account/apps/<slug>/remove")
 def remove(slug):
     def act(user, app):
-        sub, revoked = billing.remove_app(current_app.config, user.company, app)
+        sub, revoked = subscriptions.remove_app(current_app.config, user.company, app)
         parts = []
         if revoked:
             parts.append(f"{app.name} no longer has access to your company's data")
@@ -236,26 +244,22 @@ def billing_portal():
         return _login_redirect("/account/apps")
     return_url = current_app.config["MARKET_URL"].rstrip("/") + "/account/apps"
     try:
-        url = billing.billing_portal_url(current_app.config, user.company, return_url)
-    except billing.BuyRefused as refused:
-        return render_page("billing/problem.html", status=refused.status, title="No billing account yet",
+        url = subscriptions.billing_portal_url(current_app.config, user.company, return_url)
+    except refusals.BuyRefused as refused:
+        return render_page("billing/problem.html", status=refusal_status(refused), title="No billing account yet",
                            message=refused.message)
-    except stripe.StripeError as error:
+    except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)
 
 
 # ---------------------------------------------------------------------------- platform admin: refunds
 def _refunds_page(status=200, error=None, form=None):
-    from market.billing import ledger
-
     return render_page("billing/refunds.html", "refunds", status=status, payments=ledger.recent_payments(),
-                       refunds=ledger_reversals(), disputes=billing.disputes(), error=error, form=form or {})
+                       refunds=ledger_reversals(), disputes=money_back.disputes(), error=error, form=form or {})
 
 
 def ledger_reversals(limit=50):
-    from models import LedgerEntry
-
     return list(LedgerEntry.select().where(LedgerEntry.kind != "payment")
                 .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(limit))
 
@@ -271,17 +275,17 @@ def refunds():
 def make_refund():
     form = {key: request.form.get(key, "")[:600] for key in ("payment", "amount", "reason")}
     try:
-        entry = billing.refund(current_app.config, form["payment"], form["amount"], form["reason"])
-    except billing.RefundRefused as refused:
+        entry = money_back.refund(current_app.config, form["payment"], form["amount"], form["reason"])
+    except refusals.RefundRefused as refused:
         return _refunds_page(status=400, error=refused.message, form=form)
-    except stripe.StripeError as error:
+    except gateway.StripeError as error:
         current_app.logger.warning("refund failed at Stripe: %s", error)
         message = getattr(error, "user_message", None) or "Stripe refused or could not be reached; nothing was refunded."
         return _refunds_page(status=502, error=message, form=form)
     if entry is None:
         flash("Nothing was left to refund of that payment.", "info")
     else:
-        flash(f"Refunded {-entry.gross_ore / 100:.2f} kr.", "info")
+        flash(f"Refunded {money.format_kr(-entry.gross_ore)}.", "info")
     return redirect("/admin/refunds", 303)
 
 
@@ -302,8 +306,8 @@ def payouts():
     if developer.stripe_account_id and not developer.payouts_enabled:
         # Back from onboarding before the webhook: ask Stripe, so the page is not stale.
         try:
-            developer = billing.refresh_account(current_app.config, developer)
-        except stripe.StripeError as error:
+            developer = connect.refresh_account(current_app.config, developer)
+        except gateway.StripeError as error:
             current_app.logger.warning("could not refresh account: %s", error)
     return render_page("billing/payouts.html", developer=developer)
 
@@ -314,8 +318,8 @@ def start_payouts():
     if developer is None:
         return _login_redirect("/developer/payouts")
     try:
-        url = billing.onboarding_link(current_app.config, developer, current_user.email)
-    except stripe.StripeError as error:
+        url = connect.onboarding_link(current_app.config, developer, current_user.email)
+    except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)
 
@@ -330,7 +334,7 @@ def refresh_payouts():
     if not developer.stripe_account_id:
         return redirect("/developer/payouts", 303)
     try:
-        url = billing.onboarding_link(current_app.config, developer, current_user.email)
-    except stripe.StripeError as error:
+        url = connect.onboarding_link(current_app.config, developer, current_user.email)
+    except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)

@@ -7,11 +7,11 @@ import csv
 import io
 import time
 
-import stripe
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from market.billing import checkout as billing
+from market.billing import gateway, replay
+from market.billing.dunning import customers_in_dunning
 from market.catalog import listings
 from market.dashboards import figures as dashboard
 from market.notifications import outbox as notifications
@@ -54,7 +54,7 @@ def developer_dashboard():
     figures = dashboard.with_eligibility(dashboard.developer_figures(current_user.developer_id, period, app=app_id),
                                          config["RECOMMEND_MIN_ACTIVE"], config["RECOMMEND_MIN_RATING"])
     history = dashboard.history(current_user.developer_id, period, now, app=app_id)
-    dunning = billing.customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
+    dunning = customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
     return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),
                        figures=figures, history=history, period=period, problem=problem, selected=selected,
                        dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
@@ -149,15 +149,15 @@ def stripe_replay():
     """The same code as `flask --app app stripe-replay --since ...`."""
     since_text = request.form.get("since", "")
     try:
-        since = billing.parse_since(since_text)
+        since = replay.parse_since(since_text)
     except (ValueError, OverflowError):
         since = None
     if since is None or not 0 <= since <= time.time() + 86400:
         return _admin_page(400, "Write the start as a date (2026-11-01) or Unix seconds, not in the future.",
                            since_text[:40])
     try:
-        counts = billing.replay_events(current_app.config, since)
-    except stripe.StripeError as problem:
+        counts = replay.replay_events(current_app.config, since)
+    except gateway.StripeError as problem:
         return _admin_page(502, f"Stripe did not answer the replay: {problem.user_message or problem}",
                            since_text[:40])
     notifications.deliver_due(current_app.config)

@@ -3,7 +3,7 @@ past months use the price that was paid then, and a plan change is one expansion
 contraction, never read back from invoices.
 
 `record` is called in the same transaction as every change of a subscription's status or price
-(webhooks.apply_subscription, a failed payment, the sweep ending a grace); `record_imported`
+(webhooks.apply_subscription, a failed payment, dunning ending a grace); `record_imported`
 derives the history of imported subscriptions from their own dates (the old billing system kept
 none), marked `imported`.
 

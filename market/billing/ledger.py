@@ -1,24 +1,10 @@
 """The market's own ledger of money (DESIGN.md §2, QUALITY.md 22): one row per paid invoice,
-integers in öre. The developer share is computed once (round half up) and everything else
-follows by subtraction, so every row adds up to the öre."""
-from decimal import ROUND_HALF_UP, Decimal
-
+integers in öre. The split is core/money's: the developer share is computed once (round half
+up) and everything else follows by subtraction, so every row adds up to the öre."""
 from peewee import fn
 
+from market.core import money
 from models import IntegrityError, LedgerEntry, db
-
-
-def developer_share(net_ore, platform_fee_percent):
-    """(100 − PLATFORM_FEE_PERCENT) % of the net, rounded half up to whole öre."""
-    exact = Decimal(net_ore) * (100 - Decimal(platform_fee_percent)) / 100
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def split(gross_ore, moms_ore, platform_fee_percent):
-    net = gross_ore - moms_ore
-    developer = developer_share(net, platform_fee_percent)
-    return {"gross_ore": gross_ore, "moms_ore": moms_ore, "net_ore": net,
-            "developer_share_ore": developer, "platform_fee_ore": net - developer}
 
 
 def invoice_moms(invoice):
@@ -36,7 +22,7 @@ def record_payment(invoice, subscription, stripe_fee_ore, charge_id, occurred_at
     existing = LedgerEntry.get_or_none(LedgerEntry.stripe_ref == invoice["id"])
     if existing is not None:
         return existing
-    amounts = split(int(invoice["total"]), invoice_moms(invoice), platform_fee_percent)
+    amounts = money.split(int(invoice["total"]), invoice_moms(invoice), platform_fee_percent)
     expected_fee = amounts["platform_fee_ore"] + amounts["moms_ore"]
     app = subscription.app
     try:
@@ -54,11 +40,6 @@ def record_payment(invoice, subscription, stripe_fee_ore, charge_id, occurred_at
         return LedgerEntry.get(LedgerEntry.stripe_ref == invoice["id"])
 
 
-def _proportion(part_ore, amount_ore, gross_ore):
-    """round-half-up(part × amount / gross), exact in integers."""
-    return (2 * part_ore * amount_ore + gross_ore) // (2 * gross_ore)
-
-
 def _parts_up_to(payment, reversed_ore):
     """The payment's parts scaled to `reversed_ore` of its gross. The developer share and moms
     are rounded, the rest follows by subtraction, so each row adds up; scaling the running
@@ -67,8 +48,8 @@ def _parts_up_to(payment, reversed_ore):
     if reversed_ore == payment.gross_ore:
         moms, developer = payment.moms_ore, payment.developer_share_ore
     else:
-        moms = _proportion(payment.moms_ore, reversed_ore, payment.gross_ore)
-        developer = _proportion(payment.developer_share_ore, reversed_ore, payment.gross_ore)
+        moms = money.proportion(payment.moms_ore, reversed_ore, payment.gross_ore)
+        developer = money.proportion(payment.developer_share_ore, reversed_ore, payment.gross_ore)
     net = reversed_ore - moms
     return {"gross_ore": reversed_ore, "moms_ore": moms, "net_ore": net,
             "developer_share_ore": developer, "platform_fee_ore": net - developer}
@@ -104,8 +85,8 @@ def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at):
     amounts = {name: -(after_parts[name] - before_parts[name]) for name in after_parts}
     stripe_fee = None
     if payment.stripe_fee_ore is not None:
-        stripe_fee = -(_proportion(payment.stripe_fee_ore, before + amount_ore, payment.gross_ore)
-                       - _proportion(payment.stripe_fee_ore, before, payment.gross_ore))
+        stripe_fee = -(money.proportion(payment.stripe_fee_ore, before + amount_ore, payment.gross_ore)
+                       - money.proportion(payment.stripe_fee_ore, before, payment.gross_ore))
     try:
         with db.atomic():
             return LedgerEntry.create(

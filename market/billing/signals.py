@@ -1,7 +1,8 @@
 """What the billing room tells the rooms after it (connected in market.wiring).
 
 Every signal is sent inside the transaction that made the change, with keyword arguments
-`config` (the settings mapping) and `now` (an aware UTC datetime); handlers only write rows.
+`config` (the settings mapping) and `now` (the naive UTC datetime the tables store);
+handlers only write rows.
 """
 from blinker import Namespace
 
@@ -14,3 +15,8 @@ subscription_changed = _signals.signal("subscription-changed")
 # sender: the Company; app: the App. The company's entitlement to the app ended through billing
 # (grace passed, the subscription ended or was refunded): what it granted the app is withdrawn.
 access_ended = _signals.signal("access-ended")
+
+# sender: the Company; app: the App. A company admin removed the app (Remove app, DESIGN.md §3):
+# billing has set the subscription to cancel at period end (told as subscription_changed);
+# the grant to the app is withdrawn at once.
+app_removed = _signals.signal("app-removed")

@@ -7,18 +7,14 @@ fetched before the transaction opens, so no write lock is held across an HTTP ca
 Subscriptions are applied from the re-fetched object, which is Stripe's current state, so an
 event delivered late never moves a subscription backwards.
 """
-import datetime
 import json
+import logging
 
-import stripe
-
-from market.billing import checkout as billing
+from market.billing import connect, dunning, gateway, ledger, signals
 from market.billing import history as subscription_history
-from market.billing import ledger
-from market.entitlement import rules as entitlements
-from market.notifications import outbox as notifications
+from market.billing.company_mail import tell_company_admins
+from market.billing.transactions import write_transaction
 from market.outbound import mail
-from market.stats import app_stats as stats
 from models import (
     App,
     CheckoutAttempt,
@@ -38,6 +34,9 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
                        "customer.subscription.resumed")
 INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
 DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+# What the app is told as subscription.canceled: ended for good at Stripe. `unpaid` (ended
+# for the market too) is told as an update: a paid invoice brings it back.
+_TOLD_AS_CANCELED = ("canceled", "incomplete_expired")
 # What the app is told about: a change in any of these is a subscription.updated.
 _TOLD_FIELDS = ("status", "plan_id", "price_ore", "current_period_end", "cancel_at_period_end", "trial_end")
 
@@ -67,9 +66,7 @@ def verify(payload, header, secrets):
     except UnicodeDecodeError:
         raise InvalidEvent("body is not UTF-8") from None
     for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(text, header, secret, SIGNATURE_TOLERANCE)
-        except stripe.SignatureVerificationError:
+        if not gateway.signature_valid(text, header, secret, SIGNATURE_TOLERANCE):
             continue
         try:
             event = json.loads(text)
@@ -82,26 +79,16 @@ def verify(payload, header, secrets):
     raise InvalidEvent("no valid signature")
 
 
-def _ts(value):
-    if value in (None, ""):
-        return None
-    return datetime.datetime.fromtimestamp(int(value), datetime.UTC).replace(tzinfo=None)
-
-
-def _plain(obj):
-    return obj.to_dict() if hasattr(obj, "to_dict") else obj
-
-
 # ---------------------------------------------------------------------------- fetching (patchable)
 def fetch_subscription(config, subscription_id):
-    return _plain(billing.stripe_client(config).v1.subscriptions.retrieve(subscription_id))
+    return gateway.plain(gateway.stripe_client(config).v1.subscriptions.retrieve(subscription_id))
 
 
 def fetch_payment(config, invoice):
     """The charge that paid the invoice and the application fee Stripe actually took on it,
     reached as the current API does: invoice payments → payment intent → charge → fee."""
-    client = billing.stripe_client(config)
-    payments = _plain(client.v1.invoice_payments.list({"invoice": invoice["id"], "limit": 10}))
+    client = gateway.stripe_client(config)
+    payments = gateway.plain(client.v1.invoice_payments.list({"invoice": invoice["id"], "limit": 10}))
     for payment in payments.get("data") or []:
         ref = payment.get("payment") or {}
         if payment.get("status") != "paid" or ref.get("type") != "payment_intent":
@@ -110,16 +97,16 @@ def fetch_payment(config, invoice):
         intent_id = intent_id if isinstance(intent_id, str) else (intent_id or {}).get("id")
         if not intent_id:
             continue
-        intent = _plain(client.v1.payment_intents.retrieve(
+        intent = gateway.plain(client.v1.payment_intents.retrieve(
             intent_id, {"expand": ["latest_charge.application_fee"]}))
         charge = intent.get("latest_charge")
         if not charge:
             continue
         if isinstance(charge, str):
-            charge = _plain(client.v1.charges.retrieve(charge, {"expand": ["application_fee"]}))
+            charge = gateway.plain(client.v1.charges.retrieve(charge, {"expand": ["application_fee"]}))
         fee = charge.get("application_fee")
         if isinstance(fee, str):
-            fee = _plain(client.v1.application_fees.retrieve(fee))
+            fee = gateway.plain(client.v1.application_fees.retrieve(fee))
         amount = fee.get("amount") if fee else charge.get("application_fee_amount")
         return {"charge": charge.get("id"), "fee": amount}
     return {"charge": None, "fee": None}
@@ -142,22 +129,22 @@ def _subscription_id_of(event):
 
 
 def fetch_refunds(config, charge_id):
-    client = billing.stripe_client(config)
+    client = gateway.stripe_client(config)
     listing = client.v1.refunds.list({"charge": charge_id, "limit": 100})
-    return [_plain(refund) for refund in listing.auto_paging_iter()]
+    return [gateway.plain(refund) for refund in listing.auto_paging_iter()]
 
 
 def reverse_developer_share_of_lost_dispute(config, dispute):
     """A lost dispute is paid by the platform at Stripe (destination charges); the developer
     gives back what it kept of the disputed amount (all but the application fee's share), as
     with a refund. Keyed by the dispute, so a redelivered event reverses nothing twice."""
-    client = billing.stripe_client(config)
-    charge = _plain(client.v1.charges.retrieve(dispute["charge"]))
+    client = gateway.stripe_client(config)
+    charge = gateway.plain(client.v1.charges.retrieve(dispute["charge"]))
     transfer_id = charge.get("transfer")
     transfer_id = transfer_id if isinstance(transfer_id, str) or transfer_id is None else transfer_id.get("id")
     if not transfer_id or not charge.get("amount"):
         return None
-    transfer = _plain(client.v1.transfers.retrieve(transfer_id))
+    transfer = gateway.plain(client.v1.transfers.retrieve(transfer_id))
     fee = charge.get("application_fee_amount") or 0
     disputed = int(dispute.get("amount") or 0)
     kept_share = disputed - (2 * fee * disputed + charge["amount"]) // (2 * charge["amount"])
@@ -165,13 +152,11 @@ def reverse_developer_share_of_lost_dispute(config, dispute):
     if amount <= 0:
         return None
     try:
-        return _plain(client.v1.transfers.reversals.create(
+        return gateway.plain(client.v1.transfers.reversals.create(
             transfer_id, {"amount": amount, "metadata": {"dispute": dispute["id"]}},
-            {"idempotency_key": billing.idempotency_key("dispute-lost", dispute["id"])}))
-    except stripe.InvalidRequestError as error:
+            {"idempotency_key": gateway.idempotency_key("dispute-lost", dispute["id"])}))
+    except gateway.InvalidRequestError as error:
         # Already reversed by hand in Stripe's dashboard, say: the ledger still records the loss.
-        import logging
-
         logging.getLogger(__name__).warning("transfer of lost dispute %s not reversed: %s", dispute["id"], error)
         return None
 
@@ -183,7 +168,7 @@ def _prefetch(config, event):
     if kind == "charge.dispute.closed" and obj.get("status") == "lost" and ledger.payment_of_charge(obj.get("charge")):
         try:
             fetched["transfer_reversal"] = reverse_developer_share_of_lost_dispute(config, obj)
-        except stripe.StripeError as error:
+        except gateway.StripeError as error:
             raise RetryLater(f"could not reverse the developer's share: {error}") from error
         return fetched
     if kind == "charge.refunded":
@@ -191,7 +176,7 @@ def _prefetch(config, event):
         if charge_id and ledger.payment_of_charge(charge_id) is not None:
             try:
                 fetched["refunds"] = fetch_refunds(config, charge_id)
-            except stripe.StripeError as error:
+            except gateway.StripeError as error:
                 raise RetryLater(f"could not fetch refunds from Stripe: {error}") from error
         return fetched
     if not (kind in SUBSCRIPTION_EVENTS or kind == "checkout.session.completed"
@@ -206,7 +191,7 @@ def _prefetch(config, event):
         fetched["subscription"] = fetch_subscription(config, subscription_id)
         if kind in INVOICE_PAID_EVENTS and int(event["data"]["object"].get("total") or 0) > 0:
             fetched["payment"] = fetch_payment(config, event["data"]["object"])
-    except stripe.StripeError as error:
+    except gateway.StripeError as error:
         raise RetryLater(f"could not fetch from Stripe: {error}") from error
     return fetched
 
@@ -215,7 +200,7 @@ def _concerns_us(event, subscription_id):
     """Events of another installation sharing the Stripe account carry its id in metadata."""
     metadata = _metadata_of(event["data"]["object"])
     theirs = metadata.get("installation")
-    return not theirs or theirs == billing.installation_id()
+    return not theirs or theirs == gateway.installation_id()
 
 
 def _metadata_of(obj):
@@ -234,7 +219,7 @@ def handle(config, event):
     try:
         # Mail (dunning) goes out once the event is committed, and its failure is only logged:
         # Stripe would otherwise retry an event whose change was already made.
-        with mail.held_until_done(), billing.write_transaction():
+        with mail.held_until_done(), write_transaction():
             try:
                 with db.atomic():
                     StripeEvent.create(event_id=event["id"], type=event["type"],
@@ -256,7 +241,7 @@ def _owner(sub):
     """(company, app, plan) a Stripe subscription belongs to: its metadata, else its customer
     and price. None when it is another installation's."""
     metadata = sub.get("metadata") or {}
-    if metadata.get("installation") and metadata["installation"] != billing.installation_id():
+    if metadata.get("installation") and metadata["installation"] != gateway.installation_id():
         return None
     company = app = plan = None
     try:
@@ -329,23 +314,23 @@ def apply_subscription(config, sub, event_created, now=None):
         if plan is not None:
             row.plan = plan
     if items:
-        row.current_period_start = _ts(items[0].get("current_period_start"))
-        row.current_period_end = _ts(items[0].get("current_period_end"))
+        row.current_period_start = gateway.from_timestamp(items[0].get("current_period_start"))
+        row.current_period_end = gateway.from_timestamp(items[0].get("current_period_end"))
     row.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
-    row.trial_end = _ts(sub.get("trial_end"))
-    row.canceled_at = _ts(sub.get("canceled_at"))
-    row.ended_at = _ts(sub.get("ended_at"))
+    row.trial_end = gateway.from_timestamp(sub.get("trial_end"))
+    row.canceled_at = gateway.from_timestamp(sub.get("canceled_at"))
+    row.ended_at = gateway.from_timestamp(sub.get("ended_at"))
     newly_past_due = status == "past_due" and row.past_due_since is None
     if status == "past_due":
         row.past_due_since = row.past_due_since or now
-    elif status in ("active", "trialing"):
+    elif status in Subscription.ENTITLING_STATUSES:
         row.past_due_since = None
     row.stripe_event_created = max(row.stripe_event_created or 0, int(event_created or 0))
     row.updated_at = now
     row.save()
     subscription_history.record(row, now)
-    if previous in entitlements.LIVE_STATUSES and status not in entitlements.LIVE_STATUSES:
-        billing.lose_entitlement(row.company, row.app, now)
+    if previous in Subscription.LIVE_STATUSES and status not in Subscription.LIVE_STATUSES:
+        signals.access_ended.send(row.company, app=row.app, config=config, now=now)
     _tell_app(config, row, previous, told_before, now)
     if newly_past_due:
         _tell_payment_failed(config, row, {})
@@ -353,17 +338,17 @@ def apply_subscription(config, sub, event_created, now=None):
 
 
 def _tell_app(config, row, previous, told_before, now):
-    """The app hears of the change (in this transaction's outbox) and the store's counts follow."""
+    """The app hears of the change and the store's counts follow (signals.subscription_changed:
+    an outbox row and the app's counts, in this transaction)."""
     if told_before is None:
         kind = "subscription.created"
-    elif row.status in ("canceled", "incomplete_expired") and previous not in ("canceled", "incomplete_expired"):
+    elif row.status in _TOLD_AS_CANCELED and previous not in _TOLD_AS_CANCELED:
         kind = "subscription.canceled"
     elif told_before != tuple(getattr(row, name) for name in _TOLD_FIELDS):
         kind = "subscription.updated"
     else:
         return
-    notifications.subscription_changed(row, kind, now)
-    stats.refresh_app(row.app_id, config["BILLING_GRACE_DAYS"], now)
+    signals.subscription_changed.send(row, kind=kind, config=config, now=now)
 
 
 def _require_subscription(config, event, fetched):
@@ -401,7 +386,7 @@ def on_invoice_paid(config, event, invoice, fetched):
     if row is None or int(invoice.get("total") or 0) <= 0:
         return  # a trial's zero invoice moves no money
     payment = fetched.get("payment") or {}
-    paid_at = _ts((invoice.get("status_transitions") or {}).get("paid_at")) or _ts(event.get("created"))
+    paid_at = gateway.from_timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or gateway.from_timestamp(event.get("created"))
     ledger.record_payment(invoice, row, payment.get("fee"), payment.get("charge"), paid_at or utcnow(),
                           config["PLATFORM_FEE_PERCENT"])
 
@@ -410,27 +395,27 @@ def on_invoice_failed(config, event, invoice, fetched):
     row = _require_subscription(config, event, fetched)
     if row is None:
         return
-    failed_at = _ts(event.get("created")) or utcnow()
-    if row.past_due_since is None and row.status in ("active", "trialing", "past_due", "incomplete"):
+    failed_at = gateway.from_timestamp(event.get("created")) or utcnow()
+    if row.past_due_since is None and row.status in (*Subscription.LIVE_STATUSES, "incomplete"):
         # The grace (DESIGN.md §3) counts from the first failure, not the latest retry.
         changes = {"past_due_since": failed_at}
-        if row.status in ("active", "trialing"):
+        if row.status in Subscription.ENTITLING_STATUSES:
             changes["status"] = "past_due"
         Subscription.update(**changes).where(Subscription.id == row.id).execute()
         row = Subscription.get_by_id(row.id)
         if "status" in changes:
             subscription_history.record(row, failed_at)
-            notifications.subscription_changed(row, "subscription.updated")
-        if row.status == "past_due":
+            signals.subscription_changed.send(row, kind="subscription.updated", config=config, now=utcnow())
+        if row.status in Subscription.DUNNING_STATUSES:
             _tell_payment_failed(config, row, invoice)
 
 
 def _tell_payment_failed(config, row, invoice):
-    deadline = billing.grace_deadline(row, config["BILLING_GRACE_DAYS"])
+    deadline = dunning.grace_deadline(row, config["BILLING_GRACE_DAYS"])
     app = row.app
     market = config["MARKET_URL"].rstrip("/")
     link = invoice.get("hosted_invoice_url")
-    billing.tell_company_admins(
+    tell_company_admins(
         config, row.company, f"Payment for {app.name} failed — update your card by {deadline:%Y-%m-%d}",
         f"We could not charge your card for {app.name}. Your company keeps using it until "
         f"{deadline:%Y-%m-%d}; update your card before then under My apps ({market}/account/apps, "
@@ -448,7 +433,7 @@ def on_charge_refunded(config, event, charge, fetched):
         if refund.get("status") not in ("succeeded", "pending"):
             continue
         ledger.record_reversal("refund", payment, int(refund["amount"]), refund["id"],
-                               _ts(refund.get("created")) or utcnow())
+                               gateway.from_timestamp(refund.get("created")) or utcnow())
 
 
 def on_dispute(config, event, dispute, fetched):
@@ -460,11 +445,11 @@ def on_dispute(config, event, dispute, fetched):
     if payment is None:
         return
     ledger.record_reversal("dispute", payment, int(dispute.get("amount") or 0), dispute["id"],
-                           _ts(event.get("created")) or utcnow())
+                           gateway.from_timestamp(event.get("created")) or utcnow())
 
 
 def on_account(config, event, account, fetched):
-    billing.record_account(account)
+    connect.record_account(account)
 
 
 HANDLERS = {

@@ -490,7 +490,6 @@ def suspend_app(listing):
         if not _move(listing, ("published",), status="suspended"):
             raise InvalidInput({"status": "Only a published app can be suspended."})
         store_changed(listing)
-    __import__("market.billing.checkout", fromlist=["_"]).on_app_suspended(None, listing)  # billing effects (issue H)
     return listing
 
 
@@ -499,5 +498,4 @@ def restore_app(listing):
         if not _move(listing, ("suspended",), status="published"):
             raise InvalidInput({"status": "Only a suspended app can be restored."})
         store_changed(listing)
-    __import__("market.billing.checkout", fromlist=["_"]).on_app_restored(None, listing)  # billing effects (issue H)
     return listing

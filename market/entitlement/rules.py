@@ -1,17 +1,18 @@
 """Entitlement (DESIGN.md §3): may this company use this app right now?
 
-Computed when checked (consent, token refresh, every API call), so time alone ends it. When
-it ends, the hooks registered here revoke what the company had given the app (oauth2.py
-registers the token revocation).
+Computed when checked (consent, token refresh, every API call), so time alone ends it; the
+grace rule is billing's (market.billing.dunning), the current subscription billing's too.
+When billing ends an entitlement it sends signals.access_ended, and the oauth room withdraws
+what the company had given the app (market/oauth/on_billing.py, connected in market.wiring).
 """
-import datetime
 from dataclasses import dataclass
 
-from models import Subscription, utcnow
+from market.billing import dunning
+from market.billing.subscriptions import current_subscription
+from market.core.clock import utcnow
+from models import Subscription
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-
-_lost_hooks = []
+__all__ = ["Entitlement", "check", "current_subscription", "is_entitled"]
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,6 @@ class Entitlement:
     allowed: bool
     reason: str
     subscription: Subscription | None = None
-
-
-def current_subscription(company, app):
-    """The company's newest subscription to the app that is not over, or None."""
-    return (Subscription.select()
-            .where(Subscription.company == company, Subscription.app == app,
-                   Subscription.status.in_(LIVE_STATUSES))
-            .order_by(Subscription.created_at.desc(), Subscription.id.desc())
-            .first())
 
 
 def check(company, app, grace_days, now=None):
@@ -39,11 +31,10 @@ def check(company, app, grace_days, now=None):
     subscription = current_subscription(company, app)
     if subscription is None:
         return Entitlement(False, "Your company has no active subscription to this app. Buy it in the App Market.")
-    if subscription.status in ("trialing", "active"):
+    if subscription.status in Subscription.ENTITLING_STATUSES:
         return Entitlement(True, "Subscription " + subscription.status + ".", subscription)
-    since = subscription.past_due_since or now
-    deadline = since + datetime.timedelta(days=grace_days)
-    if now < deadline:
+    if dunning.entitles(subscription, grace_days, now):
+        deadline = dunning.grace_deadline(subscription, grace_days, now)
         return Entitlement(True, f"Payment failed; access continues until {deadline:%Y-%m-%d}.", subscription)
     return Entitlement(False, "The subscription's payment failed and the grace period has ended. "
                               "Update your card under My apps.", subscription)
@@ -51,14 +42,3 @@ def check(company, app, grace_days, now=None):
 
 def is_entitled(company, app, grace_days, now=None):
     return check(company, app, grace_days, now).allowed
-
-
-def on_lost(hook):
-    """Register `hook(company, app)`, called when a company's entitlement to an app ends."""
-    _lost_hooks.append(hook)
-    return hook
-
-
-def entitlement_lost(company, app):
-    for hook in _lost_hooks:
-        hook(company, app)

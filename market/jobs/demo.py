@@ -17,10 +17,9 @@ import time
 import urllib.request
 
 from market import config as market_config
-from market.billing import checkout as billing
 from market.catalog import listings
 from market.data import database
-from market.jobs import seed, sweep
+from market.jobs import seed, stripe_setup, sweep
 from models import App, OAuthClient, User, db
 
 DEMO_LOGINS = [
@@ -106,7 +105,7 @@ def register_sample_integration(sample_url):
 def prepare_stripe(app):
     """Webhook endpoints, products and prices, and the demo developer's Connect account."""
     with app.app_context(), db.connection_context():
-        summary = billing.prepare_demo(app.config, app.config["MARKET_URL"] + "/stripe/webhook")
+        summary = stripe_setup.prepare_demo(app.config, app.config["MARKET_URL"] + "/stripe/webhook")
     # The sandbox signs with the secrets it just made; the market must verify with them.
     app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
     return summary

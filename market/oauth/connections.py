@@ -7,9 +7,7 @@ sent inside the transaction that made the change, with the settings (`config`) a
 """
 import datetime
 
-from market import config as market_config
 from market.core.clock import utcnow
-from market.entitlement import rules as entitlements
 from market.oauth import signals
 from models import App, Connection, OAuthToken, db
 
@@ -51,17 +49,6 @@ def revoke_company_app(config, company, app, now):
     connection = Connection.get_or_none(Connection.company == company, Connection.app == app)
     if connection is not None:
         revoke_connection(config, connection, now)
-
-
-# Billing's entitlement-lost hook calls with the company and the app only, without the
-# settings; until billing sends access_ended (which carries them) the settings' defaults stand
-# in, as they did when this ran outside an app.
-_DEFAULT_SETTINGS = {name: default for name, (_kind, default, _secret) in market_config.SETTINGS.items()}
-
-
-@entitlements.on_lost
-def revoke_lost_entitlement(company, app):
-    revoke_company_app(_DEFAULT_SETTINGS, company, app, utcnow())
 
 
 def mark_connection_used(config, connection, now=None):

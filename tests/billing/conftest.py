@@ -7,8 +7,8 @@ import time
 import pytest
 import stripe
 
-from market.billing import webhooks
-from market.entitlement import rules as entitlements
+from market.billing import signals, webhooks
+from market.oauth import on_billing as oauth_on_billing
 from models import Developer, Plan
 from tests import factories
 
@@ -105,11 +105,18 @@ def fake_stripe(monkeypatch):
 
 
 @pytest.fixture
-def lost(monkeypatch):
-    """A stand-in for the OAuth engineer's token revocation: records each call."""
+def lost():
+    """A stand-in for the OAuth engineer's token revocation (billing's access_ended): records
+    each call."""
     calls = []
-    monkeypatch.setattr(entitlements, "_lost_hooks", [lambda company, app: calls.append((company.id, app.id))])
-    return calls
+
+    def record(company, app, config, now):
+        calls.append((company.id, app.id))
+
+    signals.access_ended.disconnect(oauth_on_billing.revoke_grant_of_lost_access)
+    with signals.access_ended.connected_to(record):
+        yield calls
+    signals.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
 
 
 @pytest.fixture
@@ -193,7 +200,7 @@ def market(app, sandbox, live_port):
 
     from werkzeug.serving import make_server
 
-    from market.billing import checkout as billing
+    from market.jobs import stripe_setup
     from stripe_sandbox.testing import QuietHandler
 
     sandbox.reset()
@@ -201,7 +208,7 @@ def market(app, sandbox, live_port):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     live = LiveMarket(app, sandbox, live_port)
-    summary = billing.prepare_demo(app.config, live.url + "/stripe/webhook")
+    summary = stripe_setup.prepare_demo(app.config, live.url + "/stripe/webhook")
     app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
     yield live
     try:
@@ -224,9 +231,9 @@ def onboard_developer(live, developer, email):
     import re
     from urllib.parse import urljoin
 
-    from market.billing import checkout as billing
+    from market.billing import connect
 
-    link = billing.onboarding_link(live.app.config, developer, email)
+    link = connect.onboarding_link(live.app.config, developer, email)
     http = live.browser()
     page = http.get(link, timeout=10)
     action = urljoin(link, re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))

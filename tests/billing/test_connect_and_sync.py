@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from market.billing import checkout as billing
+from market.billing import gateway
+from market.jobs import stripe_setup
 from models import App, Developer, MarketSetting, Plan, Subscription, User
 from tests import factories
 from tests.billing.conftest import sandbox_config
@@ -63,7 +64,7 @@ def test_stripe_sync_is_idempotent_and_a_price_change_makes_a_new_price(market, 
     assert runner.invoke(args=["stripe-sync"]).exit_code == 0
     new_price = Plan.get_by_id(plan.id).stripe_price_id
     assert new_price and new_price != first_price
-    price = billing.stripe_client(market.app.config).v1.prices.retrieve(new_price)
+    price = gateway.stripe_client(market.app.config).v1.prices.retrieve(new_price)
     assert (price.unit_amount, price.currency, price.recurring.interval) == (12900, "sek", "month")
 
 
@@ -76,7 +77,7 @@ def test_cancel_at_period_end_through_stripe(market):
     assert response.status_code == 303
     market.settle()
     sub = Subscription.get()
-    stripe_sub = billing.stripe_client(market.app.config).v1.subscriptions.retrieve(sub.stripe_subscription_id)
+    stripe_sub = gateway.stripe_client(market.app.config).v1.subscriptions.retrieve(sub.stripe_subscription_id)
     assert stripe_sub.cancel_at_period_end is True
     assert sub.cancel_at_period_end is True and sub.status == "active"
     page = http.get(market.url + "/account/apps", timeout=10).text
@@ -86,20 +87,20 @@ def test_cancel_at_period_end_through_stripe(market):
     # One key, naming the state the cancellation started from (so a later undo and cancel again
     # are new requests, while a double click is the same one).
     assert len(keys) == 1
-    assert keys.pop().startswith(billing.idempotency_key("cancel", sub.stripe_subscription_id) + ":")
+    assert keys.pop().startswith(gateway.idempotency_key("cancel", sub.stripe_subscription_id) + ":")
 
 
 def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(market):
     developer = factories.developer(name="Demo Developer AB")
     factories.user(email="developer@demo.test", developer=developer)
     listing = factories.app_listing(developer_obj=developer, price_ore=19900, slug="time-tracker-pro")
-    summary = billing.prepare_demo(market.app.config, market.url + "/stripe/webhook")
+    summary = stripe_setup.prepare_demo(market.app.config, market.url + "/stripe/webhook")
     market.app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
     market.settle()
     developer = Developer.get_by_id(developer.id)
     assert developer.stripe_account_id.startswith("acct_") and developer.payouts_enabled
     assert Plan.get(Plan.app == listing).stripe_price_id
-    endpoints = billing.stripe_client(market.app.config).v1.webhook_endpoints.list().data
+    endpoints = gateway.stripe_client(market.app.config).v1.webhook_endpoints.list().data
     assert sorted(e.url for e in endpoints) == [market.url + "/stripe/webhook",
                                                 market.url + "/stripe/webhook?connect=1"]
     # And a customer can buy time-tracker-pro with the test card.

@@ -7,7 +7,7 @@ import logging
 import pytest
 import stripe
 
-from market.billing import checkout as billing
+from market.billing import catalogue, gateway, subscriptions
 from market.jobs import sweep
 from models import LedgerEntry, PendingPlanChange, Plan, Subscription
 from tests import factories
@@ -35,7 +35,7 @@ def advance_to(market, moment):
 def test_downgrade_keeps_the_paid_plan_until_the_sweep_switches_it_before_renewal(market):
     listing, standard, buyer, http, sub = bought(market)
     lite = Plan.create(app=listing, name="Lite", price_ore=9900, position=1)
-    client = billing.stripe_client(market.app.config)
+    client = gateway.stripe_client(market.app.config)
     updates_before = len(subscription_updates(market, sub))
     market.sandbox.advance(days=10)
 
@@ -135,11 +135,11 @@ def test_a_stripe_failure_keeps_the_pending_change_for_the_next_sweep(app, monke
     def unreachable(config):
         raise stripe.APIConnectionError("Stripe cannot be reached")
 
-    monkeypatch.setattr(billing, "stripe_client", unreachable)
-    monkeypatch.setattr(billing, "ensure_tax_rate", lambda config: None)
-    monkeypatch.setattr(billing, "ensure_price", lambda config, plan, app: None)
+    monkeypatch.setattr(gateway, "stripe_client", unreachable)
+    monkeypatch.setattr(catalogue, "ensure_tax_rate", lambda config: None)
+    monkeypatch.setattr(catalogue, "ensure_price", lambda config, plan, app: None)
     with caplog.at_level(logging.WARNING):
-        assert billing.apply_due_plan_changes(app.config, now=end - datetime.timedelta(minutes=30)) == (0, 0, 1)
+        assert subscriptions.apply_due_plan_changes(app.config, now=end - datetime.timedelta(minutes=30)) == (0, 0, 1)
     assert "stays for the next sweep" in caplog.text
     assert PendingPlanChange.get(PendingPlanChange.subscription == sub).plan_id == lite.id
     assert Subscription.get_by_id(sub.id).plan_id == standard.id

@@ -4,35 +4,35 @@ dashboards show are sums over the rows."""
 import datetime
 from decimal import Decimal
 
-from market.billing import checkout as billing
 from market.billing import ledger
+from market.core import money
 from models import LedgerEntry
 from tests import factories
 
 
 def test_fee_percent_leaves_the_platform_its_share_and_the_moms():
-    assert billing.fee_percent(25, 25) == Decimal("40")
-    assert billing.fee_percent(25, 0) == Decimal("25")
-    assert billing.fee_percent(30, 25) == Decimal("44")
-    assert billing.fee_percent(25, 12) == Decimal("33.04")  # 100 − 7500/112 = 33.0357… → 33.04
-    assert billing.fee_percent_param({"PLATFORM_FEE_PERCENT": 25, "VAT_PERCENT": 25}) == "40"
-    assert billing.fee_percent_param({"PLATFORM_FEE_PERCENT": 25, "VAT_PERCENT": 12}) == "33.04"
+    assert money.fee_percent(25, 25) == Decimal("40")
+    assert money.fee_percent(25, 0) == Decimal("25")
+    assert money.fee_percent(30, 25) == Decimal("44")
+    assert money.fee_percent(25, 12) == Decimal("33.04")  # 100 − 7500/112 = 33.0357… → 33.04
+    assert money.fee_percent_param(25, 25) == "40"
+    assert money.fee_percent_param(25, 12) == "33.04"
 
 
 def test_the_worked_example_of_the_design():
-    assert ledger.split(24875, 4975, 25) == {"gross_ore": 24875, "moms_ore": 4975, "net_ore": 19900,
-                                             "developer_share_ore": 14925, "platform_fee_ore": 4975}
+    assert money.split(24875, 4975, 25) == {"gross_ore": 24875, "moms_ore": 4975, "net_ore": 19900,
+                                            "developer_share_ore": 14925, "platform_fee_ore": 4975}
 
 
 def test_every_split_adds_up_and_rounds_half_up():
-    assert ledger.developer_share(2, 25) == 2  # 1.5 → 2
-    assert ledger.developer_share(19901, 25) == 14926  # 14925.75
-    assert ledger.developer_share(10, 25) == 8  # 7.5 → 8, never banker's 8/7 flip-flop
-    assert ledger.developer_share(14, 25) == 11  # 10.5 → 11
+    assert money.developer_share(2, 25) == 2  # 1.5 → 2
+    assert money.developer_share(19901, 25) == 14926  # 14925.75
+    assert money.developer_share(10, 25) == 8  # 7.5 → 8, never banker's 8/7 flip-flop
+    assert money.developer_share(14, 25) == 11  # 10.5 → 11
     for net in range(0, 3000, 7):
         for fee in (0, 25, 30):
             moms = (net * 25 + 50) // 100
-            row = ledger.split(net + moms, moms, fee)
+            row = money.split(net + moms, moms, fee)
             assert row["net_ore"] + row["moms_ore"] == row["gross_ore"]
             assert row["developer_share_ore"] + row["platform_fee_ore"] + row["moms_ore"] == row["gross_ore"]
             exact = Decimal(net) * (100 - fee) / 100
@@ -46,7 +46,7 @@ def test_invoice_moms_from_current_shapes():
 
 
 def _entry(ref, developer, app, net, moms, when):
-    amounts = ledger.split(net + moms, moms, 25)
+    amounts = money.split(net + moms, moms, 25)
     return LedgerEntry.create(kind="payment", app=app, developer=developer, stripe_ref=ref,
                               occurred_at=when, stripe_fee_ore=amounts["platform_fee_ore"] + moms, **amounts)
 

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from market.billing import checkout as billing
-from market.billing import ledger
+from market.billing import checkout, gateway, ledger, refusals, suspension
+from market.billing import refunds as money_back
+from market.billing.dunning import customers_in_dunning
 from market.catalog import listings
 from market.jobs import sweep
 from models import (
@@ -27,6 +28,7 @@ from models import (
 from tests import factories
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
+from views.billing import refusal_status
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def bought(market, card="4242 4242 4242 4242"):
 
 
 def stripe_invoices(market, sub):
-    client = billing.stripe_client(market.app.config)
+    client = gateway.stripe_client(market.app.config)
     return [i for i in client.v1.invoices.list({"subscription": sub.stripe_subscription_id, "limit": 100}).data]
 
 
@@ -100,7 +102,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
         http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email))
     assert len(mails) == 1 and deadline.strftime("%Y-%m-%d") in mails[0].subject
-    dunning = billing.customers_in_dunning(listing.developer, 7)
+    dunning = customers_in_dunning(listing.developer, 7)
     assert [(d["company"].id, d["status"]) for d in dunning] == [(company.id, "past_due")]
     developer_http = login_at(market, "dev@example.test", f"/developer/apps/{listing.slug}")
     section = developer_http.get(f"{market.url}/developer/apps/{listing.slug}", timeout=10).text
@@ -116,7 +118,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     assert back.status == "active" and back.past_due_since is None
     assert LedgerEntry.select().where(LedgerEntry.kind == "payment").count() == 2
     assert "update your card" not in http.get(market.url + "/apps", timeout=10).text
-    assert billing.customers_in_dunning(listing.developer, 7) == []
+    assert customers_in_dunning(listing.developer, 7) == []
 
     # The next renewal fails and nobody pays: the sweep ends the access when the grace passes,
     # with no event from Stripe.
@@ -135,7 +137,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     told = [n.type for n in AppNotification.select().order_by(AppNotification.id)]
     assert told[-2:] == ["connection.revoked", "subscription.updated"]
     assert sweep.run(market.app.config, now=later)["entitlements_ended"] == 0  # once
-    assert billing.customers_in_dunning(listing.developer, 7)[0]["status"] == "unpaid"
+    assert customers_in_dunning(listing.developer, 7)[0]["status"] == "unpaid"
     # A later successful payment (Stripe's next retry with a working card) restores it.
     market.sandbox.set_card_behavior(company.stripe_customer_id, "succeed")
     market.sandbox.advance(days=3)
@@ -144,7 +146,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
 
 def test_cancel_undo_upgrade_and_downgrade(market):
     listing, standard, buyer, http, sub = bought(market)
-    client = billing.stripe_client(market.app.config)
+    client = gateway.stripe_client(market.app.config)
     assert market.post(http, f"/account/apps/{listing.slug}/cancel").status_code == 303
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is True
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
@@ -255,7 +257,7 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     assert first.developer_share_ore + first.platform_fee_ore + first.moms_ore == first.gross_ore
     assert first.developer_share_ore == -round(14925 * 10000 / 24875)
     # Stripe was asked to take both shares back.
-    client = billing.stripe_client(market.app.config)
+    client = gateway.stripe_client(market.app.config)
     refund = client.v1.refunds.retrieve(first.stripe_ref)
     assert refund.amount == 10000 and refund.transfer_reversal
     fee = client.v1.application_fees.list({"limit": 10}).data[0]
@@ -272,7 +274,7 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     other_http = market.login(other.email)
     pay(market, buy(market, other_http, listing.slug).headers["Location"], card="4000 0000 0000 0259")
     market.settle()
-    disputes = billing.disputes()
+    disputes = money_back.disputes()
     assert len(disputes) == 1 and disputes[0]["status"] == "needs_response"
     page = admin.get(market.url + "/admin/refunds", timeout=10).text
     assert disputes[0]["id"] in page
@@ -282,7 +284,7 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     paid = ledger.payment_of_charge(reversal.stripe_charge_id)
     for name in ("gross_ore", "moms_ore", "net_ore", "developer_share_ore", "platform_fee_ore"):
         assert getattr(reversal, name) == -getattr(paid, name)
-    assert billing.disputes(listing.developer)[0]["status"] == "lost"
+    assert money_back.disputes(listing.developer)[0]["status"] == "lost"
     # At Stripe the developer gave back what it kept of the disputed payment (all but the fee).
     charge = client.v1.charges.retrieve(reversal.stripe_charge_id)
     transfer = client.v1.transfers.retrieve(charge.transfer)
@@ -297,21 +299,23 @@ def test_suspension_cancels_at_period_end_and_restore_undoes_it(market):
                                       current_period_end=utcnow() + datetime.timedelta(days=10))
     chose_to_leave = factories.subscription(factories.company(), listing, plan=plan, cancel_at_period_end=True,
                                             current_period_end=utcnow() + datetime.timedelta(days=10))
-    client = billing.stripe_client(market.app.config)
+    client = gateway.stripe_client(market.app.config)
     with market.app.app_context():
         listings.suspend_app(App.get_by_id(listing.id))
+        suspension.on_app_suspended(market.app.config, App.get_by_id(listing.id))  # as the admin's view does
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is True
     market.settle()
     assert Subscription.get_by_id(sub.id).cancel_at_period_end is True
     assert Subscription.get_by_id(imported.id).cancel_at_period_end is True
     told = {m.to for m in OutboxMail.select().where(OutboxMail.subject.contains("suspended"))}
     assert told == {buyer.email, imported_admin.email}
-    with pytest.raises(billing.BuyRefused) as refused:
-        billing.start_checkout(market.app.config, Company.get_by_id(buyer.company_id), buyer,
-                               App.get_by_id(listing.id))
-    assert refused.value.status == 409
+    with pytest.raises(refusals.BuyRefused) as refused:
+        checkout.start_checkout(market.app.config, Company.get_by_id(buyer.company_id), buyer,
+                                App.get_by_id(listing.id))
+    assert refusal_status(refused.value) == 409
     with market.app.app_context():
         listings.restore_app(App.get_by_id(listing.id))
+        suspension.on_app_restored(market.app.config, App.get_by_id(listing.id))
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is False
     assert Subscription.get_by_id(sub.id).cancel_at_period_end is False
     assert Subscription.get_by_id(imported.id).cancel_at_period_end is False

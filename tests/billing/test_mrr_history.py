@@ -6,11 +6,9 @@ import datetime
 
 import pytest
 
-from market.billing import checkout as billing
+from market.billing import dunning, transactions, webhooks
 from market.billing import history as subscription_history
-from market.billing import webhooks
 from market.dashboards import figures as dashboard
-from market.jobs import sweep
 from models import Plan, Subscription, SubscriptionChange, utcnow
 from tests import factories
 from tests.billing.conftest import subscription_object
@@ -45,7 +43,7 @@ def stripe_sub(sub_id, status, company, listing, plan, **fields):
 
 def apply(app, sub, at):
     """What a subscription webhook does at `at`: Stripe's object mirrored in one transaction."""
-    with billing.write_transaction():
+    with transactions.write_transaction():
         return webhooks.apply_subscription(app.config, sub, int(at.timestamp()), at)
 
 
@@ -119,7 +117,7 @@ def test_churn_reactivation_and_a_grace_that_ran_out(app, shop):
     # brings it back as a reactivation.
     third = apply(app, stripe_sub("sub_c", "active", late, listing, standard), moment(6))
     apply(app, stripe_sub("sub_c", "past_due", late, listing, standard), moment(7))
-    assert sweep.end_expired_grace(7, now=moment(7, day=20)) == 1
+    assert dunning.end_expired_grace(dict(app.config, BILLING_GRACE_DAYS=7), now=moment(7, day=20)) == 1
     assert Subscription.get_by_id(third.id).status == "unpaid"
     apply(app, stripe_sub("sub_c", "active", late, listing, standard), moment(8))
     assert kinds(third) == ["new", "churn", "reactivation"]

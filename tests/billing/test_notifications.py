@@ -197,12 +197,12 @@ def test_an_app_without_webhook_url_gets_no_outbox_rows_and_a_failed_change_leav
     assert Subscription.select().count() == 1 and AppNotification.select().count() == 0
     # With a webhook URL: a change whose transaction fails leaves no event behind.
     App.update(webhook_url="http://127.0.0.1:9/n").where(App.id == listing.id).execute()
-    from market.billing import webhooks
+    from market.stats import app_stats
 
     def boom(*args, **kwargs):
         raise RuntimeError("the database went away mid-change")
 
-    monkeypatch.setattr(webhooks.stats, "refresh_app", boom)
+    monkeypatch.setattr(app_stats, "refresh_app", boom)
     changed = dict(sub, cancel_at_period_end=True)
     fake_stripe.subscriptions["sub_quiet"] = changed
     assert post_event(client, event("customer.subscription.updated", changed)).status_code == 500

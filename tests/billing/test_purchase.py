@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from market.billing import checkout as billing
+from market.billing import connect, gateway
 from models import CheckoutAttempt, Developer, LedgerEntry, Plan, StripeEvent, Subscription
 from tests import factories
 from tests.billing.conftest import onboard_developer, sandbox_config
@@ -68,7 +68,7 @@ def test_whole_purchase_through_http(market, shop):
     assert sub.current_period_end > sub.current_period_start
     assert CheckoutAttempt.get().status == "complete"
     # QUALITY.md 21: the fee percent and the destination Stripe was given.
-    stripe_sub = billing.stripe_client(market.app.config).v1.subscriptions.retrieve(sub.stripe_subscription_id)
+    stripe_sub = gateway.stripe_client(market.app.config).v1.subscriptions.retrieve(sub.stripe_subscription_id)
     assert float(stripe_sub.application_fee_percent) == 40.0
     assert stripe_sub.transfer_data.destination == listing.developer.stripe_account_id
     # QUALITY.md 22 to the öre at 25 % moms: net 19900, moms 4975, gross 24875.
@@ -156,12 +156,12 @@ def test_trial_once_per_company_and_app(market, shop):
     assert LedgerEntry.select().count() == 0  # nothing was paid yet
     assert "trial ends on" in http.get(market.url + "/account/apps", timeout=10).text
     # Canceled at Stripe: a second Buy of the same app gets no second trial.
-    billing.stripe_client(market.app.config).v1.subscriptions.cancel(sub.stripe_subscription_id)
+    gateway.stripe_client(market.app.config).v1.subscriptions.cancel(sub.stripe_subscription_id)
     market.settle()
     assert Subscription.get_by_id(sub.id).status == "canceled"
     checkout_url = buy(market, http, listing.slug).headers["Location"]
     session_id = checkout_url.rsplit("/", 1)[1]
-    session = billing.stripe_client(market.app.config).v1.checkout.sessions.retrieve(session_id)
+    session = gateway.stripe_client(market.app.config).v1.checkout.sessions.retrieve(session_id)
     assert session.amount_total == 24875  # due today: no trial
 
 
@@ -188,7 +188,7 @@ def test_double_buy_sends_one_key_and_opens_one_session(market, shop):
     keys = {r["idempotency_key"] for r in creates}
     assert len(keys) == 1
     key = keys.pop()
-    assert key == billing.idempotency_key("checkout", buyer.company_id, listing.id, plan.id, 1)
+    assert key == gateway.idempotency_key("checkout", buyer.company_id, listing.id, plan.id, 1)
     # A later double click sends nothing new: the open session is reused.
     assert buy(market, http, listing.slug).headers["Location"] == results[0].headers["Location"]
     assert len(market.sandbox.requests(path="/v1/checkout/sessions", method="POST")) == len(creates)
@@ -196,7 +196,7 @@ def test_double_buy_sends_one_key_and_opens_one_session(market, shop):
     other = Plan.create(app=listing, name="Pro", price_ore=39900, position=1)
     moved = buy(market, http, listing.slug, plan=other.id)
     assert moved.headers["Location"] != results[0].headers["Location"]
-    old = billing.stripe_client(market.app.config).v1.checkout.sessions.retrieve(
+    old = gateway.stripe_client(market.app.config).v1.checkout.sessions.retrieve(
         results[0].headers["Location"].rsplit("/", 1)[1])
     assert old.status == "expired"
     attempts = list(CheckoutAttempt.select().order_by(CheckoutAttempt.attempt))
@@ -210,7 +210,7 @@ def test_buy_is_refused_while_the_developer_cannot_be_paid(market):
     http = market.login(buyer.email)
     refused = buy(market, http, listing.slug)
     assert refused.status_code == 409 and "payouts" in refused.text
-    billing.ensure_connect_account(market.app.config, developer, "x@example.test")  # not onboarded
+    connect.ensure_connect_account(market.app.config, developer, "x@example.test")  # not onboarded
     refused = buy(market, http, listing.slug)
     assert refused.status_code == 409
     assert market.sandbox.requests(path="/v1/checkout/sessions", method="POST") == []

@@ -4,12 +4,13 @@ once per Stripe id; and the webhook paths that write them."""
 import time
 
 from market.billing import ledger
+from market.core import money
 from models import LedgerEntry, utcnow
 from tests.billing.conftest import event, invoice_object, post_event, subscription_object
 
 
 def _payment(sub_row, gross, moms, ref="in_rev", charge="ch_rev", fee=None):
-    amounts = ledger.split(gross, moms, 25)
+    amounts = money.split(gross, moms, 25)
     return LedgerEntry.create(kind="payment", company=sub_row.company_id, app=sub_row.app_id,
                               developer=sub_row.app.developer_id, subscription=sub_row, stripe_invoice_id=ref,
                               stripe_charge_id=charge, stripe_ref=ref, stripe_fee_ore=fee, occurred_at=utcnow(),
@@ -105,11 +106,11 @@ def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app
     reversal = LedgerEntry.get(LedgerEntry.kind == "dispute")
     assert reversal.gross_ore == -(24875 - 14875)  # only what the refunds left
     assert ledger.totals()["gross"] == 0 and ledger.totals()["developer"] == 0
-    from market.billing import checkout as billing
+    from market.billing import refunds
 
-    listed = billing.disputes()
+    listed = refunds.disputes()
     assert [(d["id"], d["status"], d["amount_ore"]) for d in listed] == [("dp_rf", "lost", 24875)]
-    assert billing.disputes(listing.developer)[0]["payment"].stripe_ref == "in_rf"
+    assert refunds.disputes(listing.developer)[0]["payment"].stripe_ref == "in_rf"
     from tests import factories
 
-    assert billing.disputes(factories.developer()) == []  # another developer sees none
+    assert refunds.disputes(factories.developer()) == []  # another developer sees none

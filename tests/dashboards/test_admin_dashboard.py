@@ -6,7 +6,7 @@ import re
 import pytest
 import stripe
 
-from market.billing import checkout as billing
+from market.billing import gateway, replay
 from market.core import money
 from market.dashboards import figures as dashboard
 from market.notifications import outbox as notifications
@@ -109,10 +109,10 @@ def test_replay_runs_the_stripe_replay_code(app, admin, auth, client, monkeypatc
         class v1:  # noqa: N801 - the stripe library's attribute name
             pass
     FakeClient.v1.events = events
-    monkeypatch.setattr(billing, "stripe_client", lambda config: FakeClient)
+    monkeypatch.setattr(gateway, "stripe_client", lambda config: FakeClient)
     response = auth.post("/admin/stripe-replay", {"since": "2026-11-01", "developer_id": "1"})
     assert response.status_code == 303
-    assert events.asked[0]["created"] == {"gte": billing.parse_since("2026-11-01")}
+    assert events.asked[0]["created"] == {"gte": replay.parse_since("2026-11-01")}
     assert StripeEvent.get(StripeEvent.event_id == "evt_replayed").type == "radar.early_fraud_warning.created"
     page = client.get("/admin").get_data(as_text=True)
     assert "ignored 1" in page and 'data-event-type="radar.early_fraud_warning.created"' in page
@@ -123,7 +123,7 @@ def test_replay_runs_the_stripe_replay_code(app, admin, auth, client, monkeypatc
 @pytest.mark.parametrize("since", ["yesterday", "", "2026-13-45", "9" * 40])
 def test_replay_refuses_a_bad_start_and_calls_nothing(app, admin, auth, monkeypatch, since):
     calls = []
-    monkeypatch.setattr(billing, "replay_events", lambda config, moment: calls.append(moment))
+    monkeypatch.setattr(replay, "replay_events", lambda config, moment: calls.append(moment))
     response = auth.post("/admin/stripe-replay", {"since": since})
     assert response.status_code == 400 and calls == []
     assert "Write the start as a date" in response.get_data(as_text=True)
@@ -132,7 +132,7 @@ def test_replay_refuses_a_bad_start_and_calls_nothing(app, admin, auth, monkeypa
 def test_replay_reports_stripe_being_unreachable(app, admin, auth, monkeypatch):
     def unreachable(config, since):
         raise stripe.APIConnectionError("Could not connect to Stripe")
-    monkeypatch.setattr(billing, "replay_events", unreachable)
+    monkeypatch.setattr(replay, "replay_events", unreachable)
     response = auth.post("/admin/stripe-replay", {"since": "2026-11-01"})
     assert response.status_code == 502 and "Stripe did not answer" in response.get_data(as_text=True)
 

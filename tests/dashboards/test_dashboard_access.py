@@ -3,7 +3,7 @@ role (QUALITY.md 30, 31): visitors are sent to log in and see no data, wrong rol
 another developer's app is not found, and a developer only ever sees its own money."""
 import pytest
 
-from market.billing import checkout as billing
+from market.billing import replay
 from market.stats import app_stats as stats
 from tests import factories
 
@@ -36,7 +36,7 @@ def world(app, monkeypatch):
     factories.app_listing(developer_obj=rival.developer, slug="rival-app")
     factories.user(email="root@example.test", is_platform_admin=True)
     replays = []
-    monkeypatch.setattr(billing, "replay_events", lambda config, since: replays.append(since) or {"seen": 0})
+    monkeypatch.setattr(replay, "replay_events", lambda config, since: replays.append(since) or {"seen": 0})
     return {"replays": replays}
 
 

@@ -1,7 +1,7 @@
 """Refresh-token rotation, the grace window and the entitlement at refresh (QUALITY.md 9, 10)."""
 import datetime
 
-from models import Connection, OAuthToken, Subscription
+from models import Connection, OAuthToken, Subscription, utcnow
 from tests.oauth.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0)
@@ -159,11 +159,11 @@ def test_refresh_marks_the_connection_used_at_most_hourly(client, auth, time_mac
 
 
 def test_lost_entitlement_hook_revokes_the_grant(app, client, auth):
-    from market.entitlement import rules as entitlements
+    from market.billing import signals
 
     market = make_market()
     first = _offline(client, auth, market)
-    entitlements.entitlement_lost(market.company, market.app)
+    signals.access_ended.send(market.company, app=market.app, config=app.config, now=utcnow())
     assert not api_token_works(app, first["access_token"])
     assert refresh(client, market, first["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert Connection.get().revoked_at is not None

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import AuthResult
 
 from market import config
 from market.accounts import companies
-from market.billing import checkout as billing
+from market.billing import company_mail
 from market.outbound import mail
 from models import AccountToken, OutboxMail, db
 from tests import factories
@@ -131,11 +131,11 @@ def test_an_invitation_that_cannot_be_sent_says_so_and_leaves_nothing_pending(ap
 def test_dunning_mail_failure_is_logged_not_raised(app, inbox, caplog):
     admin = factories.customer_admin(email="boss@example.test")
     factories.customer_admin(email="second@example.test", company_obj=admin.company)
-    assert billing.tell_company_admins(app.config, admin.company, "Payment failed", "Update your card") == 2
+    assert company_mail.tell_company_admins(app.config, admin.company, "Payment failed", "Update your card") == 2
     assert sorted(m["to"][0] for m in inbox.messages) == ["boss@example.test", "second@example.test"]
     broken = dict(app.config, SMTP_URL=down_url())
     with caplog.at_level(logging.WARNING, logger="mail"):
-        assert billing.tell_company_admins(broken, admin.company, "Payment failed", "Update your card") == 0
+        assert company_mail.tell_company_admins(broken, admin.company, "Payment failed", "Update your card") == 0
     assert caplog.text.count("not sent") == 2 and "Update your card" not in caplog.text
 
 

@@ -20,7 +20,7 @@ import redis
 import requests
 import stripe
 
-from market.billing import checkout as billing
+from market.billing import connect, gateway
 from models import CheckoutAttempt, Developer, LedgerEntry, OAuthToken, StripeEvent, Subscription
 from tests import factories
 from tests.conftest import IN_CI
@@ -181,7 +181,7 @@ def _deliver_everywhere(servers, event, times=20):
 def _onboarded_paid_app(config, sandbox):
     """A paid app whose developer's Connect account can take destination charges."""
     developer = factories.developer()
-    account_id = billing.ensure_connect_account(config, developer, "dev@example.test")
+    account_id = connect.ensure_connect_account(config, developer, "dev@example.test")
     sandbox.onboard(account_id)
     Developer.update(payouts_enabled=True).where(Developer.id == developer.id).execute()
     return factories.app_listing(developer_obj=Developer.get_by_id(developer.id), price_ore=19900)
@@ -203,7 +203,7 @@ def test_buy_double_clicked_across_both_servers_opens_one_checkout_then_each_web
     attempts = list(CheckoutAttempt.select())
     assert [a.status for a in attempts] == ["open"]
     session_id = attempts[0].stripe_session_id
-    stripe_sessions = billing.stripe_client(app.config).v1.checkout.sessions.list({"limit": 100})
+    stripe_sessions = gateway.stripe_client(app.config).v1.checkout.sessions.list({"limit": 100})
     assert [s.id for s in stripe_sessions.data if s.status == "open"] == [session_id]
 
     # Paid; the sandbox has no endpoint registered, so its events reach the market only as the

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.accounts import companies
-from market.billing import checkout as billing
+from market.billing import checkout, connect
 from market.reviews import ratings
 from models import MODELS, Developer, ReviewReport, db
 from tests import factories
@@ -94,11 +94,11 @@ def world(app):
     config = app.config
     admin = factories.customer_admin(email="anna@example.test", name="Anna")
     company = admin.company
-    billing.ensure_customer(config, company)  # in the sandbox, so portal and Buy reach real objects
+    checkout.ensure_customer(config, company)  # in the sandbox, so portal and Buy reach real objects
     member = factories.user(email="molly@example.test", company=company, company_role="member")
     spare = factories.user(email="sam@example.test", company=company, company_role="member")
     dev_user = factories.developer_user(email="dave@example.test")
-    billing.ensure_connect_account(config, dev_user.developer)
+    connect.ensure_connect_account(config, dev_user.developer)
     Developer.update(payouts_enabled=True).where(Developer.id == dev_user.developer_id).execute()
     developer = Developer.get_by_id(dev_user.developer_id)
     paid = factories.app_listing(developer_obj=developer, slug="paid-app", price_ore=19900)

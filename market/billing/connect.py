@@ -1,0 +1,51 @@
+"""Stripe Connect for developers: each developer's Express account, the onboarding links that
+set it up, and whether destination charges can reach it (its `transfers` capability)."""
+from market.billing import gateway
+from models import Developer
+
+
+def ensure_connect_account(config, developer, email=None):
+    """The developer's Express account, created once."""
+    if developer.stripe_account_id:
+        return developer.stripe_account_id
+    account = gateway.stripe_client(config).v1.accounts.create({
+        "type": "express", "country": "SE", "email": email or None,
+        "capabilities": {"transfers": {"requested": True}, "card_payments": {"requested": True}},
+        "business_profile": {"name": developer.name},
+        "metadata": {"developer_id": str(developer.id), "installation": gateway.installation_id()},
+    }, gateway.options("account", developer.id))
+    Developer.update(stripe_account_id=account.id).where(
+        Developer.id == developer.id, Developer.stripe_account_id.is_null()).execute()
+    developer.stripe_account_id = Developer.get_by_id(developer.id).stripe_account_id
+    return developer.stripe_account_id
+
+
+def onboarding_link(config, developer, email=None):
+    """A fresh AccountLink (they expire within minutes, so one is made per visit)."""
+    account_id = ensure_connect_account(config, developer, email)
+    base = config["MARKET_URL"].rstrip("/")
+    link = gateway.stripe_client(config).v1.account_links.create({
+        "account": account_id, "type": "account_onboarding",
+        "refresh_url": base + "/developer/payouts/refresh",
+        "return_url": base + "/developer/payouts",
+    })
+    return link.url
+
+
+def record_account(account):
+    """From an `account.updated` (or a fetched account): can destination charges reach it?"""
+    account = gateway.plain(account)
+    capabilities = account.get("capabilities") or {}
+    enabled = capabilities.get("transfers") == "active"
+    return Developer.update(payouts_enabled=enabled,
+                            stripe_details_submitted=bool(account.get("details_submitted"))).where(
+        Developer.stripe_account_id == account["id"]).execute()
+
+
+def refresh_account(config, developer):
+    """Ask Stripe directly (the developer returned from onboarding before the webhook came)."""
+    if not developer.stripe_account_id:
+        return developer
+    account = gateway.stripe_client(config).v1.accounts.retrieve(developer.stripe_account_id)
+    record_account(account)
+    return Developer.get_by_id(developer.id)

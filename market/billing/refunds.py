@@ -1,0 +1,65 @@
+"""Money given back: the admin's refunds (the developer's transfer and the platform's fee are
+reversed in proportion at Stripe, DESIGN.md §5) and the disputes Stripe reported."""
+import datetime
+import json
+
+from market.accounts.companies import parse_id
+from market.billing import gateway, ledger
+from market.billing.refusals import RefundRefused
+from market.billing.transactions import write_transaction
+from market.core import money
+from market.core.clock import utcnow
+from models import LedgerEntry, StripeEvent
+
+
+def refund(config, entry_id, amount_text, reason, now=None):
+    """Refund (part of) a paid invoice: the developer's transfer and the platform's fee are
+    reversed in proportion at Stripe, and the ledger gets the negative row at once (the
+    charge.refunded webhook finds it made)."""
+    now = now or utcnow()
+    wanted = parse_id(entry_id or "")
+    entry = None if wanted is None else LedgerEntry.get_or_none(LedgerEntry.id == wanted,
+                                                                 LedgerEntry.kind == "payment")
+    if entry is None:
+        raise RefundRefused("Choose a payment from the list.")
+    if not entry.stripe_charge_id:
+        raise RefundRefused("This payment has no Stripe charge to refund.")
+    left = entry.gross_ore - ledger.reversed_so_far(entry)
+    amount = money.parse_kronor(amount_text) if (amount_text or "").strip() else left
+    if amount is None:
+        raise RefundRefused("Write the amount in kronor, e.g. 248,75.")
+    if amount <= 0 or amount > left:
+        raise RefundRefused(f"The amount must be more than 0 and at most {money.format_kr(left)} "
+                            "(what is left of this payment).")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500 or "\x00" in reason:
+        raise RefundRefused("Give a reason (at most 500 characters).")
+    made = gateway.stripe_client(config).v1.refunds.create({
+        "charge": entry.stripe_charge_id, "amount": amount, "reverse_transfer": True,
+        "refund_application_fee": True, "reason": "requested_by_customer",
+        "metadata": {"reason": reason[:500], "ledger_entry": str(entry.id), "installation": gateway.installation_id()},
+    }, gateway.options("refund", entry.id, ledger.reversed_so_far(entry), amount))
+    with write_transaction():
+        return ledger.record_reversal("refund", entry, made.amount, made.id, now)
+
+
+def disputes(developer=None, limit=100):
+    """Disputes as Stripe last told the market (charge.dispute.* events, stored once each),
+    newest first, with the payment they concern; a developer sees only its own."""
+    latest = {}
+    events = (StripeEvent.select().where(StripeEvent.type.startswith("charge.dispute."))
+              .order_by(StripeEvent.created, StripeEvent.id))
+    for row in events:
+        dispute = json.loads(row.payload)["data"]["object"]
+        latest[dispute["id"]] = dispute
+    out = []
+    for dispute in latest.values():
+        payment = LedgerEntry.get_or_none(LedgerEntry.stripe_charge_id == dispute.get("charge"),
+                                          LedgerEntry.kind == "payment")
+        if developer is not None and (payment is None or payment.developer_id != developer.id):
+            continue
+        out.append({"id": dispute["id"], "amount_ore": int(dispute.get("amount") or 0),
+                    "status": dispute.get("status"), "reason": dispute.get("reason") or "",
+                    "created": gateway.from_timestamp(dispute.get("created")), "payment": payment})
+    out.sort(key=lambda d: (d["created"] or datetime.datetime.min), reverse=True)
+    return out[:limit]

@@ -1,0 +1,286 @@
+"""A company's subscriptions after Buy: which one is current, cancel and resume at period end,
+plan changes (an upgrade now, a downgrade waiting for the period's end), Stripe's billing
+portal and invoices, Remove app, and what My apps says about each.
+
+Stripe is asked first and the market mirrors what Stripe answered (webhooks.apply_subscription),
+so the row never claims what Stripe did not do; imported history has nothing at Stripe and is
+changed here alone.
+"""
+import datetime
+import logging
+
+from market.billing import catalogue, dunning, gateway, signals, webhooks
+from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
+from market.billing.transactions import write_transaction
+from market.core import money
+from market.core.clock import utcnow
+from models import App, Connection, PendingPlanChange, Plan, Subscription
+
+# A pending downgrade is switched at Stripe this long before the period ends, so the renewal
+# invoice Stripe makes at the period end is already at the lower price (the sweep runs hourly).
+PLAN_CHANGE_LEAD = datetime.timedelta(hours=1)
+
+
+def current_subscription(company, app):
+    """The company's newest subscription to the app that is not over, or None."""
+    return (Subscription.select()
+            .where(Subscription.company == company, Subscription.app == app,
+                   Subscription.status.in_(Subscription.LIVE_STATUSES))
+            .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+            .first())
+
+
+# ---------------------------------------------------------------------------- cancel and resume
+def cancel_at_period_end(config, company, app):
+    """Cancel the company's live subscription to the app when the paid period ends."""
+    subscription = current_subscription(company, app)
+    if subscription is None:
+        raise NotFound("Your company has no subscription to this app to cancel.")
+    if subscription.cancel_at_period_end:
+        return subscription
+    return set_cancel_at_period_end(config, subscription, True, "cancel")
+
+
+def resume(config, company, app):
+    """Undo a cancellation at period end while the period has not ended."""
+    subscription = current_subscription(company, app)
+    if subscription is None:
+        raise NotFound("Your company has no subscription to this app to keep.")
+    if not subscription.cancel_at_period_end:
+        return subscription
+    return set_cancel_at_period_end(config, subscription, False, "resume")
+
+
+def set_cancel_at_period_end(config, subscription, value, purpose, now=None):
+    """At Stripe first (imported history has nothing there), then the market's mirror of what
+    Stripe answered, with the app told in the same transaction. `purpose` names the request
+    in its idempotency key (cancel, resume, suspend, restore)."""
+    now = now or utcnow()
+    if subscription.stripe_subscription_id and not subscription.imported:
+        # The key names the state the change starts from, so cancel → undo → cancel again is
+        # three requests, while a double click is one.
+        updated = gateway.stripe_client(config).v1.subscriptions.update(
+            subscription.stripe_subscription_id, {"cancel_at_period_end": value},
+            gateway.options(purpose, subscription.stripe_subscription_id, subscription.updated_at.isoformat()))
+        with write_transaction():
+            row = webhooks.apply_subscription(config, updated.to_dict(), 0, now)
+        return row
+    with write_transaction():
+        Subscription.update(cancel_at_period_end=value, updated_at=now).where(
+            Subscription.id == subscription.id).execute()
+        row = Subscription.get_by_id(subscription.id)
+        signals.subscription_changed.send(row, kind="subscription.updated", config=config, now=now)
+    return row
+
+
+# ---------------------------------------------------------------------------- plan changes
+def change_plan(config, company, app, plan_id, now=None):
+    """Upgrade now, prorated and invoiced at once. A downgrade waits for the end of the paid
+    period (a PendingPlanChange the sweep applies shortly before renewal), so the company keeps
+    what it paid for and nothing is credited; Stripe hears nothing now. Returns
+    (subscription, "upgraded" | "downgraded")."""
+    now = now or utcnow()
+    subscription = current_subscription(company, app)
+    if subscription is None:
+        raise NotFound("Your company has no subscription to this app to change.")
+    plan = catalogue.choose_plan(app, plan_id)
+    if plan.id == subscription.plan_id and plan.stripe_price_id == subscription.stripe_price_id:
+        raise InvalidChoice(f"Your company is already on the {plan.name} plan.")
+    if subscription.imported or not subscription.stripe_subscription_id:
+        raise BuyRefused("This subscription was imported from the old billing system and cannot change "
+                         "plan here. Cancel it and buy the plan you want when it ends.")
+    if subscription.status in Subscription.DUNNING_STATUSES:
+        raise BuyRefused("A payment for this app failed. Update your card before changing plan.")
+    if subscription.cancel_at_period_end:
+        raise BuyRefused("This subscription is set to cancel. Keep it first, then change plan.")
+    if plan.price_ore <= subscription.price_ore:
+        if subscription.current_period_end is None:
+            raise BuyRefused("This subscription has no paid period to end yet; try again in a minute.")
+        with write_transaction():
+            # One pending change per subscription: the latest choice replaces an earlier one.
+            PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
+            PendingPlanChange.create(subscription=subscription, plan=plan,
+                                     effective_at=subscription.current_period_end, created_at=now)
+        return subscription, "downgraded"
+    tax_rate = catalogue.ensure_tax_rate(config)
+    catalogue.ensure_price(config, plan, app)
+    client = gateway.stripe_client(config)
+    current = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
+    if tax_rate:
+        item["tax_rates"] = [tax_rate]
+    params = {"items": [item], "metadata": {"plan_id": str(plan.id)}, "proration_behavior": "always_invoice"}
+    updated = client.v1.subscriptions.update(
+        subscription.stripe_subscription_id, params,
+        gateway.options("plan", subscription.stripe_subscription_id, plan.id, subscription.updated_at.isoformat()))
+    with write_transaction():
+        PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
+        row = webhooks.apply_subscription(config, updated.to_dict(), 0)
+    return row, "upgraded"
+
+
+def pending_plan_change(subscription):
+    """The downgrade waiting for the end of this subscription's period, or None."""
+    if subscription is None:
+        return None
+    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription)
+
+
+def undo_plan_change(company, app):
+    """Forget the company's pending downgrade of `app`: it renews on the plan it has."""
+    subscription = current_subscription(company, app)
+    pending = pending_plan_change(subscription)
+    if pending is None:
+        raise NotFound("Your company has no plan change waiting for this app.")
+    PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+    return subscription
+
+
+def apply_due_plan_changes(config, now=None, log=None):
+    """Switch each due pending downgrade's Stripe price without proration, then forget it; the
+    customer.subscription.updated webhook records the new price as for any change. Changes of
+    subscriptions that ended or are set to cancel are dropped; a Stripe failure keeps the row
+    for the next sweep. Returns (applied, dropped, failed)."""
+    log = log or logging.getLogger("market.billing")
+    now = now or utcnow()
+    applied = dropped = failed = 0
+    due = list(PendingPlanChange.select()
+               .where(PendingPlanChange.effective_at <= now + PLAN_CHANGE_LEAD)
+               .order_by(PendingPlanChange.effective_at, PendingPlanChange.id))
+    for pending in due:
+        subscription = Subscription.get_by_id(pending.subscription_id)
+        if (subscription.status not in Subscription.ENTITLING_STATUSES or subscription.cancel_at_period_end
+                or not subscription.stripe_subscription_id):
+            PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+            dropped += 1
+            continue
+        plan = Plan.get_by_id(pending.plan_id)
+        try:
+            tax_rate = catalogue.ensure_tax_rate(config)
+            catalogue.ensure_price(config, plan, plan.app)
+            client = gateway.stripe_client(config)
+            current = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+            item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
+            if tax_rate:
+                item["tax_rates"] = [tax_rate]
+            client.v1.subscriptions.update(
+                subscription.stripe_subscription_id,
+                {"items": [item], "metadata": {"plan_id": str(plan.id)}, "proration_behavior": "none"},
+                gateway.options("downgrade", subscription.stripe_subscription_id, pending.effective_at.isoformat()))
+        except gateway.StripeError as error:
+            log.warning("pending plan change of subscription %s stays for the next sweep: %s",
+                        subscription.id, error)
+            failed += 1
+            continue
+        PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+        applied += 1
+    return applied, dropped, failed
+
+
+# ---------------------------------------------------------------------------- portal, Remove app
+def billing_portal_url(config, company, return_url):
+    """A Stripe billing portal session: update the card, see invoices, cancel or undo."""
+    if not company.stripe_customer_id:
+        raise NotFound("Your company has no billing account yet: it is made with the first purchase.")
+    session = gateway.stripe_client(config).v1.billing_portal.sessions.create(
+        {"customer": company.stripe_customer_id, "return_url": return_url})
+    return session.url
+
+
+def _connected(company, app):
+    """Has the company a grant to the app that is not revoked? (The oauth room grants and
+    revokes; billing only asks.)"""
+    return Connection.select().where(Connection.company == company, Connection.app == app,
+                                     Connection.revoked_at.is_null()).exists()
+
+
+def remove_app(config, company, app, now=None):
+    """Remove app (DESIGN.md §3): cancel at period end and revoke the connection at once (the
+    oauth room hears signals.app_removed). Returns (subscription or None, whether a connection
+    was revoked)."""
+    now = now or utcnow()
+    subscription = current_subscription(company, app)
+    connected = _connected(company, app)
+    if subscription is None and not connected:
+        raise NotFound("Your company has nothing of this app to remove.")
+    if subscription is not None and not subscription.cancel_at_period_end:
+        subscription = set_cancel_at_period_end(config, subscription, True, "cancel", now)
+    with write_transaction():
+        signals.app_removed.send(company, app=app, config=config, now=now)
+    return subscription, connected
+
+
+# ---------------------------------------------------------------------------- what My apps shows
+def invoices(config, subscription, limit=12):
+    """The subscription's invoices at Stripe, newest first, for My apps (nothing is cached:
+    the hosted invoice URLs are Stripe's to give). None for imported history; raises
+    gateway.StripeError when Stripe cannot be reached."""
+    if subscription is None or subscription.imported or not subscription.stripe_subscription_id:
+        return None
+    listing = gateway.stripe_client(config).v1.invoices.list(
+        {"subscription": subscription.stripe_subscription_id, "limit": limit})
+    rows = []
+    for invoice in (i.to_dict() for i in listing.data):
+        rows.append({"number": invoice.get("number") or invoice["id"], "status": invoice.get("status"),
+                     "total_ore": int(invoice.get("total") or 0),
+                     "created": gateway.from_timestamp(invoice.get("created")),
+                     "url": invoice.get("hosted_invoice_url")})
+    return rows
+
+
+def next_charge(subscription, vat_percent, pending=None):
+    """(amount in öre including moms, date) of the next renewal, or None when none is coming.
+    A pending downgrade (`pending`, a PendingPlanChange) is what that renewal will charge."""
+    if subscription is None or subscription.status not in Subscription.LIVE_STATUSES:
+        return None
+    if subscription.cancel_at_period_end:
+        return None
+    when = subscription.trial_end if subscription.status == "trialing" else subscription.current_period_end
+    price = pending.plan.price_ore if pending is not None else subscription.price_ore
+    if when is None or not price:
+        return None
+    return money.with_moms(price, vat_percent), when
+
+
+def status_words(subscription, grace_days):
+    """The subscription's state as the customer reads it."""
+    if subscription is None:
+        return "free"
+    s = subscription
+    if s.status == "trialing":
+        words = f"trial ends on {s.trial_end:%Y-%m-%d}" if s.trial_end else "trial"
+    elif s.status == "active":
+        words = "active"
+        if s.current_period_end and not s.cancel_at_period_end:
+            words += f", renews on {s.current_period_end:%Y-%m-%d}"
+    elif s.status == "past_due":
+        deadline = dunning.grace_deadline(s, grace_days)
+        words = f"payment failed — update your card by {deadline:%Y-%m-%d}"
+    elif s.status == "unpaid":
+        return "payment failed — access ended; update your card"
+    elif s.status == "canceled":
+        return "canceled"
+    elif s.status == "incomplete":
+        return "payment pending"
+    else:
+        return s.status.replace("_", " ")
+    if s.cancel_at_period_end and s.current_period_end:
+        words += f", cancels on {s.current_period_end:%Y-%m-%d}"
+    return words
+
+
+def company_apps(company):
+    """The company's apps for My apps: its newest subscription per app, plus free apps it
+    connected. Rows are (app, subscription or None)."""
+    rows = {}
+    subscriptions = (Subscription.select(Subscription, App).join(App)
+                     .where(Subscription.company == company)
+                     .order_by(Subscription.created_at.desc(), Subscription.id.desc()))
+    for s in subscriptions:
+        rows.setdefault(s.app_id, (s.app, s))
+    connections = (Connection.select(Connection, App).join(App)
+                   .where(Connection.company == company, Connection.revoked_at.is_null(),
+                          App.is_free == True))  # noqa: E712
+    for c in connections:
+        rows.setdefault(c.app_id, (c.app, None))
+    return sorted(rows.values(), key=lambda row: row[0].name.lower())
