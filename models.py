@@ -299,6 +299,9 @@ class Subscription(BaseModel):
     DUNNING_STATUSES = ("past_due",)
     OVERDUE_STATUSES = ("past_due", "unpaid")  # the developer's "payment problems" list
     ENDED_STATUSES = ("canceled", "incomplete_expired", "unpaid")
+    PAYING_STATUSES = ("active", "past_due")  # what counts in MRR: billed, trial over
+    CONVERTED_STATUSES = ("active", "past_due", "unpaid")  # a trial that turned into a billed subscription
+    CLOSED_STATUSES = ("canceled", "incomplete_expired")  # the app is told subscription.canceled
 
     id = AutoField()
     company = ForeignKeyField(Company, backref="subscriptions", on_delete="CASCADE")

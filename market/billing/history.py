@@ -14,7 +14,7 @@ from peewee import fn
 
 from models import App, Subscription, SubscriptionChange, db
 
-MRR_STATUSES = ("active", "past_due")
+MRR_STATUSES = Subscription.PAYING_STATUSES
 # Never paid for: such a subscription has no history before it starts counting.
 NEVER_STARTED = ("incomplete", "incomplete_expired")
 BATCH = 1000

@@ -36,7 +36,7 @@ INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
 DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
 # What the app is told as subscription.canceled: ended for good at Stripe. `unpaid` (ended
 # for the market too) is told as an update: a paid invoice brings it back.
-_TOLD_AS_CANCELED = ("canceled", "incomplete_expired")
+_TOLD_AS_CANCELED = Subscription.CLOSED_STATUSES
 # What the app is told about: a change in any of these is a subscription.updated.
 _TOLD_FIELDS = ("status", "plan_id", "price_ore", "current_period_end", "cancel_at_period_end", "trial_end")
 

@@ -58,7 +58,7 @@ from models import (
 MRR_STATUSES = subscription_history.MRR_STATUSES
 NEVER_STARTED = subscription_history.NEVER_STARTED
 # A trial in one of these states has ended with a charge (imported history has no ledger rows).
-CONVERTED = ("active", "past_due", "unpaid")
+CONVERTED = Subscription.CONVERTED_STATUSES
 MAX_RANGE_DAYS = 5 * 366
 MONEY_FIELDS = ("gross_ore", "moms_ore", "net_ore", "developer_ore", "platform_ore", "refunds_ore",
                 "disputes_ore")
