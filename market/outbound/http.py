@@ -298,7 +298,7 @@ def request(config, method, url, body=b"", headers=None, total=TOTAL_TIMEOUT, ma
         response = Response(status=answer.status, headers=dict(answer.getheaders()), body=data[:max_bytes],
                             truncated=truncated)
     except (OSError, http.client.HTTPException) as error:
-        if expired.is_set():
+        if expired.is_set() or isinstance(error, TimeoutError):
             raise TimedOut(f"no answer within {total:.1f} s") from None
         raise OutboundError(f"{type(error).__name__}: {error}") from None
     finally:
