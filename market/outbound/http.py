@@ -223,7 +223,7 @@ def open_socket(address, port, timeout):
     return socket.create_connection((address, port), timeout=timeout)
 
 
-def _connect(scheme, host, port, addresses, checked, deadline, tls_context):
+def _connect(host, port, addresses, checked, deadline):
     last_error = None
     for address in addresses:
         remaining = deadline - time.monotonic()
@@ -239,8 +239,6 @@ def _connect(scheme, host, port, addresses, checked, deadline, tls_context):
             problem = address_problem(peer) if checked else None
             if problem:
                 raise Refused(f"the connection reached {problem}")
-            if scheme == "https":
-                sock = tls_context.wrap_socket(sock, server_hostname=host)
         except Exception:
             sock.close()
             raise
@@ -271,8 +269,7 @@ def request(config, method, url, body=b"", headers=None, total=TOTAL_TIMEOUT, ma
             problem = address_problem(address)
             if problem:
                 raise Refused(f"{host} resolves to {problem}")
-    sock = _connect(scheme, host, port, addresses, checked, deadline,
-                    tls_context or ssl.create_default_context())
+    sock = _connect(host, port, addresses, checked, deadline)
     # The whole exchange within the deadline: a watchdog shuts the connection down, so an
     # endpoint that answers a byte at a time cannot keep the market waiting.
     expired = threading.Event()
@@ -288,8 +285,13 @@ def request(config, method, url, body=b"", headers=None, total=TOTAL_TIMEOUT, ma
     timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
     timer.daemon = True
     timer.start()
-    connection = _Connection(host, port, sock, timeout=max(min(total, deadline - time.monotonic()), 0.01))
+    connection = None
     try:
+        sock.settimeout(max(min(total, deadline - time.monotonic()), 0.01))
+        if scheme == "https":
+            # Verified against the name in the URL (SNI and certificate), not the address.
+            sock = (tls_context or ssl.create_default_context()).wrap_socket(sock, server_hostname=host)
+        connection = _Connection(host, port, sock, timeout=sock.gettimeout())
         all_headers = {"User-Agent": USER_AGENT, "Connection": "close", **(headers or {})}
         connection.request(method, target, body=body, headers=all_headers)
         answer = connection.getresponse()
@@ -303,7 +305,9 @@ def request(config, method, url, body=b"", headers=None, total=TOTAL_TIMEOUT, ma
         raise OutboundError(f"{type(error).__name__}: {error}") from None
     finally:
         timer.cancel()
-        connection.close()
+        if connection is not None:
+            connection.close()
+        sock.close()
         watchdog_sock.close()
     if expired.is_set():
         raise TimedOut(f"no answer within {total:.1f} s")

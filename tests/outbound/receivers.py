@@ -14,7 +14,7 @@ class _Quiet(WSGIRequestHandler):
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, ssl_context=None):
         self.received = []  # (path, body, headers, time.monotonic() when it arrived)
         self.status = 200
         self.headers = {}
@@ -22,9 +22,10 @@ class Receiver:
         self.delay = 0.0
         self.trickle = None  # (chunks, seconds between them)
         self.lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_Quiet)
+        self.server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_Quiet,
+                                  ssl_context=ssl_context)
         self.port = self.server.socket.getsockname()[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
+        self.origin = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self.url = self.origin + "/notifications"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)

@@ -8,8 +8,10 @@ followed; and the developer's form refuses such URLs in the first place.
 Each attack is made through the market over HTTP: the developer's form, or a customer's Revoke
 whose connection.revoked event the market then sends to the webhook URL (written straight to
 the database, as an attacker who got past an older form would have left it)."""
+import datetime
 import json
 import socket
+import ssl
 import time
 
 import pytest
@@ -21,6 +23,7 @@ from market.outbound import http as outbound_http
 from models import App, AppNotification, Connection, Developer
 from stripe_sandbox.testing import API_KEY, start_sandbox
 from tests import factories
+from tests.outbound.receivers import Receiver
 
 
 @pytest.fixture
@@ -313,3 +316,49 @@ def test_the_form_takes_a_public_https_webhook_url(app, auth, monkeypatch):
     response = auth.post(f"/developer/apps/{listing.slug}/integration",
                          integration_form("http://hooks.vendor.example/market/notifications"))
     assert response.status_code == 422 and App.get_by_id(listing.id).webhook_url == url
+
+
+# ---------------------------------------------------------------------------- TLS
+def self_signed(tmp_path, name):
+    """A certificate for `name` (its own CA) and its key, as files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_tls_is_verified_against_the_host_name_not_the_address(tmp_path, monkeypatch):
+    cert, key = self_signed(tmp_path, "hooks.vendor.example")
+    server = Receiver(ssl_context=(cert, key))
+    try:
+        fake_dns(monkeypatch, {"hooks.vendor.example": ["127.0.0.1"], "other.vendor.example": ["127.0.0.1"]})
+        right = f"https://hooks.vendor.example:{server.port}/notifications"
+        wrong = f"https://other.vendor.example:{server.port}/notifications"
+        config = {"OUTBOUND_ALLOWED_ORIGINS": f"{outbound_http.origin(right)},{outbound_http.origin(wrong)}"}
+        trusting = ssl.create_default_context(cafile=cert)
+        answer = outbound_http.post(config, right, b"{}", tls_context=trusting)
+        assert answer.status == 200
+        assert server.received[0][2]["Host"] == f"hooks.vendor.example:{server.port}"  # SNI and Host: the name
+        # A certificate for another name, or one nobody vouches for, is refused before sending.
+        with pytest.raises(outbound_http.OutboundError, match="CERTIFICATE_VERIFY_FAILED|match"):
+            outbound_http.post(config, wrong, b"{}", tls_context=trusting)
+        with pytest.raises(outbound_http.OutboundError, match="CERTIFICATE_VERIFY_FAILED"):
+            outbound_http.post(config, right, b"{}")
+        assert len(server.received) == 1
+    finally:
+        server.stop()
