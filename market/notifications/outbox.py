@@ -5,8 +5,10 @@ An event is written to the AppNotification outbox in the same transaction as the
 exists exactly when the change does, and is sent only after that transaction has committed: by
 a background sender in the serving process (market.notifications.web, woken at the end of the
 request that wrote it), by `flask --app app notify`, and by the hourly sweep. A failing or slow
-app endpoint is retried with growing delays and never holds up the market: short timeouts,
-failures only recorded. This module is the outbox itself: writing events, finding the due
+app endpoint is retried with growing delays and never holds up the market or another app:
+each app with due events gets its own turn on a bounded pool of senders (per-app batch claims),
+every call goes through market/outbound/http.py (public addresses only, no redirects, capped
+size and time), failures are only recorded, and each row's delivered_at is its own moment. This module is the outbox itself: writing events, finding the due
 ones, one delivery attempt and its bookkeeping.
 """
 import concurrent.futures
