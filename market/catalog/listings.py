@@ -13,6 +13,7 @@ from market.accounts.companies import InvalidInput, parse_id
 from market.catalog import store
 from market.core import credentials, money
 from market.core.scopes import SCOPES
+from market.outbound import http as outbound_http
 from models import (
     App,
     AppStats,
@@ -367,6 +368,8 @@ def update_integration(listing, data, scope_names):
     errors = {}
     landing = check_url(data.get("landing_url"), errors, "landing_url", "the landing page URL")
     webhook = check_url(data.get("webhook_url"), errors, "webhook_url", "the webhook URL")
+    if webhook and (problem := outbound_http.destination_problem(webhook)):  # never a local address
+        errors["webhook_url"] = f"The webhook URL: {problem}"
     uris = parse_redirect_uris(data.get("redirect_uris"), errors)
     chosen = parse_scopes(scope_names, errors)
     if errors:

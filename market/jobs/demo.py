@@ -127,7 +127,7 @@ def run(host, port, create_app, make_server):
     market_url = os.environ.get("MARKET_URL") or f"http://127.0.0.1:{port}"
     sample_url = f"http://127.0.0.1:{port + 1}"
     use_sandbox = not os.environ.get("STRIPE_SECRET_KEY")
-    overrides = {"MARKET_URL": market_url}
+    overrides = {"MARKET_URL": market_url, "OUTBOUND_ALLOWED_ORIGINS": sample_url}  # its webhook is local
     if use_sandbox:
         # The sandbox's own state file, so the demo keeps its Stripe objects across restarts.
         settings = market_config.load(overrides, instance_path=INSTANCE_PATH)

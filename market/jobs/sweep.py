@@ -7,14 +7,18 @@ from market.billing import dunning, subscriptions
 from market.notifications import outbox as notifications
 from market.stats import app_stats as stats
 
+NOTIFY_BUDGET_SECONDS = 20
+
 
 def run(config, now=None):
     grace_days = config["BILLING_GRACE_DAYS"]
     ended = dunning.end_expired_grace(config, now)
     aged = stats.age_all(now, grace_days)
     forgotten = accounts.forget_old_failures(now)
-    sent = notifications.deliver_due(config, now)
     changed_plans, _, _ = subscriptions.apply_due_plan_changes(config, now)
+    # Last, and within a time budget: a slow app endpoint holds up neither the steps above nor
+    # the sweep for long (each app is sent to on its own thread; outbox.deliver_due).
+    sent = notifications.deliver_due(config, now, budget=NOTIFY_BUDGET_SECONDS)
     return {"entitlements_ended": ended, "stats_changed": aged, "login_failures_forgotten": forgotten,
             "notifications_delivered": sent["delivered"], "notifications_failed": sent["failed"],
             "plan_changes_applied": changed_plans}
