@@ -75,14 +75,30 @@ def retire_plan(config, listing, plan, end_subscriptions=False, now=None):
             # last subscription has ended (the sweep then makes it free).
             App.update(is_free=False).where(App.id == listing.id).execute()
             listing.is_free = False
-        dropped = list(PendingPlanChange.select()
-                       .where(PendingPlanChange.plan == plan, PendingPlanChange.dropped_at.is_null()))
-        PendingPlanChange.update(dropped_at=now).where(
-            PendingPlanChange.id.in_([p.id for p in dropped])).execute()
-    for pending in dropped:
-        _tell_plan_retired(config, listing, plan, pending)
+            listings.store_changed(listing)  # the store's index must not list it as free
+    dropped = drop_changes_to_retired_plans(config, now, plan)
     ending = end_unsold_subscriptions(config, listing, now) if last else 0
-    return {"dropped": len(dropped), "ending": ending}
+    return {"dropped": dropped, "ending": ending}
+
+
+def drop_changes_to_retired_plans(config, now=None, plan=None):
+    """Drop the pending changes to a retired plan (`plan`, or every retired one: the sweep's
+    safety net for a plan retired another way) and tell each customer once. Returns how many."""
+    now = now or utcnow()
+    query = (PendingPlanChange.select(PendingPlanChange, Plan).join(Plan)
+             .where(PendingPlanChange.dropped_at.is_null(), Plan.active == False))  # noqa: E712
+    if plan is not None:
+        query = query.where(Plan.id == plan.id)
+    dropped = 0
+    for pending in list(query.order_by(PendingPlanChange.id)):
+        with write_transaction():
+            # The guard makes the update the claim: two sweeps at once tell the customer once.
+            claimed = PendingPlanChange.update(dropped_at=now).where(
+                PendingPlanChange.id == pending.id, PendingPlanChange.dropped_at.is_null()).execute()
+        if claimed:
+            _tell_plan_retired(config, pending.plan.app, pending.plan, pending)
+            dropped += 1
+    return dropped
 
 
 def _tell_plan_retired(config, listing, plan, pending):

@@ -103,6 +103,8 @@ def change_plan(config, company, app, plan_id, now=None):
         # and applied exactly, whatever the developer does to the plan's price meanwhile.
         price_id = catalogue.ensure_price(config, plan, app)
         with write_transaction():
+            if not Plan.get_by_id(plan.id).active:
+                raise InvalidChoice(f"The {plan.name} plan was just retired; choose another plan.")
             # One pending change per subscription: the latest choice replaces an earlier one.
             PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
             PendingPlanChange.create(subscription=subscription, plan=plan, stripe_price_id=price_id,
@@ -170,9 +172,10 @@ def apply_due_plan_changes(config, now=None, log=None):
     # period they were for has ended.
     PendingPlanChange.delete().where(PendingPlanChange.dropped_at.is_null(False),
                                      PendingPlanChange.effective_at <= now).execute()
-    due = list(PendingPlanChange.select()
+    # A change to a retired plan never applies (billing.retirement drops it and tells why).
+    due = list(PendingPlanChange.select().join(Plan)
                .where(PendingPlanChange.effective_at <= now + PLAN_CHANGE_LEAD,
-                      PendingPlanChange.dropped_at.is_null())
+                      PendingPlanChange.dropped_at.is_null(), Plan.active == True)  # noqa: E712
                .order_by(PendingPlanChange.effective_at, PendingPlanChange.id))
     for pending in due:
         subscription = Subscription.get_by_id(pending.subscription_id)

@@ -14,6 +14,7 @@ def run(config, now=None):
     aged = stats.age_all(now, grace_days)
     forgotten = accounts.forget_old_failures(now)
     sent = notifications.deliver_due(config, now)
+    retirement.drop_changes_to_retired_plans(config, now)
     changed_plans, _, _ = subscriptions.apply_due_plan_changes(config, now)
     unsold_ended, apps_freed = retirement.sweep_unsold_apps(config, now)
     return {"entitlements_ended": ended, "stats_changed": aged, "login_failures_forgotten": forgotten,

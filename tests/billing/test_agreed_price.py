@@ -12,6 +12,7 @@ import time
 import pytest
 
 from market.billing import gateway
+from market.catalog import listings
 from market.jobs import sweep
 from models import (
     App,
@@ -288,3 +289,42 @@ def test_a_slow_stripe_during_buy_delays_no_other_write(market):
     thread.join(30)
     assert slow[0].status_code == 303 and time.monotonic() - started >= 4.0
     assert CheckoutAttempt.select().where(CheckoutAttempt.status == "open").count() == 2
+
+
+def test_a_plan_retired_another_way_still_drops_its_pending_changes_in_the_sweep(app):
+    """The sweep's safety net: whatever retired the plan (a revision, a script), the change is
+    dropped and the customer told, never applied."""
+    listing = factories.app_listing(price_ore=19900)
+    standard = Plan.get(Plan.app == listing)
+    lite = Plan.create(app=listing, name="Lite", price_ore=4900, position=1, stripe_price_id="price_lite")
+    admin = factories.customer_admin(email="told@example.test")
+    end = datetime.datetime(2026, 12, 1, 12, 0)
+    sub = factories.subscription(admin.company, listing, plan=standard, imported=False,
+                                 stripe_subscription_id="sub_retired_1", current_period_end=end)
+    PendingPlanChange.create(subscription=sub, plan=lite, stripe_price_id="price_lite", price_ore=4900,
+                             effective_at=end)
+    listings.retire_plan(listing, lite)
+    summary = sweep.run(app.config, now=end - datetime.timedelta(minutes=30))
+    assert summary["plan_changes_applied"] == 0
+    assert PendingPlanChange.get(PendingPlanChange.subscription == sub.id).dropped_at is not None
+    assert [m.subject for m in mails_to(admin.email)] == [f"{listing.name}: your plan change to Lite will not happen"]
+    sweep.run(app.config, now=end - datetime.timedelta(minutes=20))
+    assert len(mails_to(admin.email)) == 1  # told once
+
+
+def test_a_stripe_failure_while_ending_unsold_subscriptions_is_finished_by_the_sweep(market):
+    listing, standard, buyer, http, sub = bought(market)
+    dev = developer_login(market, listing)
+    market.sandbox.fail(f"/v1/subscriptions/{sub.stripe_subscription_id}", status=500, count=10)
+    done = market.post(dev, f"/developer/apps/{listing.slug}/plans/{standard.id}/retire",
+                       {"end_subscriptions": "yes"})
+    assert done.status_code == 303
+    assert not Plan.get_by_id(standard.id).active and not App.get_by_id(listing.id).is_free
+    assert not Subscription.get_by_id(sub.id).cancel_at_period_end and not mails_to(buyer.email)
+    market.sandbox.fail(f"/v1/subscriptions/{sub.stripe_subscription_id}", status=500, count=0)
+    summary = sweep.run(market.app.config)
+    market.settle()
+    assert summary["unsold_subscriptions_ended"] == 1 and summary["unsold_apps_freed"] == 0
+    assert Subscription.get_by_id(sub.id).cancel_at_period_end
+    assert [m.subject for m in mails_to(buyer.email)] == [f"{listing.name} is no longer sold"]
+    assert 'data-notice="no-longer-sold"' in my_apps_row(market, http, listing)
