@@ -23,6 +23,7 @@ from models import (
     PendingPlanChange,
     Plan,
     Subscription,
+    db,
 )
 from tests import factories
 from tests.billing.conftest import sandbox_config
@@ -328,3 +329,17 @@ def test_a_stripe_failure_while_ending_unsold_subscriptions_is_finished_by_the_s
     assert Subscription.get_by_id(sub.id).cancel_at_period_end
     assert [m.subject for m in mails_to(buyer.email)] == [f"{listing.name} is no longer sold"]
     assert 'data-notice="no-longer-sold"' in my_apps_row(market, http, listing)
+
+
+def test_the_guard_fails_a_stripe_call_made_inside_a_transaction(app, no_stripe_call_inside_a_transaction):
+    """The autouse fixture of tests/conftest.py is what proves item 6 across the suite: it must
+    catch a call made inside a transaction (and let one outside through to Stripe)."""
+    client = gateway.stripe_client(app.config)
+    with db.atomic():
+        with pytest.raises(AssertionError, match="inside a database transaction"):
+            client.v1.customers.retrieve("cus_missing")
+    assert no_stripe_call_inside_a_transaction and "/v1/customers/cus_missing" in no_stripe_call_inside_a_transaction[0]
+    no_stripe_call_inside_a_transaction.clear()
+    with pytest.raises(gateway.InvalidRequestError):
+        client.v1.customers.retrieve("cus_missing")  # outside: Stripe (the sandbox) answers
+    assert not no_stripe_call_inside_a_transaction
