@@ -281,6 +281,8 @@ class CheckoutAttempt(BaseModel):
     created_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField(null=True)
     completed_at = DateTimeField(null=True)
+    # The Stripe price the session charges: an open session is reused only at the same price.
+    stripe_price_id = CharField(max_length=64, null=True)
 
 
 SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due",
@@ -504,6 +506,13 @@ class PendingPlanChange(BaseModel):
     plan = ForeignKeyField(Plan, on_delete="CASCADE")
     effective_at = DateTimeField(index=True)  # the subscription's current_period_end when chosen
     created_at = DateTimeField(default=utcnow)
+    # The agreed price (DESIGN.md §3): the Stripe price and amount the customer chose, applied
+    # exactly, whatever the plan's price is by then. Null only in rows older than migration 007.
+    stripe_price_id = CharField(max_length=64, null=True)
+    price_ore = IntegerField(null=True)
+    # Set when the developer retired the chosen plan: the change will not happen, and the row
+    # stays so My apps can say so (data-notice="plan-retired").
+    dropped_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "pending_plan_change"

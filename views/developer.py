@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
+from market.billing import retirement
 from market.catalog import listings
 from market.core.scopes import SCOPES
 from models import Developer
@@ -191,7 +192,15 @@ def retire_plan(slug, plan_id):
         plan = listings.listing_plan(listing, plan_id)
     except listings.ListingNotFound:
         abort(404)
-    listings.retire_plan(listing, plan)
+    try:
+        outcome = retirement.retire_plan(current_app.config, listing, plan,
+                                         end_subscriptions=request.form.get("end_subscriptions") == "yes")
+    except retirement.EndSubscriptionsFirst as problem:
+        return _plans_page(listing, 422, plan_errors={plan.id: {"end_subscriptions": str(problem)}})
+    if outcome["ending"]:
+        return finished(f"/developer/apps/{listing.slug}/plans",
+                        "The plan is retired and the app is no longer sold: its subscriptions end at the end of "
+                        "their paid period, and every subscriber has been told.")
     return finished(f"/developer/apps/{listing.slug}/plans", "The plan is retired; its subscribers keep it.")
 
 

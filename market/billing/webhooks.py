@@ -282,6 +282,16 @@ def _price_of(sub):
     return price.get("id"), int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
 
 
+def _plan_of_metadata(sub, app_id):
+    """The plan the market named when it set the price: a price the plan no longer sells (its
+    price was edited since, the agreed price kept) maps to no plan's current price."""
+    try:
+        plan_id = int((sub.get("metadata") or {}).get("plan_id") or 0)
+    except ValueError:
+        return None
+    return Plan.get_or_none(Plan.id == plan_id, Plan.app == app_id) if plan_id else None
+
+
 def apply_subscription(config, sub, event_created, now=None):
     """Mirror Stripe's subscription onto its row (made from metadata if new); returns the row
     or None when the subscription is not the market's."""
@@ -310,7 +320,7 @@ def apply_subscription(config, sub, event_created, now=None):
     if price_id:
         row.stripe_price_id = price_id
         row.price_ore = price_ore
-        plan = Plan.get_or_none(Plan.stripe_price_id == price_id)
+        plan = Plan.get_or_none(Plan.stripe_price_id == price_id) or _plan_of_metadata(sub, row.app_id)
         if plan is not None:
             row.plan = plan
     if items:
