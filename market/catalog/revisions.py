@@ -293,6 +293,7 @@ def approve(listing):
         if revision is None or not under_review(listing):
             raise InvalidInput({"status": "There is no pending revision to approve. Reload the page."})
         proposed = changes(revision)
+        done_before = {key for key, _, done in listings.checklist(App.get_by_id(listing.id)) if done}
         app_fields = {}
         for name in ("name", "vendor_name", "tagline", "icon", "landing_url", "webhook_url"):
             if name in proposed:
@@ -316,7 +317,10 @@ def approve(listing):
         fresh = App.get_by_id(listing.id)
         if "plans" in proposed:
             _apply_plans(fresh, proposed["plans"])
-        if not listings.checklist_done(fresh):
+        done_after = {key for key, _, done in listings.checklist(fresh) if done}
+        if done_before - done_after:
+            # A revision may not undo a step of the publishing checklist (an imported app that
+            # never met one is not held to it by an unrelated change).
             raise InvalidInput({"status": "With this revision the app would not meet the checklist; "
                                           "reject it with the reason."})
         if not _close(revision, "approved", "", utcnow()):
