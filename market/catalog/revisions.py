@@ -343,3 +343,8 @@ def reject(listing, reason):
     if revision is None or not _close(revision, "rejected", reason, utcnow()):
         raise InvalidInput({"status": "There is no pending revision to reject. Reload the page."})
     return revision
+
+
+def pending_count():
+    """How many published apps have changes waiting (the admin dashboard's queue count)."""
+    return ListingRevision.select().where(ListingRevision.status == "pending").count()

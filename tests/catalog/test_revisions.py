@@ -1,5 +1,7 @@
 """Issue 17 (N), attack 3 and Deliver 2: after approval, a change to what customers see or rely
 on waits as a revision; the published version stays live until the admin approves it."""
+import io
+import json
 import re
 
 import pytest
@@ -299,3 +301,26 @@ def test_an_app_never_published_is_still_edited_in_place(client, auth, live_app)
     listing = App.get_by_id(live_app["app"].id)
     assert (listing.name, listing.vendor_name) == ("Renamed", "Vendor Two")
     assert ListingRevision.select().count() == 0
+
+
+@pytest.fixture
+def app_config(tmp_path):
+    return {"ICON_DIR": str(tmp_path / "icons")}
+
+
+def test_a_new_icon_of_a_published_app_waits_for_approval(client, auth, live_app):
+    auth.login(DEV_EMAIL)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    assert auth.post("/developer/apps/backup-app/icon", {"icon": (io.BytesIO(png), "icon.png")},
+                     content_type="multipart/form-data").status_code == 303
+    assert App.get_by_id(live_app["app"].id).icon is None
+    proposed = json.loads(ListingRevision.get().fields)["icon"]
+    assert 'data-field="icon"' in client.get("/developer/apps/backup-app").get_data(as_text=True)
+    assert proposed not in client.get("/apps/backup-app").get_data(as_text=True)
+    auth.logout()
+    auth.login(ADMIN_EMAIL)
+    assert "(1 waiting)" in client.get("/admin").get_data(as_text=True)
+    assert auth.post("/admin/review/backup-app/approve").status_code == 303
+    assert App.get_by_id(live_app["app"].id).icon == proposed
+    with client.get(f"/icons/{proposed}") as served:
+        assert served.status_code == 200
