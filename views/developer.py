@@ -61,7 +61,8 @@ def _listing_form(listing):
 @developer_required
 def apps():
     return render_page("developer/apps.html", "app_list", developer=_developer(),
-                       apps=listings.developer_apps(current_user.developer_id))
+                       apps=listings.developer_apps(current_user.developer_id),
+                       revised=revisions.pending_app_ids(current_user.developer_id))
 
 
 @bp.route("/developer/apps/new", methods=["GET", "POST"])

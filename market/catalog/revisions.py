@@ -348,3 +348,9 @@ def reject(listing, reason):
 def pending_count():
     """How many published apps have changes waiting (the admin dashboard's queue count)."""
     return ListingRevision.select().where(ListingRevision.status == "pending").count()
+
+
+def pending_app_ids(developer):
+    """Ids of the developer's apps with changes waiting (its app list marks them)."""
+    return {row.app_id for row in ListingRevision.select(ListingRevision.app)
+            .join(App).where(App.developer == developer, ListingRevision.status == "pending")}

@@ -184,12 +184,14 @@ def test_the_developer_sees_its_pending_revision_and_may_withdraw_it(client, aut
     auth.login(DEV_EMAIL)
     page = client.get("/developer/apps/backup-app").get_data(as_text=True)
     assert 'data-revision="pending"' in page and '<tr data-field="name">' in page
+    assert 'data-revision="pending"' in client.get("/developer/apps").get_data(as_text=True)
     assert 'value="Fortnox Backup (official)"' in client.get("/developer/apps/backup-app/edit").get_data(as_text=True)
     assert "phish.example.test/cb" in client.get("/developer/apps/backup-app/integration").get_data(as_text=True)
     assert auth.post("/developer/apps/backup-app/revision/withdraw").status_code == 303
     assert ListingRevision.get().status == "withdrawn"
     assert auth.post("/developer/apps/backup-app/revision/withdraw").status_code == 409
     assert 'data-revision="pending"' not in client.get("/developer/apps/backup-app").get_data(as_text=True)
+    assert 'data-revision="pending"' not in client.get("/developer/apps").get_data(as_text=True)
     _published_unchanged(client, live_app)
     auth.logout()
     auth.login(ADMIN_EMAIL)
