@@ -134,6 +134,7 @@ class App(BaseModel):
     developer = ForeignKeyField(Developer, backref="apps", on_delete="CASCADE")
     slug = CharField(max_length=60, unique=True)
     name = CharField(max_length=80)
+    vendor_name = CharField(max_length=120, null=True)  # shown as the app's vendor; NULL: the developer's name
     tagline = CharField(max_length=140, default="")
     # `description` is what the developer wrote; `description_html` its sanitised rendering.
     description = TextField(default="")
@@ -518,12 +519,34 @@ class PendingPlanChange(BaseModel):
         table_name = "pending_plan_change"
 
 
+class ListingRevision(BaseModel):
+    """Changes to a published listing, waiting for the admin: the published version stays live
+    until the admin approves (market/catalog/revisions.py). `fields` is JSON of the proposed
+    values of the fields that differ from the published ones. At most one pending per app (the
+    partial unique index below); a newer edit replaces it."""
+    id = AutoField()
+    app = ForeignKeyField(App, backref="revisions", on_delete="CASCADE")
+    fields = TextField()
+    status = CharField(max_length=10, default="pending")  # pending | approved | rejected | withdrawn
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    decided_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "listing_revision"
+
+
+ListingRevision.add_index(ListingRevision.index(ListingRevision.app, unique=True,
+                                                where=(ListingRevision.status == "pending"),
+                                                name="listing_revision_one_pending"))
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange,
+    PendingPlanChange, ListingRevision,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

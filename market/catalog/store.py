@@ -397,7 +397,7 @@ def published_app(slug):
              .order_by(Plan.position, Plan.price_ore, Plan.id)]
     # Sanitised again on the way out: whoever wrote description_html, the page stays safe.
     return AppPage(app=listing, description_html=sanitise_description(listing.description_html or listing.description),
-                   developer_name=listing.developer_row.name, category_slug=category_slug,
+                   developer_name=listing.vendor_name or listing.developer_row.name, category_slug=category_slug,
                    category_name=category_name, plans=plans, rating=rating_summary(stats),
                    active_customers=(stats.active_customers if stats else 0))
 

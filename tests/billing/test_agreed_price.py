@@ -12,7 +12,7 @@ import time
 import pytest
 
 from market.billing import gateway
-from market.catalog import listings
+from market.catalog import listings, revisions
 from market.jobs import sweep
 from models import (
     App,
@@ -52,10 +52,13 @@ def developer_login(market, listing):
 
 
 def set_price(market, dev, listing, plan, kr):
-    """The developer edits the plan's price on the plans page."""
+    """The developer edits the plan's price on the plans page; on a published app that is a
+    revision (issue N, Deliver 2), which the admin approves (tests/catalog/test_revisions.py)."""
     response = market.post(dev, f"/developer/apps/{listing.slug}/plans/{plan.id}",
                            {"name": plan.name, "price_kr": kr, "trial_days": str(plan.trial_days)})
     assert response.status_code == 303, response.text
+    if revisions.pending(listing) is not None:
+        revisions.approve(App.get_by_id(listing.id))
     assert Plan.get_by_id(plan.id).price_ore == int(kr) * 100
 
 
