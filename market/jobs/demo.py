@@ -107,7 +107,8 @@ def prepare_stripe(app):
     with app.app_context(), db.connection_context():
         summary = stripe_setup.prepare_demo(app.config, app.config["MARKET_URL"] + "/stripe/webhook")
     # The sandbox signs with the secrets it just made; the market must verify with them.
-    app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
+    app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
     return summary
 
 
@@ -152,7 +153,7 @@ def run(host, port, create_app, make_server):
     if use_sandbox:
         summary = prepare_stripe(app)
         # Not the summary itself: it holds the webhook signing secrets, which are never printed.
-        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({len(summary['webhook_secrets'])} webhook "
+        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} (2 webhook "
               f"endpoints, {summary['apps_changed']} apps synced)")
 
     stop = threading.Event()

@@ -95,7 +95,8 @@ def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(mar
     factories.user(email="developer@demo.test", developer=developer)
     listing = factories.app_listing(developer_obj=developer, price_ore=19900, slug="time-tracker-pro")
     summary = stripe_setup.prepare_demo(market.app.config, market.url + "/stripe/webhook")
-    market.app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    market.app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
+    market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
     market.settle()
     developer = Developer.get_by_id(developer.id)
     assert developer.stripe_account_id.startswith("acct_") and developer.payouts_enabled
