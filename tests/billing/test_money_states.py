@@ -254,3 +254,25 @@ def test_lost_dispute_reversal_failing_at_stripe_is_retried_until_done(client, f
     assert (row.status, row.stripe_reversal_id) == ("done", "trr_later")
     assert post_event(client, closed).status_code == 200
     assert calls == ["dp_retry", "dp_retry"]
+
+
+# ---------------------------------------------------------------------------- the benchmark's scenario
+def test_the_benchmarks_webhook_requests_are_taken_on_the_connect_endpoint(app, client):
+    """bench/run.py's `webhook` scenario (not run here: its requests only) posts connected-account
+    events to `?connect=1` signed with the Connect secret, and they stay 2xx."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "run.py")
+    spec = importlib.util.spec_from_file_location("bench_run_for_test", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    factories.developer(stripe_account_id=bench.BENCH_ACCOUNT)
+    app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = bench.CONNECT_WEBHOOK_SECRET
+    for text in bench.webhook_lines(3, "t"):
+        method, path, headers, body = text.split("\t")
+        assert path == "/stripe/webhook?connect=1"
+        response = client.open(path, method=method, data=body,
+                               headers=dict(h.split(": ", 1) for h in headers.split("|")))
+        assert response.status_code == 200, response.data
+    assert Developer.get(Developer.stripe_account_id == bench.BENCH_ACCOUNT).payouts_enabled is True
