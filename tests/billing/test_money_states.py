@@ -84,8 +84,8 @@ def test_an_event_on_the_wrong_endpoint_is_refused_and_writes_nothing(client, fa
 def test_deeply_nested_or_huge_signed_bodies_get_400_never_500(client, fake_stripe):
     for depth in (65, 5000, 200000):
         nested = "[" * depth + "]" * depth
-        payload = ('{"id": "evt_deep%d", "object": "event", "type": "x.y", "created": 1, '
-                   '"data": {"object": {"id": "x", "deep": %s}}}' % (depth, nested))
+        payload = (f'{{"id": "evt_deep{depth}", "object": "event", "type": "x.y", "created": 1, '
+                   f'"data": {{"object": {{"id": "x", "deep": {nested}}}}}}}')
         response = client.post("/stripe/webhook", data=payload, content_type="application/json",
                                headers={"Stripe-Signature": sign(payload)})
         assert response.status_code == 400, (depth, response.status_code)
