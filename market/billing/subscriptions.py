@@ -48,6 +48,10 @@ def resume(config, company, app):
         raise NotFound("Your company has no subscription to this app to keep.")
     if not subscription.cancel_at_period_end:
         return subscription
+    if app.status == "suspended" or app.developer.stripe_deauthorized_at is not None:
+        # Renewing would charge for an app that cannot be used, or pay a developer whose Stripe
+        # account left the platform (issue O).
+        raise BuyRefused(f"{app.name} cannot be renewed now: it cannot be bought in the App Market.")
     return set_cancel_at_period_end(config, subscription, False, "resume")
 
 

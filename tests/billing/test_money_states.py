@@ -165,6 +165,12 @@ def test_deauthorized_developer_is_not_buyable_and_everyone_is_told(client, auth
     late = event("account.updated", account_object(developer, "active"), account=developer.stripe_account_id)
     assert post_event(client, late).status_code == 200
     assert Developer.get_by_id(developer.id).payouts_enabled is False
+    # Keeping the subscription is refused too: it would pay a developer that left the platform.
+    auth.login(admin.email)
+    kept = auth.post(f"/account/apps/{listing.slug}/resume")
+    assert kept.status_code == 409, kept.status_code
+    assert Subscription.get_by_id(renewing.id).cancel_at_period_end is True
+    auth.logout()
     # Buy is refused (before any call to Stripe).
     other_admin = factories.customer_admin()
     auth.login(other_admin.email)
