@@ -282,3 +282,22 @@ def test_the_benchmarks_webhook_requests_are_taken_on_the_connect_endpoint(app, 
                                headers=dict(h.split(": ", 1) for h in headers.split("|")))
         assert response.status_code == 200, response.data
     assert Developer.get(Developer.stripe_account_id == bench.BENCH_ACCOUNT).payouts_enabled is True
+
+
+def test_refund_event_of_this_installation_before_its_payment_is_retried(client, fake_stripe, paid_app, customer):
+    """Issue S 6: this installation's metadata, about a charge the ledger has not recorded yet:
+    5xx so Stripe retries; another's (or none) is acknowledged as foreign."""
+    from market.billing import gateway
+
+    refund = {"id": "re_early", "object": "refund", "amount": 10000, "charge": "ch_early", "status": "pending",
+              "created": int(time.time()), "metadata": {"installation": gateway.installation_id()}}
+    body = event("refund.updated", refund)
+    assert post_event(client, body).status_code >= 500
+    assert StripeEvent.select().count() == 0
+    theirs = event("refund.updated", dict(refund, id="re_theirs", metadata={}))
+    response = post_event(client, theirs)
+    assert response.status_code == 200 and response.get_json()["outcome"] == "foreign"
+    # Once the payment is recorded, the redelivery is booked.
+    paid_invoice(client, fake_stripe, paid_app, customer, "early")
+    assert post_event(client, body).status_code == 200
+    assert LedgerEntry.get(LedgerEntry.stripe_ref == "re_early").gross_ore == -10000
