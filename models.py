@@ -52,6 +52,11 @@ class Developer(BaseModel):
     payouts_enabled = BooleanField(default=False)
     stripe_details_submitted = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # `account.application.deauthorized`: the developer disconnected its account from the
+    # platform; no payouts (and no Buy) until it connects a new one.
+    stripe_deauthorized_at = DateTimeField(null=True)
+    # `created` of the last `account.updated` applied, so an older one arriving late is ignored.
+    stripe_account_event_created = IntegerField(null=True)
 
 
 class Company(BaseModel):
@@ -365,6 +370,8 @@ class LedgerEntry(BaseModel):
     fee_mismatch = BooleanField(default=False)
     occurred_at = DateTimeField(index=True)
     created_at = DateTimeField(default=utcnow)
+    # A refund's state at Stripe (pending | succeeded | failed | canceled); None for other rows.
+    refund_status = CharField(max_length=20, null=True)
 
 
 class Review(BaseModel):
@@ -541,12 +548,30 @@ ListingRevision.add_index(ListingRevision.index(ListingRevision.app, unique=True
                                                 name="listing_revision_one_pending"))
 
 
+class DisputeReversal(BaseModel):
+    """A lost dispute's reversal of the developer's transfer, once per dispute ever: written
+    with the stored event, then carried out at Stripe after the commit (status pending → done),
+    so neither a redelivery after Stripe's 24 h idempotency window nor a lost event row makes
+    a second one."""
+    id = AutoField()
+    dispute_id = CharField(max_length=100, unique=True)
+    charge_id = CharField(max_length=64, null=True)
+    amount_ore = IntegerField()
+    status = CharField(max_length=10, default="pending")  # pending | done | skipped
+    stripe_reversal_id = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "dispute_reversal"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision,
+    PendingPlanChange, ListingRevision, DisputeReversal,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

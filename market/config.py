@@ -18,6 +18,7 @@ SETTINGS = {
     "STRIPE_SECRET_KEY": (str, "sk_test_demo_market", True),
     "STRIPE_PUBLISHABLE_KEY": (str, "pk_test_demo_market", False),
     "STRIPE_WEBHOOK_SECRET": (str, "whsec_demo_market", True),
+    "STRIPE_CONNECT_WEBHOOK_SECRET": (str, "whsec_demo_market_connect", True),
     "STRIPE_API_BASE": (str, None, False),
     "PLATFORM_FEE_PERCENT": (int, 25, False),
     "VAT_PERCENT": (int, 25, False),
@@ -43,7 +44,8 @@ SETTINGS = {
 }
 
 # Secrets production must be given explicitly.
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+                          "STRIPE_CONNECT_WEBHOOK_SECRET")
 
 
 def default_environment():

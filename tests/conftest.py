@@ -74,6 +74,7 @@ def make_test_app(url, extra=None):
         "MARKET_URL": "http://localhost",
         "STRIPE_SECRET_KEY": "sk_test_market",
         "STRIPE_WEBHOOK_SECRET": "whsec_test_market",
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_test_market_connect",
     }
     settings.update(extra or {})
     return create_app(settings)

@@ -51,6 +51,10 @@ def resume(config, company, app):
     if not app.is_free and not catalogue.active_plans(app):
         # Every plan retired (billing.retirement): it ends with its period, like everyone's.
         raise BuyRefused(f"{app.name} is no longer sold: its subscription ends with the paid period.")
+    if app.status == "suspended" or app.developer.stripe_deauthorized_at is not None:
+        # Renewing would charge for an app that cannot be used, or pay a developer whose Stripe
+        # account left the platform (issue O).
+        raise BuyRefused(f"{app.name} cannot be renewed now: it cannot be bought in the App Market.")
     return set_cancel_at_period_end(config, subscription, False, "resume")
 
 

@@ -69,9 +69,11 @@ def wait_for(url, seconds=20):
     return False
 
 
-def start_sandbox(port, data_file):
+def start_sandbox(port, data_file, api_key):
+    """The sandbox accepts only the demo's own key (its control endpoints too)."""
     os.makedirs(os.path.dirname(os.path.abspath(data_file)), exist_ok=True)
-    start_child(["-m", "stripe_sandbox", "--port", str(port), "--data", data_file])
+    start_child(["-m", "stripe_sandbox", "--port", str(port), "--data", data_file],
+                env={**os.environ, "STRIPE_SANDBOX_KEYS": api_key})
     url = f"http://127.0.0.1:{port}"
     if not wait_for(url + "/v1/customers"):
         raise SystemExit(f"the Stripe sandbox did not start on {url}")
@@ -107,7 +109,8 @@ def prepare_stripe(app):
     with app.app_context(), db.connection_context():
         summary = stripe_setup.prepare_demo(app.config, app.config["MARKET_URL"] + "/stripe/webhook")
     # The sandbox signs with the secrets it just made; the market must verify with them.
-    app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
+    app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
     return summary
 
 
@@ -131,7 +134,7 @@ def run(host, port, create_app, make_server):
     if use_sandbox:
         # The sandbox's own state file, so the demo keeps its Stripe objects across restarts.
         settings = market_config.load(overrides, instance_path=INSTANCE_PATH)
-        sandbox_url = start_sandbox(port + 2, settings["STRIPE_SANDBOX_DATA"])
+        sandbox_url = start_sandbox(port + 2, settings["STRIPE_SANDBOX_DATA"], settings["STRIPE_SECRET_KEY"])
         overrides["STRIPE_API_BASE"] = sandbox_url
     app = create_app(overrides)
     prepare(app)
@@ -152,7 +155,7 @@ def run(host, port, create_app, make_server):
     if use_sandbox:
         summary = prepare_stripe(app)
         # Not the summary itself: it holds the webhook signing secrets, which are never printed.
-        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} ({len(summary['webhook_secrets'])} webhook "
+        print(f"Stripe sandbox: {overrides['STRIPE_API_BASE']} (2 webhook "
               f"endpoints, {summary['apps_changed']} apps synced)")
 
     stop = threading.Event()

@@ -5,11 +5,12 @@ from models import Developer, User
 
 
 def prepare_demo(config, webhook_url, demo_developer_email="developer@demo.test"):
-    """For `python app.py`: both webhook endpoints at the sandbox (their secrets are returned
-    for STRIPE_WEBHOOK_SECRET), products and prices, and an onboarded Connect account for the
-    demo developer. Imported history (seed data) is never touched."""
+    """For `python app.py`: both webhook endpoints at the sandbox (their secrets are set as
+    STRIPE_WEBHOOK_SECRET, the platform endpoint's, and STRIPE_CONNECT_WEBHOOK_SECRET, the
+    Connect endpoint's, and returned), products and prices, and an onboarded Connect account
+    for the demo developer. Imported history (seed data) is never touched."""
     client = gateway.stripe_client(config)
-    secrets = []
+    secrets = {}
     urls = {False: webhook_url, True: webhook_url + "?connect=1"}
     # A signing secret is shown only when an endpoint is made, so the demo's endpoints are made
     # anew on every start; the old ones would deliver with secrets nobody has any more.
@@ -22,9 +23,11 @@ def prepare_demo(config, webhook_url, demo_developer_email="developer@demo.test"
             "url": urls[connect_endpoint], "enabled_events": wanted[connect_endpoint], "connect": connect_endpoint,
             "description": "App Market " + ("connected accounts" if connect_endpoint else "platform"),
         })
-        secrets.append(endpoint.secret)
-    # Events start flowing at once (the sync below makes some): verify them from the start.
-    config["STRIPE_WEBHOOK_SECRET"] = ",".join(secrets)
+        secrets[connect_endpoint] = endpoint.secret
+    # Events start flowing at once (the sync below makes some): verify them from the start,
+    # each endpoint with its own secret only.
+    config["STRIPE_WEBHOOK_SECRET"] = secrets[False]
+    config["STRIPE_CONNECT_WEBHOOK_SECRET"] = secrets[True]
     summary = catalogue.sync_all(config)
     user = User.get_or_none(User.email == demo_developer_email)
     if user is not None and user.developer_id:
@@ -36,7 +39,7 @@ def prepare_demo(config, webhook_url, demo_developer_email="developer@demo.test"
                 developer.stripe_account_id = None
             account_id = connect.ensure_connect_account(config, developer, user.email)
             connect.record_account(_complete_sandbox_onboarding(client, account_id))
-    return {"webhook_secrets": secrets, **summary}
+    return {"webhook_secret": secrets[False], "connect_webhook_secret": secrets[True], **summary}
 
 
 def _complete_sandbox_onboarding(client, account_id):
