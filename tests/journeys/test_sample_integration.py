@@ -13,6 +13,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from examples.sample_integration.__main__ import QuietRequestHandler
 from examples.sample_integration.app import check_landing
 from examples.sample_integration.app import create_app as create_integration
 from market.core import credentials
@@ -47,9 +48,12 @@ def test_without_parameters_it_explains_how_to_activate(integration):
 
 def test_a_genuine_fresh_landing_offers_connect(integration):
     response = integration.get("/?" + urlencode(signed(int(time.time()) - 200)))
+    # Spent at once: our own session, then the same page without the signature.
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert "sample_session=" in response.headers["Set-Cookie"]
+    response = integration.get("/")
     assert response.status_code == 200
     assert 'href="/connect"' in response.get_data(as_text=True)
-    assert "sample_session=" in response.headers["Set-Cookie"]
     connect = integration.get("/connect")
     assert connect.status_code == 303
     location = urlsplit(connect.headers["Location"])
@@ -173,6 +177,7 @@ def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
     assert activated.headers["Location"].startswith(sample + "/?")
     landing = browser.get(activated.headers["Location"])
     assert landing.status_code == 200 and 'href="/connect"' in landing.text
+    assert landing.url == sample + "/"  # the signature left the address bar
 
     # Connect: the consent page of the market, then back through the callback.
     consent = browser.get(sample + "/connect")
@@ -209,3 +214,45 @@ def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
     assert withdrawn.status_code == 401
     assert "Access to your App Market account was withdrawn; activate again from the App Market" in withdrawn.text
     browser.close()
+
+
+# --- the landing link is an invitation, not a login (issue O, finding 14) ----------------------
+
+def test_a_landing_link_works_once_and_a_copy_shows_nothing_of_the_company(integration):
+    params = urlencode(signed(int(time.time())))
+    first = integration.get("/?" + params)
+    assert first.status_code == 303 and "hmac" not in first.headers["Location"]
+    # Someone else with the same URL (a copied link, a log, a browser history) gets a page that
+    # says so and links back to the market, and no session of the company.
+    # The stranger's browser has no cookie; the server is the same one, which keeps the used links.
+    other_browser = integration.application.test_client()
+    reused = other_browser.get("/?" + params)
+    assert reused.status_code == 200
+    text = reused.get_data(as_text=True)
+    assert "already used" in text and 'href="http://127.0.0.1:1/apps/sample-integration"' in text
+    assert 'href="/connect"' not in text
+    assert other_browser.get("/connect").status_code == 403
+    # The browser that spent it holds that session: the link just takes it to the clean URL.
+    again = integration.get("/?" + params)
+    assert again.status_code == 303 and again.headers["Location"] == "/"
+    assert 'href="/connect"' in integration.get("/").get_data(as_text=True)
+
+
+def test_the_access_log_holds_no_landing_signature_or_oauth_code(caplog):
+    caplog.set_level("INFO", logger="werkzeug")
+    integration = create_integration("http://127.0.0.1:1", CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1:2/callback",
+                                     LANDING_SECRET, secret_key="k")
+    server = make_server("127.0.0.1", 0, integration, threaded=True, request_handler=QuietRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    params = signed(int(time.time()))
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        assert requests.get(url + "/?" + urlencode(params), timeout=5).status_code == 200
+        requests.get(url + "/callback?code=secret-code-123&state=s", timeout=5)
+    finally:
+        server.shutdown()
+        thread.join(5)
+    log = caplog.text
+    assert "GET / HTTP" in log and "GET /callback HTTP" in log
+    assert params["hmac"] not in log and "secret-code-123" not in log
