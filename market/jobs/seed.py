@@ -583,6 +583,16 @@ class _Seeder:
         rebuild.rebuild_everything(self.config["BILLING_GRACE_DAYS"], now=self.now)
 
 
+DEMO_DEVELOPER_APPS = ("time-tracker-pro", "sample-integration", "kalkyl-bygg", "snabblan-direkt")
+
+
+def demo_app_slugs():
+    """The slugs of the apps the seed makes (not the extra ones of --scale): the demo serves a
+    landing page for each at the sample integration."""
+    return ([row[0] for row in CATALOGUE] + [NEAR_MISS_ACTIVE[0], NEAR_MISS_RATING[0]]
+            + list(DEMO_DEVELOPER_APPS))
+
+
 def seed_demo(config, scale=None, echo=print):
     """Seed the demo data once; returns a summary. A database that already has the demo logins
     is left alone."""
