@@ -256,3 +256,62 @@ def test_the_access_log_holds_no_landing_signature_or_oauth_code(caplog):
     log = caplog.text
     assert "GET / HTTP" in log and "GET /callback HTTP" in log
     assert params["hmac"] not in log and "secret-code-123" not in log
+
+
+# --- multi-app mode: one process serves every seeded app (issue P, deliverable 1) ----------------
+
+@pytest.fixture
+def live_many(app):
+    """The market and a sample integration serving `sample-integration` at / and
+    `lagerkoll` at /apps/lagerkoll/, each with its own client credentials and landing secret."""
+    market, sample = LiveServer(), LiveServer()
+    app.config["MARKET_URL"] = market.url
+    with app.app_context():
+        developer = factories.developer(name="Sample Integrations AB")
+        main = factories.app_listing(developer_obj=developer, slug="sample-integration", name="Sample Integration",
+                                     landing_url=sample.url + "/")
+        factories.oauth_client(main, redirect_uris=sample.url + "/callback", client_id=CLIENT_ID,
+                               secret=CLIENT_SECRET)
+        other = factories.app_listing(slug="lagerkoll", name="Lagerkoll", landing_url=sample.url + "/apps/lagerkoll/")
+        factories.oauth_client(other, redirect_uris=sample.url + "/apps/lagerkoll/callback",
+                               client_id="lagerkoll-0123456789", secret="lagerkoll-secret")
+        company = factories.company(name="Demo Bygg AB")
+        factories.customer_admin(email="customer@demo.test", company_obj=company)
+        factories.company_customer(company, customer_number="1", name="Byggmästarn i Lund")
+    secret_key = app.config["SECRET_KEY"]
+    integration = create_integration(
+        market.url, CLIENT_ID, CLIENT_SECRET, sample.url + "/callback",
+        credentials.landing_secret(secret_key, CLIENT_ID), secret_key="sample-test-key", public_url=sample.url,
+        apps=[{"slug": "lagerkoll", "name": "Lagerkoll", "client_id": "lagerkoll-0123456789",
+               "client_secret": "lagerkoll-secret",
+               "landing_secret": credentials.landing_secret(secret_key, "lagerkoll-0123456789")}])
+    market.start(app)
+    sample.start(integration)
+    yield {"market": market.url, "sample": sample.url}
+    market.stop()
+    sample.stop()
+
+
+def test_every_app_activates_through_its_own_landing_page_and_credentials(live_many):
+    market, sample = live_many["market"], live_many["sample"]
+    browser = requests.Session()
+    login = browser.get(market + "/login")
+    browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
+                                          "csrf_token": csrf_from(login.text)})
+    app_page = browser.get(market + "/apps/lagerkoll")
+    activated = browser.post(market + "/apps/lagerkoll/activate", data={"csrf_token": csrf_from(app_page.text)},
+                             allow_redirects=False)
+    assert activated.headers["Location"].startswith(sample + "/apps/lagerkoll/?")
+    landing = browser.get(activated.headers["Location"])
+    assert landing.url == sample + "/apps/lagerkoll/" and "Connect Lagerkoll" in landing.text
+    assert 'href="/apps/lagerkoll/connect"' in landing.text
+    consent = browser.get(sample + "/apps/lagerkoll/connect")
+    assert consent.url.startswith(market + "/oauth-v1/auth") and "client_id=lagerkoll-0123456789" in consent.url
+    done = browser.post(consent.url, data={"csrf_token": csrf_from(consent.text), "decision": "allow"})
+    assert done.status_code == 200, done.text[:500]
+    assert done.url == sample + "/apps/lagerkoll/company"
+    assert "Demo Bygg AB" in done.text and "Byggmästarn i Lund" in done.text
+    assert Connection.get(Connection.app == App.get(App.slug == "lagerkoll")).last_used_at is not None
+    # The sample app itself is untouched: not connected, still at its own URLs.
+    assert "Welcome to Sample Integration" in browser.get(sample + "/").text
+    browser.close()
