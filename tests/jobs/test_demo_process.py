@@ -166,3 +166,15 @@ def test_a_start_that_finds_a_port_taken_names_it_and_exits_non_zero(tmp_path):
     assert f"port {port + 1} (the sample integration) already in use" in result.stderr
     assert not os.path.exists(tmp_path / "demo.db")  # it stopped before doing anything
     assert all(free(port + i) for i in range(3))
+
+
+def test_healthz_follows_the_demo_flag_and_without_it_checks_only_the_database(client, app):
+    # Under gunicorn (no demo): no flag, only the database counts.
+    assert "demo_ready" not in app.extensions
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    app.extensions["demo_ready"] = False
+    starting = client.get("/healthz")
+    assert starting.status_code == 503 and starting.get_json() == {"status": "starting"}
+    assert starting.headers["Retry-After"] == "1"
+    app.extensions["demo_ready"] = True
+    assert client.get("/healthz").status_code == 200

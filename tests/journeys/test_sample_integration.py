@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from examples.sample_integration.__main__ import QuietRequestHandler
 from examples.sample_integration.app import check_landing
 from examples.sample_integration.app import create_app as create_integration
+from examples.sample_integration.market import Market, TokenStore
 from market.core import credentials
 from models import App, Connection, OAuthToken
 from tests import factories
@@ -150,7 +151,7 @@ def live(app):
                                      landing_secret, secret_key="sample-test-key")
     market.start(app)
     sample.start(integration)
-    yield {"market": market.url, "sample": sample.url, "company": company, "integration": integration}
+    yield {"market": market.url, "sample": sample.url, "company": company, "integration": integration, "app": app}
     market.stop()
     sample.stop()
 
@@ -314,4 +315,51 @@ def test_every_app_activates_through_its_own_landing_page_and_credentials(live_m
     assert Connection.get(Connection.app == App.get(App.slug == "lagerkoll")).last_used_at is not None
     # The sample app itself is untouched: not connected, still at its own URLs.
     assert "Welcome to Sample Integration" in browser.get(sample + "/").text
+    browser.close()
+
+
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(live, tmp_path, monkeypatch):
+    """Refresh tokens rotate and a replayed one ends the grant: two workers (two stores on one
+    token file, as two processes would have) whose access token expired together refresh once."""
+    market, sample = live["market"], live["sample"]
+    browser = requests.Session()
+    login = browser.get(market + "/login")
+    browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
+                                          "csrf_token": csrf_from(login.text)})
+    app_page = browser.get(market + "/apps/sample-integration")
+    browser.post(market + "/apps/sample-integration/activate", data={"csrf_token": csrf_from(app_page.text)})
+    consent = browser.get(sample + "/connect")
+    browser.post(consent.url, data={"csrf_token": csrf_from(consent.text), "decision": "allow"})
+    company = live["company"].public_id
+    token = live["integration"].extensions["sample_tokens"].get(company)
+    token["expires_at"] = 0  # expired for everyone
+    path = str(tmp_path / "tokens.json")
+    TokenStore(path).put(company, token)
+    workers = [Market(market, CLIENT_ID, CLIENT_SECRET, sample + "/callback", "companyinformation customer",
+                      TokenStore(path)) for _ in range(2)]
+    before = OAuthToken.select().count()
+    start, results = threading.Barrier(2), []
+    original = Market._token_request
+
+    def slow_token_request(self, fields):
+        time.sleep(0.3)  # both workers are sure to be refreshing at the same moment
+        return original(self, fields)
+
+    monkeypatch.setattr(Market, "_token_request", slow_token_request)
+    # No grace for a replayed refresh token: a second use of the spent one would end the grant.
+    monkeypatch.setitem(live["app"].config, "OAUTH_REFRESH_GRACE", 0)
+
+    def work(worker):
+        start.wait()
+        results.append(worker.get(company, "/companyinformation")["CompanyInformation"]["CompanyName"])
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert results == ["Demo Bygg AB", "Demo Bygg AB"]
+    assert OAuthToken.select().count() == before + 1  # one rotation, not two
+    stored = TokenStore(path).get(company)
+    assert stored["refresh_token"] != token["refresh_token"] and stored["expires_at"] > time.time()
     browser.close()
