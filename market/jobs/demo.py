@@ -51,8 +51,9 @@ _children = []
 _servers = []
 
 
-class Stop(Exception):
-    """SIGTERM or SIGINT: leave whatever the start is doing and stop everything."""
+class Stop(BaseException):
+    """SIGTERM or SIGINT: leave whatever the start is doing and stop everything (a BaseException,
+    like KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
 
 
 def _stop_children():
