@@ -5,7 +5,7 @@ import re
 
 from market.catalog import store
 from market.jobs import seed
-from models import App, AppStats, Plan
+from models import App, AppStats, Plan, Subscription
 from tests import factories
 
 
@@ -39,6 +39,12 @@ def test_an_app_not_for_sale_has_no_buy_and_stays_out_of_featured_and_recommende
     page = client.get("/apps/kassaflodeskoll").get_data(as_text=True)
     assert "Not for sale yet" in page and "data-not-for-sale" in page
     assert 'action="/apps/kassaflodeskoll/buy"' not in page and ">Buy<" not in page
+    # A hand-made POST is refused too, and nothing is started.
+    plan = Plan.get(Plan.app == waiting.id)
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/account/apps").get_data(as_text=True))
+    refused = client.post("/apps/kassaflodeskoll/buy", data={"csrf_token": fresh.group(1), "plan": plan.id})
+    assert 400 <= refused.status_code < 500 and not Subscription.select().exists()
+    assert "Cannot buy this app yet" in refused.get_data(as_text=True)  # refused by billing, not by CSRF
     bought = client.get("/apps/lagerkoll").get_data(as_text=True)
     assert 'action="/apps/lagerkoll/buy"' in bought and "Not for sale yet" not in bought
 
