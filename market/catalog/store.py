@@ -315,16 +315,29 @@ def categories():
     return list(query.dicts())
 
 
+def on_sale_condition():
+    """SQL: the app can be had now. A free app always; a paid one only while it has a plan on
+    sale (an app whose plans are not ready yet shows "Not for sale yet" and no Buy)."""
+    plans = Plan.select(Plan.id).where(Plan.app == App.id, Plan.active == True)  # noqa: E712
+    return (App.is_free == True) | fn.EXISTS(plans)  # noqa: E712
+
+
+def on_sale(listing, plans):
+    """The app page's rule, from the listing and its active plans."""
+    return bool(listing.is_free or plans)
+
+
 def featured_apps(limit=HOME_SECTION_SIZE):
-    """Apps the market features, topped up with the most popular ones (one query)."""
-    query = _card_query().order_by(App.featured.desc(), *SORT_ORDER["popular"]()).limit(limit)
+    """Apps the market features, topped up with the most popular ones; only apps on sale (one
+    query)."""
+    query = _card_query().where(on_sale_condition()).order_by(App.featured.desc(), *SORT_ORDER["popular"]()).limit(limit)
     return _cards(query)
 
 
 def recommended_apps(limit=HOME_SECTION_SIZE):
     """What the home page's Recommended section shows. For now the best-rated published apps
     with ratings; issue I replaces this with the eligibility rule and personal ranking."""
-    query = (_card_query().where(AppStats.rating_count > 0)
+    query = (_card_query().where(AppStats.rating_count > 0, on_sale_condition())
              .order_by(*SORT_ORDER["rating"]()).limit(limit))
     return _cards(query)
 
@@ -371,6 +384,10 @@ class AppPage:
     plans: list
     rating: RatingSummary
     active_customers: int
+
+    @property
+    def on_sale(self):
+        return on_sale(self.app, self.plans)
 
 
 def published_app(slug):

@@ -94,6 +94,12 @@ def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(mar
     developer = factories.developer(name="Demo Developer AB")
     factories.user(email="developer@demo.test", developer=developer)
     listing = factories.app_listing(developer_obj=developer, price_ore=19900, slug="time-tracker-pro")
+    # Every seeded developer, not only the demo's, can be paid (issue P): all their apps can be bought.
+    vendor = factories.developer(name="Nordlys Software AB")
+    factories.user(email="dev.0001@vendors.demo.test", developer=vendor)
+    factories.app_listing(developer_obj=vendor, price_ore=9900, slug="lonekollen")
+    stranger = factories.developer(name="Registered Later AB")
+    factories.user(email="someone@example.com", developer=stranger)
     summary = stripe_setup.prepare_demo(market.app.config, market.url + "/stripe/webhook")
     market.app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
     market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
@@ -111,6 +117,12 @@ def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(mar
     pay(market, buy(market, http, "time-tracker-pro").headers["Location"])
     market.settle()
     assert Subscription.get().status == "active"
+    vendor = Developer.get_by_id(vendor.id)
+    assert vendor.stripe_account_id.startswith("acct_") and vendor.payouts_enabled
+    assert Developer.get_by_id(stranger.id).stripe_account_id is None  # only the seeded ones
+    pay(market, buy(market, http, "lonekollen").headers["Location"])
+    market.settle()
+    assert Subscription.select().where(Subscription.status == "active").count() == 2
 
 
 def test_sweep_command(runner):

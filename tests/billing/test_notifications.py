@@ -255,7 +255,7 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
     assert integration.extensions["sample_tokens"].get(company.public_id) is None
     browser = integration.test_client()
     with browser.session_transaction() as session:
-        session["company"] = company.public_id
+        session["app:sample-integration"] = {"company": company.public_id}  # its per-app state
     page = browser.get("/notifications").get_data(as_text=True)
     assert 'data-type="connection.revoked"' in page
     assert "subscription.updated: active, plan Standard, cancels at period end" in page
