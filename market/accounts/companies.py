@@ -378,13 +378,20 @@ def accept_invitation(raw, password, name):
     password = check_password(password, errors)
     name = _check_name(name, errors, "name", "your name", required=False)
     row = find_token("invite", raw)
+    if row.role == "admin":
+        # An admin invitation is worth only what its sender still is (issue O, finding 7).
+        sender = User.get_or_none(User.id == row.user_id) if row.user_id else None
+        if sender is None or sender.company_id != row.company_id or sender.company_role != "admin":
+            raise InvalidLink("This invitation is no longer valid: the admin who sent it no longer is one. "
+                              "Ask an admin of the company to invite you again.")
     if errors:
         raise InvalidInput(errors)
     try:
         with db.atomic():
             _use_token(row)
+            # Following the link proved the address: an invited account is confirmed.
             return User.create(email=row.email, password_hash=accounts.hash_password(password), name=name,
-                               company=row.company_id, company_role=row.role)
+                               company=row.company_id, company_role=row.role, confirmed_at=utcnow())
     except IntegrityError:
         raise InvalidLink("An account with this email address already exists. Log in instead.") from None
 
@@ -445,3 +452,54 @@ def remove_member(admin, member_id):
             raise InvalidInput({"member": "The company's last admin cannot be removed."})
         User.delete().where(User.id == member.id).execute()
     return member
+
+
+def withdraw_invitation(admin, invitation_id):
+    """An admin takes back an invitation not yet accepted: its link stops working."""
+    admin = require_company_admin(admin)
+    invitation_id = parse_id(invitation_id)
+    if invitation_id is None:
+        raise MemberNotFound()
+    withdrawn = (AccountToken.update(used_at=utcnow())
+                 .where(AccountToken.id == invitation_id, AccountToken.kind == "invite",
+                        AccountToken.company == admin.company_id, AccountToken.used_at.is_null())
+                 .execute())
+    if withdrawn != 1:
+        raise MemberNotFound()
+
+
+# --- deleting an account -------------------------------------------------------------------
+
+def is_last_admin(user):
+    return bool(user.is_company_admin) and _other_admins(user) == 0
+
+
+def check_deletion(user, password):
+    """What deleting this account deletes: "company" (its last admin takes the company with
+    it) or "user". InvalidInput when the password is wrong or the account cannot go alone."""
+    if not isinstance(password, str) or not accounts.check_password(user.password_hash, password):
+        raise InvalidInput({"password": "Your password is not correct."})
+    if user.developer_id and User.select().where(User.developer == user.developer_id,
+                                                 User.id != user.id).count() == 0:
+        raise InvalidInput({"password": "A developer's only account holds its apps and payouts: write to the "
+                                        "App Market to close the developer account."})
+    if user.is_platform_admin and User.select().where(User.is_platform_admin == True,  # noqa: E712
+                                                      User.id != user.id).count() == 0:
+        raise InvalidInput({"password": "The platform's last admin cannot delete their account."})
+    return "company" if user.company_id and is_last_admin(user) else "user"
+
+
+def erase_user(user):
+    """The account, its sessions and links (cascades); what it wrote for its company stays."""
+    with db.atomic():
+        User.delete().where(User.id == user.id).execute()
+
+
+def erase_company(company_id):
+    """The company and everything it owns go (users, sessions, connections, subscriptions,
+    reviews, its accounting data), except the ledger rows the law requires: their company
+    becomes NULL (on_delete SET NULL), so the name is gone. The caller first revoked the
+    connections and set the subscriptions to cancel at period end."""
+    with db.atomic():
+        AccountToken.delete().where(AccountToken.company == company_id).execute()
+        Company.delete().where(Company.id == company_id).execute()
