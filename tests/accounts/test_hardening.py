@@ -1,0 +1,176 @@
+"""Issue O (hardening): sessions on the server, invitations, account deletion; issue N's
+registration confirmation. Each attack over HTTP, on both databases."""
+import re
+
+from models import AccountToken, Company, Connection, LedgerEntry, LoginSession, OutboxMail, Subscription, User
+from tests import factories
+from tests.conftest import AuthActions
+
+
+def logged_in(client):
+    return client.get("/account").status_code == 200
+
+
+def invitation_link(to):
+    body = OutboxMail.select().where(OutboxMail.to == to).order_by(OutboxMail.id.desc()).first().body
+    return re.search(r"http://localhost(/invite/[A-Za-z0-9_\-]+)", body).group(1)
+
+
+def register_company(app, email, org_seed):
+    visitor = app.test_client()
+    helper = AuthActions(app, visitor)
+    visitor.get("/register")
+    response = helper.post("/register", {"kind": "customer", "email": email, "password": "a-long-password",
+                                         "name": "New", "company_name": f"New {org_seed} AB",
+                                         "org_number": factories.luhn_org_number(org_seed),
+                                         "industry": "it", "size": "1-9"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return visitor
+
+
+def test_a_removed_members_cookie_opens_nothing_after_a_new_registration(app, client, auth):
+    """Finding 1: the removed member's id went to the next user and its cookie opened it."""
+    admin = factories.customer_admin(email="boss@example.test")
+    member = factories.user(email="member@example.test", company=admin.company_id, company_role="admin")
+    removed = app.test_client()
+    AuthActions(app, removed).login("member@example.test")
+    cookie = removed.get_cookie("market_session").value
+    auth.login("boss@example.test")
+    assert auth.post(f"/account/members/{member.id}/remove").status_code == 303
+    newcomer = register_company(app, "fresh@example.test", 777)
+    assert logged_in(newcomer)
+    fresh = User.get(User.email == "fresh@example.test")
+    assert fresh.id != member.id  # ids are never reused, SQLite included
+    stale = app.test_client()
+    stale.set_cookie("market_session", cookie)
+    assert not logged_in(stale)
+    assert stale.get("/account/members").status_code in (302, 303)
+
+
+def test_the_cookie_carries_a_secret_never_a_row_id(client, auth):
+    user = factories.customer_admin(email="anna@example.test")
+    auth.login("anna@example.test")
+    with client.session_transaction() as sess:
+        secret = sess["_user_id"]
+    row = LoginSession.get(LoginSession.user == user.id)
+    assert len(secret) >= 32 and str(user.id) != secret and row.public_id not in secret
+    assert secret not in (row.secret_hash, str(row.id))
+
+
+def test_logout_ends_the_session_on_the_server(app, client, auth):
+    """Finding 2: a copied cookie kept working after its owner logged out."""
+    factories.customer_admin(email="anna@example.test")
+    auth.login("anna@example.test")
+    copy = app.test_client()
+    copy.set_cookie("market_session", client.get_cookie("market_session").value)
+    assert logged_in(copy)
+    auth.logout()
+    assert not logged_in(copy)
+    assert LoginSession.select().count() == 0
+
+
+def test_no_session_row_before_login(client):
+    assert "csrf_token" in client.get("/login").get_data(as_text=True)
+    assert LoginSession.select().count() == 0
+
+
+def test_account_lists_sessions_and_ends_one(app, client, auth):
+    factories.customer_admin(email="anna@example.test")
+    phone = app.test_client()
+    phone.environ_base["HTTP_USER_AGENT"] = "Phone browser"
+    AuthActions(app, phone).login("anna@example.test")
+    auth.login("anna@example.test")
+    page = client.get("/account").get_data(as_text=True)
+    rows = re.findall(r'data-session="([^"]+)"', page)
+    assert len(rows) == 2 and "Last seen" in page
+    phone_row = LoginSession.get(LoginSession.device.contains("Phone"))
+    assert phone_row.public_id in rows
+    assert auth.post(f"/account/sessions/{phone_row.public_id}/end").status_code == 303
+    assert not logged_in(phone) and logged_in(client)
+    # Someone else's session cannot be ended (nor even named).
+    other = factories.customer_admin(email="other@example.test")
+    AuthActions(app, app.test_client()).login("other@example.test")
+    theirs = LoginSession.get(LoginSession.user == other.id)
+    assert auth.post(f"/account/sessions/{theirs.public_id}/end").status_code == 404
+    assert LoginSession.get_or_none(LoginSession.id == theirs.id) is not None
+
+
+def test_last_seen_is_written_at_most_every_five_minutes(client, auth, time_machine):
+    import datetime
+
+    factories.customer_admin(email="anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
+    auth.login("anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 4), tick=False)
+    client.get("/account")
+    assert LoginSession.get().last_seen == datetime.datetime(2026, 11, 29, 10, 0)
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 6), tick=False)
+    client.get("/account")
+    assert LoginSession.get().last_seen == datetime.datetime(2026, 11, 29, 10, 6)
+
+
+def test_an_invitation_can_be_withdrawn(app, client, auth):
+    """Finding 7, first half."""
+    factories.customer_admin(email="boss@example.test")
+    auth.login("boss@example.test")
+    auth.post("/account/members/invite", {"email": "late@example.test", "role": "member"})
+    path = invitation_link("late@example.test")
+    invitation = AccountToken.get(AccountToken.kind == "invite")
+    assert f'data-invitation="{invitation.id}"' in client.get("/account/members").get_data(as_text=True)
+    assert auth.post(f"/account/members/invitations/{invitation.id}/withdraw").status_code == 303
+    helper = AuthActions(app, app.test_client())
+    response = helper.post(path, {"password": "a-long-password"})
+    assert response.status_code == 400
+    assert User.get_or_none(User.email == "late@example.test") is None
+    # Another company's admin cannot withdraw it, nor a made-up id.
+    assert auth.post("/account/members/invitations/99999/withdraw").status_code == 404
+
+
+def test_an_admin_invitation_dies_with_its_senders_admin_role(app, client, auth):
+    """Finding 7, second half: the demoted sender's admin invitation still worked."""
+    boss = factories.customer_admin(email="boss@example.test")
+    sender = factories.user(email="sender@example.test", company=boss.company_id, company_role="admin")
+    sender_client = app.test_client()
+    sender_auth = AuthActions(app, sender_client)
+    sender_auth.login("sender@example.test")
+    assert sender_auth.post("/account/members/invite", {"email": "new@example.test", "role": "admin"}).status_code == 303
+    path = invitation_link("new@example.test")
+    auth.login("boss@example.test")
+    assert auth.post(f"/account/members/{sender.id}/role", {"role": "member"}).status_code == 303
+    helper = AuthActions(app, app.test_client())
+    response = helper.post(path, {"password": "a-long-password"})
+    assert response.status_code == 400
+    assert User.get_or_none(User.email == "new@example.test") is None
+
+
+def test_deleting_an_account_needs_the_password_and_ends_its_sessions(app, client, auth):
+    boss = factories.customer_admin(email="boss@example.test")
+    factories.user(email="member@example.test", company=boss.company_id, company_role="member")
+    member = AuthActions(app, client)
+    member.login("member@example.test")
+    other_device = app.test_client()
+    AuthActions(app, other_device).login("member@example.test")
+    assert member.post("/account/delete", {"password": "wrong-password"}).status_code == 422
+    assert User.get_or_none(User.email == "member@example.test") is not None
+    assert member.post("/account/delete", {"password": factories.PASSWORD}).status_code == 303
+    assert User.get_or_none(User.email == "member@example.test") is None
+    assert not logged_in(other_device) and not logged_in(client)
+    assert Company.get_or_none(Company.id == boss.company_id) is not None  # a member leaves alone
+
+
+def test_the_last_admin_deletes_the_company_but_the_ledger_stays(app, client, auth):
+    boss = factories.customer_admin(email="boss@example.test")
+    company_id = boss.company_id
+    app_row = factories.app_listing(status="published")
+    factories.connection(boss.company, app_row)
+    subscription = factories.subscription(boss.company, app_row, imported=True)
+    factories.ledger_entry(app_row, company_obj=boss.company, subscription_obj=subscription)
+    auth.login("boss@example.test")
+    assert auth.post("/account/delete", {"password": factories.PASSWORD}).status_code == 303
+    assert Company.get_or_none(Company.id == company_id) is None
+    assert User.get_or_none(User.email == "boss@example.test") is None
+    assert Connection.select().count() == 0 and Subscription.select().count() == 0
+    ledger = LedgerEntry.get()
+    assert ledger.company_id is None and ledger.gross_ore == 24875
+    assert LoginSession.select().count() == 0
+    assert not logged_in(client)
