@@ -18,6 +18,7 @@ import urllib.request
 
 from market import config as market_config
 from market.catalog import listings
+from market.core import log_redaction
 from market.data import database
 from market.jobs import seed, stripe_setup, sweep
 from models import App, OAuthClient, User, db
@@ -146,6 +147,7 @@ def run(host, port, create_app, make_server):
                  "--client-id", SAMPLE_CLIENT_ID, "--client-secret", app.config["DEMO_CLIENT_SECRET"]],
                 env={**os.environ, "SAMPLE_LANDING_SECRET": landing_secret,
                      "SAMPLE_NOTIFICATION_SECRETS": extra_secrets})
+    log_redaction.redact_logger("werkzeug")  # its access log: no link token, code or state
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="market", daemon=True).start()
 
