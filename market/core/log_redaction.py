@@ -18,7 +18,7 @@ _SECRET_PATHS = re.compile(
 SECRET_PARAMETERS = ("code", "state", "token", "access_token", "refresh_token", "id_token", "client_secret",
                      "secret", "password", "sig", "signature", "key", "api_key", "hmac", "nonce")
 _SECRET_QUERY = re.compile(
-    r"([?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&#\s\"']*", re.IGNORECASE)
+    r"((?:^|[?&;\s])(?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&#\s\"']*", re.IGNORECASE)
 
 
 def redact(text):
