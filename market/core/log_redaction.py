@@ -20,13 +20,21 @@ SECRET_PARAMETERS = ("code", "state", "token", "access_token", "refresh_token", 
 _SECRET_QUERY = re.compile(
     r"((?:^|[?&;\s])(?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&#\s\"']*", re.IGNORECASE)
 
+# The same inside a URL-encoded `next` (/login?next=/oauth-v1/auth%3F...%26state%3D...).
+_SECRET_ENCODED_QUERY = re.compile(
+    r"((?:%3F|%26)(?:" + "|".join(SECRET_PARAMETERS) + r")%3D)(?:(?!%26)[^&#\s\"'])*", re.IGNORECASE)
+_SECRET_ENCODED_PATHS = re.compile(
+    r"(%2F(?:reset|invite|account%2Femail%2Fconfirm|register%2Fconfirm)%2F)(?:(?!%3F|%2F)[^&#\s\"'])+",
+    re.IGNORECASE)
+
 
 def redact(text):
     """`text` with every URL secret replaced by [redacted]."""
     if not isinstance(text, str) or not text:
         return text
-    text = _SECRET_PATHS.sub(lambda m: m.group(1) + REDACTED, text)
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
+    for pattern in (_SECRET_PATHS, _SECRET_QUERY, _SECRET_ENCODED_QUERY, _SECRET_ENCODED_PATHS):
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 class RedactingFilter(logging.Filter):

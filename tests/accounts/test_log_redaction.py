@@ -19,6 +19,9 @@ PATHS = ("/reset/tok-reset-1234567890", "/invite/tok-invite-1234567890",
 
 
 def test_the_demos_request_log_holds_no_url_secret(app, caplog):
+    # An anonymous visitor to the authorize URL is sent to /login?next=<the URL, encoded>.
+    assert log_redaction.redact("/login?next=/oauth-v1/auth%3Fclient_id%3Dx%26state%3Dstate-987654%26a%3Db") == (
+        "/login?next=/oauth-v1/auth%3Fclient_id%3Dx%26state%3D[redacted]%26a%3Db")
     log_redaction.redact_logger("werkzeug")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
