@@ -17,7 +17,7 @@ bp = Blueprint("reviews", __name__)
 ID = "int(max=2147483647)"
 # How each refusal of market.reviews.ratings is answered (the most specific kind first).
 REFUSAL_STATUS = ((ratings.NotACustomer, 403), (ratings.NotYours, 404), (ratings.AlreadyReplied, 409),
-                  (ratings.ReviewError, 400))
+                  (ratings.AlreadyReported, 409), (ratings.TooManyReports, 429), (ratings.ReviewError, 400))
 
 
 def _refusal_status(refused):

@@ -174,3 +174,26 @@ def test_the_last_admin_deletes_the_company_but_the_ledger_stays(app, client, au
     assert ledger.company_id is None and ledger.gross_ore == 24875
     assert LoginSession.select().count() == 0
     assert not logged_in(client)
+
+
+def test_review_reports_are_one_per_person_and_review_and_limited_per_day(client, auth):
+    """Finding 8: reports were unlimited per user and review."""
+    from market.reviews import ratings
+    from models import ReviewReport, utcnow
+
+    app_row = factories.app_listing(slug="hours", name="Hours")
+    reviews = []
+    for n in range(ratings.MAX_REPORTS_PER_DAY + 1):
+        company = factories.company()
+        writer = factories.customer_admin(email=f"writer{n}@example.test", company_obj=company)
+        factories.connection(company, app_row, last_used_at=utcnow())
+        reviews.append(ratings.save_review(company, writer, app_row, 1, f"Spam {n}")[0])
+    factories.customer_admin(email="reader@example.test")
+    auth.login("reader@example.test")
+    assert auth.post(f"/reviews/{reviews[0].id}/report", {"reason": "Advertising"}).status_code == 303
+    again = auth.post(f"/reviews/{reviews[0].id}/report", {"reason": "Advertising"})
+    assert again.status_code == 409 and "already reported" in again.get_data(as_text=True)
+    for review in reviews[1:-1]:
+        assert auth.post(f"/reviews/{review.id}/report", {"reason": "Advertising"}).status_code == 303
+    assert auth.post(f"/reviews/{reviews[-1].id}/report", {"reason": "Advertising"}).status_code == 429
+    assert ReviewReport.select().count() == ratings.MAX_REPORTS_PER_DAY
