@@ -119,7 +119,7 @@ class LoginFailure(BaseModel):
 class AccountToken(BaseModel):
     """Single-use expiring links: password reset, invitation, email change."""
     id = AutoField()
-    kind = CharField(max_length=16)  # reset | invite | email
+    kind = CharField(max_length=16)  # reset | invite | email | confirm
     token_hash = CharField(max_length=64, unique=True)
     user = ForeignKeyField(User, null=True, on_delete="CASCADE")
     company = ForeignKeyField(Company, null=True, on_delete="CASCADE")

@@ -37,6 +37,8 @@ SETTINGS = {
     "SMTP_URL": (str, None, True),
     "MAIL_FROM": (str, None, False),
     "MAIL_DISABLED": (int, 0, False),
+    # Registrations per address and hour (issue N); then 429 with Retry-After.
+    "REGISTRATION_LIMIT_PER_HOUR": (int, 10, False),
 }
 
 # Secrets production must be given explicitly.

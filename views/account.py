@@ -77,6 +77,11 @@ def _form():
     return request.form.to_dict()
 
 
+def _local(url):
+    """The referrer, when it is a page of this market (the banner's form goes back to it)."""
+    return bool(url) and url.startswith(request.host_url)
+
+
 # --- registration --------------------------------------------------------------------------
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -89,16 +94,26 @@ def register():
         return render_page("account/register.html", None, form={"kind": kind}, errors={}, **context)
     form = _form()
     kind = form.get("kind")
+    address = request.remote_addr or ""
+    try:
+        companies.check_registration_limit(current_app.config, address)
+    except companies.RegistrationLimited as limited:
+        form.pop("password", None)
+        response = form_errors("account/register.html", "register_form", status=429, form=form,
+                               errors={"email": str(limited)}, **context)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
     try:
         if kind == "developer":
             user = companies.register_developer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
-                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""))
+                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""),
+                address=address)
         elif kind == "customer":
             user = companies.register_customer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
                 company_name=form.get("company_name"), org_number=form.get("org_number"),
-                industry=form.get("industry"), size=form.get("size"))
+                industry=form.get("industry"), size=form.get("size"), address=address)
         else:
             raise companies.InvalidInput({"kind": "Choose whether you register a company or a developer."})
     except companies.InvalidInput as problem:
@@ -106,9 +121,34 @@ def register():
         if kind == "developer" and "org_number" in problem.errors:
             problem.errors["vendor_org_number"] = problem.errors.pop("org_number")
         return form_errors("account/register.html", "register_form", form=form, errors=problem.errors, **context)
+    companies.send_confirmation(current_app.config, user)
     _start_session(user)
     return finished("/developer" if user.developer_id else url_for("account.overview"),
-                    "Welcome to the App Market.")
+                    "Welcome to the App Market. We mailed you a link to confirm your email address.")
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+def confirm_registration(token):
+    # GET only shows the button: a mail scanner following the link confirms nothing.
+    try:
+        if request.method == "GET":
+            row = companies.find_token("confirm", token)
+            return render_page("account/confirm_registration.html", None, email=row.email, token=token)
+        companies.confirm_registration(token)
+    except companies.InvalidLink as problem:
+        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+    return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
+                    "Your email address is confirmed.")
+
+
+@bp.post("/register/confirm-again")
+@login_required
+def confirm_again():
+    if accounts.is_confirmed(current_user.user):
+        return finished(url_for("account.overview"), "Your email address is already confirmed.")
+    companies.send_confirmation(current_app.config, current_user.user)
+    return finished(request.referrer if _local(request.referrer) else url_for("account.overview"),
+                    f"We sent a new confirmation link to {current_user.user.email}.")
 
 
 # --- the account ---------------------------------------------------------------------------
@@ -290,6 +330,8 @@ def invite():
         companies.invite_member(current_app.config, current_user.user, form.get("email"), form.get("role"))
     except companies.InvalidInput as problem:
         return _members_page(422, form, problem.errors, block="invite_form")
+    except accounts.NotConfirmed as problem:
+        return _members_page(403, form, {"email": str(problem)}, block="invite_form")
     except mail.MailNotConfigured as problem:
         return _members_page(503, form, {"email": str(problem)}, block="invite_form")
     return finished(url_for("account.members"), "Invitation sent.")

@@ -3,6 +3,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from market.accounts import auth as accounts
 from market.catalog import store
 from market.data import prepared
 from market.recommendations import ranking as recommendations
@@ -119,6 +120,8 @@ def write_review(slug):
     user = current_user.user
     if user.company_id is None:
         return _section(app, status=403, error="Only customer companies can review apps.")
+    if not accounts.is_confirmed(user):
+        return _section(app, status=403, error=str(accounts.NotConfirmed()))  # issue N
     try:
         _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                          request.form.get("text"))

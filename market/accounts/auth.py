@@ -129,6 +129,28 @@ def forget_old_failures(now=None):
     return LoginFailure.delete().where(LoginFailure.at < cutoff).execute()
 
 
+# --- confirmed addresses (issue N) ----------------------------------------------------------
+
+class NotConfirmed(Exception):
+    def __init__(self):
+        super().__init__("Confirm your email address first: follow the link we mailed you, or ask for a new one "
+                         "on any page.")
+
+
+def is_confirmed(user):
+    """A registration whose address is confirmed (invited, seeded and imported people are)."""
+    user = getattr(user, "user", user)  # a SessionUser or the User row
+    return user is not None and getattr(user, "confirmed_at", None) is not None
+
+
+def require_confirmed(user):
+    """The one check behind "until confirmed, no buying, consent, rating, inviting or
+    submitting an app"."""
+    if not is_confirmed(user):
+        raise NotConfirmed()
+    return user
+
+
 # --- sessions ------------------------------------------------------------------------------
 
 def _secret_hash(secret):

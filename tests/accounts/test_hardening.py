@@ -197,3 +197,94 @@ def test_review_reports_are_one_per_person_and_review_and_limited_per_day(client
         assert auth.post(f"/reviews/{review.id}/report", {"reason": "Advertising"}).status_code == 303
     assert auth.post(f"/reviews/{reviews[-1].id}/report", {"reason": "Advertising"}).status_code == 429
     assert ReviewReport.select().count() == ratings.MAX_REPORTS_PER_DAY
+
+
+def confirmation_link(to):
+    body = OutboxMail.select().where(OutboxMail.to == to).order_by(OutboxMail.id.desc()).first().body
+    return re.search(r"http://localhost(/register/confirm/[A-Za-z0-9_\-]+)", body).group(1)
+
+
+def test_a_new_registration_confirms_its_address_before_it_may_act(app):
+    """Issue N, Deliver 5 (registration): until confirmed, no buying, consent, rating or inviting;
+    every page says so with a "send the link again" button; the link is single use."""
+    visitor = register_company(app, "fresh@example.test", 901)
+    helper = AuthActions(app, visitor)
+    user = User.get(User.email == "fresh@example.test")
+    assert user.confirmed_at is None and user.registered_from == "127.0.0.1"
+    page = visitor.get("/account").get_data(as_text=True)
+    assert "data-unconfirmed" in page and "Send the link again" in page
+    paid = factories.app_listing(slug="paid-app", price_ore=9900)
+    free = factories.app_listing(slug="free-app")
+    factories.connection(user.company, free)  # a customer of it, who could otherwise rate it
+    refused = [helper.post("/apps/paid-app/buy", {"plan": str(paid.plans[0].id)}),
+               helper.post("/account/members/invite", {"email": "x@example.test", "role": "member"}),
+               helper.post("/apps/free-app/reviews", {"stars": "5", "text": "Great"})]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert all("Confirm your email address" in r.get_data(as_text=True) for r in refused)
+    assert AccountToken.select().where(AccountToken.kind == "invite").count() == 0
+    assert free.reviews.count() == 0
+    # Another link on request; the first still works, once.
+    assert helper.post("/register/confirm-again").status_code == 303
+    path = confirmation_link("fresh@example.test")
+    assert visitor.get(path).status_code == 200 and User.get_by_id(user.id).confirmed_at is None  # GET shows a button
+    assert helper.post(path).status_code == 303
+    assert User.get_by_id(user.id).confirmed_at is not None
+    assert helper.post(path).status_code == 400  # single use
+    assert "data-unconfirmed" not in visitor.get("/account").get_data(as_text=True)
+    assert helper.post("/account/members/invite", {"email": "x@example.test", "role": "member"}).status_code == 303
+
+
+def test_an_unconfirmed_developer_cannot_submit_an_app(app):
+    visitor = app.test_client()
+    helper = AuthActions(app, visitor)
+    visitor.get("/register")
+    assert helper.post("/register", {"kind": "developer", "email": "dev@vendor.test", "password": "a-long-password",
+                                     "vendor_name": "Vendor AB"}).status_code == 303
+    user = User.get(User.email == "dev@vendor.test")
+    listing = factories.app_listing(developer_obj=user.developer, slug="mine", status="draft")
+    assert helper.post("/developer/apps/mine/submit").status_code == 403
+    assert listing.__class__.get_by_id(listing.id).status == "draft"
+
+
+def test_the_confirmation_link_expires_after_a_day(app, time_machine):
+    import datetime
+
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
+    visitor = register_company(app, "fresh@example.test", 902)
+    path = confirmation_link("fresh@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 30, 10, 1), tick=False)
+    assert AuthActions(app, visitor).post(path).status_code == 400
+    assert User.get(User.email == "fresh@example.test").confirmed_at is None
+
+
+def test_an_accepted_invitation_confirms_the_address(app, auth):
+    factories.customer_admin(email="boss@example.test")
+    auth.login("boss@example.test")
+    auth.post("/account/members/invite", {"email": "new@example.test", "role": "member"})
+    helper = AuthActions(app, app.test_client())
+    assert helper.post(invitation_link("new@example.test"), {"password": "a-long-password"}).status_code == 303
+    assert User.get(User.email == "new@example.test").confirmed_at is not None
+
+
+def test_registrations_are_limited_per_address_and_hour(app):
+    app.config["REGISTRATION_LIMIT_PER_HOUR"] = 3
+    for n in range(3):
+        register_company(app, f"r{n}@example.test", 910 + n)
+    visitor = app.test_client()
+    visitor.get("/register")
+    response = AuthActions(app, visitor).post("/register", {
+        "kind": "customer", "email": "r9@example.test", "password": "a-long-password", "company_name": "R9 AB",
+        "org_number": factories.luhn_org_number(919), "industry": "it", "size": "1-9"})
+    assert response.status_code == 429 and 0 < int(response.headers["Retry-After"]) <= 3600
+    assert User.get_or_none(User.email == "r9@example.test") is None
+
+
+def test_an_unconfirmed_admin_cannot_consent(app):
+    visitor = register_company(app, "fresh@example.test", 903)
+    free = factories.app_listing(slug="free-app")
+    client_row, _ = factories.oauth_client(free)
+    response = visitor.get("/oauth-v1/auth", query_string={
+        "client_id": client_row.client_id, "redirect_uri": "https://client.example.test/callback",
+        "response_type": "code", "scope": "companyinformation", "state": "s1"})
+    assert response.status_code == 403 and "Confirm your email address" in response.get_data(as_text=True)
+    assert Connection.select().count() == 0
