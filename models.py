@@ -5,6 +5,7 @@ Times are naive UTC datetimes (`utcnow()`); money is integer öre.
 import secrets
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -16,7 +17,6 @@ from peewee import (
     IntegrityError,
     Model,
     NodeList,
-    SQL,
     SqliteDatabase,
     TextField,
 )

@@ -104,7 +104,7 @@ def test_the_wait_per_account_and_address_doubles_up_to_a_minute(client, auth, t
     factories.customer_admin(email="anna@example.test")
     moment = datetime.datetime(2026, 11, 29, 10, 0)
     waits = []
-    for n in range(13):
+    for _ in range(13):
         time_machine.move_to(moment, tick=False)
         assert auth.login("anna@example.test", "wrong").status_code == 401
         response = auth.login("anna@example.test", "wrong")  # at once, from the same address

@@ -2,7 +2,16 @@
 registration confirmation. Each attack over HTTP, on both databases."""
 import re
 
-from models import AccountToken, Company, Connection, LedgerEntry, LoginSession, OutboxMail, Subscription, User
+from models import (
+    AccountToken,
+    Company,
+    Connection,
+    LedgerEntry,
+    LoginSession,
+    OutboxMail,
+    Subscription,
+    User,
+)
 from tests import factories
 from tests.conftest import AuthActions
 
