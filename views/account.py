@@ -13,7 +13,9 @@ from market.billing import gateway
 from market.billing import subscriptions as billing_subscriptions
 from market.oauth import connections as oauth_connections
 from market.outbound import mail
-from models import Company, Developer, Subscription
+from market.reviews import ratings
+from market.stats import app_stats
+from models import App, Company, Developer, Review, Subscription
 from views import render_page, wants_fragment
 
 bp = Blueprint("account", __name__)
@@ -181,7 +183,7 @@ def end_session(public_id):
     return finished(url_for("account.overview"), "That session is logged out.")
 
 
-def _close_company(config, company_id):
+def _close_company(config, admin, company_id):
     """A company's last admin deleted their account: the company goes with it. Its apps lose
     access (every grant revoked, the apps told), its subscriptions end when the paid period
     does (each a Stripe call of its own, outside any transaction), then its data is erased but
@@ -193,7 +195,13 @@ def _close_company(config, company_id):
         billing_subscriptions.set_cancel_at_period_end(config, subscription, True, "delete")
     for connection in list(oauth_connections.connections_of(company_id)):
         oauth_connections.revoke_connection(config, connection)
+    touched = {row.app_id for row in Subscription.select(Subscription.app).where(Subscription.company == company_id)}
+    for review in list(Review.select(Review, App).join(App).where(Review.company == company_id)):
+        ratings.delete_review(company_id, admin, review.app)  # out of the app's rating totals
+        touched.add(review.app_id)
     companies.erase_company(company_id)
+    for app_id in touched:
+        app_stats.refresh_app(app_id, config["BILLING_GRACE_DAYS"])  # its customers, counted again
 
 
 @bp.post("/account/delete")
@@ -206,7 +214,7 @@ def delete_account():
         return _overview(422, delete_error=problem.errors.get("password") or str(problem))
     if what == "company":
         try:
-            _close_company(current_app.config, user.company_id)
+            _close_company(current_app.config, user, user.company_id)
         except gateway.StripeError:
             return _overview(503, delete_error="Stripe could not be reached to cancel a subscription; "
                                                "nothing more was deleted. Please try again in a minute.")

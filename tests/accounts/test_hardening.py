@@ -174,6 +174,11 @@ def test_the_last_admin_deletes_the_company_but_the_ledger_stays(app, client, au
     factories.connection(boss.company, app_row)
     subscription = factories.subscription(boss.company, app_row, imported=True)
     factories.ledger_entry(app_row, company_obj=boss.company, subscription_obj=subscription)
+    from market.reviews import ratings
+    from models import AppStats
+
+    ratings.save_review(boss.company, boss, app_row, 5, "Fine")
+    assert AppStats.get_by_id(app_row.id).rating_count == 1
     auth.login("boss@example.test")
     assert auth.post("/account/delete", {"password": factories.PASSWORD}).status_code == 303
     assert Company.get_or_none(Company.id == company_id) is None
@@ -183,6 +188,9 @@ def test_the_last_admin_deletes_the_company_but_the_ledger_stays(app, client, au
     assert ledger.company_id is None and ledger.gross_ore == 24875
     assert LoginSession.select().count() == 0
     assert not logged_in(client)
+    assert AppStats.get_by_id(app_row.id).rating_count == 0  # its rating left the totals
+    register_company(app, "next@example.test", 778)
+    assert User.get(User.email == "next@example.test").company_id != company_id  # never reused
 
 
 def test_review_reports_are_one_per_person_and_review_and_limited_per_day(client, auth):
