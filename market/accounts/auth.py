@@ -26,6 +26,7 @@ MAX_PAIR_WAIT = 60
 MAX_FAILURES_PER_ADDRESS = 30
 ACCOUNT_FAILURE_SPACING = 2  # seconds: across all addresses, one failed attempt per 2 s
 SESSION_TOUCH = datetime.timedelta(minutes=5)
+SESSION_IDLE = datetime.timedelta(days=30)  # a session not used for this long is over
 
 
 def configure_hasher(cheap):
@@ -66,7 +67,8 @@ class LoginThrottled(Exception):
 
 
 def _keys(email, address):
-    return f"email:{email}", f"pair:{email}|{address}", f"ip:{address}"
+    # LoginFailure.key holds 300 characters: a 254-character email and an IPv6 address fit.
+    return f"email:{email}"[:300], f"pair:{address}|{email}"[:300], f"ip:{address}"[:300]
 
 
 def _recent(key, since):
@@ -124,9 +126,11 @@ def authenticate(email, password, address):
 
 
 def forget_old_failures(now=None):
-    """Called by the sweep: failures older than the window no longer matter."""
-    cutoff = (now or utcnow()) - THROTTLE_WINDOW
-    return LoginFailure.delete().where(LoginFailure.at < cutoff).execute()
+    """Called by the sweep: failures older than the window no longer matter, and sessions idle
+    for SESSION_IDLE are ended (their rows go)."""
+    now = now or utcnow()
+    LoginSession.delete().where(LoginSession.last_seen < now - SESSION_IDLE).execute()
+    return LoginFailure.delete().where(LoginFailure.at < now - THROTTLE_WINDOW).execute()
 
 
 # --- confirmed addresses (issue N) ----------------------------------------------------------
@@ -176,7 +180,10 @@ def session_for(secret):
     if row is None:
         return None
     now = utcnow()
-    if row.last_seen is None or row.last_seen + SESSION_TOUCH <= now:
+    if row.last_seen + SESSION_IDLE < now:
+        LoginSession.delete().where(LoginSession.id == row.id).execute()
+        return None
+    if row.last_seen + SESSION_TOUCH <= now:
         LoginSession.update(last_seen=now).where(LoginSession.id == row.id).execute()
         row.last_seen = now
     return row

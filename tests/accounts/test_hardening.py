@@ -305,3 +305,15 @@ def test_an_unconfirmed_admin_cannot_consent(app):
         "response_type": "code", "scope": "companyinformation", "state": "s1"})
     assert response.status_code == 403 and "Confirm your email address" in response.get_data(as_text=True)
     assert Connection.select().count() == 0
+
+
+def test_a_session_idle_for_thirty_days_is_over(client, auth, time_machine):
+    import datetime
+
+    factories.customer_admin(email="anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 1, 10, 0), tick=False)
+    auth.login("anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 20, 10, 0), tick=False)
+    assert logged_in(client)
+    time_machine.move_to(datetime.datetime(2026, 12, 21, 10, 0), tick=False)
+    assert not logged_in(client) and LoginSession.select().count() == 0
