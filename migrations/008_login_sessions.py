@@ -30,6 +30,9 @@ def _rebuild_with_autoincrement(database, table):
     database.execute_sql(f'ALTER TABLE "{new_table}" RENAME TO "{table}"')
     for index_sql in indexes:
         database.execute_sql(index_sql)
+    # The copy left a row for the table in sqlite_sequence (renamed with it): one row, the
+    # highest id, from which every new id counts up.
+    database.execute_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
     database.execute_sql("INSERT INTO sqlite_sequence (name, seq) "
                          f'SELECT ?, COALESCE(MAX(id), 0) FROM "{table}"', (table,))
 

@@ -317,3 +317,36 @@ def test_a_session_idle_for_thirty_days_is_over(client, auth, time_machine):
     assert logged_in(client)
     time_machine.move_to(datetime.datetime(2026, 12, 21, 10, 0), tick=False)
     assert not logged_in(client) and LoginSession.select().count() == 0
+
+
+def test_migration_008_keeps_the_rows_and_sqlite_never_reuses_a_deleted_id(tmp_path):
+    """On SQLite the rebuilt user and company tables keep every row and reference, and from
+    then on a deleted highest id is never handed out again (finding 1's root)."""
+    from peewee_migrate import Router
+
+    from market.data import database
+    from models import db
+    from tests.data.test_migrations import _use
+
+    engine = database.open_database(f"sqlite:///{tmp_path}/old.db")
+    _use(engine)
+    try:
+        with db.connection_context():
+            router = Router(db, migrate_dir=database.MIGRATIONS_DIR)
+            router.run("004_pending_plan_change")
+            db.execute_sql("INSERT INTO company (public_id, name, org_number, industry, size, show_name_in_reviews, "
+                           "share_org_number, imported, created_at) VALUES ('p1', 'A', '1', 'it', '1-9', 0, 0, 0, "
+                           "'2026-01-01 00:00:00')")
+            for email in ("a@x.test", "b@x.test"):
+                db.execute_sql("INSERT INTO user (email, password_hash, name, company_id, company_role, "
+                               "is_platform_admin, session_epoch, created_at) VALUES (?, 'h', '', 1, 'admin', 0, 0, "
+                               "'2026-01-01 00:00:00')", (email,))
+            router.run()
+            assert [(u.id, u.email, u.company_id, u.confirmed_at is not None)
+                    for u in User.select().order_by(User.id)] == [(1, "a@x.test", 1, True), (2, "b@x.test", 1, True)]
+            User.delete().where(User.id == 2).execute()
+            newcomer = User.create(email="c@x.test", password_hash="h", company=1, company_role="member")
+            assert newcomer.id == 3
+            assert db.execute_sql("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        engine.close_all()
