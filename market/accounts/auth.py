@@ -26,7 +26,6 @@ MAX_PAIR_WAIT = 60
 MAX_FAILURES_PER_ADDRESS = 30
 ACCOUNT_FAILURE_SPACING = 2  # seconds: across all addresses, one failed attempt per 2 s
 SESSION_TOUCH = datetime.timedelta(minutes=5)
-SESSION_IDLE = datetime.timedelta(days=30)  # a session not used for this long is over
 
 
 def configure_hasher(cheap):
@@ -126,11 +125,9 @@ def authenticate(email, password, address):
 
 
 def forget_old_failures(now=None):
-    """Called by the sweep: failures older than the window no longer matter, and sessions idle
-    for SESSION_IDLE are ended (their rows go)."""
-    now = now or utcnow()
-    LoginSession.delete().where(LoginSession.last_seen < now - SESSION_IDLE).execute()
-    return LoginFailure.delete().where(LoginFailure.at < now - THROTTLE_WINDOW).execute()
+    """Called by the sweep: failures older than the window no longer matter."""
+    cutoff = (now or utcnow()) - THROTTLE_WINDOW
+    return LoginFailure.delete().where(LoginFailure.at < cutoff).execute()
 
 
 # --- confirmed addresses (issue N) ----------------------------------------------------------
@@ -180,9 +177,6 @@ def session_for(secret):
     if row is None:
         return None
     now = utcnow()
-    if row.last_seen + SESSION_IDLE < now:
-        LoginSession.delete().where(LoginSession.id == row.id).execute()
-        return None
     if row.last_seen + SESSION_TOUCH <= now:
         LoginSession.update(last_seen=now).where(LoginSession.id == row.id).execute()
         row.last_seen = now

@@ -307,18 +307,6 @@ def test_an_unconfirmed_admin_cannot_consent(app):
     assert Connection.select().count() == 0
 
 
-def test_a_session_idle_for_thirty_days_is_over(client, auth, time_machine):
-    import datetime
-
-    factories.customer_admin(email="anna@example.test")
-    time_machine.move_to(datetime.datetime(2026, 11, 1, 10, 0), tick=False)
-    auth.login("anna@example.test")
-    time_machine.move_to(datetime.datetime(2026, 11, 20, 10, 0), tick=False)
-    assert logged_in(client)
-    time_machine.move_to(datetime.datetime(2026, 12, 21, 10, 0), tick=False)
-    assert not logged_in(client) and LoginSession.select().count() == 0
-
-
 def test_migration_008_keeps_the_rows_and_sqlite_never_reuses_a_deleted_id(tmp_path):
     """On SQLite the rebuilt user and company tables keep every row and reference, and from
     then on a deleted highest id is never handed out again (finding 1's root)."""
