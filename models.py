@@ -5,6 +5,7 @@ Times are naive UTC datetimes (`utcnow()`); money is integer öre.
 import secrets
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -15,6 +16,8 @@ from peewee import (
     IntegerField,
     IntegrityError,
     Model,
+    NodeList,
+    SqliteDatabase,
     TextField,
 )
 
@@ -25,6 +28,20 @@ db = DatabaseProxy()
 
 def new_public_id():
     return secrets.token_urlsafe(12)
+
+
+class NeverReusedAutoField(AutoField):
+    """An id no later row is ever given again, even after its row is deleted: on SQLite the
+    primary key is AUTOINCREMENT (plain INTEGER PRIMARY KEY hands a deleted highest id to the
+    next row); PostgreSQL's sequences never go back anyway. For users, companies and login
+    sessions, whose ids must never come to mean someone else (issue O, finding 1)."""
+
+    def ddl(self, ctx):
+        node_list = super().ddl(ctx)
+        database = getattr(self.model._meta.database, "obj", self.model._meta.database)
+        if isinstance(database, SqliteDatabase):
+            return NodeList((node_list, SQL("AUTOINCREMENT")))
+        return node_list
 
 
 class BaseModel(Model):
@@ -61,7 +78,7 @@ class Developer(BaseModel):
 
 class Company(BaseModel):
     """A customer company of the platform; its users buy, activate and consent."""
-    id = AutoField()
+    id = NeverReusedAutoField()
     # Opaque id shown to apps (activation `company` parameter); never the row id.
     public_id = CharField(max_length=32, unique=True, default=new_public_id)
     name = CharField(max_length=120)
@@ -77,7 +94,7 @@ class Company(BaseModel):
 
 
 class User(BaseModel):
-    id = AutoField()
+    id = NeverReusedAutoField()
     email = CharField(max_length=254, unique=True)
     password_hash = CharField(max_length=255)
     name = CharField(max_length=120, default="")
@@ -85,9 +102,12 @@ class User(BaseModel):
     company_role = CharField(max_length=10, null=True)  # admin | member
     developer = ForeignKeyField(Developer, null=True, backref="users", on_delete="CASCADE")
     is_platform_admin = BooleanField(default=False)
-    # Part of the login cookie's user id: bumping it ends every session (DESIGN.md §4).
-    session_epoch = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    # When the person followed the registration mail's link (issue N); invited people, seeded
+    # and imported accounts are confirmed from the start. Unconfirmed: no buying, consent,
+    # rating, inviting or submitting.
+    confirmed_at = DateTimeField(null=True)
+    registered_from = CharField(max_length=64, null=True)  # the address that registered
 
     @property
     def is_company_admin(self):
@@ -104,7 +124,7 @@ class LoginFailure(BaseModel):
 class AccountToken(BaseModel):
     """Single-use expiring links: password reset, invitation, email change."""
     id = AutoField()
-    kind = CharField(max_length=16)  # reset | invite | email
+    kind = CharField(max_length=16)  # reset | invite | email | confirm
     token_hash = CharField(max_length=64, unique=True)
     user = ForeignKeyField(User, null=True, on_delete="CASCADE")
     company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
@@ -566,12 +586,29 @@ class DisputeReversal(BaseModel):
         table_name = "dispute_reversal"
 
 
+class LoginSession(BaseModel):
+    """One login (issue O): the `market_session` cookie carries a random secret, signed, whose
+    SHA-256 is kept here; the row's `public_id` names it on /account. Deleting the row ends the
+    session (logout, log out everywhere, password change, account deletion)."""
+    id = NeverReusedAutoField()
+    public_id = CharField(max_length=32, unique=True, default=new_public_id)
+    secret_hash = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, backref="login_sessions", on_delete="CASCADE")
+    device = CharField(max_length=200, default="")
+    address = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(default=utcnow)  # written at most once per 5 minutes
+
+    class Meta:
+        table_name = "login_session"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal,
+    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

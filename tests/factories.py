@@ -33,6 +33,7 @@ def developer(**fields):
 
 def user(email=None, password=PASSWORD, **fields):
     n = next(_seq)
+    fields.setdefault("confirmed_at", utcnow())  # as the seed's and invited accounts are (issue N)
     return User.create(email=email or f"user{n}@example.test",
                        password_hash=accounts.hash_password(password), **fields)
 

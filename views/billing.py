@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from market.accounts import auth as accounts
 from market.billing import (
     catalogue,
     checkout,
@@ -107,6 +108,8 @@ def buy(slug):
     user = _company_admin("Only your company's admins can buy apps. Ask an admin to buy it.")
     if user is None:
         return _login_redirect(f"/apps/{slug}")
+    if not accounts.is_confirmed(user):
+        _forbidden(str(accounts.NotConfirmed()))  # issue N: a confirmed address first
     app = _app_or_404(slug)
     try:
         url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"))

@@ -3,6 +3,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from market.accounts import auth as accounts
 from market.catalog import store
 from market.data import prepared
 from market.recommendations import ranking as recommendations
@@ -17,7 +18,7 @@ bp = Blueprint("reviews", __name__)
 ID = "int(max=2147483647)"
 # How each refusal of market.reviews.ratings is answered (the most specific kind first).
 REFUSAL_STATUS = ((ratings.NotACustomer, 403), (ratings.NotYours, 404), (ratings.AlreadyReplied, 409),
-                  (ratings.ReviewError, 400))
+                  (ratings.AlreadyReported, 409), (ratings.TooManyReports, 429), (ratings.ReviewError, 400))
 
 
 def _refusal_status(refused):
@@ -119,6 +120,8 @@ def write_review(slug):
     user = current_user.user
     if user.company_id is None:
         return _section(app, status=403, error="Only customer companies can review apps.")
+    if not accounts.is_confirmed(user):
+        return _section(app, status=403, error=str(accounts.NotConfirmed()))  # issue N
     try:
         _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                          request.form.get("text"))

@@ -616,6 +616,8 @@ def seed_demo(config, scale=None, echo=print):
         raise ValueError("--scale must be at least 1")
     seeder = _Seeder(config, scale, echo)
     seeder.run()
+    # Seeded logins and imported companies' people are confirmed (issue N).
+    User.update(confirmed_at=User.created_at).where(User.confirmed_at.is_null()).execute()
     published = App.select().where(App.status == "published").count()
     return (f"Seeded {published} published apps in {Category.select().count()} categories, "
             f"{Company.select().count()} companies, {len(seeder.connections)} connections, "

@@ -1,6 +1,7 @@
 """Consent (DESIGN.md §6): who may connect an app for a company, whether the company already
 granted what an app asks for, and the grant itself (a Connection made or widened).
 """
+from market.accounts import auth as accounts
 from market.accounts import companies
 from market.core.clock import utcnow
 from market.entitlement import rules as entitlements
@@ -17,6 +18,8 @@ def consent_refusal(user, app, grace_days):
         companies.require_company_admin(user)
     except companies.NotCompanyAdmin:
         return "Only an admin of your company can connect apps. Ask an admin to connect it."
+    if not accounts.is_confirmed(user):
+        return str(accounts.NotConfirmed())  # issue N: a confirmed address first
     entitlement = entitlements.check(user.company, app, grace_days)
     if not entitlement.allowed:
         return entitlement.reason

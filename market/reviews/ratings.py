@@ -8,6 +8,7 @@ Who may do what (decided here, said once):
 - reply: a user of the app's developer, once per review;
 - report: any logged-in user, with a reason.
 """
+import datetime
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ from models import (
 MAX_TEXT = 2000
 MAX_REPLY = 2000
 MAX_REASON = 500
+MAX_REPORTS_PER_DAY = 10
+REPORT_WINDOW = datetime.timedelta(days=1)
 STARS = (1, 2, 3, 4, 5)
 
 
@@ -59,6 +62,14 @@ class NotYours(ReviewError):
 
 class AlreadyReplied(ReviewError):
     """The developer's one reply is written."""
+
+
+class AlreadyReported(ReviewError):
+    """One report per person and review (issue O, finding 8)."""
+
+
+class TooManyReports(ReviewError):
+    """A person reports at most MAX_REPORTS_PER_DAY reviews a day (issue O, finding 8)."""
 
 
 # -- who may -----------------------------------------------------------------------------------
@@ -264,6 +275,13 @@ def report_review(user, review_id, reason):
         raise InvalidReview("Say what is wrong with this review.")
     if len(reason) > MAX_REASON or "\x00" in reason:
         raise InvalidReview(f"The reason may be at most {MAX_REASON} characters.")
+    user_id = getattr(user, "id", user)
+    if ReviewReport.select().where(ReviewReport.review == review.id, ReviewReport.user == user_id).exists():
+        raise AlreadyReported("You have already reported this review; the App Market will look at it.")
+    recent = (ReviewReport.select()
+              .where(ReviewReport.user == user_id, ReviewReport.created_at > utcnow() - REPORT_WINDOW).count())
+    if recent >= MAX_REPORTS_PER_DAY:
+        raise TooManyReports(f"You can report at most {MAX_REPORTS_PER_DAY} reviews a day. Please try again tomorrow.")
     return ReviewReport.create(review=review, user=user, reason=reason)
 
 
