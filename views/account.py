@@ -92,12 +92,13 @@ def register():
         if kind == "developer":
             user = companies.register_developer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
-                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""))
+                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""),
+                address=request.remote_addr)
         elif kind == "customer":
             user = companies.register_customer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
                 company_name=form.get("company_name"), org_number=form.get("org_number"),
-                industry=form.get("industry"), size=form.get("size"))
+                industry=form.get("industry"), size=form.get("size"), address=request.remote_addr)
         else:
             raise companies.InvalidInput({"kind": "Choose whether you register a company or a developer."})
     except companies.InvalidInput as problem:
