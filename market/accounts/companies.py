@@ -239,7 +239,9 @@ def counts_as_customer(company_column):
     """The one predicate that keeps test companies out of every count (stats, ratings,
     Recommended, dashboards, the ledger's views): true for a company id column (or a company
     row's id) that is not a test company, as a SQL expression."""
-    return company_column.not_in(Company.select(Company.id).where(Company.test_of_developer.is_null(False)))
+    test_companies = Company.select(Company.id).where(Company.test_of_developer.is_null(False))
+    # A row without a company (a ledger row whose company was deleted) is not a test company's.
+    return company_column.is_null() | company_column.not_in(test_companies)
 
 
 def registration_confirmed(company_column):

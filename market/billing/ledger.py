@@ -3,6 +3,7 @@ integers in öre. The split is core/money's: the developer share is computed onc
 up) and everything else follows by subtraction, so every row adds up to the öre."""
 from peewee import fn
 
+from market.billing import signals
 from market.core import money
 from models import IntegrityError, LedgerEntry, db
 
@@ -89,11 +90,14 @@ def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at):
                        - money.proportion(payment.stripe_fee_ore, before, payment.gross_ore))
     try:
         with db.atomic():
-            return LedgerEntry.create(
+            reversal = LedgerEntry.create(
                 kind=kind, company=payment.company_id, app=payment.app_id, developer=payment.developer_id,
                 subscription=payment.subscription_id, stripe_invoice_id=payment.stripe_invoice_id,
                 stripe_charge_id=payment.stripe_charge_id, stripe_ref=stripe_ref, currency=payment.currency,
                 stripe_fee_ore=stripe_fee, fee_mismatch=False, occurred_at=occurred_at, **amounts)
+            # A payment refunded in full takes its company's rating out of the app's totals.
+            signals.payment_reversed.send(payment, config=None, now=occurred_at)
+            return reversal
     except IntegrityError:
         return LedgerEntry.get(LedgerEntry.stripe_ref == stripe_ref)
 

@@ -329,7 +329,7 @@ def app_reviews(app, limit=50, now=None):
             .switch(Review).join(Connection, JOIN.LEFT_OUTER,
                                  on=((Connection.company == Review.company) & (Connection.app == Review.app)))
             .switch(Review).join(ReviewReply, JOIN.LEFT_OUTER)
-            .where(Review.app == app)
+            .where(Review.app == app, Review.removed_at.is_null())
             .order_by(Review.updated_at.desc(), Review.id.desc())
             .limit(limit))
     shown = []
