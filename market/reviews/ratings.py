@@ -181,8 +181,10 @@ def save_review(company, user, app, stars, text, now=None):
     """Write the company's review of the app, or change it. Returns (review, created)."""
     stars, text = parse_review(stars, text)
     if not is_verified_customer(company, app):
-        raise NotACustomer("Only companies that use this app can review it. Activate or buy it "
-                           "first, then tell others how it works for you.")
+        how = ("its API connection has been used on 3 different days" if app.is_free
+               else "it has paid an invoice for it that was not refunded")
+        raise NotACustomer("Only companies that use this app can review it: a company may rate it once "
+                           f"{how}. Test companies never rate.")
     now = now or utcnow()
     with db.atomic():
         review = _locked_review(company, app)
