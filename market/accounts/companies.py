@@ -7,6 +7,8 @@ writes nothing in that case.
 import datetime
 import re
 
+from peewee import Field
+
 from market.accounts import auth as accounts
 from market.core import credentials
 from market.data import database
@@ -245,11 +247,18 @@ def counts_as_customer(company_column):
 
 
 def registration_confirmed(company_column):
-    """Hook for the registration's confirmed email (DESIGN.md §3 verified customer): a SQL
-    expression true for companies whose registration was confirmed. Until the confirmation
-    flag exists (User.confirmed_at, issue N's registration part) every registration counts as
-    confirmed; replace the body with the check on the company's admins then."""
-    return company_column.is_null(False)
+    """SQL: the company's registration confirmed its email (DESIGN.md §3 verified customer).
+    Imported companies count as confirmed. The confirmation itself (`User.confirmed_at`) is
+    issue 17's registration part, built elsewhere: until that column is in the schema every
+    registration counts as confirmed; once it is, a company counts when one of its users
+    confirmed."""
+    confirmed_at = getattr(User, "confirmed_at", None)
+    if not isinstance(confirmed_at, Field):
+        return company_column.is_null(False)
+    confirmed = User.select(User.company).where(User.company.is_null(False), confirmed_at.is_null(False))
+    kept = Company.alias("confirmed_company")
+    imported = kept.select(kept.id).where(kept.imported == True)  # noqa: E712
+    return company_column.in_(confirmed) | company_column.in_(imported)
 
 
 # --- password and email --------------------------------------------------------------------

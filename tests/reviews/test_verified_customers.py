@@ -6,7 +6,7 @@ import re
 from market.billing import ledger
 from market.jobs import rebuild
 from market.reviews import bursts, customers
-from models import AppStats, Company, Connection, Review, utcnow
+from models import AppStats, Company, Connection, Review, User, utcnow
 from tests import factories
 from tests.oauth.test_oauth_support import REDIRECT_URI, SECRET, basic, query_of
 
@@ -21,6 +21,9 @@ def _register_customer(auth, n, address="192.0.2.50"):
                          environ_base={"REMOTE_ADDR": address})
     assert response.status_code == 303
     assert Company.get(Company.name == f"Sock {n} AB").registered_from == address
+    if "confirmed_at" in User._meta.fields:
+        # Each confirms its address (a fresh address is easy to have): not what stops the burst.
+        User.update(confirmed_at=utcnow()).where(User.email == email).execute()
     auth.logout()
     return email
 
