@@ -150,7 +150,7 @@ def run_demo(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("MARKET_ENV", "demo")
     os.environ.setdefault("MARKET_URL", f"http://127.0.0.1:{args.port}")
-    demo.run(args.host, args.port, create_app, make_server)
+    return demo.run(args.host, args.port, create_app, make_server)
 
 
 if __name__ == "__main__":

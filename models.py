@@ -52,6 +52,11 @@ class Developer(BaseModel):
     payouts_enabled = BooleanField(default=False)
     stripe_details_submitted = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # `account.application.deauthorized`: the developer disconnected its account from the
+    # platform; no payouts (and no Buy) until it connects a new one.
+    stripe_deauthorized_at = DateTimeField(null=True)
+    # `created` of the last `account.updated` applied, so an older one arriving late is ignored.
+    stripe_account_event_created = IntegerField(null=True)
 
 
 class Company(BaseModel):
@@ -139,6 +144,7 @@ class App(BaseModel):
     developer = ForeignKeyField(Developer, backref="apps", on_delete="CASCADE")
     slug = CharField(max_length=60, unique=True)
     name = CharField(max_length=80)
+    vendor_name = CharField(max_length=120, null=True)  # shown as the app's vendor; NULL: the developer's name
     tagline = CharField(max_length=140, default="")
     # `description` is what the developer wrote; `description_html` its sanitised rendering.
     description = TextField(default="")
@@ -286,6 +292,8 @@ class CheckoutAttempt(BaseModel):
     created_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField(null=True)
     completed_at = DateTimeField(null=True)
+    # The Stripe price the session charges: an open session is reused only at the same price.
+    stripe_price_id = CharField(max_length=64, null=True)
 
 
 SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due",
@@ -367,6 +375,8 @@ class LedgerEntry(BaseModel):
     fee_mismatch = BooleanField(default=False)
     occurred_at = DateTimeField(index=True)
     created_at = DateTimeField(default=utcnow)
+    # A refund's state at Stripe (pending | succeeded | failed | canceled); None for other rows.
+    refund_status = CharField(max_length=20, null=True)
 
 
 class Review(BaseModel):
@@ -511,9 +521,56 @@ class PendingPlanChange(BaseModel):
     plan = ForeignKeyField(Plan, on_delete="CASCADE")
     effective_at = DateTimeField(index=True)  # the subscription's current_period_end when chosen
     created_at = DateTimeField(default=utcnow)
+    # The agreed price (DESIGN.md §3): the Stripe price and amount the customer chose, applied
+    # exactly, whatever the plan's price is by then. Null only in rows older than migration 007.
+    stripe_price_id = CharField(max_length=64, null=True)
+    price_ore = IntegerField(null=True)
+    # Set when the developer retired the chosen plan: the change will not happen, and the row
+    # stays so My apps can say so (data-notice="plan-retired").
+    dropped_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "pending_plan_change"
+
+
+class ListingRevision(BaseModel):
+    """Changes to a published listing, waiting for the admin: the published version stays live
+    until the admin approves (market/catalog/revisions.py). `fields` is JSON of the proposed
+    values of the fields that differ from the published ones. At most one pending per app (the
+    partial unique index below); a newer edit replaces it."""
+    id = AutoField()
+    app = ForeignKeyField(App, backref="revisions", on_delete="CASCADE")
+    fields = TextField()
+    status = CharField(max_length=10, default="pending")  # pending | approved | rejected | withdrawn
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    decided_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "listing_revision"
+
+
+ListingRevision.add_index(ListingRevision.index(ListingRevision.app, unique=True,
+                                                where=(ListingRevision.status == "pending"),
+                                                name="listing_revision_one_pending"))
+
+
+class DisputeReversal(BaseModel):
+    """A lost dispute's reversal of the developer's transfer, once per dispute ever: written
+    with the stored event, then carried out at Stripe after the commit (status pending → done),
+    so neither a redelivery after Stripe's 24 h idempotency window nor a lost event row makes
+    a second one."""
+    id = AutoField()
+    dispute_id = CharField(max_length=100, unique=True)
+    charge_id = CharField(max_length=64, null=True)
+    amount_ore = IntegerField()
+    status = CharField(max_length=10, default="pending")  # pending | done | skipped
+    stripe_reversal_id = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "dispute_reversal"
 
 
 class ConnectionUseDay(BaseModel):
@@ -533,7 +590,7 @@ MODELS = [
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ConnectionUseDay,
+    PendingPlanChange, ListingRevision, DisputeReversal, ConnectionUseDay,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

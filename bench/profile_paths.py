@@ -67,6 +67,7 @@ def main():
     args = parser.parse_args()
     os.environ.update({"MARKET_ENV": "production", "SECRET_KEY": bench.SECRET_KEY,
                        "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": bench.WEBHOOK_SECRET,
+                       "STRIPE_CONNECT_WEBHOOK_SECRET": bench.CONNECT_WEBHOOK_SECRET,
                        "MARKET_URL": "https://market.bench", "STRIPE_API_BASE": "http://127.0.0.1:9",
                        "DATABASE_URL": args.url, "MAIL_DISABLED": "1"})
     if args.redis:

@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 
 SECRET_KEY = "bench-secret-key"
 WEBHOOK_SECRET = "whsec_bench"
+CONNECT_WEBHOOK_SECRET = "whsec_bench_connect"  # the Connect endpoint's own (issue O)
 DEMO_CLIENT_SECRET = "demo-secret"
 CUSTOMER = "customer@demo.test"
 PASSWORD = "demo-pass-123"
@@ -270,8 +271,9 @@ def webhook_lines(count, run_id):
                  "data": {"object": {"id": BENCH_ACCOUNT, "object": "account", "details_submitted": True,
                                      "capabilities": {"transfers": "active", "card_payments": "active"}}}}
         payload = json.dumps(event, separators=(",", ":"))
-        signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
-        lines.append(line("POST", "/stripe/webhook", {"Content-Type": "application/json",
+        # A connected account's event: on the Connect endpoint, signed with its secret.
+        signature = stripe.WebhookSignature.generate_signature_header(payload, CONNECT_WEBHOOK_SECRET)
+        lines.append(line("POST", "/stripe/webhook?connect=1", {"Content-Type": "application/json",
                                                         "Stripe-Signature": signature}, payload))
     return lines
 
@@ -325,7 +327,8 @@ def run(args):
         log(f"seeded in {seconds} s")
     ctx = prepare(url)
     env = {"MARKET_ENV": "production", "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": "sk_test_bench",
-           "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "MARKET_URL": "https://market.bench",
+           "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
+           "MARKET_URL": "https://market.bench",
            # Nothing benchmarked talks to Stripe; were something to, it fails fast and shows.
            "STRIPE_API_BASE": "http://127.0.0.1:9", "DATABASE_URL": url, "BENCH_COUNT_QUERIES": "1",
            "MAIL_DISABLED": "1"}

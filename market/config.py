@@ -18,6 +18,7 @@ SETTINGS = {
     "STRIPE_SECRET_KEY": (str, "sk_test_demo_market", True),
     "STRIPE_PUBLISHABLE_KEY": (str, "pk_test_demo_market", False),
     "STRIPE_WEBHOOK_SECRET": (str, "whsec_demo_market", True),
+    "STRIPE_CONNECT_WEBHOOK_SECRET": (str, "whsec_demo_market_connect", True),
     "STRIPE_API_BASE": (str, None, False),
     "PLATFORM_FEE_PERCENT": (int, 25, False),
     "VAT_PERCENT": (int, 25, False),
@@ -37,10 +38,14 @@ SETTINGS = {
     "SMTP_URL": (str, None, True),
     "MAIL_FROM": (str, None, False),
     "MAIL_DISABLED": (int, 0, False),
+    # Outbound calls (market/outbound/http.py): exact origins scheme://host:port let through the
+    # public-address check; for the demo's sample integration and tests only. Production refuses it.
+    "OUTBOUND_ALLOWED_ORIGINS": (str, "", False),
 }
 
 # Secrets production must be given explicitly.
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+                          "STRIPE_CONNECT_WEBHOOK_SECRET")
 
 
 def default_environment():
@@ -92,6 +97,10 @@ def load(overrides=None, instance_path="instance"):
         missing.append("SMTP_URL (or MAIL_DISABLED=1 to run without mail)")
     if settings["SMTP_URL"] and not str(settings["SMTP_URL"]).startswith(("smtp://", "smtps://")):
         raise RuntimeError("SMTP_URL must look like smtp://user:pass@host:587 or smtps://user:pass@host:465")
+    if env == "production" and str(settings["OUTBOUND_ALLOWED_ORIGINS"] or "").strip():
+        # The market calls only public https addresses in production; no exceptions.
+        raise RuntimeError("OUTBOUND_ALLOWED_ORIGINS must be empty in production: it lets the market call "
+                           "local addresses, for the demo and tests only")
     if missing:
         raise RuntimeError("production needs these settings in the environment: " + ", ".join(missing))
     if settings["DATABASE_URL"] is None:

@@ -69,7 +69,7 @@ def check(cond, what):
 
 
 def post(url, path, **params):
-    resp = requests.post(url + path, data=params, timeout=60)
+    resp = requests.post(url + path, data=params, timeout=60, headers={"Authorization": f"Bearer {API_KEY}"})
     resp.raise_for_status()
     return resp.json()
 
@@ -167,7 +167,8 @@ def run_year(client, url, receiver, sub_id, account_id, fee_percent):
     def to_next_renewal():
         """Advance the sandbox clock to one minute past the current period's end."""
         item = client.v1.subscriptions.retrieve(sub_id)["items"].data[0]
-        now = requests.get(url + "/_sandbox/clock", timeout=10).json()["now"]
+        now = requests.get(url + "/_sandbox/clock", timeout=10,
+                           headers={"Authorization": f"Bearer {API_KEY}"}).json()["now"]
         post(url, "/_sandbox/advance", seconds=item.current_period_end - now + 60)
 
     for _ in range(3):  # months 2..4 renew normally

@@ -21,6 +21,9 @@ class StripeError(Exception):
 
     def to_json(self, request_id=None):
         body = dict(self.body)
+        # As Stripe's errors: a link to the code's documentation (or to the error types').
+        body.setdefault("doc_url", f"https://stripe.com/docs/error-codes/{body['code'].replace('_', '-')}"
+                        if body.get("code") else "https://stripe.com/docs/api/errors")
         if request_id:
             body["request_log_url"] = None
         return {"error": body}

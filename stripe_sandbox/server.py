@@ -2,7 +2,10 @@
 sandbox-only control endpoints under /_sandbox/."""
 
 import hashlib
+import hmac
 import json
+import os
+import re
 import threading
 import time
 import traceback
@@ -36,8 +39,28 @@ SANDBOX_ROUTES = [
 ]
 
 
+# Control endpoints anyone may call: a liveness probe tells nothing and changes nothing.
+OPEN_SANDBOX_ROUTES = {"health"}
+VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?$")
+
+
+def keys_from_environment():
+    """`STRIPE_SANDBOX_KEYS`: the secret keys the sandbox accepts, comma-separated."""
+    return [k.strip() for k in os.environ.get("STRIPE_SANDBOX_KEYS", "").split(",") if k.strip()]
+
+
 class Sandbox:
-    def __init__(self, data_file=None, base_url="http://127.0.0.1"):
+    def __init__(self, data_file=None, base_url="http://127.0.0.1", api_keys=None):
+        # Only the keys it was started with: a sandbox anyone can drive with any sk_test_ key
+        # lets anyone on the machine reset it, move its clock or pay for others.
+        keys = [k for k in (api_keys if api_keys is not None else keys_from_environment()) if k]
+        if not keys:
+            raise ValueError("the Stripe sandbox needs the secret keys it accepts "
+                             "(STRIPE_SANDBOX_KEYS, --key-file, or api_keys=)")
+        bad = [k for k in keys if not k.startswith("sk_test_") or len(k) < 10]
+        if bad:
+            raise ValueError("sandbox keys must look like sk_test_... (at least 10 characters)")
+        self.api_keys = tuple(keys)
         self.engine = Engine(data_file, base_url=base_url)
         self.api = Api(self.engine)
         rules = [Rule(path, methods=[method], endpoint=("api", name)) for method, path, name in ROUTES]
@@ -96,17 +119,23 @@ class Sandbox:
         if area == "api":
             return self.handle_api(request, name, args)
         if area == "sandbox":
+            if name not in OPEN_SANDBOX_ROUTES:
+                try:
+                    self.authenticate(request)
+                except StripeError as err:
+                    return self.error_response(err, None)
             return getattr(self, "sandbox_" + name)(request, **args)
         return pages.handle(self, request, name, args)
 
     def base_url(self, request):
         return request.host_url.rstrip("/")
 
-    def error_response(self, err, request_id):
+    def error_response(self, err, request_id, version=API_VERSION):
         resp = Response(json.dumps(err.to_json(request_id), indent=2), status=err.status,
                         content_type="application/json")
         if request_id:
             resp.headers["Request-Id"] = request_id
+        resp.headers["Stripe-Version"] = version
         return resp
 
     # ------------------------------------------------------------------ the API
@@ -121,10 +150,20 @@ class Sandbox:
             raise StripeError(401, "You did not provide an API key. You need to provide your API key in the "
                                    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
                                    "YOUR_SECRET_KEY').")
-        if not key.startswith("sk_test_") or len(key) < 10:
+        if not any(hmac.compare_digest(key.encode(), known.encode()) for known in self.api_keys):
             shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
-            raise StripeError(401, f"Invalid API Key provided: {shown}")
+            raise StripeError(401, f"Invalid API Key provided: {shown}", code="api_key_invalid")
         return key
+
+    def api_version(self, request):
+        """`Stripe-Version` as asked (answered in the response, as Stripe does), else the
+        sandbox's own; a malformed one is Stripe's 400."""
+        asked = (request.headers.get("Stripe-Version") or "").strip()
+        if not asked:
+            return API_VERSION
+        if not VERSION_FORMAT.match(asked):
+            raise StripeError(400, f"Invalid Stripe API version: {asked[:64]}", code="invalid_api_version")
+        return asked
 
     def read_params(self, request):
         if request.method == "POST":
@@ -158,8 +197,10 @@ class Sandbox:
             e.request_log.append(entry)
             entry["time"] = e.now()
         scope = fingerprint = None
+        version = API_VERSION
         try:
             self.authenticate(request)
+            version = self.api_version(request)
             pairs, data = self.read_params(request)
             if request.method == "POST" and key:
                 scope = f"{account or ''}|{key}"
@@ -184,7 +225,7 @@ class Sandbox:
                     if stored:
                         entry["replayed"] = True
                         entry["status"] = stored["status"]
-                        resp = self.json_response(stored["body"], stored["status"], request_id, key)
+                        resp = self.json_response(stored["body"], stored["status"], request_id, key, version)
                         resp.headers["Idempotent-Replayed"] = "true"
                         resp.headers["Original-Request"] = stored["request_id"]
                         return resp
@@ -219,7 +260,7 @@ class Sandbox:
                 entry["status"] = status
                 if request.method != "GET":
                     e.mark_dirty()
-            return self.json_response(body, status, request_id, key)
+            return self.json_response(body, status, request_id, key, version)
         except StripeError as err:
             with e.lock:
                 entry["status"] = err.status
@@ -232,7 +273,7 @@ class Sandbox:
                         e.mark_dirty()
                     else:
                         e.idempotency.pop(scope, None)
-            return self.error_response(err, request_id)
+            return self.error_response(err, request_id, version)
         except Exception:  # noqa: BLE001 - the sandbox answers Stripe's api_error, never a bare 500 page
             traceback.print_exc()
             with e.lock:
@@ -281,10 +322,10 @@ class Sandbox:
             result = self.engine._expand(result, path.split("."))
         return result
 
-    def json_response(self, body, status, request_id, key):
+    def json_response(self, body, status, request_id, key, version=API_VERSION):
         resp = Response(json.dumps(body, indent=2), status=status, content_type="application/json")
         resp.headers["Request-Id"] = request_id
-        resp.headers["Stripe-Version"] = API_VERSION
+        resp.headers["Stripe-Version"] = version
         if key:
             resp.headers["Idempotency-Key"] = key
         return resp
@@ -454,8 +495,8 @@ class Sandbox:
         return self.ok({"redirect": outcome["redirect"], "session": outcome["session"]})
 
 
-def make_app(data_file=None):
-    return Sandbox(data_file)
+def make_app(data_file=None, api_keys=None):
+    return Sandbox(data_file, api_keys=api_keys)
 
 
 __all__ = ["Sandbox", "make_app"]

@@ -1,7 +1,7 @@
 """Run a sandbox in a background thread for tests and demos.
 
-    handle = start_sandbox()            # 127.0.0.1, a free port
-    client = stripe.StripeClient("sk_test_x", base_addresses=handle.base_addresses)
+    handle = start_sandbox()            # 127.0.0.1, a free port; accepts only API_KEY (or keys=[...])
+    client = stripe.StripeClient(API_KEY, base_addresses=handle.base_addresses)
     ...
     handle.requests()                   # what the sandbox received (Idempotency-Key per request)
     handle.advance(days=30)             # the sandbox-wide clock, runs what falls due
@@ -28,8 +28,9 @@ class QuietHandler(WSGIRequestHandler):
 
 
 class SandboxHandle:
-    def __init__(self, sandbox, server, thread):
+    def __init__(self, sandbox, server, thread, api_key=API_KEY):
         self.sandbox = sandbox
+        self.api_key = api_key  # sent on the control endpoints too: they need the sandbox's key
         self.server = server
         self.thread = thread
         self.port = server.socket.getsockname()[1]
@@ -51,7 +52,8 @@ class SandboxHandle:
         data = urllib.parse.urlencode(params or {}).encode() if method == "POST" else None
         if method == "GET" and params:
             path = f"{path}?{urllib.parse.urlencode(params)}"
-        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {self.api_key}"})
         with urllib.request.urlopen(req, timeout=90) as resp:
             return json.loads(resp.read())
 
@@ -121,10 +123,11 @@ class SandboxHandle:
         self.stop()
 
 
-def start_sandbox(port=0, data=None, host="127.0.0.1") -> SandboxHandle:
-    sandbox = Sandbox(data)
+def start_sandbox(port=0, data=None, host="127.0.0.1", keys=(API_KEY,)) -> SandboxHandle:
+    """A sandbox that accepts only `keys` (the API and its control endpoints alike)."""
+    sandbox = Sandbox(data, api_keys=list(keys))
     server = make_server(host, port, sandbox, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name=f"stripe-sandbox-{port}", daemon=True)
     thread.start()
-    return SandboxHandle(sandbox, server, thread)
+    return SandboxHandle(sandbox, server, thread, api_key=keys[0])

@@ -12,6 +12,7 @@ import uuid
 
 import psycopg
 import pytest
+import stripe._http_client as stripe_http
 from itsdangerous import URLSafeTimedSerializer
 from peewee import sort_models
 
@@ -73,6 +74,7 @@ def make_test_app(url, extra=None):
         "MARKET_URL": "http://localhost",
         "STRIPE_SECRET_KEY": "sk_test_market",
         "STRIPE_WEBHOOK_SECRET": "whsec_test_market",
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_test_market_connect",
     }
     settings.update(extra or {})
     return create_app(settings)
@@ -164,3 +166,22 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client):
     return AuthActions(app, client)
+
+
+@pytest.fixture(autouse=True)
+def no_stripe_call_inside_a_transaction(monkeypatch):
+    """DESIGN.md §11 / QUALITY.md 43: every request the gateway's Stripe client sends is checked
+    against the sending thread's database state; one sent inside a transaction fails the test
+    (recorded, since the live server's thread may swallow the exception)."""
+    caught = []
+    original = stripe_http.HTTPClient.request_with_retries
+
+    def guarded(self, method, url, *args, **kwargs):
+        if db.obj is not None and db.in_transaction():
+            caught.append(f"{method.upper()} {url}")
+            raise AssertionError(f"Stripe called inside a database transaction: {method.upper()} {url}")
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(stripe_http.HTTPClient, "request_with_retries", guarded)
+    yield caught
+    assert not caught, f"Stripe called inside a database transaction: {caught}"

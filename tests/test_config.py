@@ -9,7 +9,8 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError) as error:
         config.load({"MARKET_ENV": "production"})
-    for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "MARKET_URL"):
+    for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET",
+                 "MARKET_URL"):
         assert name in str(error.value)
 
 
@@ -17,6 +18,7 @@ def test_production_takes_secrets_from_the_environment(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_x")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_c")
     monkeypatch.setenv("MARKET_URL", "http://market.example")
     with pytest.raises(RuntimeError):
         config.load({"MARKET_ENV": "production"})  # OAuth needs the https address
@@ -25,6 +27,18 @@ def test_production_takes_secrets_from_the_environment(monkeypatch):
     settings = config.load({"MARKET_ENV": "production"})
     assert settings["SECRET_KEY"] == "s" * 40
     assert settings["DEMO_CLIENT_SECRET"] is None  # no demo secret in production
+
+
+def test_production_refuses_to_start_without_the_connect_webhook_secret(monkeypatch):
+    """Issue O 5: the Connect endpoint has its own secret, which production must be given."""
+    for name in config.SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    given = {"MARKET_ENV": "production", "SECRET_KEY": "s" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
+             "STRIPE_WEBHOOK_SECRET": "whsec_a", "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1}
+    with pytest.raises(RuntimeError) as error:
+        config.load(given)
+    assert "STRIPE_CONNECT_WEBHOOK_SECRET" in str(error.value)
+    assert config.load({**given, "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_b"})["STRIPE_CONNECT_WEBHOOK_SECRET"] == "whsec_b"
 
 
 def test_demo_has_defaults_and_contract_numbers(monkeypatch):
@@ -74,7 +88,8 @@ def test_production_app_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
     from app import create_app
 
     app = create_app({"MARKET_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
-                      "STRIPE_WEBHOOK_SECRET": "whsec_x", "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+                      "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
                       "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     from market.data import database

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
 from market.billing import suspension
-from market.catalog import listings
+from market.catalog import listings, revisions
 from market.core.scopes import SCOPES
 from views import render_page
 from views.account import finished, forbidden, refuse_nul_characters
@@ -38,8 +38,10 @@ def _app(slug):
 def _queue_page(status=200, errors=None, failed_slug=None):
     queue = [(listing, listings.oauth_client(listing), listings.checklist(listing))
              for listing in listings.review_queue()]
+    changed = [(listing, revision, revisions.diff_rows(listing, revision))
+               for listing, revision in revisions.queue()]
     return render_page("admin/review.html", "queue", status=status, queue=queue, scopes=SCOPES,
-                       errors=errors or {}, failed_slug=failed_slug)
+                       revisions=changed, errors=errors or {}, failed_slug=failed_slug)
 
 
 @bp.get("/admin/review")
@@ -53,9 +55,15 @@ def review():
 def approve(slug):
     listing = _app(slug)
     try:
-        listings.approve(listing)
+        # The same form decides a new app and a published app's pending revision.
+        if revisions.under_review(listing):
+            revisions.approve(listing)
+        else:
+            listings.approve(listing)
     except InvalidInput as problem:
         return _queue_page(409, problem.errors, slug)
+    if revisions.under_review(listing):
+        return finished("/admin/review", f"The changes to {listing.name} are published.")
     return finished("/admin/review", f"{listing.name} is published.")
 
 
@@ -64,9 +72,14 @@ def approve(slug):
 def reject(slug):
     listing = _app(slug)
     try:
-        listings.reject(listing, request.form.get("reason"))
+        if revisions.under_review(listing):
+            revisions.reject(listing, request.form.get("reason"))
+        else:
+            listings.reject(listing, request.form.get("reason"))
     except InvalidInput as problem:
         return _queue_page(422, problem.errors, slug)
+    if revisions.under_review(listing):
+        return finished("/admin/review", f"The changes to {listing.name} are rejected; the developer sees your reason.")
     return finished("/admin/review", f"{listing.name} is rejected; the developer sees your reason.")
 
 

@@ -6,7 +6,17 @@ from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from market.billing import catalogue, checkout, connect, dunning, gateway, ledger, refusals, subscriptions
+from market.billing import (
+    catalogue,
+    checkout,
+    connect,
+    dunning,
+    gateway,
+    ledger,
+    refusals,
+    retirement,
+    subscriptions,
+)
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
 from market.core import money
 from market.oauth import connections as oauth2
@@ -143,7 +153,9 @@ def _my_app_rows(config, company):
                "connected": oauth2.active_connection(company, app) is not None,
                "live": sub is not None and sub.status in Subscription.LIVE_STATUSES,
                "plans": [], "invoices": None, "invoices_error": False,
-               "pending": pending}
+               "pending": pending, "dropped": subscriptions.dropped_plan_change(sub),
+               "no_longer_sold": sub is not None and sub.status in Subscription.LIVE_STATUSES
+               and retirement.no_longer_sold(app)}
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:

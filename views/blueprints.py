@@ -12,6 +12,7 @@ from views import (
     connections,
     dashboard,
     developer,
+    developer_docs,
     errors,
     health,
     oauth,
@@ -36,6 +37,7 @@ def register_blueprints(app):
     app.register_blueprint(recommended.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(developer.bp)
+    app.register_blueprint(developer_docs.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(dashboard.bp)
     errors.register(app)

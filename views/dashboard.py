@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from market.billing import gateway, replay
 from market.billing.dunning import customers_in_dunning
-from market.catalog import listings
+from market.catalog import listings, revisions
 from market.dashboards import figures as dashboard
 from market.notifications import outbox as notifications
 from models import Developer
@@ -126,7 +126,8 @@ def _admin_page(status=200, replay_error=None, replay_since=""):
         total=dashboard.platform_total(period), by_month=dashboard.platform_by_month(period),
         by_app=dashboard.platform_by_app(period), webhooks=dashboard.webhook_health(now),
         outbox=dashboard.notification_health(now, notifications.MAX_ATTEMPTS),
-        outbox_failures=dashboard.recent_notification_failures(), in_review=len(listings.review_queue()),
+        outbox_failures=dashboard.recent_notification_failures(),
+        in_review=len(listings.review_queue()) + revisions.pending_count(),
         replay_error=replay_error, replay_since=replay_since or _default_replay_since(now),
         platform_percent=config["PLATFORM_FEE_PERCENT"])
 

@@ -8,7 +8,8 @@ from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
-from market.catalog import listings
+from market.billing import retirement
+from market.catalog import listings, revisions
 from market.core.scopes import SCOPES
 from models import Developer
 from views import render_page
@@ -43,16 +44,26 @@ def _own_app(slug):
         abort(404)
 
 
+WAITING = " It waits for review: customers see the published version until the App Market approves."
+
+
+def _saved(listing, message, waits):
+    return finished(f"/developer/apps/{listing.slug}", message + (WAITING if waits else ""))
+
+
 def _listing_form(listing):
-    return {"name": listing.name, "tagline": listing.tagline, "description": listing.description,
-            "category": listing.category.slug if listing.category_id else ""}
+    """The form shows what the developer last proposed: a pending revision builds on itself."""
+    values = revisions.proposed_values(listing)
+    return {"name": values["name"], "vendor_name": values["vendor_name"] or "", "tagline": values["tagline"],
+            "description": values["description"], "category": values["category"] or ""}
 
 
 @bp.get("/developer/apps")
 @developer_required
 def apps():
     return render_page("developer/apps.html", "app_list", developer=_developer(),
-                       apps=listings.developer_apps(current_user.developer_id))
+                       apps=listings.developer_apps(current_user.developer_id),
+                       revised=revisions.pending_app_ids(current_user.developer_id))
 
 
 @bp.route("/developer/apps/new", methods=["GET", "POST"])
@@ -77,26 +88,35 @@ def app_page(slug):
 
 
 def _app_page(listing, status=200, errors=None):
+    revision = revisions.pending(listing)
     return render_page("developer/app.html", None, status=status, listing=listing,
                        checklist=listings.checklist(listing), ready=listings.checklist_done(listing),
                        plans=listings.active_plans(listing), errors=errors or {},
-                       icon_url=listings.icon_url(listing))
+                       icon_url=listings.icon_url(listing), revision=revision,
+                       revision_rows=revisions.diff_rows(listing, revision) if revision else [],
+                       last_revision=None if revision else revisions.last_decision(listing))
 
 
 @bp.route("/developer/apps/<slug>/edit", methods=["GET", "POST"])
 @developer_required
 def edit_app(slug):
     listing = _own_app(slug)
-    context = {"listing": listing, "categories": listings.categories(), "icon_url": listings.icon_url(listing),
+    context = {"listing": listing, "categories": listings.categories(), "icon_url": _icon_url(listing),
                "icon_errors": {}}
     if request.method == "GET":
         return render_page("developer/edit.html", None, form=_listing_form(listing), errors={}, **context)
     form = request.form.to_dict()
     try:
-        listings.update_listing(listing, form)
+        waits = revisions.edit_listing(listing, form)
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "listing_form", form=form, errors=problem.errors, **context)
-    return finished(f"/developer/apps/{listing.slug}", "The listing is saved.")
+    return _saved(listing, "The listing is saved.", waits)
+
+
+def _icon_url(listing):
+    """The icon the developer last chose (a pending revision's, if any)."""
+    icon = revisions.proposed_values(listing)["icon"]
+    return f"/icons/{icon}" if icon else None
 
 
 @bp.post("/developer/apps/<slug>/icon")
@@ -107,12 +127,12 @@ def upload_icon(slug):
     # Read one byte past the limit: enough to know it is too large without reading it all.
     data = upload.stream.read(listings.MAX_ICON_BYTES + 1) if upload else b""
     try:
-        listings.save_icon(icons_dir(), listing, data)
+        waits = revisions.edit_icon(icons_dir(), listing, data)
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "icon_form", listing=listing, categories=listings.categories(),
-                           icon_url=listings.icon_url(listing), form=_listing_form(listing), errors={},
+                           icon_url=_icon_url(listing), form=_listing_form(listing), errors={},
                            icon_errors=problem.errors)
-    return finished(f"/developer/apps/{listing.slug}/edit", "The icon is saved.")
+    return finished(f"/developer/apps/{listing.slug}/edit", "The icon is saved." + (WAITING if waits else ""))
 
 
 @bp.get("/icons/<name>")
@@ -125,9 +145,9 @@ def icon(name):
 
 
 def _integration_form(listing):
-    client = listings.oauth_client(listing)
-    return {"landing_url": listing.landing_url or "", "webhook_url": listing.webhook_url or "",
-            "redirect_uris": client.redirect_uris}, client.scopes.split()
+    values = revisions.proposed_values(listing)
+    return {"landing_url": values["landing_url"] or "", "webhook_url": values["webhook_url"] or "",
+            "redirect_uris": "\n".join(values["redirect_uris"])}, values["scopes"]
 
 
 @bp.route("/developer/apps/<slug>/integration", methods=["GET", "POST"])
@@ -141,17 +161,17 @@ def integration(slug):
     form = request.form.to_dict()
     chosen = request.form.getlist("scopes")
     try:
-        listings.update_integration(listing, form, chosen)
+        waits = revisions.edit_integration(listing, form, chosen)
     except InvalidInput as problem:
         return form_errors("developer/integration.html", "integration_form", listing=listing, form=form,
                            chosen=chosen, scopes=SCOPES, errors=problem.errors)
-    return finished(f"/developer/apps/{listing.slug}", "The integration settings are saved.")
+    return _saved(listing, "The integration settings are saved.", waits)
 
 
 def _plans_page(listing, status=200, form=None, errors=None, block=None, plan_errors=None):
     return render_page("developer/plans.html", block, status=status, listing=listing,
-                       plans=listings.active_plans(listing), form=form or {}, errors=errors or {},
-                       plan_errors=plan_errors or {})
+                       plans=revisions.proposed_plans(listing), form=form or {}, errors=errors or {},
+                       plan_errors=plan_errors or {}, revision=revisions.pending(listing))
 
 
 @bp.route("/developer/apps/<slug>/plans", methods=["GET", "POST"])
@@ -162,10 +182,10 @@ def plans(slug):
         return _plans_page(listing)
     form = request.form.to_dict()
     try:
-        listings.add_plan(listing, form)
+        waits = revisions.add_plan(listing, form)
     except InvalidInput as problem:
         return _plans_page(listing, 422, form, problem.errors, block="plan_form")
-    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is added.")
+    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is added." + (WAITING if waits else ""))
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>")
@@ -173,26 +193,59 @@ def plans(slug):
 def update_plan(slug, plan_id):
     listing = _own_app(slug)
     try:
-        plan = listings.listing_plan(listing, plan_id)
+        waits = revisions.edit_plan(listing, plan_id, request.form.to_dict())
     except listings.ListingNotFound:
         abort(404)
-    try:
-        listings.update_plan(listing, plan, request.form.to_dict())
     except InvalidInput as problem:
-        return _plans_page(listing, 422, plan_errors={plan.id: problem.errors})
-    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved.")
+        return _plans_page(listing, 422, plan_errors={_plan_key(plan_id): problem.errors})
+    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved." + (WAITING if waits else ""))
+
+
+def _plan_key(plan_id):
+    return int(plan_id) if plan_id.isdigit() else plan_id
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>/retire")
 @developer_required
 def retire_plan(slug, plan_id):
     listing = _own_app(slug)
+    # A plan still only proposed in the pending revision is taken out of the revision. A live
+    # plan is retired at once, published or not: retiring takes nothing from anyone who agreed
+    # to it (its subscribers keep it), and the one case that does, the last plan, is the
+    # developer's explicit choice below and tells every subscriber (billing.retirement).
     try:
         plan = listings.listing_plan(listing, plan_id)
     except listings.ListingNotFound:
+        try:
+            waits = revisions.retire_plan(listing, plan_id)
+        except listings.ListingNotFound:
+            abort(404)
+        if waits:
+            return finished(f"/developer/apps/{listing.slug}/plans",
+                            "The plan is taken out of your pending changes." + WAITING)
         abort(404)
-    listings.retire_plan(listing, plan)
+    try:
+        outcome = retirement.retire_plan(current_app.config, listing, plan,
+                                         end_subscriptions=request.form.get("end_subscriptions") == "yes")
+    except retirement.EndSubscriptionsFirst as problem:
+        return _plans_page(listing, 422, plan_errors={plan.id: {"end_subscriptions": str(problem)}})
+    revisions.forget_retired_plan(listing, plan.id)
+    if outcome["ending"]:
+        return finished(f"/developer/apps/{listing.slug}/plans",
+                        "The plan is retired and the app is no longer sold: its subscriptions end at the end of "
+                        "their paid period, and every subscriber has been told.")
     return finished(f"/developer/apps/{listing.slug}/plans", "The plan is retired; its subscribers keep it.")
+
+
+@bp.post("/developer/apps/<slug>/revision/withdraw")
+@developer_required
+def withdraw_revision(slug):
+    listing = _own_app(slug)
+    try:
+        revisions.withdraw(listing)
+    except InvalidInput as problem:
+        return _app_page(listing, 409, problem.errors)
+    return finished(f"/developer/apps/{listing.slug}", "The revision is withdrawn; the published version stays.")
 
 
 def _credentials_page(listing, secret=None):

@@ -1,8 +1,10 @@
-"""`POST /stripe/webhook`: both of Stripe's endpoints (the platform's and, with `?connect=1`,
-the connected accounts') post here. Authenticated by the signature, so no CSRF token."""
+"""`POST /stripe/webhook`: both of Stripe's endpoints post here, the platform's and, with
+`?connect=1`, the connected accounts'; each verified with its own secrets only and taking only
+its own kind of event. Authenticated by the signature, so no CSRF token."""
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from market.billing import webhooks
+from market.billing import after_events, webhooks
 from views.security import csrf_exempt
 
 bp = Blueprint("webhooks", __name__)
@@ -11,14 +13,20 @@ bp = Blueprint("webhooks", __name__)
 @bp.post("/stripe/webhook")
 @csrf_exempt
 def stripe_webhook():
-    payload = request.get_data(cache=False)
+    if (request.content_length or 0) > webhooks.MAX_BODY_BYTES:
+        return jsonify(error="body too large"), 400
+    connect = request.args.get("connect") in ("1", "true")
+    try:
+        payload = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return jsonify(error="body too large"), 400
     try:
         event = webhooks.verify(payload, request.headers.get("Stripe-Signature"),
-                                webhooks.webhook_secrets(current_app.config))
+                                webhooks.webhook_secrets(current_app.config, connect), connect)
     except webhooks.InvalidEvent as error:
         return jsonify(error=str(error)), 400
     try:
-        outcome = webhooks.handle(current_app.config, event)
+        outcome = after_events.process(current_app.config, event)
     except webhooks.RetryLater as error:
         current_app.logger.warning("webhook %s %s: retry later: %s", event["id"], event["type"], error)
         return jsonify(error="not handled yet; retry"), 503

@@ -37,11 +37,11 @@ def had_subscription(company, app):
     return Subscription.select().where(Subscription.company == company, Subscription.app == app).exists()
 
 
-def _session_params(config, company, app, plan, tax_rate):
+def _session_params(config, company, app, plan, tax_rate, price_id):
     base = config["MARKET_URL"].rstrip("/")
     metadata = {"company_id": str(company.id), "app_id": str(app.id), "plan_id": str(plan.id),
                 "installation": gateway.installation_id()}
-    line_item = {"price": plan.stripe_price_id, "quantity": 1}
+    line_item = {"price": price_id, "quantity": 1}
     if tax_rate:
         line_item["tax_rates"] = [tax_rate]
     subscription_data = {
@@ -86,32 +86,69 @@ def start_checkout(config, company, user, app, plan_id=None, now=None):
         raise BuyRefused(f"{app.name} cannot be bought yet: its developer has not finished setting up "
                          "payouts with Stripe. Nothing was charged; please try again later.")
     tax_rate = catalogue.ensure_tax_rate(config)
-    catalogue.ensure_price(config, plan, app)
+    price_id = catalogue.ensure_price(config, plan, app)
     ensure_customer(config, company, user.email if user else None)
     client = gateway.stripe_client(config)
+    # No Stripe call inside the transaction (DESIGN.md §11): claim the attempt under the
+    # company's lock, call Stripe with the attempt's derived key, then write what it answered.
+    # Two Buys at once claim the same attempt, send the same key and get the same session.
+    claim, stale = _claim_attempt(company, app, plan, price_id, user, now)
+    if claim.url:
+        return claim.url
+    if stale is not None:
+        try:
+            _expire_at_stripe(client, stale)
+        except AlreadyPaid:
+            with write_transaction():
+                CheckoutAttempt.delete().where(CheckoutAttempt.id == claim.id,
+                                               CheckoutAttempt.stripe_session_id.is_null()).execute()
+                CheckoutAttempt.update(status="complete").where(
+                    CheckoutAttempt.id == stale.id, CheckoutAttempt.status == "expired").execute()
+            raise
+    session = client.v1.checkout.sessions.create(
+        _session_params(config, company, app, plan, tax_rate, price_id),
+        gateway.options("checkout", company.id, app.id, plan.id, claim.attempt))
+    with write_transaction():
+        written = (CheckoutAttempt.update(stripe_session_id=session.id, url=session.url,
+                                          expires_at=gateway.from_timestamp(session.expires_at))
+                   .where(CheckoutAttempt.id == claim.id, CheckoutAttempt.status == "open",
+                          (CheckoutAttempt.stripe_session_id.is_null())
+                          | (CheckoutAttempt.stripe_session_id == session.id))
+                   .execute())
+    if not written:
+        # A later Buy (another plan or price) superseded this attempt while Stripe answered:
+        # the session just made must not stay payable.
+        _expire_at_stripe(client, CheckoutAttempt(stripe_session_id=session.id))
+        raise BuyRefused("Another purchase of this app was started meanwhile; press Buy again.")
+    return session.url
+
+
+def _claim_attempt(company, app, plan, price_id, user, now):
+    """Under the company's lock, briefly: the open attempt this Buy may reuse (same plan, same
+    Stripe price, not about to expire), or a new attempt claimed for it, with the open attempt
+    it replaces (to be expired at Stripe before the new session is made). Returns
+    (attempt, replaced attempt or None)."""
     with write_transaction():
         lock_company(company)
         open_attempt = (CheckoutAttempt.select()
                         .where(CheckoutAttempt.company == company, CheckoutAttempt.app == app,
                                CheckoutAttempt.status == "open")
                         .order_by(CheckoutAttempt.attempt.desc()).first())
+        stale = None
         if open_attempt is not None:
             fresh = open_attempt.expires_at is None or open_attempt.expires_at - SESSION_SAFETY_MARGIN > now
-            if open_attempt.plan_id == plan.id and fresh and open_attempt.url:
-                return open_attempt.url
-            _expire_at_stripe(client, open_attempt)
+            same_price = open_attempt.plan_id == plan.id and open_attempt.stripe_price_id == price_id
+            if same_price and fresh:
+                return open_attempt, None
             CheckoutAttempt.update(status="expired").where(CheckoutAttempt.id == open_attempt.id).execute()
+            stale = open_attempt
         last = (CheckoutAttempt.select(CheckoutAttempt.attempt)
                 .where(CheckoutAttempt.company == company, CheckoutAttempt.app == app)
                 .order_by(CheckoutAttempt.attempt.desc()).first())
-        attempt = (last.attempt if last else 0) + 1
-        session = client.v1.checkout.sessions.create(
-            _session_params(config, company, app, plan, tax_rate),
-            gateway.options("checkout", company.id, app.id, plan.id, attempt))
-        CheckoutAttempt.create(company=company, app=app, plan=plan, user=user.id if user else None,
-                               attempt=attempt, stripe_session_id=session.id, url=session.url,
-                               status="open", expires_at=gateway.from_timestamp(session.expires_at))
-        return session.url
+        attempt = CheckoutAttempt.create(company=company, app=app, plan=plan, user=user.id if user else None,
+                                         attempt=(last.attempt if last else 0) + 1, stripe_price_id=price_id,
+                                         status="open")
+        return attempt, stale
 
 
 def _expire_at_stripe(client, attempt):

@@ -32,14 +32,36 @@ def onboarding_link(config, developer, email=None):
     return link.url
 
 
-def record_account(account):
-    """From an `account.updated` (or a fetched account): can destination charges reach it?"""
+def record_account(account, event_created=None):
+    """From an `account.updated` (or a fetched account): can destination charges reach it?
+
+    With `event_created` (the event's `created`) an event older than the last one applied is
+    ignored, so Stripe's deliveries, which come in any order, never move the account back; the
+    comparison is in the UPDATE itself, so two deliveries racing cannot undo each other. A
+    deauthorized account stays without payouts whatever it says."""
     account = gateway.plain(account)
     capabilities = account.get("capabilities") or {}
     enabled = capabilities.get("transfers") == "active"
-    return Developer.update(payouts_enabled=enabled,
-                            stripe_details_submitted=bool(account.get("details_submitted"))).where(
-        Developer.stripe_account_id == account["id"]).execute()
+    changes = {"payouts_enabled": Developer.stripe_deauthorized_at.is_null() if enabled else False,
+               "stripe_details_submitted": bool(account.get("details_submitted"))}
+    where = [Developer.stripe_account_id == account["id"]]
+    if event_created is not None:
+        changes["stripe_account_event_created"] = int(event_created)
+        where.append(Developer.stripe_account_event_created.is_null()
+                     | (Developer.stripe_account_event_created <= int(event_created)))
+    return Developer.update(**changes).where(*where).execute()
+
+
+def deauthorize(account_id, now):
+    """`account.application.deauthorized`: the developer disconnected its account from the
+    platform. Payouts are off (so Buy is refused) from now on. The developer row, or None when
+    the account is no developer's here (or was already deauthorized)."""
+    developer = Developer.get_or_none(Developer.stripe_account_id == account_id)
+    if developer is None:
+        return None
+    updated = Developer.update(payouts_enabled=False, stripe_deauthorized_at=now).where(
+        Developer.id == developer.id, Developer.stripe_deauthorized_at.is_null()).execute()
+    return Developer.get_by_id(developer.id) if updated else None
 
 
 def refresh_account(config, developer):

@@ -70,7 +70,7 @@ def payment_of_charge(charge_id):
     return LedgerEntry.get_or_none(LedgerEntry.stripe_charge_id == charge_id, LedgerEntry.kind == "payment")
 
 
-def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at):
+def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at, refund_status=None):
     """A refund or lost dispute of `amount_ore` of the payment's gross: a negative row with
     proportional parts, made once per Stripe refund or dispute id. None when nothing is left
     to reverse (a second reversal of the same money, e.g. a refund after a lost dispute)."""
@@ -94,12 +94,54 @@ def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at):
                 kind=kind, company=payment.company_id, app=payment.app_id, developer=payment.developer_id,
                 subscription=payment.subscription_id, stripe_invoice_id=payment.stripe_invoice_id,
                 stripe_charge_id=payment.stripe_charge_id, stripe_ref=stripe_ref, currency=payment.currency,
-                stripe_fee_ore=stripe_fee, fee_mismatch=False, occurred_at=occurred_at, **amounts)
+                stripe_fee_ore=stripe_fee, fee_mismatch=False, occurred_at=occurred_at,
+                refund_status=refund_status, **amounts)
             # A payment refunded in full takes its company's rating out of the app's totals.
             signals.payment_reversed.send(payment, config=None, now=occurred_at)
             return reversal
     except IntegrityError:
         return LedgerEntry.get(LedgerEntry.stripe_ref == stripe_ref)
+
+
+def undone_ref(reversal):
+    return reversal.stripe_ref + ":failed"
+
+
+def follow_refund(reversal, status):
+    """A refund's row moves pending → succeeded (never back: a late `pending` is stale)."""
+    if reversal.refund_status == status or reversal.refund_status in ("succeeded", "failed", "canceled"):
+        return reversal
+    LedgerEntry.update(refund_status=status).where(LedgerEntry.id == reversal.id).execute()
+    reversal.refund_status = status
+    return reversal
+
+
+def undo_reversal(reversal, status, occurred_at):
+    """A refund that failed (or was canceled) gave nothing back: the ledger books the exact
+    opposite of its row (a positive row under `<refund id>:failed`), made once, so every total
+    and what is left to refund are as before the refund."""
+    ref = undone_ref(reversal)
+    existing = LedgerEntry.get_or_none(LedgerEntry.stripe_ref == ref)
+    if existing is None:
+        try:
+            with db.atomic():
+                existing = LedgerEntry.create(
+                    kind=reversal.kind, company=reversal.company_id, app=reversal.app_id,
+                    developer=reversal.developer_id, subscription=reversal.subscription_id,
+                    stripe_invoice_id=reversal.stripe_invoice_id, stripe_charge_id=reversal.stripe_charge_id,
+                    stripe_ref=ref, currency=reversal.currency,
+                    stripe_fee_ore=None if reversal.stripe_fee_ore is None else -reversal.stripe_fee_ore,
+                    fee_mismatch=False, occurred_at=occurred_at, refund_status=status,
+                    net_ore=-reversal.net_ore, moms_ore=-reversal.moms_ore, gross_ore=-reversal.gross_ore,
+                    developer_share_ore=-reversal.developer_share_ore,
+                    platform_fee_ore=-reversal.platform_fee_ore)
+        except IntegrityError:
+            existing = LedgerEntry.get(LedgerEntry.stripe_ref == ref)
+        else:
+            # The payment is paid again: its company's rating counts again.
+            signals.payment_reversed.send(reversal, config=None, now=occurred_at)
+    LedgerEntry.update(refund_status=status).where(LedgerEntry.id == reversal.id).execute()
+    return existing
 
 
 def recent_payments(limit=50):

@@ -40,7 +40,10 @@ def refund(config, entry_id, amount_text, reason, now=None):
         "metadata": {"reason": reason[:500], "ledger_entry": str(entry.id), "installation": gateway.installation_id()},
     }, gateway.options("refund", entry.id, ledger.reversed_so_far(entry), amount))
     with write_transaction():
-        return ledger.record_reversal("refund", entry, made.amount, made.id, now)
+        row = ledger.record_reversal("refund", entry, made.amount, made.id, now, refund_status=made.status)
+        if row is not None and made.status in ("failed", "canceled"):
+            ledger.undo_reversal(row, made.status, now)
+        return row
 
 
 def disputes(developer=None, limit=100):

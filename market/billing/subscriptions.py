@@ -48,6 +48,13 @@ def resume(config, company, app):
         raise NotFound("Your company has no subscription to this app to keep.")
     if not subscription.cancel_at_period_end:
         return subscription
+    if not app.is_free and not catalogue.active_plans(app):
+        # Every plan retired (billing.retirement): it ends with its period, like everyone's.
+        raise BuyRefused(f"{app.name} is no longer sold: its subscription ends with the paid period.")
+    if app.status == "suspended" or app.developer.stripe_deauthorized_at is not None:
+        # Renewing would charge for an app that cannot be used, or pay a developer whose Stripe
+        # account left the platform (issue O).
+        raise BuyRefused(f"{app.name} cannot be renewed now: it cannot be bought in the App Market.")
     return set_cancel_at_period_end(config, subscription, False, "resume")
 
 
@@ -96,10 +103,16 @@ def change_plan(config, company, app, plan_id, now=None):
     if plan.price_ore <= subscription.price_ore:
         if subscription.current_period_end is None:
             raise BuyRefused("This subscription has no paid period to end yet; try again in a minute.")
+        # The price agreed is the price paid: the Stripe price and amount shown now are stored
+        # and applied exactly, whatever the developer does to the plan's price meanwhile.
+        price_id = catalogue.ensure_price(config, plan, app)
         with write_transaction():
+            if not Plan.get_by_id(plan.id).active:
+                raise InvalidChoice(f"The {plan.name} plan was just retired; choose another plan.")
             # One pending change per subscription: the latest choice replaces an earlier one.
             PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
-            PendingPlanChange.create(subscription=subscription, plan=plan,
+            PendingPlanChange.create(subscription=subscription, plan=plan, stripe_price_id=price_id,
+                                     price_ore=plan.price_ore,
                                      effective_at=subscription.current_period_end, created_at=now)
         return subscription, "downgraded"
     tax_rate = catalogue.ensure_tax_rate(config)
@@ -123,7 +136,22 @@ def pending_plan_change(subscription):
     """The downgrade waiting for the end of this subscription's period, or None."""
     if subscription is None:
         return None
-    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription)
+    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription,
+                                         PendingPlanChange.dropped_at.is_null())
+
+
+def dropped_plan_change(subscription):
+    """The downgrade the developer's retiring its plan dropped (My apps says so), or None."""
+    if subscription is None:
+        return None
+    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription,
+                                         PendingPlanChange.dropped_at.is_null(False))
+
+
+def agreed_price(pending):
+    """(Stripe price id, öre) the customer chose for a pending change; rows older than
+    migration 007 had the plan's price filled in by it."""
+    return pending.stripe_price_id, (pending.price_ore if pending.price_ore is not None else pending.plan.price_ore)
 
 
 def undo_plan_change(company, app):
@@ -144,8 +172,14 @@ def apply_due_plan_changes(config, now=None, log=None):
     log = log or logging.getLogger("market.billing")
     now = now or utcnow()
     applied = dropped = failed = 0
-    due = list(PendingPlanChange.select()
-               .where(PendingPlanChange.effective_at <= now + PLAN_CHANGE_LEAD)
+    # Dropped changes (their plan was retired) are kept only to tell the customer, until the
+    # period they were for has ended.
+    PendingPlanChange.delete().where(PendingPlanChange.dropped_at.is_null(False),
+                                     PendingPlanChange.effective_at <= now).execute()
+    # A change to a retired plan never applies (billing.retirement drops it and tells why).
+    due = list(PendingPlanChange.select().join(Plan)
+               .where(PendingPlanChange.effective_at <= now + PLAN_CHANGE_LEAD,
+                      PendingPlanChange.dropped_at.is_null(), Plan.active == True)  # noqa: E712
                .order_by(PendingPlanChange.effective_at, PendingPlanChange.id))
     for pending in due:
         subscription = Subscription.get_by_id(pending.subscription_id)
@@ -155,12 +189,15 @@ def apply_due_plan_changes(config, now=None, log=None):
             dropped += 1
             continue
         plan = Plan.get_by_id(pending.plan_id)
+        price_id, _ = agreed_price(pending)
         try:
             tax_rate = catalogue.ensure_tax_rate(config)
-            catalogue.ensure_price(config, plan, plan.app)
+            # Exactly the price chosen; only a row from before migration 007 without one takes
+            # the plan's.
+            price_id = price_id or catalogue.ensure_price(config, plan, plan.app)
             client = gateway.stripe_client(config)
             current = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
-            item = {"id": current["items"]["data"][0]["id"], "price": plan.stripe_price_id}
+            item = {"id": current["items"]["data"][0]["id"], "price": price_id}
             if tax_rate:
                 item["tax_rates"] = [tax_rate]
             client.v1.subscriptions.update(
@@ -172,7 +209,8 @@ def apply_due_plan_changes(config, now=None, log=None):
                         subscription.id, error)
             failed += 1
             continue
-        PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
+        PendingPlanChange.delete().where(PendingPlanChange.id == pending.id,
+                                         PendingPlanChange.dropped_at.is_null()).execute()
         applied += 1
     return applied, dropped, failed
 
@@ -236,7 +274,7 @@ def next_charge(subscription, vat_percent, pending=None):
     if subscription.cancel_at_period_end:
         return None
     when = subscription.trial_end if subscription.status == "trialing" else subscription.current_period_end
-    price = pending.plan.price_ore if pending is not None else subscription.price_ore
+    price = agreed_price(pending)[1] if pending is not None else subscription.price_ore
     if when is None or not price:
         return None
     return money.with_moms(price, vat_percent), when

@@ -12,14 +12,17 @@ import logging
 
 from market.billing import connect, dunning, gateway, ledger, signals
 from market.billing import history as subscription_history
-from market.billing.company_mail import tell_company_admins
+from market.billing.company_mail import tell_company_admins, tell_developer, tell_platform_admins
 from market.billing.transactions import write_transaction
 from market.outbound import mail
 from models import (
     App,
     CheckoutAttempt,
     Company,
+    Developer,
+    DisputeReversal,
     IntegrityError,
+    LedgerEntry,
     Plan,
     StripeEvent,
     Subscription,
@@ -28,11 +31,13 @@ from models import (
 )
 
 SIGNATURE_TOLERANCE = 300
+log = logging.getLogger(__name__)
 
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted", "customer.subscription.paused",
                        "customer.subscription.resumed")
 INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
+REFUND_EVENTS = ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
 # What the app is told as subscription.canceled: ended for good at Stripe. `unpaid` (ended
 # for the market too) is told as an update: a paid invoice brings it back.
@@ -53,14 +58,40 @@ class _Duplicate(Exception):
     pass
 
 
-def webhook_secrets(config):
-    return [s.strip() for s in (config.get("STRIPE_WEBHOOK_SECRET") or "").split(",") if s.strip()]
+MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB; anything near this is not one
+MAX_DEPTH = 64  # Stripe's objects nest a handful of levels (expanded ones a few more)
 
 
-def verify(payload, header, secrets):
-    """The event (a dict) if `header` signs `payload` with any of `secrets` within 300 s."""
+def webhook_secrets(config, connect=False):
+    """The signing secrets of one endpoint: the platform's (`STRIPE_WEBHOOK_SECRET`) or, for
+    `?connect=1`, the connected accounts' (`STRIPE_CONNECT_WEBHOOK_SECRET`); each a
+    comma-separated list, old and new during a rotation. Never each other's."""
+    name = "STRIPE_CONNECT_WEBHOOK_SECRET" if connect else "STRIPE_WEBHOOK_SECRET"
+    return [s.strip() for s in (config.get(name) or "").split(",") if s.strip()]
+
+
+def _too_deep(value, limit=MAX_DEPTH):
+    """Whether a parsed JSON value nests beyond `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return False
+
+
+def verify(payload, header, secrets, connect=False):
+    """The event (a dict) if `header` signs `payload` with any of `secrets` within 300 s and
+    the event belongs on this endpoint: one of a connected account (`account` set) only on
+    the Connect endpoint, one of the platform only on the platform's."""
     if not header or not secrets:
         raise InvalidEvent("missing signature")
+    if len(payload) > MAX_BODY_BYTES:
+        raise InvalidEvent("body too large")
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
     except UnicodeDecodeError:
@@ -70,11 +101,20 @@ def verify(payload, header, secrets):
             continue
         try:
             event = json.loads(text)
-        except ValueError:
-            raise InvalidEvent("body is not JSON") from None
+        except (ValueError, RecursionError):
+            raise InvalidEvent("body is not JSON (or nested too deeply)") from None
+        if _too_deep(event):
+            raise InvalidEvent(f"body nested deeper than {MAX_DEPTH}")
         if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(
                 event.get("type"), str) or not isinstance((event.get("data") or {}).get("object"), dict):
             raise InvalidEvent("not a Stripe event")
+        account = event.get("account")
+        if account is not None and not isinstance(account, str):
+            raise InvalidEvent("not a Stripe event")
+        if connect and not account:
+            raise InvalidEvent("a platform event (no account) sent to the Connect endpoint")
+        if not connect and account:
+            raise InvalidEvent("a connected account's event sent to the platform endpoint")
         return event
     raise InvalidEvent("no valid signature")
 
@@ -134,43 +174,9 @@ def fetch_refunds(config, charge_id):
     return [gateway.plain(refund) for refund in listing.auto_paging_iter()]
 
 
-def reverse_developer_share_of_lost_dispute(config, dispute):
-    """A lost dispute is paid by the platform at Stripe (destination charges); the developer
-    gives back what it kept of the disputed amount (all but the application fee's share), as
-    with a refund. Keyed by the dispute, so a redelivered event reverses nothing twice."""
-    client = gateway.stripe_client(config)
-    charge = gateway.plain(client.v1.charges.retrieve(dispute["charge"]))
-    transfer_id = charge.get("transfer")
-    transfer_id = transfer_id if isinstance(transfer_id, str) or transfer_id is None else transfer_id.get("id")
-    if not transfer_id or not charge.get("amount"):
-        return None
-    transfer = gateway.plain(client.v1.transfers.retrieve(transfer_id))
-    fee = charge.get("application_fee_amount") or 0
-    disputed = int(dispute.get("amount") or 0)
-    kept_share = disputed - (2 * fee * disputed + charge["amount"]) // (2 * charge["amount"])
-    amount = min(kept_share, int(transfer["amount"]) - int(transfer.get("amount_reversed") or 0))
-    if amount <= 0:
-        return None
-    try:
-        return gateway.plain(client.v1.transfers.reversals.create(
-            transfer_id, {"amount": amount, "metadata": {"dispute": dispute["id"]}},
-            {"idempotency_key": gateway.idempotency_key("dispute-lost", dispute["id"])}))
-    except gateway.InvalidRequestError as error:
-        # Already reversed by hand in Stripe's dashboard, say: the ledger still records the loss.
-        logging.getLogger(__name__).warning("transfer of lost dispute %s not reversed: %s", dispute["id"], error)
-        return None
-
-
 def _prefetch(config, event):
     kind = event["type"]
     fetched = {}
-    obj = event["data"]["object"]
-    if kind == "charge.dispute.closed" and obj.get("status") == "lost" and ledger.payment_of_charge(obj.get("charge")):
-        try:
-            fetched["transfer_reversal"] = reverse_developer_share_of_lost_dispute(config, obj)
-        except gateway.StripeError as error:
-            raise RetryLater(f"could not reverse the developer's share: {error}") from error
-        return fetched
     if kind == "charge.refunded":
         charge_id = event["data"]["object"].get("id")
         if charge_id and ledger.payment_of_charge(charge_id) is not None:
@@ -212,7 +218,10 @@ def _metadata_of(obj):
 
 # ---------------------------------------------------------------------------- entry point
 def handle(config, event):
-    """Store and apply one verified event: "handled", "duplicate" or "ignored"."""
+    """Store and apply one verified event: "handled", "duplicate", "ignored" (a type the market
+    does not follow) or "foreign" (about nothing of this installation: acknowledged, logged).
+    What must reach Stripe after the event is stored (a lost dispute's transfer reversal, a
+    deauthorized developer's subscriptions) is billing.after_events', run by its caller."""
     if StripeEvent.select().where(StripeEvent.event_id == event["id"]).exists():
         return "duplicate"
     fetched = _prefetch(config, event)
@@ -230,7 +239,11 @@ def handle(config, event):
             handler = HANDLERS.get(event["type"])
             if handler is None:
                 return "ignored"
-            handler(config, event, event["data"]["object"], fetched)
+            outcome = handler(config, event, event["data"]["object"], fetched)
+            if outcome == "foreign":
+                log.info("webhook %s %s: foreign (nothing of this installation), acknowledged",
+                         event["id"], event["type"])
+                return "foreign"
             return "handled"
     except _Duplicate:
         return "duplicate"
@@ -243,6 +256,8 @@ def _owner(sub):
     metadata = sub.get("metadata") or {}
     if metadata.get("installation") and metadata["installation"] != gateway.installation_id():
         return None
+    ours = bool(metadata.get("installation") or metadata.get("company_id") or metadata.get("app_id")
+                or metadata.get("plan_id"))
     company = app = plan = None
     try:
         if metadata.get("company_id"):
@@ -261,6 +276,10 @@ def _owner(sub):
         plan = Plan.get_or_none(Plan.stripe_price_id == price_id)
     if app is None and plan is not None:
         app = plan.app
+    if not ours and company is None and plan is None:
+        # Made in the Stripe account by someone else (the dashboard, another system): not
+        # the market's, and no delivery of it will ever be (QUALITY.md 18: answered 2xx).
+        return None
     if company is None or app is None:
         raise RetryLater(f"subscription {sub.get('id')} belongs to no company or app the market knows yet")
     return company, app, plan
@@ -280,6 +299,16 @@ def _price_of(sub):
     if isinstance(price, str):
         return price, 0
     return price.get("id"), int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
+
+
+def _plan_of_metadata(sub, app_id):
+    """The plan the market named when it set the price: a price the plan no longer sells (its
+    price was edited since, the agreed price kept) maps to no plan's current price."""
+    try:
+        plan_id = int((sub.get("metadata") or {}).get("plan_id") or 0)
+    except ValueError:
+        return None
+    return Plan.get_or_none(Plan.id == plan_id, Plan.app == app_id) if plan_id else None
 
 
 def apply_subscription(config, sub, event_created, now=None):
@@ -310,7 +339,7 @@ def apply_subscription(config, sub, event_created, now=None):
     if price_id:
         row.stripe_price_id = price_id
         row.price_ore = price_ore
-        plan = Plan.get_or_none(Plan.stripe_price_id == price_id)
+        plan = Plan.get_or_none(Plan.stripe_price_id == price_id) or _plan_of_metadata(sub, row.app_id)
         if plan is not None:
             row.plan = plan
     if items:
@@ -365,7 +394,8 @@ def _require_subscription(config, event, fetched):
 
 
 def on_subscription(config, event, obj, fetched):
-    _require_subscription(config, event, fetched)
+    if _require_subscription(config, event, fetched) is None:
+        return "foreign"
 
 
 def on_checkout_completed(config, event, session, fetched):
@@ -373,7 +403,8 @@ def on_checkout_completed(config, event, session, fetched):
         return
     CheckoutAttempt.update(status="complete", completed_at=utcnow()).where(
         CheckoutAttempt.stripe_session_id == session["id"]).execute()
-    _require_subscription(config, event, fetched)
+    if _require_subscription(config, event, fetched) is None:
+        return "foreign"
 
 
 def on_checkout_expired(config, event, session, fetched):
@@ -383,7 +414,9 @@ def on_checkout_expired(config, event, session, fetched):
 
 def on_invoice_paid(config, event, invoice, fetched):
     row = _require_subscription(config, event, fetched)
-    if row is None or int(invoice.get("total") or 0) <= 0:
+    if row is None:
+        return "foreign"
+    if int(invoice.get("total") or 0) <= 0:
         return  # a trial's zero invoice moves no money
     payment = fetched.get("payment") or {}
     paid_at = gateway.from_timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or gateway.from_timestamp(event.get("created"))
@@ -394,7 +427,7 @@ def on_invoice_paid(config, event, invoice, fetched):
 def on_invoice_failed(config, event, invoice, fetched):
     row = _require_subscription(config, event, fetched)
     if row is None:
-        return
+        return "foreign"
     failed_at = gateway.from_timestamp(event.get("created")) or utcnow()
     if row.past_due_since is None and row.status in (*Subscription.LIVE_STATUSES, "incomplete"):
         # The grace (DESIGN.md §3) counts from the first failure, not the latest retry.
@@ -423,33 +456,100 @@ def _tell_payment_failed(config, row, invoice):
         + (f"\n\nThe invoice: {link}" if link else ""))
 
 
+def _follow_refund(payment, refund, when):
+    """One step of a refund (pending → succeeded, or → failed / canceled) in the ledger: a
+    pending or succeeded refund is a negative row, a failed or canceled one is undone by the
+    opposite row. A late `pending` after the outcome changes nothing."""
+    status = refund.get("status")
+    if status not in ("pending", "requires_action", "succeeded", "failed", "canceled"):
+        return
+    row = LedgerEntry.get_or_none(LedgerEntry.stripe_ref == refund["id"])
+    if row is None:
+        # Booked even when the first word is `failed`, so a stale `pending` delivered after it
+        # finds the refund and its undoing and books nothing.
+        row = ledger.record_reversal("refund", payment, int(refund.get("amount") or 0), refund["id"], when,
+                                     refund_status=status)
+        if row is None:
+            return  # nothing left of the payment to give back (a lost dispute took it)
+    if status in ("failed", "canceled"):
+        ledger.undo_reversal(row, status, when)
+    elif not LedgerEntry.select().where(LedgerEntry.stripe_ref == ledger.undone_ref(row)).exists():
+        ledger.follow_refund(row, status)
+
+
 def on_charge_refunded(config, event, charge, fetched):
     """Each refund of a charge the ledger knows becomes one negative row (idempotent by the
-    refund's id: the admin's refund page may have written it already)."""
+    refund's id: the admin's refund page may have written it already), in its current state."""
     payment = ledger.payment_of_charge(charge.get("id"))
     if payment is None:
-        return
+        return "foreign"
     for refund in sorted(fetched.get("refunds") or [], key=lambda r: (r.get("created") or 0, r["id"])):
-        if refund.get("status") not in ("succeeded", "pending"):
-            continue
-        ledger.record_reversal("refund", payment, int(refund["amount"]), refund["id"],
-                               gateway.from_timestamp(refund.get("created")) or utcnow())
+        _follow_refund(payment, refund, gateway.from_timestamp(refund.get("created")) or utcnow())
+
+
+def on_refund(config, event, refund, fetched):
+    """`charge.refund.updated`, `refund.created|updated|failed`: the refund object itself, as it
+    stood when the event was made."""
+    charge = refund.get("charge")
+    charge = charge if isinstance(charge, str) or charge is None else charge.get("id")
+    payment = ledger.payment_of_charge(charge)
+    if payment is None or not isinstance(refund.get("id"), str):
+        if (refund.get("metadata") or {}).get("installation") == gateway.installation_id():
+            # Ours (the admin's refund page names the installation), about a payment not
+            # recorded yet: Stripe retries (QUALITY.md 18), never 200 and dropped.
+            raise RetryLater(f"refund {refund.get('id')} of charge {charge} the ledger does not know yet")
+        return "foreign"
+    _follow_refund(payment, refund, gateway.from_timestamp(event.get("created")) or utcnow())
 
 
 def on_dispute(config, event, dispute, fetched):
     """Recorded as the stored event (the admin's and developer's lists read them); a lost
-    dispute gives the money back like a full refund of what was disputed."""
-    if event["type"] != "charge.dispute.closed" or dispute.get("status") != "lost":
-        return
+    dispute gives the money back like a full refund of what was disputed, and the developer's
+    share of it is to be reversed at Stripe: a DisputeReversal row, once per dispute ever,
+    carried out by after_events once this transaction has committed."""
     payment = ledger.payment_of_charge(dispute.get("charge"))
     if payment is None:
+        return "foreign"
+    if event["type"] != "charge.dispute.closed" or dispute.get("status") != "lost":
         return
     ledger.record_reversal("dispute", payment, int(dispute.get("amount") or 0), dispute["id"],
                            gateway.from_timestamp(event.get("created")) or utcnow())
+    if not DisputeReversal.select().where(DisputeReversal.dispute_id == dispute["id"]).exists():
+        try:
+            with db.atomic():
+                DisputeReversal.create(dispute_id=dispute["id"], charge_id=dispute.get("charge"),
+                                       amount_ore=int(dispute.get("amount") or 0))
+        except IntegrityError:
+            pass  # a concurrent delivery made it
 
 
 def on_account(config, event, account, fetched):
-    connect.record_account(account)
+    """Applied from the event alone (no call to Stripe), in the order of `created`."""
+    if not isinstance(account.get("id"), str) or not connect.record_account(account, int(event.get("created") or 0)):
+        if not Developer.select().where(Developer.stripe_account_id == account.get("id")).exists():
+            return "foreign"
+
+
+def on_deauthorized(config, event, application, fetched):
+    """The developer disconnected its Stripe account from the platform: no payouts and no Buy
+    from now on, the developer and the platform's admins told. Its subscriptions are set to
+    cancel at period end, with their customers told, by after_events (calls to Stripe)."""
+    developer = connect.deauthorize(event.get("account"), utcnow())
+    if developer is None:
+        if not Developer.select().where(Developer.stripe_account_id == event.get("account")).exists():
+            return "foreign"
+        return
+    market = config["MARKET_URL"].rstrip("/")
+    tell_developer(
+        config, developer, "Your Stripe account was disconnected from the App Market",
+        "Your Stripe account was disconnected from the App Market, so the market can no longer pay "
+        "you. Your paid apps cannot be bought until you set up payouts again "
+        f"({market}/developer/payouts), and your customers' subscriptions will not renew: each ends "
+        "at the end of its paid period.")
+    tell_platform_admins(
+        config, f"Developer {developer.name} disconnected its Stripe account",
+        f"{developer.name} (Stripe account {developer.stripe_account_id}) deauthorized the platform. "
+        "Its paid apps can no longer be bought, and its subscriptions are set to cancel at period end.")
 
 
 HANDLERS = {
@@ -459,7 +559,9 @@ HANDLERS = {
     "invoice.payment_succeeded": on_invoice_paid,
     "invoice.payment_failed": on_invoice_failed,
     "account.updated": on_account,
+    "account.application.deauthorized": on_deauthorized,
     "charge.refunded": on_charge_refunded,
+    **{kind: on_refund for kind in REFUND_EVENTS},
     **{kind: on_dispute for kind in DISPUTE_EVENTS},
     **{kind: on_subscription for kind in SUBSCRIPTION_EVENTS},
 }

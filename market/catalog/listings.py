@@ -13,6 +13,7 @@ from market.accounts.companies import InvalidInput, parse_id
 from market.catalog import store
 from market.core import credentials, money
 from market.core.scopes import SCOPES
+from market.outbound import http as outbound_http
 from models import (
     App,
     AppStats,
@@ -26,7 +27,7 @@ from models import (
     utcnow,
 )
 
-MAX_NAME, MAX_TAGLINE, MAX_DESCRIPTION, MAX_URL = 80, 140, 20_000, 500
+MAX_NAME, MAX_TAGLINE, MAX_DESCRIPTION, MAX_URL, MAX_VENDOR = 80, 140, 20_000, 500, 120
 MAX_REDIRECT_URIS, MAX_REASON, MAX_PLAN_NAME = 10, 2_000, 60
 MAX_PRICE_ORE = 10_000_000  # 100 000 kr a month: anything above is a typo
 MAX_TRIAL_DAYS = 90
@@ -110,14 +111,26 @@ def _check_listing(data, errors):
     description = description.replace("\r\n", "\n").strip()
     if len(description) > MAX_DESCRIPTION:
         errors["description"] = f"The description may have at most {MAX_DESCRIPTION:,} characters."
+    vendor_name = _text(data.get("vendor_name")) or None
+    if vendor_name and len(vendor_name) > MAX_VENDOR:
+        errors["vendor_name"] = f"The vendor name may have at most {MAX_VENDOR} characters."
     category = None
     slug = _text(data.get("category"))
     if slug:
         category = Category.get_or_none(Category.slug == slug)
         if category is None:
             errors["category"] = "Choose a category from the list."
-    return {"name": name, "tagline": tagline, "description": description,
+    return {"name": name, "vendor_name": vendor_name, "tagline": tagline, "description": description,
             "description_html": sanitise_description(description), "category": category}
+
+
+def check_listing(data):
+    """The listing form's values, checked (InvalidInput otherwise)."""
+    errors = {}
+    fields = _check_listing(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    return fields
 
 
 def check_slug(raw, errors):
@@ -148,10 +161,8 @@ def create_listing(developer, data):
 
 
 def update_listing(listing, data):
-    errors = {}
-    fields = _check_listing(data, errors)
-    if errors:
-        raise InvalidInput(errors)
+    """In place: for an app never published (after approval, catalog.revisions decides)."""
+    fields = check_listing(data)
     fields["updated_at"] = utcnow()
     App.update(**fields).where(App.id == listing.id).execute()
     for name, value in fields.items():
@@ -196,8 +207,9 @@ def icon_type(data):
     return None
 
 
-def save_icon(directory, listing, data):
-    """Stored under a random name in `directory` (ICON_DIR, default instance/icons)."""
+def store_icon_file(directory, data):
+    """The checked image stored under a random name in `directory` (ICON_DIR, default
+    instance/icons); returns the name."""
     if not data:
         raise InvalidInput({"icon": "Choose an image file to upload."})
     if len(data) > MAX_ICON_BYTES:
@@ -209,6 +221,12 @@ def save_icon(directory, listing, data):
     name = f"{secrets.token_hex(16)}.{kind}"
     with open(os.path.join(directory, name), "wb") as out:
         out.write(data)
+    return name
+
+
+def save_icon(directory, listing, data):
+    """In place: the app's icon is replaced at once."""
+    name = store_icon_file(directory, data)
     old = listing.icon
     App.update(icon=name, updated_at=utcnow()).where(App.id == listing.id).execute()
     listing.icon = name
@@ -293,20 +311,31 @@ def listing_plan(listing, plan_id):
     return plan
 
 
-def update_plan(listing, plan, data):
-    """A new price is recorded and the Stripe price forgotten: billing makes a new one, and
-    subscribers keep the price they bought."""
+def check_plan(data):
+    """A plan form's values, checked (InvalidInput otherwise)."""
     errors = {}
     fields = _check_plan(data, errors)
     if errors:
         raise InvalidInput(errors)
+    return fields
+
+
+def apply_plan_fields(plan, fields):
+    """A new price is recorded and the Stripe price forgotten: billing makes a new one, and
+    subscribers keep the price they bought. Call inside a transaction."""
+    fields = dict(fields)
+    if fields["price_ore"] != plan.price_ore:
+        PlanPriceChange.create(plan=plan, old_price_ore=plan.price_ore, new_price_ore=fields["price_ore"])
+        fields["stripe_price_id"] = None
+    Plan.update(**fields).where(Plan.id == plan.id).execute()
+    for name, value in fields.items():
+        setattr(plan, name, value)
+
+
+def update_plan(listing, plan, data):
+    fields = check_plan(data)
     with db.atomic():
-        if fields["price_ore"] != plan.price_ore:
-            PlanPriceChange.create(plan=plan, old_price_ore=plan.price_ore, new_price_ore=fields["price_ore"])
-            fields["stripe_price_id"] = None
-        Plan.update(**fields).where(Plan.id == plan.id).execute()
-        for name, value in fields.items():
-            setattr(plan, name, value)
+        apply_plan_fields(plan, fields)
         sync_price_summary(listing)
     store_changed(listing)
     return plan
@@ -363,14 +392,25 @@ def parse_scopes(names, errors):
     return [name for name in SCOPES if name in names]
 
 
-def update_integration(listing, data, scope_names):
+def check_integration(data, scope_names):
+    """The integration form's values, checked (InvalidInput otherwise): landing and webhook
+    URLs (or None), the redirect URIs and the scopes as lists."""
     errors = {}
     landing = check_url(data.get("landing_url"), errors, "landing_url", "the landing page URL")
     webhook = check_url(data.get("webhook_url"), errors, "webhook_url", "the webhook URL")
+    if webhook and (problem := outbound_http.destination_problem(webhook)):  # never a local address
+        errors["webhook_url"] = f"The webhook URL: {problem}"
     uris = parse_redirect_uris(data.get("redirect_uris"), errors)
     chosen = parse_scopes(scope_names, errors)
     if errors:
         raise InvalidInput(errors)
+    return {"landing_url": landing, "webhook_url": webhook, "redirect_uris": uris, "scopes": chosen}
+
+
+def update_integration(listing, data, scope_names):
+    checked = check_integration(data, scope_names)
+    landing, webhook, uris, chosen = (checked["landing_url"], checked["webhook_url"], checked["redirect_uris"],
+                                      checked["scopes"])
     with db.atomic():
         client = oauth_client(listing, create=True)
         App.update(landing_url=landing, webhook_url=webhook, updated_at=utcnow()).where(

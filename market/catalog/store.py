@@ -315,16 +315,29 @@ def categories():
     return list(query.dicts())
 
 
+def on_sale_condition():
+    """SQL: the app can be had now. A free app always; a paid one only while it has a plan on
+    sale (an app whose plans are not ready yet shows "Not for sale yet" and no Buy)."""
+    plans = Plan.select(Plan.id).where(Plan.app == App.id, Plan.active == True)  # noqa: E712
+    return (App.is_free == True) | fn.EXISTS(plans)  # noqa: E712
+
+
+def on_sale(listing, plans):
+    """The app page's rule, from the listing and its active plans."""
+    return bool(listing.is_free or plans)
+
+
 def featured_apps(limit=HOME_SECTION_SIZE):
-    """Apps the market features, topped up with the most popular ones (one query)."""
-    query = _card_query().order_by(App.featured.desc(), *SORT_ORDER["popular"]()).limit(limit)
+    """Apps the market features, topped up with the most popular ones; only apps on sale (one
+    query)."""
+    query = _card_query().where(on_sale_condition()).order_by(App.featured.desc(), *SORT_ORDER["popular"]()).limit(limit)
     return _cards(query)
 
 
 def recommended_apps(limit=HOME_SECTION_SIZE):
     """What the home page's Recommended section shows. For now the best-rated published apps
     with ratings; issue I replaces this with the eligibility rule and personal ranking."""
-    query = (_card_query().where(AppStats.rating_count > 0)
+    query = (_card_query().where(AppStats.rating_count > 0, on_sale_condition())
              .order_by(*SORT_ORDER["rating"]()).limit(limit))
     return _cards(query)
 
@@ -372,6 +385,10 @@ class AppPage:
     rating: RatingSummary
     active_customers: int
 
+    @property
+    def on_sale(self):
+        return on_sale(self.app, self.plans)
+
 
 def published_app(slug):
     """Everything the app page shows, in two queries, or None (unknown or not published)."""
@@ -397,7 +414,7 @@ def published_app(slug):
              .order_by(Plan.position, Plan.price_ore, Plan.id)]
     # Sanitised again on the way out: whoever wrote description_html, the page stays safe.
     return AppPage(app=listing, description_html=sanitise_description(listing.description_html or listing.description),
-                   developer_name=listing.developer_row.name, category_slug=category_slug,
+                   developer_name=listing.vendor_name or listing.developer_row.name, category_slug=category_slug,
                    category_name=category_name, plans=plans, rating=rating_summary(stats),
                    active_customers=(stats.active_customers if stats else 0))
 

@@ -374,7 +374,9 @@ LEDGER_CSV_HEADER = ["date", "kind", "app", "customer", "stripe_ref", "gross_kr"
 
 def ledger_rows(developer, period, app=None):
     """The developer's ledger rows of the period, then the total row (the page's figures)."""
-    query = (LedgerEntry.select(LedgerEntry, App.name, Company.name)
+    # Both names are selected under their own aliases and read flat (objects()): selected as
+    # two columns called `name`, the company's was lost and the customer column came out empty.
+    query = (LedgerEntry.select(LedgerEntry, App.name.alias("app_name"), Company.name.alias("customer_name"))
              .join(App, on=(LedgerEntry.app == App.id))
              .switch(LedgerEntry).join(Company, JOIN.LEFT_OUTER, on=(LedgerEntry.company == Company.id))
              .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period),
@@ -382,10 +384,10 @@ def ledger_rows(developer, period, app=None):
              .order_by(LedgerEntry.occurred_at, LedgerEntry.id))
     if app is not None:
         query = query.where(LedgerEntry.app == app)
-    for entry in query.iterator():
-        company = entry.company.name if entry.company_id else ""
+    for entry in query.objects().iterator():
+        company = entry.customer_name or ""
         amounts = (entry.gross_ore, entry.moms_ore, entry.net_ore, entry.developer_share_ore, entry.platform_fee_ore)
-        yield [entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), entry.kind, csv_safe(entry.app.name),
+        yield [entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), entry.kind, csv_safe(entry.app_name),
                csv_safe(company), csv_safe(entry.stripe_ref), *map(money.format_plain, amounts)]
 
 

@@ -167,6 +167,12 @@ NEAR_MISS_ACTIVE = ("kemikalieregister", "Kemikalieregister", "industry", None,
                     "Chemical register and safety data sheets in one place")
 NEAR_MISS_RATING = ("schemalaggaren", "Schemaläggaren", "payroll", 9900,
                     "Staff rotas for shops and restaurants, sent to payroll")
+# Paid apps whose plans are not on sale yet: their pages say "Not for sale yet" (issue P).
+NOT_FOR_SALE = [("kassaflodeskoll", "Kassaflödeskoll", "reporting", 14900,
+                 "Cash-flow warnings before the account runs dry"),
+                ("paminnelse-pro", "Påminnelse Pro", "bank-payments", 4900,
+                 "Friendly payment reminders sent on the right day")]
+NOT_FOR_SALE_SLUGS = {row[0] for row in NOT_FOR_SALE}
 NEAR_MISS_RATING_STARS = [5, 4, 3, 3, 3, 3, 2, 2, 2, 2]  # 29 / 10 = 2.9
 
 VENDORS = ["Nordlys Software AB", "Bokföringsbolaget i Norr AB", "Kodverket Stockholm AB", "Molnbyrån AB",
@@ -314,7 +320,7 @@ class _Seeder:
                 quality=4.0, popularity=1.0, featured=False, **extra):
             description = _description(name, tagline, self.category_names[category], industries)
             published = status == "published"
-            age = rng.randint(20, 900)
+            age = extra["age"] if "age" in extra else rng.randint(20, 900)
             rows.append({
                 "developer": developer_id, "slug": slug, "name": name, "tagline": tagline,
                 "description": description, "description_html": store.sanitise_description(description),
@@ -323,7 +329,7 @@ class _Seeder:
                 "created_at": self.days_ago(age + 30), "updated_at": self.days_ago(age),
                 "published_at": self.days_ago(age) if published else None,
                 "rejection_reason": extra.get("rejection_reason", "")})
-            if price is not None:
+            if price is not None and extra.get("for_sale", True):
                 plans.append((slug, "Standard", price, rng.choice((0, 0, 14, 30))))
                 if price >= 19900 and rng.random() < 0.5:
                     plans.append((slug, "Plus", price * 2 - 100, 0))
@@ -352,6 +358,11 @@ class _Seeder:
             self.demo_developer_id, status="rejected", popularity=0,
             rejection_reason="The landing page does not say what the app does with the company's data, "
                              "and the requested scopes are wider than the app needs.")
+        # Seeded on purpose as not for sale yet (issue P): paid, published, no plan on sale. They
+        # draw nothing from the seed's random numbers, so the rest of the data stays as it was.
+        for n, (slug, name, category, price, tagline) in enumerate(NOT_FOR_SALE):
+            add(slug, name, category, price, tagline, vendor_ids[n % len(vendor_ids)], popularity=0,
+                for_sale=False, age=60 + n)
         # --scale: many more apps, spread over the categories and vendors.
         total_apps = max(len(rows), (self.scale or 0) * 100)
         category_slugs = [slug for slug, _ in CATEGORIES]
@@ -397,8 +408,11 @@ class _Seeder:
                              "redirect_uris": "http://127.0.0.1:5001/callback",
                              "scopes": "companyinformation customer invoice"})
             else:
-                # Random secrets nobody knows: these apps' history is imported, not live.
-                rows.append({"app": app_id, "client_id": f"{slug[:40]}-{self.rng.getrandbits(40):010x}",
+                # Random secrets nobody knows: these apps' history is imported, not live. (The
+                # apps not for sale take no random numbers: see apps().)
+                suffix = (hashlib.sha256(slug.encode()).hexdigest()[:10] if slug in NOT_FOR_SALE_SLUGS
+                          else f"{self.rng.getrandbits(40):010x}")
+                rows.append({"app": app_id, "client_id": f"{slug[:40]}-{suffix}",
                              "client_secret_hash": credentials.hash_client_secret(
                                  secret_key, credentials.new_client_secret()),
                              "redirect_uris": f"https://{slug}.example.com/oauth/callback",
@@ -586,6 +600,16 @@ class _Seeder:
         store.index_all()
         # The figures and the precomputed neighbours; it bumps the store generation last.
         rebuild.rebuild_everything(self.config["BILLING_GRACE_DAYS"], now=self.now)
+
+
+DEMO_DEVELOPER_APPS = ("time-tracker-pro", "sample-integration", "kalkyl-bygg", "snabblan-direkt")
+
+
+def demo_app_slugs():
+    """The slugs of the apps the seed makes (not the extra ones of --scale): the demo serves a
+    landing page for each at the sample integration."""
+    return ([row[0] for row in CATALOGUE] + [NEAR_MISS_ACTIVE[0], NEAR_MISS_RATING[0]]
+            + [row[0] for row in NOT_FOR_SALE] + list(DEMO_DEVELOPER_APPS))
 
 
 def seed_demo(config, scale=None, echo=print):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from peewee import SQL, Case, fn
 
 from market.accounts import companies
-from market.catalog.store import mean_rating
+from market.catalog.store import mean_rating, on_sale_condition
 from market.data import prepared
 from models import App, AppStats, Company, Connection, CoUsage, SegmentUsage, Subscription, db
 
@@ -277,7 +277,7 @@ def eligible_apps(min_active, min_rating, limit=500):
     query = (App.select(App.id, App.slug, App.name, App.tagline, App.icon, AppStats.active_customers,
                         AppStats.rating_sum, AppStats.rating_count, AppStats.new_customers_30d)
              .join(AppStats, on=(AppStats.app == App.id))
-             .where(App.status == "published",
+             .where(App.status == "published", on_sale_condition(),
                     is_eligible(AppStats.active_customers, AppStats.rating_sum, AppStats.rating_count,
                                 min_active, min_rating))
              .order_by(AppStats.active_customers.desc(), App.id)

@@ -13,6 +13,7 @@ from models import Developer, Plan
 from tests import factories
 
 SECRET = "whsec_test_market"
+CONNECT_SECRET = "whsec_test_market_connect"
 _ids = itertools.count(1)
 
 
@@ -31,9 +32,14 @@ def event(kind, obj, created=None, event_id=None, account=None):
     return body
 
 
-def post_event(client, body, secret=SECRET, timestamp=None):
+def post_event(client, body, secret=None, timestamp=None, connect=None):
+    """Posted as Stripe would: a connected account's event (`account` set) to the Connect
+    endpoint with its secret, any other to the platform's; `connect` and `secret` override."""
+    connect = bool(body.get("account")) if connect is None else connect
+    secret = secret or (CONNECT_SECRET if connect else SECRET)
     payload = json.dumps(body)
-    return client.post("/stripe/webhook", data=payload, content_type="application/json",
+    return client.post("/stripe/webhook?connect=1" if connect else "/stripe/webhook", data=payload,
+                       content_type="application/json",
                        headers={"Stripe-Signature": sign(payload, secret, timestamp)})
 
 
@@ -209,7 +215,8 @@ def market(app, sandbox, live_port):
     thread.start()
     live = LiveMarket(app, sandbox, live_port)
     summary = stripe_setup.prepare_demo(app.config, live.url + "/stripe/webhook")
-    app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
+    app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
     yield live
     try:
         sandbox.wait_for_deliveries(timeout=10)

@@ -94,8 +94,15 @@ def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(mar
     developer = factories.developer(name="Demo Developer AB")
     factories.user(email="developer@demo.test", developer=developer)
     listing = factories.app_listing(developer_obj=developer, price_ore=19900, slug="time-tracker-pro")
+    # Every seeded developer, not only the demo's, can be paid (issue P): all their apps can be bought.
+    vendor = factories.developer(name="Nordlys Software AB")
+    factories.user(email="dev.0001@vendors.demo.test", developer=vendor)
+    factories.app_listing(developer_obj=vendor, price_ore=9900, slug="lonekollen")
+    stranger = factories.developer(name="Registered Later AB")
+    factories.user(email="someone@example.com", developer=stranger)
     summary = stripe_setup.prepare_demo(market.app.config, market.url + "/stripe/webhook")
-    market.app.config["STRIPE_WEBHOOK_SECRET"] = ",".join(summary["webhook_secrets"])
+    market.app.config["STRIPE_WEBHOOK_SECRET"] = summary["webhook_secret"]
+    market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = summary["connect_webhook_secret"]
     market.settle()
     developer = Developer.get_by_id(developer.id)
     assert developer.stripe_account_id.startswith("acct_") and developer.payouts_enabled
@@ -110,8 +117,46 @@ def test_prepare_demo_onboards_the_demo_developer_and_replaces_its_endpoints(mar
     pay(market, buy(market, http, "time-tracker-pro").headers["Location"])
     market.settle()
     assert Subscription.get().status == "active"
+    vendor = Developer.get_by_id(vendor.id)
+    assert vendor.stripe_account_id.startswith("acct_") and vendor.payouts_enabled
+    assert Developer.get_by_id(stranger.id).stripe_account_id is None  # only the seeded ones
+    pay(market, buy(market, http, "lonekollen").headers["Location"])
+    market.settle()
+    assert Subscription.select().where(Subscription.status == "active").count() == 2
 
 
 def test_sweep_command(runner):
     result = runner.invoke(args=["sweep"])
     assert result.exit_code == 0 and "entitlements_ended" in result.output
+
+
+def test_sandbox_sends_each_kind_of_event_to_its_endpoint_and_foreign_ones_get_2xx(market):
+    """Issue O 5 and S 6 against the sandbox: connected accounts' events go to `?connect=1`
+    signed with the Connect endpoint's secret, the platform's to the platform endpoint, each
+    taken (2xx); and events about a subscription the market did not create (made in the Stripe
+    account directly, no metadata) are answered 2xx as foreign, not 503 for three days."""
+    from market.billing import connect
+
+    developer = factories.developer(name="Wired AB")
+    account_id = connect.ensure_connect_account(market.app.config, developer, "wired@example.test")
+    market.sandbox.onboard(account_id)
+    client = gateway.stripe_client(market.app.config)
+    product = client.v1.products.create({"name": "Not the market's"})
+    price = client.v1.prices.create({"product": product.id, "unit_amount": 5000, "currency": "sek",
+                                     "recurring": {"interval": "month"}})
+    customer = client.v1.customers.create({"email": "elsewhere@example.com", "payment_method": "pm_card_visa"})
+    pm = client.v1.payment_methods.list({"customer": customer.id}).data[0]
+    client.v1.subscriptions.create({"customer": customer.id, "default_payment_method": pm.id,
+                                    "items": [{"price": price.id}]})
+    market.settle()
+    assert Developer.get_by_id(developer.id).payouts_enabled is True  # account.updated on ?connect=1
+    deliveries = market.sandbox.deliveries()
+    by_url = {}
+    for delivery in deliveries:
+        by_url.setdefault(delivery["url"], set()).add(delivery["type"])
+        assert delivery["status"] == "succeeded", delivery
+        assert all(a["status"] == 200 for a in delivery["attempts"]), delivery
+    assert "account.updated" in by_url[market.url + "/stripe/webhook?connect=1"]
+    assert "account.updated" not in by_url[market.url + "/stripe/webhook"]
+    assert {"customer.subscription.created", "invoice.paid"} <= by_url[market.url + "/stripe/webhook"]
+    assert not Subscription.select().where(Subscription.stripe_subscription_id.is_null(False)).exists()

@@ -291,7 +291,7 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     assert transfer.amount_reversed == charge.amount - charge.application_fee_amount == 24875 - 9950
 
 
-def test_suspension_cancels_at_period_end_and_restore_undoes_it(market):
+def test_suspension_cancels_at_period_end_and_restore_leaves_it_to_each_customer(market):
     listing, plan, buyer, http, sub = bought(market)
     imported_company = factories.company()
     imported_admin = factories.user(email="imp@example.test", company=imported_company, company_role="admin")
@@ -316,11 +316,23 @@ def test_suspension_cancels_at_period_end_and_restore_undoes_it(market):
     with market.app.app_context():
         listings.restore_app(App.get_by_id(listing.id))
         suspension.on_app_restored(market.app.config, App.get_by_id(listing.id))
+    # Issue O (replaces issue H's restore rule): the restore leaves every subscription set to
+    # cancel, and tells each customer the suspension stopped how to keep theirs.
+    assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is True
+    assert Subscription.get_by_id(sub.id).cancel_at_period_end is True
+    assert Subscription.get_by_id(imported.id).cancel_at_period_end is True
+    told = {m.to for m in OutboxMail.select().where(OutboxMail.subject.contains("available again"))}
+    assert told == {buyer.email, imported_admin.email}
+    back = OutboxMail.get(OutboxMail.to == buyer.email, OutboxMail.subject.contains("available again"))
+    assert "/account/apps" in back.body and "Keep" in back.body
+    # The customer who had canceled before the suspension stays canceled and is not told.
+    assert Subscription.get_by_id(chose_to_leave.id).cancel_at_period_end is True
+    # Each customer keeps theirs with My apps' Keep (resume).
+    assert market.post(http, f"/account/apps/{listing.slug}/resume").status_code in (302, 303)
+    market.settle()
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is False
     assert Subscription.get_by_id(sub.id).cancel_at_period_end is False
-    assert Subscription.get_by_id(imported.id).cancel_at_period_end is False
-    # The customer who had canceled before the suspension stays canceled.
-    assert Subscription.get_by_id(chose_to_leave.id).cancel_at_period_end is True
+    assert Subscription.get_by_id(imported.id).cancel_at_period_end is True  # not theirs to keep
 
 
 def test_remove_app_and_stripe_replay(market, runner):

@@ -62,6 +62,7 @@ def listening_app(app, paid_app, receiver):
     listing, plan, developer = paid_app
     client, _ = factories.oauth_client(listing)
     App.update(webhook_url=receiver.url).where(App.id == listing.id).execute()
+    app.config["OUTBOUND_ALLOWED_ORIGINS"] = receiver.url.rsplit("/", 1)[0]  # a local test receiver
     secret = credentials.landing_secret(app.config["SECRET_KEY"], client.client_id)
     return App.get_by_id(listing.id), plan, secret
 
@@ -125,18 +126,22 @@ def test_a_failing_endpoint_is_retried_with_growing_delays(app, customer, listen
     assert notifications.deliver_due(app.config, now) == {"delivered": 0, "failed": 1}
     row = AppNotification.get()
     assert (row.attempts, row.delivered_at) == (1, None) and "500" in row.last_error
-    assert row.next_attempt_at == now + datetime.timedelta(minutes=1)
+    # The delay counts from when the attempt ended (a moment after `now`).
+    assert now + datetime.timedelta(minutes=1) <= row.next_attempt_at < now + datetime.timedelta(minutes=1, seconds=5)
     # Not due before its time.
     assert notifications.deliver_due(app.config, now + datetime.timedelta(seconds=59)) == {"delivered": 0,
                                                                                             "failed": 0}
-    later = now + datetime.timedelta(minutes=1)
+    later = row.next_attempt_at
     assert notifications.deliver_due(app.config, later)["failed"] == 1
     row = AppNotification.get()
-    assert row.next_attempt_at == later + datetime.timedelta(minutes=5)  # the delay grows
-    done = later + datetime.timedelta(minutes=5)
+    # the delay grows
+    assert later + datetime.timedelta(minutes=5) <= row.next_attempt_at < later + datetime.timedelta(minutes=5,
+                                                                                                      seconds=5)
+    done = row.next_attempt_at
     assert notifications.deliver_due(app.config, done) == {"delivered": 1, "failed": 0}
     row = AppNotification.get()
-    assert row.attempts == 3 and row.delivered_at == done and row.last_error == ""
+    assert row.attempts == 3 and done <= row.delivered_at < done + datetime.timedelta(seconds=5)
+    assert row.last_error == ""
     # All three attempts carried the same event, each correctly signed.
     bodies = {body for body, _ in receiver.received}
     assert len(receiver.received) == 3 and len(bodies) == 1
@@ -147,6 +152,7 @@ def test_the_market_gives_up_and_an_unreachable_app_never_raises(app, customer, 
     listing, plan, _ = listening_app
     _, company = customer
     App.update(webhook_url="http://127.0.0.1:9/nothing-listens-here").where(App.id == listing.id).execute()
+    app.config["OUTBOUND_ALLOWED_ORIGINS"] = "http://127.0.0.1:9"  # let through, so it is the connection that fails
     now = utcnow()
     sub = factories.subscription(company, listing, plan=plan)
     notifications.subscription_changed(sub, "subscription.updated", now)
@@ -235,6 +241,7 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.socket.getsockname()[1]}/notifications"
+        app.config["OUTBOUND_ALLOWED_ORIGINS"] = url.rsplit("/", 1)[0]
         App.update(webhook_url=url).where(App.id == listing.id).execute()
         sub = factories.subscription(company, listing, plan=plan, cancel_at_period_end=True)
         notifications.subscription_changed(sub, "subscription.updated")
@@ -248,7 +255,7 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
     assert integration.extensions["sample_tokens"].get(company.public_id) is None
     browser = integration.test_client()
     with browser.session_transaction() as session:
-        session["company"] = company.public_id
+        session["app:sample-integration"] = {"company": company.public_id}  # its per-app state
     page = browser.get("/notifications").get_data(as_text=True)
     assert 'data-type="connection.revoked"' in page
     assert "subscription.updated: active, plan Standard, cancels at period end" in page

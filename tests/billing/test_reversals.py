@@ -96,7 +96,9 @@ def test_charge_refunded_and_lost_dispute_webhooks(client, fake_stripe, paid_app
     assert post_event(client, event("charge.dispute.created", dispute)).status_code == 200
     assert LedgerEntry.select().where(LedgerEntry.kind == "dispute").count() == 0
     reversed_at_stripe = []
-    monkeypatch.setattr(webhooks, "reverse_developer_share_of_lost_dispute",
+    from market.billing import after_events
+
+    monkeypatch.setattr(after_events, "reverse_developer_share_of_lost_dispute",
                         lambda config, d: reversed_at_stripe.append(d["id"]))
     lost = dict(dispute, status="lost")
     closed = event("charge.dispute.closed", lost)

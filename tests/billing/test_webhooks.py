@@ -60,8 +60,9 @@ def test_bad_signatures_are_refused_and_write_nothing(client, fake_stripe, paid_
 
 @pytest.fixture
 def app_config():
-    # Both endpoints' secrets plus an old one being rotated out.
-    return {"STRIPE_WEBHOOK_SECRET": "whsec_old_one, whsec_test_market ,whsec_connect_endpoint"}
+    # Each endpoint's secrets, with an old one being rotated out.
+    return {"STRIPE_WEBHOOK_SECRET": "whsec_old_one, whsec_test_market ",
+            "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_old_connect ,whsec_connect_endpoint, whsec_test_market_connect"}
 
 
 def test_every_configured_secret_is_tried(client, fake_stripe, paid_app):
@@ -170,11 +171,14 @@ def test_unknown_subscription_is_made_from_its_metadata(client, fake_stripe, pai
     assert row.current_period_end - row.current_period_start == datetime.timedelta(days=30)
 
 
-def test_unknown_customer_without_metadata_is_retried_not_dropped(client, fake_stripe, paid_app, customer):
+def test_unknown_customer_of_this_installation_is_retried_not_dropped(client, fake_stripe, paid_app, customer):
+    """Issue S 6 / QUALITY.md 18: this installation's metadata, but a customer and price not
+    recorded yet: 5xx, so Stripe delivers it again once they are."""
     listing, plan, _ = paid_app
     _, company = customer
     sub = subscription_object("sub_orphan", "active", company, listing, plan, metadata=False,
                               customer="cus_later", price_id="price_unknown_yet")
+    sub["metadata"] = {"installation": webhooks.gateway.installation_id()}
     fake_stripe.subscriptions["sub_orphan"] = sub
     body = event("customer.subscription.created", sub)
     response = post_event(client, body)
@@ -188,6 +192,25 @@ def test_unknown_customer_without_metadata_is_retried_not_dropped(client, fake_s
     assert post_event(client, body).status_code == 200
     row = Subscription.get(Subscription.stripe_subscription_id == "sub_orphan")
     assert (row.company_id, row.app_id, row.status) == (company.id, listing.id, "active")
+
+
+def test_foreign_subscription_is_acknowledged_and_logged(client, fake_stripe, paid_app, customer, caplog):
+    """Issue S 6: no metadata of this installation and nothing the market recorded (made in
+    the Stripe account by someone else): 2xx, logged as foreign, no subscription made, and
+    no retry for three days (this used to be a 503)."""
+    listing, plan, _ = paid_app
+    _, company = customer
+    sub = subscription_object("sub_foreign", "active", company, listing, plan, metadata=False,
+                              customer="cus_someone_elses", price_id="price_someone_elses")
+    fake_stripe.subscriptions["sub_foreign"] = sub
+    invoice = invoice_object("in_foreign", sub, 10000)
+    with caplog.at_level("INFO", logger="market.billing.webhooks"):
+        for body in (event("customer.subscription.created", sub), event("invoice.paid", invoice)):
+            response = post_event(client, body)
+            assert response.status_code == 200, response.data
+            assert response.get_json()["outcome"] == "foreign"
+    assert Subscription.select().count() == 0 and LedgerEntry.select().count() == 0
+    assert "foreign" in caplog.text
 
 
 def test_stripe_unreachable_means_retry(client, fake_stripe, paid_app, customer):

@@ -152,7 +152,8 @@ def demo(request, tmp_path_factory):
         url = f"sqlite:///{workdir}/market.db"
     port = free_consecutive_ports(3)
     env = {key: value for key, value in os.environ.items()
-           if key not in ("STRIPE_SECRET_KEY", "MARKET_URL", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")}
+           if key not in ("STRIPE_SECRET_KEY", "MARKET_URL", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET",
+                          "STRIPE_CONNECT_WEBHOOK_SECRET", "STRIPE_SANDBOX_KEYS")}
     env.update(MARKET_ENV="demo", DATABASE_URL=url, STRIPE_SANDBOX_DATA=str(workdir / "stripe-sandbox.json"),
                PYTHONUNBUFFERED="1")
     log = workdir / "demo.log"

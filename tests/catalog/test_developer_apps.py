@@ -110,14 +110,24 @@ def test_form_errors_come_back_as_a_fragment_for_htmx(auth):
     assert ok.headers["HX-Redirect"] == "/developer/apps/good-app"
 
 
-def test_edit_of_a_published_app_updates_the_store(client, auth):
+def test_edit_of_a_published_app_updates_the_store_once_the_admin_approves_it(client, auth):
+    """Issue 17 (N) replaces the in-place edit of a published listing: it waits as a revision."""
     developer = as_developer(auth)
     listing = factories.app_listing(developer_obj=developer, slug="live-app", name="Live")
     before = generation()
     response = auth.post("/developer/apps/live-app/edit", {"name": "Live Renamed", "tagline": "New words",
                                                            "description": "Searchable zebra text",
+                                                           "category": "bookkeeping",
                                                            "status": "draft", "developer_id": "999"})
     assert response.status_code == 303
+    listing = App.get_by_id(listing.id)
+    assert listing.name == "Live" and listing.status == "published" and listing.developer_id == developer.id
+    assert generation() == before and listing.id not in store.search_app_ids("zebra")
+
+    factories.user(email="root@example.test", is_platform_admin=True)
+    auth.logout()
+    auth.login("root@example.test")
+    assert auth.post("/admin/review/live-app/approve").status_code == 303
     listing = App.get_by_id(listing.id)
     assert listing.name == "Live Renamed" and listing.status == "published" and listing.developer_id == developer.id
     assert generation() > before

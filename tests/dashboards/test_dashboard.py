@@ -227,3 +227,18 @@ def test_a_trial_converts_when_it_is_paid_or_became_active(app):
                            created_at=ago(11))
     total = dashboard.developer_figures(owner.developer_id, dashboard.default_period(TODAY))["total"]
     assert (total["trial_starts"], total["trial_conversions"], total["trial_conversion"]) == (4, 2, "50.0 %")
+
+
+def test_ledger_csv_names_each_rows_customer(shop, auth, client):
+    """Issue O 11: the customer column was empty."""
+    from models import Company, LedgerEntry
+
+    auth.login("owner@example.test")
+    response = client.get(f"/developer/export/ledger.csv?from={dashboard.default_period(TODAY).first}&to={TODAY}")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    body = [row for row in rows if row["date"] != "total"]
+    assert body
+    for row in body:
+        entry = LedgerEntry.get(LedgerEntry.stripe_ref == row["stripe_ref"])
+        expected = Company.get_by_id(entry.company_id).name if entry.company_id else ""
+        assert expected and row["customer"] == expected, row

@@ -185,6 +185,7 @@ def production_env(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_x")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_y")
     monkeypatch.setenv("MARKET_URL", "https://market.example")
 
 

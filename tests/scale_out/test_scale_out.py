@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.parametrize("engine", ["pos
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project root
 SECRET_KEY = "test-secret-key"  # the test app's, so secrets hashed by the factories verify on both
 WEBHOOK_SECRET = "whsec_scale_out_test"
+CONNECT_WEBHOOK_SECRET = "whsec_scale_out_test_connect"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 MARKET_URL = "https://market.test"
 
@@ -68,7 +69,8 @@ def servers(postgres_url, sandbox, tmp_path_factory):
     logs = tmp_path_factory.mktemp("gunicorn")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKET_", "STRIPE_", "GUNICORN_"))}
     env.update(MARKET_ENV="production", SECRET_KEY=SECRET_KEY, STRIPE_SECRET_KEY=API_KEY,
-               STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, MARKET_URL=MARKET_URL, STRIPE_API_BASE=sandbox.url,
+               STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_WEBHOOK_SECRET,
+               MARKET_URL=MARKET_URL, STRIPE_API_BASE=sandbox.url,
                DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=REDIS_URL, MAIL_DISABLED="1")
     processes, urls = [], []
     for n in range(2):
@@ -112,7 +114,8 @@ def app_config(sandbox):
     from stripe_sandbox.testing import API_KEY
 
     return {"SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": API_KEY, "STRIPE_API_BASE": sandbox.url,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "MARKET_URL": MARKET_URL}
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
+            "MARKET_URL": MARKET_URL}
 
 
 class _Browser(requests.Session):
@@ -169,10 +172,13 @@ def _sandbox_events(sandbox, since_ids=()):
 def _deliver_everywhere(servers, event, times=20):
     """The same signed delivery posted `times` times at once, half to each server."""
     payload = json.dumps(event)
-    signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
+    connect = bool(event.get("account"))  # a connected account's event goes to its own endpoint
+    signature = stripe.WebhookSignature.generate_signature_header(
+        payload, CONNECT_WEBHOOK_SECRET if connect else WEBHOOK_SECRET)
+    path = "/stripe/webhook?connect=1" if connect else "/stripe/webhook"
 
     def post(url):
-        return lambda: requests.post(url + "/stripe/webhook", data=payload, timeout=30, headers={
+        return lambda: requests.post(url + path, data=payload, timeout=30, headers={
             "Stripe-Signature": signature, "Content-Type": "application/json"})
 
     return _at_once([post(servers[n % 2]) for n in range(times)])

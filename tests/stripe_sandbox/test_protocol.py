@@ -17,13 +17,66 @@ def raw(sandbox, method, path, key=API_KEY, **kw):
     return requests.request(method, sandbox.url + path, headers=headers, timeout=10, **kw)
 
 
-def test_keys_other_than_sk_test_are_refused(sandbox):
-    for key in ("sk_live_abcdefghijklmnop", "pk_test_abcdefghijkl", "nonsense"):
+def test_keys_other_than_the_sandboxs_own_are_refused(sandbox):
+    """Issue O 9: any sk_test_ key used to be accepted; only the keys it was started with are."""
+    for key in ("sk_live_abcdefghijklmnop", "pk_test_abcdefghijkl", "nonsense", "sk_test_someone_elses_key"):
         bad = stripe.StripeClient(key, base_addresses=sandbox.base_addresses, max_network_retries=0)
         with pytest.raises(stripe.AuthenticationError):
             bad.v1.customers.list()
     resp = raw(sandbox, "GET", "/v1/customers", key=None)
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "invalid_request_error"
+    assert resp.json()["error"]["doc_url"].startswith("https://stripe.com/docs/")
+
+
+def test_control_endpoints_need_the_sandboxs_key(sandbox):
+    """Issue O 9: /_sandbox/reset, the clock, pay, onboard, ... answered anyone."""
+    controls = [("POST", "/_sandbox/reset"), ("POST", "/_sandbox/advance"), ("GET", "/_sandbox/clock"),
+                ("GET", "/_sandbox/requests"), ("GET", "/_sandbox/deliveries"), ("POST", "/_sandbox/drain"),
+                ("POST", "/_sandbox/fail"), ("POST", "/_sandbox/delay"), ("GET", "/_sandbox/balance"),
+                ("POST", "/_sandbox/accounts/acct_x/onboard"), ("POST", "/_sandbox/checkout/cs_x/pay"),
+                ("POST", "/_sandbox/disputes/dp_x/lose"), ("POST", "/_sandbox/payment_methods/pm_x/behavior")]
+    before = sandbox.now()
+    for method, path in controls:
+        for key in (None, "sk_test_someone_elses_key"):
+            resp = raw(sandbox, method, path, key=key, data={"days": 30} if method == "POST" else None)
+            assert resp.status_code in (401, 403), (path, key, resp.status_code)
+            assert resp.json()["error"]["doc_url"]
+    assert sandbox.now() - before < 60  # the clock did not move
+    assert raw(sandbox, "GET", "/_sandbox/clock").status_code == 200  # with its key
+    assert raw(sandbox, "GET", "/_sandbox/health", key=None).status_code == 200  # a liveness probe only
+
+
+def test_a_sandbox_takes_only_the_keys_it_was_started_with():
+    from stripe_sandbox.server import Sandbox
+    from stripe_sandbox.testing import start_sandbox
+
+    with pytest.raises(ValueError):
+        Sandbox(api_keys=[])
+    with start_sandbox(keys=["sk_test_first_key_1", "sk_test_second_key_2"]) as other:
+        for key in ("sk_test_first_key_1", "sk_test_second_key_2"):
+            assert stripe.StripeClient(key, base_addresses=other.base_addresses,
+                                       max_network_retries=0).v1.customers.list().data == []
+        with pytest.raises(stripe.AuthenticationError):
+            stripe.StripeClient(API_KEY, base_addresses=other.base_addresses,
+                                max_network_retries=0).v1.customers.list()
+
+
+def test_errors_carry_doc_url_and_stripe_version_is_answered(sandbox):
+    """Issue S 6: errors without doc_url, and Stripe-Version ignored."""
+    missing = raw(sandbox, "GET", "/v1/customers/cus_nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["doc_url"] == "https://stripe.com/docs/error-codes/resource-missing"
+    asked = raw(sandbox, "GET", "/v1/customers", headers={"Stripe-Version": "2024-06-20"})
+    assert asked.status_code == 200 and asked.headers["Stripe-Version"] == "2024-06-20"
+    default = raw(sandbox, "GET", "/v1/customers")
+    assert default.headers["Stripe-Version"] == "2026-10-28.endive"
+    bad = raw(sandbox, "GET", "/v1/customers", headers={"Stripe-Version": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_api_version"
+    assert bad.json()["error"]["doc_url"].endswith("/invalid-api-version")
+    # The pinned library sends its version and gets it back.
+    client = stripe.StripeClient(API_KEY, base_addresses=sandbox.base_addresses, max_network_retries=0)
+    response = client.raw_request("get", "/v1/customers")
+    assert response.headers["Stripe-Version"] == stripe.api_version
 
 
 def test_global_configuration_works_too(sandbox, monkeypatch):
@@ -244,7 +297,7 @@ def test_injected_outages_raise_rate_limit_and_api_errors(client, sandbox):
     assert err.value.http_status == 503
     assert client.v1.customers.list().data == []
     # the library's own retries get through once the outage is over
-    retrying = stripe.StripeClient("sk_test_retry", base_addresses=sandbox.base_addresses, max_network_retries=2)
+    retrying = stripe.StripeClient(API_KEY, base_addresses=sandbox.base_addresses, max_network_retries=2)
     sandbox.fail("/v1/customers", status=500, count=1)
     assert retrying.v1.customers.create(params={"email": "r@example.com"}).email == "r@example.com"
     keys = [r["idempotency_key"] for r in sandbox.requests(path="/v1/customers", method="POST")]

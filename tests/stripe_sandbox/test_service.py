@@ -26,7 +26,8 @@ def free_port():
 
 def serve(port, data):
     proc = subprocess.Popen([sys.executable, "-m", "stripe_sandbox", "--port", str(port), "--data", data],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "STRIPE_SANDBOX_KEYS": API_KEY})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -64,8 +65,8 @@ def test_state_survives_a_restart_and_the_cli_advances_the_clock(tmp_path):
     try:
         assert client.v1.products.retrieve(product.id).name == "Kept"
         assert client.v1.subscriptions.retrieve(sub.id).status == "active"
-        out = subprocess.run([sys.executable, "-m", "stripe_sandbox", "advance", "--port", str(port), "--days", "32"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        out = subprocess.run([sys.executable, "-m", "stripe_sandbox", "advance", "--port", str(port), "--days", "32",
+                              "--key", API_KEY], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert len(client.v1.invoices.list(params={"subscription": sub.id}).data) == 2
     finally:
@@ -74,7 +75,8 @@ def test_state_survives_a_restart_and_the_cli_advances_the_clock(tmp_path):
     try:
         # the renewal and the moved clock were kept too
         assert len(client.v1.invoices.list(params={"subscription": sub.id}).data) == 2
-        assert requests.get(url + "/_sandbox/clock", timeout=5).json()["offset"] >= 32 * 86400 - 5
+        assert requests.get(url + "/_sandbox/clock", timeout=5, headers={"Authorization": f"Bearer {API_KEY}"}
+                            ).json()["offset"] >= 32 * 86400 - 5
     finally:
         stop(proc)
 

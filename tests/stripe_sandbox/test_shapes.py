@@ -138,5 +138,6 @@ def test_event_payload_is_the_objects_current_json(client, plan, developer, hook
     assert completed.livemode is False and isinstance(completed.created, int)
     assert completed.data.object.id == session.id and completed.data.object.status == "complete"
     assert "pending_webhooks" in completed and "request" in completed
-    raw = requests.get(f"{sandbox.url}/_sandbox/deliveries", timeout=5).json()["data"]
+    raw = requests.get(f"{sandbox.url}/_sandbox/deliveries", timeout=5,
+                       headers={"Authorization": f"Bearer {sandbox.api_key}"}).json()["data"]
     assert all(d["attempts"] for d in raw)
