@@ -125,12 +125,16 @@ def test_a_full_refund_takes_the_companys_rating_out_of_the_totals(app, client, 
     assert AppStats.get_by_id(listing.id).rating_count == 1
     ledger.record_reversal("refund", payment, 10000, "re_part", utcnow())
     assert AppStats.get_by_id(listing.id).rating_count == 1  # a part refund: still paid
-    ledger.record_reversal("refund", payment, payment.gross_ore, "re_rest", utcnow())
+    rest = ledger.record_reversal("refund", payment, payment.gross_ore, "re_rest", utcnow())
     assert AppStats.get_by_id(listing.id).rating_count == 0
     assert not customers.is_verified_customer(buyer.company, listing)
     assert auth.post(f"/apps/{listing.slug}/reviews", {"stars": "5", "text": "x"}).status_code == 403
     rebuild.rebuild_everything(7)
     assert AppStats.get_by_id(listing.id).rating_count == 0
+    # The last refund failed: the payment stands, and so does the rating.
+    ledger.undo_reversal(rest, "failed", utcnow())
+    assert customers.is_verified_customer(buyer.company, listing)
+    assert AppStats.get_by_id(listing.id).rating_count == 1
 
 
 def test_a_trial_that_never_paid_is_no_verified_customer(app):
