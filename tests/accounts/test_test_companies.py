@@ -3,6 +3,7 @@ only admin). It is never billed and cannot Buy, is entitled to its developer's o
 and is never a customer: no rating, no active customer, no stats, dashboard, ledger or
 Recommended."""
 import datetime
+import importlib
 
 from market.accounts import companies
 from market.jobs import rebuild
@@ -90,7 +91,7 @@ def test_a_test_company_is_no_customer_anywhere(app, client, auth):
 
 
 def test_migration_005_gives_every_existing_developer_a_test_company(app):
-    migration = __import__("importlib").import_module("migrations.005_trust")
+    migration = importlib.import_module("migrations.005_trust")  # a name no import statement can spell
     developer = factories.developer(name="Old Vendor AB")
     old_user = factories.developer_user(email="old@vendor.test", developer_obj=developer)
     migration.give_developers_test_companies(db.obj)

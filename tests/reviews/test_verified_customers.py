@@ -1,6 +1,7 @@
 """Issue 17, attack 8 and Deliver 5 (ratings): only a verified customer (DESIGN.md §3) rates,
 only its rating counts and only it is an active customer for Recommended; a full refund takes
 the company's rating out; the admin sees ratings that arrived in bursts and removes them."""
+import datetime
 import re
 
 from market.billing import ledger
@@ -107,7 +108,7 @@ def test_companies_registered_apart_from_many_addresses_are_no_burst(app):
     now = utcnow()
     for n in range(4):
         company = factories.company(registered_from=f"198.51.100.{n}",
-                                    created_at=now - __import__("datetime").timedelta(days=10 * (n + 1)))
+                                    created_at=now - datetime.timedelta(days=10 * (n + 1)))
         factories.connection(company, listing, last_used_at=now)
         Review.create(company=company, app=listing, stars=5)
     assert bursts.suspected_bursts() == []
