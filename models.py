@@ -91,6 +91,11 @@ class Company(BaseModel):
     share_org_number = BooleanField(default=False)
     imported = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # A developer's own company for trying its unpublished apps: never billed, never a customer.
+    test_of_developer = ForeignKeyField(Developer, null=True, unique=True, backref="test_companies",
+                                        on_delete="CASCADE")
+    # The address the registration came from (bursts of ratings from one address, /admin/reports).
+    registered_from = CharField(max_length=64, null=True, index=True)
 
 
 class User(BaseModel):
@@ -404,6 +409,8 @@ class Review(BaseModel):
     imported = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
+    # Taken out of the totals by the admin (a suspected burst, /admin/reports).
+    removed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("company", "app"), True),)
@@ -603,12 +610,24 @@ class LoginSession(BaseModel):
         table_name = "login_session"
 
 
+class ConnectionUseDay(BaseModel):
+    """A day (Europe/Stockholm date) on which a connection's tokens made API calls, written at
+    most once a day per connection: a free app's verified customer used it on 3 days (DESIGN.md §3)."""
+    id = AutoField()
+    connection = ForeignKeyField(Connection, backref="use_days", on_delete="CASCADE")
+    day = DateField()
+
+    class Meta:
+        table_name = "connection_use_day"
+        indexes = ((("connection", "day"), True),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession,
+    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

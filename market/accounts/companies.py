@@ -7,6 +7,8 @@ writes nothing in that case.
 import datetime
 import re
 
+from peewee import Field
+
 from market.accounts import auth as accounts
 from market.core import credentials
 from market.data import database
@@ -187,7 +189,8 @@ def register_customer(*, email, password, name, company_name, org_number, indust
         raise InvalidInput(errors)
     try:
         with db.atomic():
-            company = Company.create(name=company_name, org_number=org, industry=industry, size=size)
+            company = Company.create(name=company_name, org_number=org, industry=industry, size=size,
+                                     registered_from=_address(address))
             return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
                                company=company, company_role="admin", registered_from=(address or None) and address[:64])
     except IntegrityError:
@@ -196,7 +199,8 @@ def register_customer(*, email, password, name, company_name, org_number, indust
 
 
 def register_developer(*, email, password, name, vendor_name, org_number="", address=None):
-    """A vendor company (developer) and its first user."""
+    """A vendor company (developer) and its first user, who is the only admin of the
+    developer's test company (for trying its own apps before they are published)."""
     errors = {}
     email = check_email(email, errors)
     password = check_password(password, errors)
@@ -215,8 +219,10 @@ def register_developer(*, email, password, name, vendor_name, org_number="", add
     try:
         with db.atomic():
             developer = Developer.create(name=vendor_name, org_number=org)
+            company = create_test_company(developer, address=address)
             return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
-                               developer=developer, registered_from=(address or None) and address[:64])
+                               developer=developer, company=company, company_role="admin",
+                               registered_from=(address or None) and address[:64])
     except IntegrityError:
         raise InvalidInput({"email": "An account with this email already exists."}) from None
 
@@ -251,6 +257,65 @@ def confirm_registration(raw):
         if user.confirmed_at is None:
             User.update(confirmed_at=utcnow()).where(User.id == user.id).execute()
     return user
+
+
+def _address(address):
+    return str(address)[:64] if address else None
+
+
+# --- test companies ------------------------------------------------------------------------
+# A developer's own company for trying its unpublished apps (DESIGN.md §3 "published"): never
+# billed, cannot Buy, entitled to its developer's apps only, and never a customer anywhere.
+
+def test_company_name(vendor_name):
+    return (vendor_name or "Developer")[:113] + " (test)"
+
+
+def create_test_company(developer, address=None):
+    """The developer's test company ("<vendor> (test)", org number TEST-<id>), made once; its
+    users without a company become its admins."""
+    with db.atomic():
+        company = Company.get_or_none(Company.test_of_developer == developer)
+        if company is None:
+            company = Company.create(name=test_company_name(developer.name), org_number=f"TEST-{developer.id}",
+                                     industry="other", size="1-9", test_of_developer=developer,
+                                     registered_from=_address(address))
+        User.update(company=company, company_role="admin").where(
+            User.developer == developer, User.company.is_null()).execute()
+    return company
+
+
+def is_test_company(company):
+    return company is not None and getattr(company, "test_of_developer_id", None) is not None
+
+
+def is_test_company_of(company, developer_id):
+    """The company is the test company of the developer with this id."""
+    return is_test_company(company) and company.test_of_developer_id == developer_id
+
+
+def counts_as_customer(company_column):
+    """The one predicate that keeps test companies out of every count (stats, ratings,
+    Recommended, dashboards, the ledger's views): true for a company id column (or a company
+    row's id) that is not a test company, as a SQL expression."""
+    test_companies = Company.select(Company.id).where(Company.test_of_developer.is_null(False))
+    # A row without a company (a ledger row whose company was deleted) is not a test company's.
+    return company_column.is_null() | company_column.not_in(test_companies)
+
+
+def registration_confirmed(company_column):
+    """SQL: the company's registration confirmed its email (DESIGN.md §3 verified customer).
+    Imported companies count as confirmed. The confirmation itself (`User.confirmed_at`) is
+    issue 17's registration part, built elsewhere: until that column is in the schema every
+    registration counts as confirmed; once it is, a company counts when one of its users
+    confirmed."""
+    confirmed_at = getattr(User, "confirmed_at", None)
+    if not isinstance(confirmed_at, Field):
+        return company_column.is_null(False)
+    confirmed = User.select(User.company).where(User.company.is_null(False), confirmed_at.is_null(False))
+    kept = Company.alias("confirmed_company")
+    imported = kept.select(kept.id).where(kept.imported == True)  # noqa: E712
+    return company_column.in_(confirmed) | company_column.in_(imported)
 
 
 # --- password and email --------------------------------------------------------------------

@@ -582,11 +582,16 @@ class _Seeder:
                                  "total_ore": rng.randint(50, 250000) * 100, "booked": rng.random() < 0.8})
         _batched_insert(CompanyInvoice, invoices)
 
+    def test_companies(self):
+        """Every developer's test company, made last so no customer data lands in one."""
+        for developer in Developer.select().order_by(Developer.id):
+            companies.create_test_company(developer)
+
     def run(self):
         steps = [("categories", self.categories), ("developers", self.developers), ("apps", self.apps),
                  ("icons", self.icons),
                  ("OAuth clients", self.oauth_clients), ("companies", self.companies), ("usage", self.usage),
-                 ("accounting data", self.accounting_data)]
+                 ("accounting data", self.accounting_data), ("test companies", self.test_companies)]
         for label, step in steps:
             with db.atomic():
                 step()

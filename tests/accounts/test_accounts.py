@@ -87,7 +87,10 @@ def test_developer_registration(client, auth):
     assert response.status_code == 303 and response.headers["Location"] == "/developer"
     user = User.get(User.email == "dev@vendor.test")
     assert Developer.get_by_id(user.developer_id).org_number == ORG
-    assert user.company_id is None and Company.select().count() == 0
+    # The fields of a customer registration are ignored; the one company made is the
+    # developer's test company (issue 17), of which the developer is the admin.
+    assert Company.select().count() == 1
+    assert user.company.test_of_developer_id == user.developer_id and user.company.name == "Vendor AB (test)"
 
 
 def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, auth, time_machine):
