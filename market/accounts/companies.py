@@ -7,7 +7,7 @@ writes nothing in that case.
 import datetime
 import re
 
-from peewee import Field
+from peewee import fn
 
 from market.accounts import auth as accounts
 from market.core import credentials
@@ -304,18 +304,13 @@ def counts_as_customer(company_column):
 
 
 def registration_confirmed(company_column):
-    """SQL: the company's registration confirmed its email (DESIGN.md §3 verified customer).
-    Imported companies count as confirmed. The confirmation itself (`User.confirmed_at`) is
-    issue 17's registration part, built elsewhere: until that column is in the schema every
-    registration counts as confirmed; once it is, a company counts when one of its users
-    confirmed."""
-    confirmed_at = getattr(User, "confirmed_at", None)
-    if not isinstance(confirmed_at, Field):
-        return company_column.is_null(False)
-    confirmed = User.select(User.company).where(User.company.is_null(False), confirmed_at.is_null(False))
-    kept = Company.alias("confirmed_company")
-    imported = kept.select(kept.id).where(kept.imported == True)  # noqa: E712
-    return company_column.in_(confirmed) | company_column.in_(imported)
+    """SQL: the company's registration confirmed its email (DESIGN.md §3 verified customer):
+    it is not a company whose users have all left their address unconfirmed (issue N, Deliver
+    5). Imported and seeded companies' users are confirmed (migration 009, the seed); accepting
+    an invitation confirms the invited address."""
+    unconfirmed_only = (User.select(User.company).where(User.company.is_null(False))
+                        .group_by(User.company).having(fn.MAX(User.confirmed_at).is_null()))
+    return company_column.is_null(False) & company_column.not_in(unconfirmed_only)
 
 
 # --- password and email --------------------------------------------------------------------

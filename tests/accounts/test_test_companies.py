@@ -10,6 +10,7 @@ from market.jobs import rebuild
 from market.stats import app_stats
 from models import AppStats, CheckoutAttempt, Company, CoUsage, SegmentUsage, User, db, utcnow
 from tests import factories
+from tests.accounts.test_hardening import confirmation_link
 
 PASSWORD = "long-enough-pw"
 
@@ -18,6 +19,7 @@ def _register_developer(auth, email="dev@vendor.test", vendor="Vendor AB"):
     response = auth.post("/register", {"kind": "developer", "email": email, "password": PASSWORD,
                                        "vendor_name": vendor}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert response.status_code == 303
+    assert auth.post(confirmation_link(email)).status_code == 303  # its address confirmed
     return User.get(User.email == email)
 
 

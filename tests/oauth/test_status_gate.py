@@ -10,6 +10,7 @@ import pytest
 from market.core import credentials
 from models import App, AuthorizationCode, Company, Connection, OAuthClient, OAuthToken, User, utcnow
 from tests import factories
+from tests.accounts.test_hardening import confirmation_link
 from tests.oauth.test_oauth_support import basic, get_code, make_market, redeem
 
 PASSWORD = "long-enough-pw"
@@ -23,6 +24,7 @@ def _self_registered_draft(client, auth, slug="fortnox-backup"):
     response = auth.post("/register", {"kind": "developer", "email": f"{slug}@vendor.test",
                                        "password": PASSWORD, "vendor_name": "Backup Vendor AB"})
     assert response.status_code == 303
+    assert auth.post(confirmation_link(f"{slug}@vendor.test")).status_code == 303  # its address confirmed
     assert auth.post("/developer/apps/new", {"slug": slug, "name": "Fortnox Backup (official)",
                                              "tagline": "Backups", "description": "Plain."}).status_code == 303
     assert auth.post(f"/developer/apps/{slug}/integration", {
