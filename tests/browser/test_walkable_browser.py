@@ -1,0 +1,110 @@
+"""A market people can walk (issue P), in a real browser: at 390 px the app page and My apps do
+not scroll sideways and the app page shows its plans before its description; at 1366 px the
+developer's per-app table stays inside the page; the account menu opens without JavaScript's
+help and a confirmation appears in place with htmx. Uses the seeded demo data in-process, like
+test_store_browser.py; screenshots go to tests/artifacts/."""
+import pytest
+
+from tests.browser.test_store_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, market  # noqa: F401 (fixture)
+
+PASSWORD = "demo-pass-123"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 900}
+
+NO_SIDEWAYS_SCROLL = """() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth,
+  wide: [...document.querySelectorAll('main *')].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+        .slice(0, 5).map(el => el.outerHTML.slice(0, 120))})"""
+
+
+@pytest.fixture
+def chromium_browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def logged_in(browser, market_url, email, viewport):  # noqa: F811 (market is the fixture's value)
+    context = browser.new_context(viewport=viewport, locale="sv-SE")
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(market_url + "/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "/login" not in page.url, f"{email} could not log in"
+    return context, page
+
+
+def assert_no_sideways_scroll(page, name):
+    measured = page.evaluate(NO_SIDEWAYS_SCROLL)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"walkable-{name}.png"), full_page=True)
+    assert measured["scroll"] <= measured["inner"], f"{name} scrolls sideways: {measured}"
+
+
+@pytest.mark.browser
+def test_at_390_px_the_app_page_and_my_apps_do_not_scroll_sideways(market, chromium_browser):  # noqa: F811
+    context, page = logged_in(chromium_browser, market, "customer@demo.test", PHONE)
+    try:
+        page.goto(market + "/apps/lonekollen")
+        assert_no_sideways_scroll(page, "390-app-page")
+        # The plans and the call to action come before the description and the reviews.
+        pricing = page.locator("#pricing-heading").bounding_box()
+        about = page.locator("#about-heading").bounding_box()
+        assert pricing["y"] < about["y"] < page.locator("#reviews").bounding_box()["y"]
+        assert pricing["y"] < PHONE["height"], "the plans are on the first screen"
+
+        page.goto(market + "/account/apps")
+        assert_no_sideways_scroll(page, "390-my-apps")
+        page.goto(market + "/account/connections")
+        assert_no_sideways_scroll(page, "390-connections")
+
+        # The account menu: named after the company, opened by a click, its links plain links.
+        menu = page.locator('header details[data-menu="company"]')
+        menu.locator("summary").click()
+        for name, href in (("My apps", "/account/apps"), ("Connected apps", "/account/connections"),
+                           ("Company members", "/account/members")):
+            assert menu.get_by_role("link", name=name).get_attribute("href") == href
+        assert_no_sideways_scroll(page, "390-menu-open")
+        assert page.errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_a_confirmation_appears_in_place_and_its_button_posts(market, chromium_browser):  # noqa: F811
+    context, page = logged_in(chromium_browser, market, "customer@demo.test", LAPTOP)
+    try:
+        page.goto(market + "/account/connections")
+        row = page.locator("tr[data-app]").first
+        slug = row.get_attribute("data-app")
+        row.get_by_role("link", name="Revoke access").click()
+        question = row.locator(".confirm")
+        question.wait_for()
+        assert page.url == market + "/account/connections"  # in place, no new page
+        assert question.locator(f'form[action="/account/connections/{slug}/revoke"]').count() == 1
+        question.get_by_role("button", name="Revoke access").click()
+        page.wait_for_url(market + "/account/connections")
+        assert page.locator(f'tr[data-app="{slug}"]').count() == 0
+        assert page.errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_at_390_and_1366_px_the_developer_dashboard_stays_inside_the_page(market, chromium_browser):  # noqa: F811
+    for name, viewport in (("1366", LAPTOP), ("390", PHONE)):
+        context, page = logged_in(chromium_browser, market, "developer@demo.test", viewport)
+        try:
+            page.goto(market + "/developer")
+            assert_no_sideways_scroll(page, f"{name}-dashboard")
+            assert page.errors == []
+        finally:
+            context.close()
