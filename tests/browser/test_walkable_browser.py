@@ -105,6 +105,11 @@ def test_at_390_and_1366_px_the_developer_dashboard_stays_inside_the_page(market
         try:
             page.goto(market + "/developer")
             assert_no_sideways_scroll(page, f"{name}-dashboard")
+            # The per-app table neither runs past the page nor hides columns in a scroll box.
+            table = page.locator("table.per-app").evaluate(
+                "t => ({right: t.getBoundingClientRect().right, main: document.querySelector('main').getBoundingClientRect().right,"
+                " scroll: t.scrollWidth, client: t.clientWidth})")
+            assert table["right"] <= table["main"] + 1 and table["scroll"] <= table["client"] + 1, table
             assert page.errors == []
         finally:
             context.close()
