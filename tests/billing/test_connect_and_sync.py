@@ -8,9 +8,9 @@ from market.billing import gateway
 from market.jobs import stripe_setup
 from models import App, Developer, MarketSetting, Plan, Subscription, User
 from tests import factories
-from views.filters import day
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
+from views.filters import day
 
 
 @pytest.fixture

@@ -26,10 +26,10 @@ from models import (
     utcnow,
 )
 from tests import factories
-from views.filters import day
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
 from views.billing import refusal_status
+from views.filters import day
 
 
 @pytest.fixture
