@@ -3,8 +3,11 @@ not scroll sideways and the app page shows its plans before its description; at 
 developer's per-app table stays inside the page; the account menu opens without JavaScript's
 help and a confirmation appears in place with htmx. Uses the seeded demo data in-process, like
 test_store_browser.py; screenshots go to tests/artifacts/."""
+from types import SimpleNamespace
+
 import pytest
 
+from tests.browser.test_journey import check_accessibility
 from tests.browser.test_store_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, market  # noqa: F401 (fixture)
 
 PASSWORD = "demo-pass-123"
@@ -14,6 +17,15 @@ LAPTOP = {"width": 1366, "height": 900}
 NO_SIDEWAYS_SCROLL = """() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth,
   wide: [...document.querySelectorAll('main *')].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
         .slice(0, 5).map(el => el.outerHTML.slice(0, 120))})"""
+
+
+def axe_clean(page, name):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    blockers = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+    assert blockers == [], f"{name}: axe found " + "; ".join(
+        f"{v['id']}: {v['nodes'][0]['html'][:120]}" for v in blockers)
 
 
 @pytest.fixture
@@ -61,8 +73,16 @@ def test_at_390_px_the_app_page_and_my_apps_do_not_scroll_sideways(market, chrom
         assert pricing["y"] < about["y"] < page.locator("#reviews").bounding_box()["y"]
         assert pricing["y"] < PHONE["height"], "the plans are on the first screen"
 
+        axe_clean(page, "app page at 390 px")  # (its star radios are one Tab stop: no Tab walk here)
+
         page.goto(market + "/account/apps")
         assert_no_sideways_scroll(page, "390-my-apps")
+        check_accessibility(SimpleNamespace(page=page), "My apps at 390 px")
+        # Without JavaScript's help the question is a page of its own (a GET on the action's path).
+        page.goto(market + "/account/apps/lonekollen/cancel")
+        assert page.locator('main form[method="post"][action="/account/apps/lonekollen/cancel"]').count() == 1
+        assert_no_sideways_scroll(page, "390-confirm-cancel")
+        check_accessibility(SimpleNamespace(page=page), "the question before Cancel")
         page.goto(market + "/account/connections")
         assert_no_sideways_scroll(page, "390-connections")
 
@@ -110,6 +130,7 @@ def test_at_390_and_1366_px_the_developer_dashboard_stays_inside_the_page(market
                 "t => ({right: t.getBoundingClientRect().right, main: document.querySelector('main').getBoundingClientRect().right,"
                 " scroll: t.scrollWidth, client: t.clientWidth})")
             assert table["right"] <= table["main"] + 1 and table["scroll"] <= table["client"] + 1, table
+            axe_clean(page, f"developer dashboard at {name} px")
             assert page.errors == []
         finally:
             context.close()
