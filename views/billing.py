@@ -347,7 +347,9 @@ def cancel(slug):
 def resume(slug):
     def act(user, app):
         sub = subscriptions.resume(current_app.config, user.company, app)
-        when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
+        when = f" on {day(sub.current_period_end)}" if sub.current_period_end else ""
+        if sub.status == "trialing":
+            return f"{app.name} stays yours: the trial continues and the subscription starts when it ends."
         return f"{app.name} will renew{when} as before."
     return _subscription_action(slug, "Only your company's admins can change subscriptions.", act)
 
@@ -364,7 +366,7 @@ def change_plan(slug):
         if how == "upgraded":
             return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
         pending = subscriptions.pending_plan_change(sub)
-        return (f"{app.name} changes to {pending.plan.name} on {pending.effective_at:%Y-%m-%d}; "
+        return (f"{app.name} changes to {pending.plan.name} on {day(pending.effective_at)}; "
                 f"until then it stays on {name}.")
     return _subscription_action(slug, "Only your company's admins can change plans.", act)
 
@@ -386,7 +388,7 @@ def remove(slug):
         if revoked:
             parts.append(f"{app.name} no longer has access to your company's data")
         if sub is not None and sub.current_period_end:
-            parts.append(f"the subscription ends on {sub.current_period_end:%Y-%m-%d}")
+            parts.append(f"the subscription ends on {day(sub.current_period_end)}")
         return (", and ".join(parts) or f"{app.name} was removed") + "."
     return _subscription_action(slug, "Only your company's admins can remove apps.", act)
 

@@ -117,6 +117,10 @@ def test_an_owned_app_says_so_instead_of_buy(client, auth):
     page = html_of(client.get("/apps/owned-app"))
     assert re.search(r'Your company has Plus · <a href="/account/apps">Manage</a>', page)
     assert not forms_posting_to(page, "/apps/owned-app/buy")
+    assert re.search(r">Activate</button>", "".join(forms_posting_to(page, "/apps/owned-app/activate")))
+    factories.connection(company, listing)
+    page = html_of(client.get("/apps/owned-app"))
+    assert re.search(r">Open</button>", "".join(forms_posting_to(page, "/apps/owned-app/activate")))
 
 
 def test_a_member_is_told_to_ask_an_admin_and_gets_no_buy_or_activate_form(client, auth):
