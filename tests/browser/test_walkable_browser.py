@@ -134,3 +134,21 @@ def test_at_390_and_1366_px_the_developer_dashboard_stays_inside_the_page(market
             assert page.errors == []
         finally:
             context.close()
+
+
+@pytest.mark.browser
+def test_at_390_px_no_page_of_a_customer_developer_or_admin_scrolls_sideways(market, chromium_browser):  # noqa: F811
+    walks = {"customer@demo.test": ["/", "/apps", "/recommended", "/account", "/account/apps/lonekollen/remove"],
+             "developer@demo.test": ["/developer/apps", "/developer/apps/time-tracker-pro", "/developer/reviews",
+                                     "/developer/payouts"],
+             "admin@demo.test": ["/admin", "/admin/apps", "/admin/refunds", "/admin/review", "/admin/reports"]}
+    for email, paths in walks.items():
+        context, page = logged_in(chromium_browser, market, email, PHONE)
+        try:
+            for path in paths:
+                response = page.goto(market + path)
+                assert response.status < 400, path
+                assert_no_sideways_scroll(page, "390" + path.replace("/", "-"))
+            assert page.errors == []
+        finally:
+            context.close()
