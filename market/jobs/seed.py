@@ -214,6 +214,7 @@ DEMO_COMPANIES = [
      ["journalkoppling-vard", "semesterkoll", "nyckeltal-live", "salongsbokning"]),
 ]
 DEMO_DEVELOPER = "Demo Developer AB"
+DEMO_MEMBER = "member@demo.test"  # a member, not an admin, of DEMO_COMPANIES[0]
 
 
 def luhn_org_number(n):
@@ -452,6 +453,11 @@ class _Seeder:
                              .where(User.company.is_null(False)).tuples())
         _batched_insert(User, [{"email": "admin@demo.test", "password_hash": accounts.hash_password(PASSWORD),
                                 "name": "Platform Admin", "is_platform_admin": True}])
+        # A member who is not an admin of Demo Bygg AB (issue P): sees "Ask an admin" where
+        # an admin sees Buy and Activate. Added after `admin_of`, which maps a company to its admin.
+        _batched_insert(User, [{"email": DEMO_MEMBER, "password_hash": accounts.hash_password(PASSWORD),
+                                "name": "Maja Medlem", "company": self.companies_list[0][0],
+                                "company_role": "member"}])
 
     def usage(self):
         """Connections, subscriptions and reviews: who uses what, depending on industry and size."""
@@ -627,5 +633,5 @@ def seed_demo(config, scale=None, echo=print):
     return (f"Seeded {published} published apps in {Category.select().count()} categories, "
             f"{Company.select().count()} companies, {len(seeder.connections)} connections, "
             f"{len(seeder.subscriptions)} subscriptions and {len(seeder.reviews)} reviews. "
-            f"Demo logins (password {PASSWORD}): customer@demo.test, other@demo.test, "
+            f"Demo logins (password {PASSWORD}): customer@demo.test, {DEMO_MEMBER}, other@demo.test, "
             f"developer@demo.test, admin@demo.test.")

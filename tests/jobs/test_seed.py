@@ -252,3 +252,20 @@ def test_scale_seeds_proportionally_more(app):
         users = User.select(User.password_hash).where(User.email.endswith("@companies.demo.test"))
         assert len({u.password_hash for u in users}) == 1  # one shared precomputed hash
         assert store.search_app_ids("kvitto")  # indexed
+
+
+def test_the_demo_has_a_member_who_is_not_an_admin_of_demo_bygg(app, seeded):
+    """member@demo.test (issue P): logs in, belongs to Demo Bygg AB, may not buy, and is told
+    whom to ask on an app page."""
+    from tests.conftest import AuthActions
+
+    client = app.test_client()
+    response = AuthActions(app, client).login("member@demo.test", "demo-pass-123")
+    assert response.status_code == 303 and "/login" not in response.headers["Location"]
+    member = User.get(User.email == "member@demo.test")
+    assert member.company.name == "Demo Bygg AB" and member.company_role == "member"
+    assert not member.is_company_admin and not member.is_platform_admin and member.developer_id is None
+    # The company's admin is still the one the seed maps the company to.
+    assert User.get(User.email == "customer@demo.test").is_company_admin
+    page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
+    assert "Ask an admin (Customer)" in page and 'action="/apps/time-tracker-pro/buy"' not in page
