@@ -265,7 +265,8 @@ def test_an_upgrade_says_its_prorated_amount_and_a_trial_upgrade_charges_nothing
 
 def test_a_downgrade_asks_then_a_single_post_schedules_it_and_undo_posts_alone(client, auth):
     _, admin, listing, sub = paid_company_app(stripe_subscription_id="sub_down", imported=False)
-    cheap = Plan.create(app=listing, name="Mini", price_ore=9900, position=2)
+    # Its Stripe price exists already: the downgrade stores it as the price agreed (issue N).
+    cheap = Plan.create(app=listing, name="Mini", price_ore=9900, position=2, stripe_price_id="price_mini")
     auth.login(admin.email)
     question = one_question(html_of(client.get(f"/account/apps/paid-app/plan?plan={cheap.id}")),
                             "/account/apps/paid-app/plan")
