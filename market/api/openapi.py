@@ -63,6 +63,8 @@ EMAIL = r"^([^@\u0000-\u0020\u007f]+@[^@\u0000-\u0020\u007f]+\.[^@\u0000-\u0020\
 ORG_NUMBER = r"^([0-9]{6}-?[0-9]{4}|[0-9]{8}-?[0-9]{4})?$"
 
 _string = {"type": "string"}
+# A customer or document number: short and printable (a longer one cannot exist).
+_number = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": NO_CONTROL}
 _paging_params = [
     {"name": "page", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1}},
@@ -116,7 +118,7 @@ SPEC = {
         "/customers/{CustomerNumber}": {"get": {
             "operationId": "getCustomer", "summary": "One customer",
             "security": [{"oauth2": ["customer"]}],
-            "parameters": [{"name": "CustomerNumber", "in": "path", "required": True, "schema": _string}],
+            "parameters": [{"name": "CustomerNumber", "in": "path", "required": True, "schema": _number}],
             "responses": {"200": {"description": "The customer", **_json(_ref("CustomerEnvelope"))},
                           **_errors("404")}}},
         "/invoices": {"get": {
@@ -128,7 +130,7 @@ SPEC = {
         "/invoices/{DocumentNumber}": {"get": {
             "operationId": "getInvoice", "summary": "One invoice",
             "security": [{"oauth2": ["invoice"]}],
-            "parameters": [{"name": "DocumentNumber", "in": "path", "required": True, "schema": _string}],
+            "parameters": [{"name": "DocumentNumber", "in": "path", "required": True, "schema": _number}],
             "responses": {"200": {"description": "The invoice", **_json(_ref("InvoiceEnvelope"))},
                           **_errors("404")}}},
     },
