@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import nh3
-from peewee import JOIN, SQL, fn
+from peewee import JOIN, SQL, Case, fn
 
 from market.core import money
 from market.data import prepared, search
@@ -154,26 +154,40 @@ def search_tokens(q):
 
 def search_condition(tokens):
     """A WHERE condition on App.id: apps whose name, tagline, description or category contain
-    every token as a word prefix, on either engine (market.data.search)."""
+    every token (a word of 3 letters or more anywhere in a word, a shorter one at a word's
+    start), on either engine (market.data.search)."""
     return App.id.in_(search.matching_ids(tokens))
 
 
+def search_rank(tokens):
+    """An ORDER BY term: whole-word matches (0), then word-prefix matches (1), then matches
+    inside words (2). Each tier is its own index lookup (market.data.search)."""
+    return Case(None, [(App.id.in_(search.matching_ids(tokens, search.EXACT)), 0),
+                       (App.id.in_(search.matching_ids(tokens, search.PREFIX)), 1)], 2)
+
+
 def search_app_ids(q):
-    """Ids of published apps matching the user's query (tests and other modules)."""
+    """Ids of published apps matching the user's query, best match first (tests and other
+    modules)."""
     tokens = search_tokens(q)
     if not tokens:
         return []
-    return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))]
+    return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))
+            .order_by(search_rank(tokens), App.name, App.id)]
 
 
 def _words(text):
     return " ".join(search.words(text))
 
 
+def document(app_id, name, tagline, description, category_name):
+    """The words the index keeps of a listing, split and folded exactly as queries are."""
+    return search.Document(app_id, name=_words(name), tagline=_words(tagline),
+                           description=_words(plain_text(description)), category=_words(category_name))
+
+
 def _document(listing, category_name):
-    """The words the index keeps of a listing, split and lower-cased exactly as queries are."""
-    return search.Document(listing.id, name=_words(listing.name), tagline=_words(listing.tagline),
-                           description=_words(plain_text(listing.description)), category=_words(category_name))
+    return document(listing.id, listing.name, listing.tagline, listing.description, category_name)
 
 
 def index_apps(rows):
@@ -284,8 +298,10 @@ def browse_apps(browse, page_size=PAGE_SIZE):
     """One page of published apps for `browse`: two queries (count and page)."""
     query = _card_query()
     tokens = search_tokens(browse.q)
+    order = SORT_ORDER[browse.sort]()
     if tokens:
         query = query.where(search_condition(tokens))
+        order = [search_rank(tokens), *order]
     elif browse.q:
         # Only punctuation: nothing can match, and saying so beats showing everything.
         query = query.where(SQL("1 = 0"))
@@ -301,7 +317,7 @@ def browse_apps(browse, page_size=PAGE_SIZE):
     total = query.count()
     pages = max(1, math.ceil(total / page_size))
     page = min(browse.page, pages)
-    cards = _cards(query.order_by(*SORT_ORDER[browse.sort]()).paginate(page, page_size))
+    cards = _cards(query.order_by(*order).paginate(page, page_size))
     return Results(cards=cards, total=total, page=page, pages=pages)
 
 
