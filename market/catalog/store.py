@@ -19,8 +19,9 @@ import nh3
 from peewee import JOIN, SQL, Case, fn
 
 from market.core import money
+from market.core import scopes as scopes_module
 from market.data import prepared, search
-from models import App, AppStats, Category, Developer, MarketSetting, Plan, db
+from models import App, AppStats, Category, Developer, MarketSetting, OAuthClient, Plan, db
 
 PAGE_SIZE = 24
 SORTS = ("popular", "rating", "newest", "price")
@@ -29,6 +30,7 @@ MAX_QUERY_CHARS = 200
 MAX_QUERY_TOKENS = 8
 MAX_TOKEN_CHARS = 40
 HOME_SECTION_SIZE = 6
+SCREENSHOT_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:png|jpg)$")
 
 # ---------------------------------------------------------------------------------------------
 # Text
@@ -400,6 +402,13 @@ class AppPage:
     plans: list
     rating: RatingSummary
     active_customers: int
+    screenshots: tuple = ()      # URLs, in the developer's order
+    support: tuple | None = None  # (href, text): mailto: for an e-mail address
+    website_url: str | None = None
+    privacy_url: str | None = None
+    data_access: tuple = ()      # (scope, what it lets the app do) in plain words
+    updated_on: str | None = None  # the listing's last change, YYYY-MM-DD
+    preview: bool = False        # the developer's preview or the admin's review of a pending revision
 
     @property
     def on_sale(self):
@@ -424,15 +433,43 @@ def published_app(slug):
     category = getattr(listing, "category_row", None)
     category_slug = category.slug if category is not None else None
     category_name = category.name if category is not None else None
-    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "price_label": money.format_price(p.price_ore),
-              "trial_days": p.trial_days}
+    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "trial_days": p.trial_days,
+              "description": p.description}
              for p in Plan.select().where(Plan.app == listing.id, Plan.active == True)  # noqa: E712
              .order_by(Plan.position, Plan.price_ore, Plan.id)]
+    scopes = (OAuthClient.select(OAuthClient.scopes).where(OAuthClient.app == listing.id).scalar() or "").split()
+    return listing_page(listing, listing.vendor_name or listing.developer_row.name, category_slug, category_name,
+                        plans, stats, scopes, listing.screenshots.split())
+
+
+def listing_page(listing, developer_name, category_slug, category_name, plans, stats, scopes, screenshots,
+                 preview=False):
+    """The app page's contents from a listing's values: the published app's (published_app) or
+    a pending revision's (catalog.revisions.preview_page), so both show exactly the same page.
+    `plans` are dicts with id, name, price_ore, trial_days and description."""
+    plans = [{**plan, "price_label": money.format_price(plan["price_ore"]),
+              "features": [line for line in (plan.get("description") or "").split("\n") if line.strip()]}
+             for plan in plans]
+    support = listing.support or ""
+    support_link = None
+    if support:
+        support_link = (f"mailto:{support}", support) if "@" in support and "/" not in support else (support, support)
     # Sanitised again on the way out: whoever wrote description_html, the page stays safe.
     return AppPage(app=listing, description_html=sanitise_description(listing.description_html or listing.description),
-                   developer_name=listing.vendor_name or listing.developer_row.name, category_slug=category_slug,
+                   developer_name=developer_name, category_slug=category_slug,
                    category_name=category_name, plans=plans, rating=rating_summary(stats),
-                   active_customers=(stats.active_customers if stats else 0))
+                   active_customers=(stats.active_customers if stats else 0),
+                   screenshots=tuple(f"/screenshots/{name}" for name in screenshots if SCREENSHOT_NAME_RE.match(name)),
+                   support=support_link, website_url=listing.website_url or None,
+                   privacy_url=listing.privacy_url or None, data_access=tuple(scopes_module.describe(scopes)),
+                   updated_on=_day(listing.updated_at), preview=preview)
+
+
+def _day(value):
+    """"2026-12-03" from a datetime (or the text SQLite may hand back)."""
+    if value is None:
+        return None
+    return value.date().isoformat() if hasattr(value, "date") else str(value)[:10]
 
 
 # ---------------------------------------------------------------------------------------------
