@@ -119,7 +119,7 @@ def _edit_context(listing, **extra):
                "icon_errors": {}, "screenshot_errors": {},
                "screenshots": revisions.proposed_values(listing)["screenshots"],
                "max_screenshots": listings.MAX_SCREENSHOTS,
-               "max_screenshot_mb": listings.MAX_SCREENSHOT_BYTES // (1024 * 1024)}
+               "max_screenshot_mb": f"{listings.MAX_SCREENSHOT_BYTES / (1024 * 1024):g}"}
     context.update(extra)
     return context
 

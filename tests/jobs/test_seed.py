@@ -235,3 +235,25 @@ def test_scale_seeds_proportionally_more(app):
         users = User.select(User.password_hash).where(User.email.endswith("@companies.demo.test"))
         assert len({u.password_hash for u in users}) == 1  # one shared precomputed hash
         assert store.search_app_ids("kvitto")  # indexed
+
+
+def test_every_seeded_app_has_a_rich_listing_with_screenshots_the_market_serves(app, seeded, client):
+    """Issue P 5, pinned: every seeded app, time-tracker-pro included, has a support address, a
+    website, a privacy policy URL and 1–3 PNG screenshots served by the market."""
+    from market.catalog import listings
+
+    with app.app_context():
+        apps = list(App.select())
+        assert "time-tracker-pro" in {a.slug for a in apps}
+        for listing in apps:
+            assert listing.support and listing.website_url and listing.privacy_url, listing.slug
+            names = listing.screenshots.split()
+            assert 1 <= len(names) <= 3, listing.slug
+            for name in names:
+                with client.get(f"/screenshots/{name}") as response:
+                    assert response.status_code == 200, (listing.slug, name)
+                    assert listings.image_size(response.data)[0] == "png"
+    page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
+    assert 'rel="help" href="mailto:support@time-tracker-pro.example.com"' in page
+    assert 'rel="privacy-policy" href="https://time-tracker-pro.example.com/privacy"' in page
+    assert "data-screenshot" in page
