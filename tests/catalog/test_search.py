@@ -2,7 +2,8 @@
 import pytest
 
 from market.catalog import store
-from models import App, Category
+from market.data import database, search
+from models import App, Category, db
 from tests import factories
 
 
@@ -138,3 +139,20 @@ def test_the_store_page_ranks_and_finds_inside_words(client, swedish):
     assert positions == sorted(positions)
     assert 'href="/apps/konsultfaktura"' in client.get("/apps?q=faktura").get_data(as_text=True)
     assert 'href="/apps/stampla"' in client.get("/apps?q=stampla").get_data(as_text=True)
+
+
+def test_every_tier_of_a_query_is_answered_from_the_index(swedish):
+    """Matching inside words stays index-friendly: each tier is a full-text lookup (FTS5's term
+    index; the tsvector's GIN index), never a scan of the rows' text."""
+    tokens = store.search_tokens("tid faktura")
+    for tier in (search.EXACT, search.PREFIX, search.INNER):
+        sql, params = search.matching_ids(tokens, tier).sql, search.matching_ids(tokens, tier).params
+        inner = sql.strip()[1:-1]
+        if database.is_postgres(db):
+            with db.atomic():
+                db.execute_sql("SET LOCAL enable_seqscan = off")
+                plan = " ".join(row[0] for row in db.execute_sql("EXPLAIN " + inner, params).fetchall())
+            assert "app_search_document" in plan, plan
+        else:
+            plan = " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + inner, params).fetchall())
+            assert "VIRTUAL TABLE INDEX" in plan, plan
