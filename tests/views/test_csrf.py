@@ -14,7 +14,7 @@ EXPECTED_EXEMPT = {
     "views.api.unknown",
 }
 ARGUMENTS = {"slug": "some-app", "token": "some-token", "member_id": "1", "plan_id": "1", "report_id": 1,
-             "review_id": 1, "rest": "x"}
+             "review_id": 1, "rest": "x", "name": "0" * 32 + ".png"}
 
 
 def _state_changing_rules(app):
