@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from market.catalog import store
+from market.catalog import listings, store
 from market.core import credentials, money
 from market.data import database
 from market.jobs import seed
@@ -240,8 +240,6 @@ def test_scale_seeds_proportionally_more(app):
 def test_every_seeded_app_has_a_rich_listing_with_screenshots_the_market_serves(app, seeded, client):
     """Issue P 5, pinned: every seeded app, time-tracker-pro included, has a support address, a
     website, a privacy policy URL and 1–3 PNG screenshots served by the market."""
-    from market.catalog import listings
-
     with app.app_context():
         apps = list(App.select())
         assert "time-tracker-pro" in {a.slug for a in apps}
