@@ -183,6 +183,12 @@ class App(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     published_at = DateTimeField(null=True, index=True)
+    # The rich listing (issue P 5): support (an e-mail address or URL), website, privacy policy,
+    # and the screenshots' file names (space-separated, in order; stored like icons).
+    support = CharField(max_length=500, default="")
+    website_url = CharField(max_length=500, null=True)
+    privacy_url = CharField(max_length=500, null=True)
+    screenshots = TextField(default="")
 
 
 class AppStats(BaseModel):
@@ -216,6 +222,7 @@ class Plan(BaseModel):
     active = BooleanField(default=True)
     position = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    description = TextField(default="")  # what the plan gives: one feature a line
 
 
 class PlanPriceChange(BaseModel):

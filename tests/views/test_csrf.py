@@ -13,7 +13,7 @@ EXPECTED_EXEMPT = {
     "views.api.customer", "views.api.create_customer", "views.api.invoices", "views.api.invoice",
 }
 ARGUMENTS = {"slug": "some-app", "token": "some-token", "member_id": "1", "plan_id": "1", "report_id": 1,
-             "review_id": 1, "rest": "x",
+             "review_id": 1, "rest": "x", "name": "0" * 32 + ".png",
              "invitation_id": "1", "public_id": "some-session"}
 
 
