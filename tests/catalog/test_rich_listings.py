@@ -7,8 +7,10 @@ import struct
 import zlib
 
 import pytest
+from markupsafe import escape
 
 from market.catalog import listings
+from market.core.scopes import SCOPES
 from models import App, Developer, ListingRevision
 from tests import factories
 
@@ -150,8 +152,8 @@ def test_the_app_page_shows_the_rich_listing(auth, client, draft):
     for name in screenshots():
         assert f'src="/screenshots/{name}"' in page
     # The scopes in plain words, from market/core/scopes.py.
-    assert "Read your company&#39;s name, organisation number and address." in page
-    assert "Read and create your customer invoices." in page
+    assert str(escape(SCOPES["companyinformation"])) in page  # the scopes in plain words
+    assert str(escape(SCOPES["invoice"])) in page
     assert "Read and change your customer register." not in page
     assert re.search(r'<time datetime="\d{4}-\d{2}-\d{2}" data-updated>', page)
     assert re.search(r'data-plan-features="Plus">.*<li>Everything in Standard</li><li>Unlimited users</li></ul>',
