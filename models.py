@@ -566,12 +566,26 @@ class DisputeReversal(BaseModel):
         table_name = "dispute_reversal"
 
 
+class StatementMonth(BaseModel):
+    """A developer's monthly statement as it stood when its month closed (issue U item 4): kept
+    once, so a month once closed never changes; later events are booked in the open month."""
+    id = AutoField()
+    developer = ForeignKeyField(Developer, on_delete="CASCADE")
+    month = CharField(max_length=7)  # YYYY-MM, a calendar month in Europe/Stockholm
+    body = TextField()  # the statement's rows and payouts as JSON
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "statement_month"
+        indexes = ((("developer", "month"), True),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal,
+    PendingPlanChange, ListingRevision, DisputeReversal, StatementMonth,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

@@ -14,6 +14,7 @@ from market.billing import gateway, replay
 from market.billing.dunning import customers_in_dunning
 from market.catalog import listings, revisions
 from market.dashboards import figures as dashboard
+from market.dashboards import statements
 from market.notifications import outbox as notifications
 from models import Developer
 from views import render_page
@@ -107,6 +108,50 @@ def export_customers():
     selected = _selected_app()
     rows = dashboard.customer_rows(current_user.developer_id, app=selected.id if selected else None)
     return _csv_response("customers.csv", dashboard.CUSTOMERS_CSV_HEADER, rows)
+
+
+# ---------------------------------------------------------------------------------- statements
+@bp.get("/developer/statements")
+@developer_required
+def statement_months():
+    now, _ = dashboard.now_and_today()
+    months = statements.months(current_user.developer_id, now)
+    return render_page("dashboard/statements.html", None, months=months, now=now, label=statements.label,
+                       is_closed=statements.is_closed, closing_text=statements.closing_text)
+
+
+@bp.get("/developer/statements/<name>")
+@developer_required
+def statement_page(name):
+    """`YYYY-MM` is the page, `YYYY-MM.csv` the CSV; any other name, or an app of another
+    developer, is not found."""
+    as_csv = name.endswith(".csv")
+    month = statements.parse_month(name[:-4] if as_csv else name)
+    if month is None:
+        abort(404)
+    selected = _selected_app()
+    now, _ = dashboard.now_and_today()
+    try:
+        body = statements.statement(current_app.config, current_user.developer_id, month, now,
+                                    app_slug=selected.slug if selected else None)
+    except statements.StatementUnavailable:
+        abort(503, "Stripe did not answer for your payouts; try again in a minute.")
+    if as_csv:
+        return _statement_csv(f"statement-{statements.label(month)}.csv", body)
+    return render_page("dashboard/statement.html", None, body=body, month=month, selected=selected,
+                       label=statements.label)
+
+
+def _statement_csv(filename, body):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(statements.CSV_HEADER)
+    writer.writerows(statements.csv_rows(body))
+    response = Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/developer/reviews")
