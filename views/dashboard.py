@@ -135,7 +135,9 @@ def statement_page(name):
         body = statements.statement(current_app.config, current_user.developer_id, month, now,
                                     app_slug=selected.slug if selected else None)
     except statements.StatementUnavailable:
-        abort(503, "Stripe did not answer for your payouts; try again in a minute.")
+        return render_page("errors/error.html", None, status=503, title="Statement not ready",
+                           message="Stripe did not answer when asked for your payouts. Nothing was kept; "
+                                   "try again in a minute.")
     if as_csv:
         return _statement_csv(f"statement-{statements.label(month)}.csv", body)
     return render_page("dashboard/statement.html", None, body=body, month=month, selected=selected,

@@ -160,3 +160,25 @@ def test_another_developer_sees_only_its_own_statement(shop, auth, client):
     auth.logout()
     auth.login("owner@example.test")
     assert "777777" in client.get(f"/developer/statements/{month}.csv").get_data(as_text=True)
+
+
+def test_stripe_down_is_a_clear_503_and_nothing_is_kept(shop, auth, client, monkeypatch, time_machine):
+    from market.billing import gateway
+
+    class Down:
+        class v1:  # noqa: N801 - the client's shape
+            class payouts:  # noqa: N801
+                @staticmethod
+                def list(**kwargs):
+                    raise gateway.StripeError("Stripe is down")
+
+    developer = shop["owner"].developer
+    developer.stripe_account_id = "acct_statement_down"
+    developer.save()
+    monkeypatch.setattr(gateway, "stripe_client", lambda config: Down)
+    at(time_machine, 2026, 12, 10, 12, 0)
+    auth.login("owner@example.test")
+    for url in ("/developer/statements/2026-11", "/developer/statements/2026-11.csv"):
+        response = client.get(url)
+        assert response.status_code == 503 and "Stripe" in response.get_data(as_text=True), url
+    assert StatementMonth.select().count() == 0
