@@ -10,6 +10,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from market.api import health as api_health
 from market.billing import gateway, replay
 from market.billing.dunning import customers_in_dunning
 from market.catalog import listings, revisions
@@ -56,8 +57,10 @@ def developer_dashboard():
                                          config["RECOMMEND_MIN_ACTIVE"], config["RECOMMEND_MIN_RATING"])
     history = dashboard.history(current_user.developer_id, period, now, app=app_id)
     dunning = customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
+    health = api_health.developer_health(current_user.developer_id, now.date(), app=app_id)
     return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),
                        figures=figures, history=history, period=period, problem=problem, selected=selected,
+                       health=health, health_as_of=api_health.as_of(),
                        dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
                        export_args=_export_args(period, selected))
 
