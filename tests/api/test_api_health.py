@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from market.api import health
-from market.api import resources
+from market.api import health, resources
 from models import ApiHealthDay, OutboxMail
 from tests import factories
 
