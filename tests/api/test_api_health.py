@@ -108,6 +108,10 @@ def test_counts_are_flushed_every_ten_seconds_at_most(app, client, burst_world, 
     # Within ten seconds of that flush, calls stay in memory.
     assert call(client, burst_world["busy"]).status_code == 200
     assert ApiHealthDay.get(ApiHealthDay.app == burst_world["listing"].id).calls == 1
+    for other in list(health._LIVE):  # earlier tests' apps (a worker has one) would write here too
+        if other is not counters:
+            with other.lock:
+                other._reset()
     health.flush_all()  # as when the worker stops
     assert ApiHealthDay.get(ApiHealthDay.app == burst_world["listing"].id).calls == 2
 
