@@ -249,7 +249,11 @@ def developer_health(developer, today, app=None, days=SHOWN_DAYS, limit=TOP_COMP
             counts = {name: getattr(row, name) if row else 0 for name in COUNTS}
             listed.append({"day": day, **counts, "p95_ms": p95(histograms.get((listing.id, day), {}))})
         top = sorted(throttled.get(listing.id, []), key=lambda r: (-r["throttled"], r["company"]))[:limit]
-        shown.append({"app": listing, "days": listed, "top_throttled": top})
+        oldest_first = list(reversed(listed))
+        chart = {"labels": [d["day"].strftime("%m-%d") for d in oldest_first],
+                 "calls": [d["calls"] for d in oldest_first],
+                 "errors": [d["client_errors"] + d["server_errors"] for d in oldest_first]}
+        shown.append({"app": listing, "days": listed, "top_throttled": top, "chart": chart})
     return shown
 
 

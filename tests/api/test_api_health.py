@@ -82,6 +82,8 @@ def test_a_scripted_burst_is_counted_exactly(app, client, auth, runner, burst_wo
     assert int(p95) in health.BUCKETS_MS
     assert "as of 2026-12-03 10:00:00 UTC" in section
     assert 'data-company="Busy AB" data-429="4"' in section and "Calm AB" not in section
+    assert 'data-chart="chart-api-calls-ledger-app"' in section and "12-03: 39" in section
+    assert "12-03: 12" in section  # the errors chart: 10 4xx and 2 5xx
     # A second flush adds nothing; a day without calls is there at zero.
     runner.invoke(args=["api-health-flush"])
     assert health_row(client, "ledger-app", "2026-12-03")[0]["calls"] == "39"
