@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
+from market.api import health as api_health
 from market.billing import catalogue, replay
 from market.data import database
 from market.jobs import demo, rebuild, seed, sweep
@@ -101,6 +102,13 @@ def register_commands(app):
         click.echo("applied: " + (", ".join(done) if done else "nothing to do"))
         if retired:
             click.echo("unserved scopes removed from: " + ", ".join(retired))
+
+    @app.cli.command("api-health-flush")
+    def api_health_flush_command():
+        """Add this process's API health counts to the database now (workers do it every 10 s)."""
+        with db.connection_context():
+            written = api_health.flush(app.config, app.extensions["api_health"])
+        click.echo(f"api health: {written} call(s) flushed")
 
     @app.cli.command("stats-rebuild")
     def stats_rebuild_command():

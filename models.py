@@ -629,12 +629,72 @@ class ConnectionUseDay(BaseModel):
         indexes = ((("connection", "day"), True),)
 
 
+class StatementMonth(BaseModel):
+    """A developer's monthly statement as it stood when its month closed (issue U item 4): kept
+    once, so a month once closed never changes; later events are booked in the open month."""
+    id = AutoField()
+    developer = ForeignKeyField(Developer, on_delete="CASCADE")
+    month = CharField(max_length=7)  # YYYY-MM, a calendar month in Europe/Stockholm
+    body = TextField()  # the statement's rows and payouts as JSON
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "statement_month"
+        indexes = ((("developer", "month"), True),)
+
+
+class ApiHealthDay(BaseModel):
+    """An app's API calls of one day (UTC), added up from every worker's counters (issue U item 3)."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    calls = IntegerField(default=0)
+    client_errors = IntegerField(default=0)  # 4xx, 429 included
+    server_errors = IntegerField(default=0)  # 5xx
+    throttled = IntegerField(default=0)  # 429
+    refresh_failed = IntegerField(default=0)
+    token_errors = IntegerField(default=0)
+    jump_mailed_at = DateTimeField(null=True)  # at most one jump mail per app and day
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "api_health_day"
+        indexes = ((("app", "day"), True),)
+
+
+class ApiHealthLatency(BaseModel):
+    """How many of an app's calls of a day took up to `bucket_ms` (a histogram, for the p95)."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    bucket_ms = IntegerField()
+    calls = IntegerField(default=0)
+
+    class Meta:
+        table_name = "api_health_latency"
+        indexes = ((("app", "day", "bucket_ms"), True),)
+
+
+class ApiHealthThrottle(BaseModel):
+    """How often a company's calls to an app were refused with 429 on a day."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    throttled = IntegerField(default=0)
+
+    class Meta:
+        table_name = "api_health_throttle"
+        indexes = ((("app", "day", "company"), True),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay,
+    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
+    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

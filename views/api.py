@@ -14,10 +14,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from market.api import health as api_health
 from market.api import openapi as api_openapi
 from market.api import resources as api
 from market.api.resources import ApiError
-from market.oauth import connections
+from market.oauth import connections, tokens
 from market.oauth import web as oauth_web
 from views.security import csrf_exempt
 
@@ -43,6 +44,33 @@ def init_app(app):
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
     limiter.init_app(app)
+    app.extensions["api_health"] = api_health.new_counters()
+
+
+@bp.before_request
+def _start_clock():
+    g.api_started = time.perf_counter()
+
+
+@bp.after_request
+def _count_call(response):
+    """Every answered call of a known app counts for its API health (market/api/health.py)."""
+    grant = g.get("api_grant")
+    app_id = grant.app.id if grant is not None else g.get("api_token_app")
+    if app_id is not None and "api_started" in g:
+        latency_ms = (time.perf_counter() - g.api_started) * 1000
+        counters = current_app.extensions["api_health"]
+        counters.call(app_id, response.status_code, latency_ms,
+                      company_id=grant.company.id if grant is not None else None,
+                      token_error=g.get("api_token_app") is not None)
+        api_health.flush_if_due(current_app.config, counters)
+    return response
+
+
+def _token_app(presented):
+    """The app of a token the API refused (expired, revoked), for its health figures."""
+    row = tokens.token_by_access(presented.strip())
+    return row.client.app_id if row is not None else None
 
 
 def error_response(status, message, code, headers=None):
@@ -131,6 +159,7 @@ def _authenticate():
     try:
         token = oauth_web.require_oauth.acquire_token()
     except OAuth2Error:
+        g.api_token_app = _token_app(token)
         raise ApiError(api.UNAUTHENTICATED, "The access token is invalid, expired or revoked.",
                        api.CODE_INVALID_TOKEN) from None
     return api.grant_of(token.row)
