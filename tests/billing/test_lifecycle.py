@@ -100,7 +100,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     assert f"Payment for {listing.name} failed — update your card by {deadline:%Y-%m-%d}" in page
     assert f"update your card by {deadline:%Y-%m-%d}" in row_of(
         http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
-    mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email))
+    mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed")))
     assert len(mails) == 1 and deadline.strftime("%Y-%m-%d") in mails[0].subject
     dunning = customers_in_dunning(listing.developer, 7)
     assert [(d["company"].id, d["status"]) for d in dunning] == [(company.id, "past_due")]
