@@ -155,7 +155,8 @@ def _my_app_rows(config, company):
                "plans": [], "invoices": None, "invoices_error": False,
                "pending": pending, "dropped": subscriptions.dropped_plan_change(sub),
                "no_longer_sold": sub is not None and sub.status in Subscription.LIVE_STATUSES
-               and retirement.no_longer_sold(app)}
+               and retirement.no_longer_sold(app),
+               "suspended": app.status == "suspended"}
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:

@@ -3,6 +3,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from market.billing import company_mail
 from market.catalog import store
 from market.data import prepared
 from market.recommendations import ranking as recommendations
@@ -120,10 +121,12 @@ def write_review(slug):
     if user.company_id is None:
         return _section(app, status=403, error="Only customer companies can review apps.")
     try:
-        _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
-                                         request.form.get("text"))
+        review, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
+                                              request.form.get("text"))
     except ratings.ReviewError as refused:
         return _section(app, status=_refusal_status(refused), error=refused.message)
+    if created:
+        company_mail.tell_new_review(current_app.config, review)  # after the review committed
     return _done(app, "Thank you for your review." if created else "Your review was updated.")
 
 

@@ -170,3 +170,38 @@ def tell_refund(config, row):
     text = (f"{amount} (of which moms {money.format_kr(-row.moms_ore)}) for {row.app.name} {state}. "
             f"It is listed under its invoice in My apps ({_market(config)}/account/apps).")
     return tell_company_admins(config, row.company, f"Refund of {amount} for {row.app.name}", text)
+
+
+# ---------------------------------------------------------------------------- to developers
+def tell_listing_decision(config, listing, approved, reason="", revision=None):
+    """The admin decided on the developer's app (a new listing) or on a published app's changes
+    (`revision`): approved, or rejected with the reason. Once per decision: the decision itself
+    moves the listing's state (a second POST is refused), and a revision's is keyed on its id."""
+    if revision is not None and not once(f"decision:revision:{revision.id}"):
+        return 0
+    what = f"The changes to {listing.name}" if revision is not None else listing.name
+    page = f"{_market(config)}/developer/apps/{listing.slug}"
+    if approved:
+        subject = (f"The changes to {listing.name} are published" if revision is not None
+                   else f"{listing.name} is approved and published")
+        text = f"{what} {'were' if revision is not None else 'was'} approved by the App Market and " \
+               f"customers see {'them' if revision is not None else 'it'} now.\n\nYour app: {page}"
+    else:
+        subject = (f"The changes to {listing.name} were not approved" if revision is not None
+                   else f"{listing.name} was not approved")
+        text = (f"{what} {'were' if revision is not None else 'was'} rejected by the App Market "
+                f"for this reason:\n\n{reason}\n\nChange what the reason asks and submit again: {page}")
+    return tell_developer(config, listing.developer, subject, text)
+
+
+def tell_new_review(config, review):
+    """A customer reviewed one of the developer's apps, once per review. The company is named
+    only where it agreed to be named with its reviews."""
+    if not once(f"review:{review.id}"):
+        return 0
+    app = review.app
+    who = review.company.name if review.company.show_name_in_reviews else "A customer"
+    text = (f"{who} gave {app.name} {review.stars} of 5 stars"
+            + (f":\n\n{review.text}" if review.text else ".")
+            + f"\n\nReply in your reviews inbox: {_market(config)}/developer/reviews#review-{review.id}")
+    return tell_developer(config, app.developer, f"New review of {app.name}: {review.stars} of 5 stars", text)

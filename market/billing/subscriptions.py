@@ -9,7 +9,7 @@ changed here alone.
 import datetime
 import logging
 
-from market.billing import catalogue, company_mail, dunning, gateway, signals, webhooks
+from market.billing import catalogue, company_mail, dunning, gateway, ledger, signals, webhooks
 from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
 from market.billing.transactions import write_transaction
 from market.core import money
@@ -265,10 +265,15 @@ def invoices(config, subscription, limit=12):
         {"subscription": subscription.stripe_subscription_id, "limit": limit})
     rows = []
     for invoice in (i.to_dict() for i in listing.data):
-        rows.append({"number": invoice.get("number") or invoice["id"], "status": invoice.get("status"),
+        rows.append({"id": invoice["id"], "number": invoice.get("number") or invoice["id"],
+                     "status": invoice.get("status"),
                      "total_ore": int(invoice.get("total") or 0),
                      "created": gateway.from_timestamp(invoice.get("created")),
                      "url": invoice.get("hosted_invoice_url")})
+    # What was given back of each, from the market's own ledger (Stripe's invoice still says paid).
+    refunds = ledger.refunds_by_invoice([row["id"] for row in rows])
+    for row in rows:
+        row["refunds"] = refunds.get(row["id"], [])
     return rows
 
 
