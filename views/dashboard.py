@@ -58,7 +58,9 @@ def developer_dashboard():
     return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),
                        figures=figures, history=history, period=period, problem=problem, selected=selected,
                        dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
-                       export_args=_export_args(period, selected))
+                       export_args=_export_args(period, selected),
+                       checklist=dashboard.first_run_checklist(current_user.developer_id),
+                       all_zero=dashboard.all_zero(figures["total"]))
 
 
 def _export_args(period, selected):
