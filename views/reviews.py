@@ -9,6 +9,7 @@ from market.data import prepared
 from market.recommendations import ranking as recommendations
 from market.reviews import ratings
 from models import App, AppStats
+from views import dashboard as inbox
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required
 from views.caching import CSRF_MARK, kept, with_csrf
@@ -153,12 +154,21 @@ def _refused_on_review(review_id, refused):
 @bp.post(f"/reviews/<{ID}:review_id>/reply")
 @login_required
 def reply(review_id):
+    # Sent from the developer's inbox (`back` names its filter): the answer is the inbox again,
+    # at the same place, never the app's public page.
+    back = request.form.get("back")
+    back = back if back in inbox.INBOX_VIEWS else None
     try:
         review = ratings.reply_to_review(current_user.user, review_id, request.form.get("text"))
     except ratings.NotYours:
         abort(404)
     except ratings.ReviewError as refused:
+        if back:
+            return inbox.inbox_page(back == "unanswered", status=_refusal_status(refused), error=refused.message,
+                                    error_review=review_id)
         return _refused_on_review(review_id, refused)
+    if back:
+        return redirect(inbox.inbox_url(back, review.id), 303)
     return _done(review.app, "Your reply was published.")
 
 

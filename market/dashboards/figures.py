@@ -39,9 +39,9 @@ from models import (
     AppNotification,
     AppStats,
     CheckoutAttempt,
-    Developer,
     Company,
     Connection,
+    Developer,
     LedgerEntry,
     Plan,
     Review,
@@ -453,6 +453,15 @@ def review_inbox(developer, unanswered_only=False, limit=100):
             "written_at": review.updated_at, "reply": reply.text if reply is not None and reply.id else None,
             "open_reports": int(review.open_reports or 0)})
     return shown
+
+
+def replied_review(developer, review_id):
+    """{"id", "app"} of a review of the developer's apps that has its reply, else None (the
+    inbox's "your reply was published" after a reply; anyone else's review id says nothing)."""
+    review = (Review.select(Review, App).join(App, on=(Review.app == App.id))
+              .join(ReviewReply, on=(ReviewReply.review == Review.id), src=Review)
+              .where(Review.id == review_id, App.developer == developer).first())
+    return {"id": review.id, "app": review.app} if review is not None else None
 
 
 # ---------------------------------------------------------------------------------- platform
