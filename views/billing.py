@@ -19,6 +19,7 @@ from market.billing import (
 )
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
 from market.core import money
+from market.dashboards import figures as dashboard
 from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
 from views import render_page
@@ -322,7 +323,9 @@ def payouts():
             developer = connect.refresh_account(current_app.config, developer)
         except gateway.StripeError as error:
             current_app.logger.warning("could not refresh account: %s", error)
-    return render_page("billing/payouts.html", developer=developer)
+    next_step = next((step for step in dashboard.first_run_checklist(developer.id)
+                      if not step.done and step.key != "payouts"), None)
+    return render_page("billing/payouts.html", developer=developer, next_step=next_step)
 
 
 @bp.post("/developer/payouts")

@@ -125,3 +125,31 @@ def test_a_refused_reply_from_the_inbox_shows_the_inbox_again(client, auth):
     theirs = Review.create(company=factories.company(), app=other, stars=5, text="x")
     ReviewReply.create(review=theirs, developer=other.developer, text="y")
     assert 'data-replied=' not in client.get(f"/developer/reviews?replied={theirs.id}").get_data(as_text=True)
+
+
+def test_the_payouts_page_says_what_comes_next(client, auth):
+    dev_user = factories.developer_user(email="payouts@vendor.test")
+    developer = dev_user.developer
+    auth.login(dev_user.email)
+    html = client.get("/developer/payouts").get_data(as_text=True)
+    assert "What comes next" in html and 'data-next="stripe"' in html
+    Developer.update(payouts_enabled=True, stripe_account_id="acct_next").where(Developer.id == developer.id).execute()
+    html = client.get("/developer/payouts").get_data(as_text=True)
+    assert 'data-next="app"' in html and 'href="/developer/apps/new"' in html
+    listing = factories.app_listing(developer_obj=developer, price_ore=19900, slug="next-app", status="draft")
+    html = client.get("/developer/payouts").get_data(as_text=True)
+    assert 'data-next="submit"' in html and 'href="/developer/apps/next-app"' in html
+    App.update(status="published").where(App.id == listing.id).execute()
+    html = client.get("/developer/payouts").get_data(as_text=True)
+    assert 'data-next="dashboard"' in html and 'href="/developer"' in html
+
+
+def test_the_credentials_page_links_the_api_documentation(client, auth):
+    dev_user = factories.developer_user(email="creds@vendor.test")
+    factories.app_listing(developer_obj=dev_user.developer, slug="cred-app")
+    auth.login(dev_user.email)
+    html = client.get("/developer/apps/cred-app/credentials").get_data(as_text=True)
+    links = html.split('data-docs="api"')[1].split("</p>")[0]
+    for anchor in ("oauth", "landing", "notifications", "openapi"):
+        assert f'href="/developers/docs#{anchor}"' in links
+        assert f'id="{anchor}"' in client.get("/developers/docs").get_data(as_text=True)
