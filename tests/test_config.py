@@ -93,7 +93,8 @@ def test_production_app_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
     app = create_app({"MARKET_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
                       "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
                       "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-                      "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1})
+                      "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1,
+                      "PLATFORM_ORG_NUMBER": "556677-8899", "PLATFORM_VAT_NUMBER": "SE556677889901"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     from market.data import database
     from models import db
