@@ -235,6 +235,9 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert renewed.status == "active" and renewed.current_period_start > first.current_period_start
     assert LedgerEntry.select().count() == 2
     assert {e.developer_share_ore for e in LedgerEntry.select()} == {14925}
+    renewal_mail = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("renewed")))
+    assert len(renewal_mail) == 1 and "net 199 kr, moms 25 % 49,75 kr, gross 248,75 kr" in renewal_mail[0].body
+    assert f"runs until {renewed.current_period_end:%Y-%m-%d}" in renewal_mail[0].body
     # The next renewal fails: past_due with the grace counted from the first failure.
     from models import Company
 
@@ -244,3 +247,5 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert due.status == "past_due" and due.past_due_since is not None
     assert LedgerEntry.select().count() == 2
     assert "update your card by" in http.get(market.url + "/account/apps", timeout=10).text
+    failed = OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed"))
+    assert failed.count() == 1  # told once, though Stripe sends a failure event per attempt
