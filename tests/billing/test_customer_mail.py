@@ -179,3 +179,15 @@ def test_production_refuses_to_start_without_the_platforms_numbers(monkeypatch, 
     del given[missing]
     with pytest.raises(RuntimeError, match=missing):
         config.load(given)
+
+
+def test_connected_apps_explains_a_suspended_app(client, auth, paid_app):
+    listing, _, _ = paid_app
+    admin = factories.customer_admin()
+    factories.api_connection(admin.company, listing, scopes="companyinformation")
+    App.update(status="suspended").where(App.id == listing.id).execute()
+    auth.login(admin.email)
+    page = client.get("/account/connections").get_data(as_text=True)
+    row = page.split(f'data-app="{listing.slug}"')[1].split("</tr>")[0]
+    assert 'data-notice="suspended"' in row and f"The App Market has suspended {listing.name}" in row
+    assert f'href="/apps/{listing.slug}"' not in row
