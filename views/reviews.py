@@ -167,6 +167,9 @@ def reply(review_id):
             return inbox.inbox_page(back == "unanswered", status=_refusal_status(refused), error=refused.message,
                                     error_review=review_id)
         return _refused_on_review(review_id, refused)
+    if back and wants_fragment():
+        # With JavaScript the inbox is swapped in place: the page stays where it was.
+        return inbox.inbox_page(back == "unanswered", replied=review.id)
     if back:
         return redirect(inbox.inbox_url(back, review.id), 303)
     return _done(review.app, "Your reply was published.")

@@ -153,3 +153,20 @@ def test_the_credentials_page_links_the_api_documentation(client, auth):
     for anchor in ("oauth", "landing", "notifications", "openapi"):
         assert f'href="/developers/docs#{anchor}"' in links
         assert f'id="{anchor}"' in client.get("/developers/docs").get_data(as_text=True)
+
+
+def test_with_htmx_a_reply_swaps_the_inbox_in_place(client, auth):
+    first, second = _inbox(auth)
+    html = client.get("/developer/reviews").get_data(as_text=True)
+    form = html.split(f'action="/reviews/{first.id}/reply"')[1].split(">")[0]
+    assert f'hx-post="/reviews/{first.id}/reply"' in form and 'hx-target="#inbox"' in form
+    response = auth.post(f"/reviews/{first.id}/reply", {"text": "On it.", "back": "unanswered"},
+                         headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "HX-Request" in response.headers.get("Vary", "")
+    fragment = response.get_data(as_text=True)
+    assert "<html" not in fragment and fragment.lstrip().startswith('<div id="inbox">')
+    assert f'data-replied="{first.id}"' in fragment and f'id="review-{second.id}"' in fragment
+    assert f'id="review-{first.id}"' not in fragment  # answered: no longer waiting
+    refused = auth.post(f"/reviews/{second.id}/reply", {"text": " ", "back": "all"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 400 and "<html" not in refused.get_data(as_text=True)
+    assert "Write a reply." in refused.get_data(as_text=True)
