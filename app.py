@@ -17,6 +17,7 @@ from market.data import database
 from market.jobs import demo, rebuild, seed, sweep
 from market.notifications import outbox as notifications
 from market.notifications import web as notifications_web
+from market.oauth import scope_retirement
 from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
@@ -96,7 +97,10 @@ def register_commands(app):
         """Apply the migrations not yet applied."""
         with db.connection_context():
             done = database.migrate(db)
+            retired = scope_retirement.retire_unserved_scopes(app.config)
         click.echo("applied: " + (", ".join(done) if done else "nothing to do"))
+        if retired:
+            click.echo("unserved scopes removed from: " + ", ".join(retired))
 
     @app.cli.command("stats-rebuild")
     def stats_rebuild_command():

@@ -15,6 +15,7 @@ from market.notifications import on_billing as notifications_on_billing
 from market.notifications import on_oauth as notifications_on_oauth
 from market.oauth import on_billing as oauth_on_billing
 from market.oauth import signals as oauth
+from market.reviews import on_billing as reviews_on_billing
 from market.stats import on_billing as stats_on_billing
 from market.stats import on_oauth as stats_on_oauth
 
@@ -26,6 +27,7 @@ def connect_signals():
     billing.subscription_changed.connect(stats_on_billing.recount_after_subscription_change)
     billing.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
     billing.app_removed.connect(oauth_on_billing.revoke_grant_of_removed_app)
+    billing.payment_reversed.connect(reviews_on_billing.recount_after_reversal)
     # oauth →
     oauth.connection_revoked.connect(notifications_on_oauth.connection_revoked)
     oauth.connection_revoked.connect(stats_on_oauth.connection_changed)

@@ -12,7 +12,7 @@ from functools import wraps
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from market.api import openapi as api_openapi
 from market.api import resources as api
@@ -71,8 +71,22 @@ def api_error(error):
     status = STATUS_OF[error.kind]
     headers = {}
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+        headers["WWW-Authenticate"] = www_authenticate()
+    elif error.kind == api.MISSING_SCOPE:
+        headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"'
     return error_response(status, error.message, error.code, headers)
+
+
+REALM = "api"
+
+
+def www_authenticate():
+    """RFC 6750 §3.1: a request without credentials learns only the scheme and realm; an error
+    code is for a token that was sent and refused."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+    return f'Bearer realm="{REALM}"'
 
 
 @bp.errorhandler(HTTPException)
@@ -229,25 +243,3 @@ def invoices(grant):
 @api_call(scope="invoice")
 def invoice(grant, document_number):
     return _ok(api.get_invoice(grant, document_number))
-
-
-@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@csrf_exempt
-def unknown(rest):
-    """Unknown paths and methods under /api/v1 answer in JSON too (the market's HTML error
-    pages would mean nothing to an integration)."""
-    adapter = current_app.url_map.bind("")
-    allowed = []
-    for method in ("GET", "POST"):
-        try:
-            endpoint, _ = adapter.match(request.path, method=method)
-        except (NotFound, MethodNotAllowed):
-            continue
-        except HTTPException:
-            continue
-        if endpoint != "api.unknown":
-            allowed.append(method)
-    if allowed:
-        raise MethodNotAllowed(valid_methods=allowed)
-    raise NotFound()

@@ -20,3 +20,8 @@ access_ended = _signals.signal("access-ended")
 # billing has set the subscription to cancel at period end (told as subscription_changed);
 # the grant to the app is withdrawn at once.
 app_removed = _signals.signal("app-removed")
+
+# sender: a LedgerEntry of the app (the payment, or the reversal that was undone); a refund or
+# lost dispute reversed (part of) a payment, or a failed refund was booked back. A payment
+# refunded in full no longer makes its company a verified customer (DESIGN.md §3).
+payment_reversed = _signals.signal("payment-reversed")

@@ -6,7 +6,7 @@ import pytest
 
 from market.catalog import listings, store
 from market.core import credentials
-from models import App, Developer, MarketSetting, OAuthClient, Plan, PlanPriceChange, User
+from models import App, Developer, MarketSetting, OAuthClient, OutboxMail, Plan, PlanPriceChange, User
 from tests import factories
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -39,6 +39,9 @@ def test_newcomer_registers_creates_free_app_submits_and_admin_publishes(client,
     response = auth.post("/register", {"kind": "developer", "email": "New@Vendor.test", "password": "long-enough-pw",
                                        "vendor_name": "Vendor AB"})
     assert response.status_code == 303 and response.headers["Location"] == "/developer"
+    # The address is confirmed by the mailed link before an app can be submitted (issue N).
+    body = OutboxMail.select().where(OutboxMail.to == "new@vendor.test").get().body
+    assert auth.post(re.search(r"http://localhost(/register/confirm/\S+)", body).group(1)).status_code == 303
     assert client.get("/developer").status_code == 200
     assert new_app(auth, slug="fresh-app").status_code == 303
     page = client.get("/developer/apps/fresh-app").get_data(as_text=True)
@@ -50,6 +53,10 @@ def test_newcomer_registers_creates_free_app_submits_and_admin_publishes(client,
         "landing_url": "https://fresh.example.test/landing", "redirect_uris": "https://fresh.example.test/cb\n",
         "scopes": ["companyinformation", "invoice"]})
     assert response.status_code == 303
+    # The privacy policy is a step of the checklist too (issue P 5).
+    assert auth.post("/developer/apps/fresh-app/submit").status_code == 422
+    assert auth.post("/developer/apps/fresh-app/edit", {
+        "name": "My App", "privacy_url": "https://fresh.example.test/privacy"}).status_code == 303
     assert auth.post("/developer/apps/fresh-app/submit").status_code == 303
     assert App.get(App.slug == "fresh-app").status == "in_review"
 
@@ -159,7 +166,8 @@ def test_integration_settings_are_validated_and_saved_exactly(auth):
 
 def test_plans_prices_in_kronor_and_price_changes_are_recorded(auth):
     developer = as_developer(auth)
-    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid"})
+    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid",
+                                                  "privacy_url": "https://p.example.test/privacy"})
     url = "/developer/apps/paid-app/plans"
     for bad in [{"name": "Std", "price_kr": "abc"}, {"name": "Std", "price_kr": "0"},
                 {"name": "Std", "price_kr": "-5"}, {"name": "Std", "price_kr": "49,505"},
@@ -256,7 +264,8 @@ def test_client_secret_is_shown_once_and_stored_as_a_keyed_hash(client, auth, ap
 
 def test_paid_app_needs_payouts_before_submission(auth):
     developer = as_developer(auth)
-    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid"})
+    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid",
+                                                  "privacy_url": "https://p.example.test/privacy"})
     listings.update_integration(listing, {"landing_url": "https://p.example.test/",
                                           "redirect_uris": "https://p.example.test/cb"}, ["invoice"])
     listings.add_plan(listing, {"name": "Std", "price_kr": "199"})
