@@ -688,13 +688,25 @@ class ApiHealthThrottle(BaseModel):
         indexes = ((("app", "day", "company"), True),)
 
 
+class MailOnce(BaseModel):
+    """One row per mail that must go out once per event (a receipt per invoice, a refund per
+    refund id, a review decision per revision): written in the transaction that sends it, so a
+    redelivered webhook or a second event about the same invoice mails nothing more."""
+    id = AutoField()
+    key = CharField(max_length=200, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "mail_once"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
-    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle,
+    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

@@ -69,6 +69,7 @@ def main():
                        "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": bench.WEBHOOK_SECRET,
                        "STRIPE_CONNECT_WEBHOOK_SECRET": bench.CONNECT_WEBHOOK_SECRET,
                        "MARKET_URL": "https://market.bench", "STRIPE_API_BASE": "http://127.0.0.1:9",
+                       "PLATFORM_ORG_NUMBER": "559999-0017", "PLATFORM_VAT_NUMBER": "SE559999001701",
                        "DATABASE_URL": args.url, "MAIL_DISABLED": "1"})
     if args.redis:
         os.environ["RATELIMIT_STORAGE_URI"] = args.redis

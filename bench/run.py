@@ -328,7 +328,8 @@ def run(args):
     ctx = prepare(url)
     env = {"MARKET_ENV": "production", "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": "sk_test_bench",
            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
-           "MARKET_URL": "https://market.bench",
+           "MARKET_URL": "https://market.bench", "PLATFORM_ORG_NUMBER": "559999-0017",
+           "PLATFORM_VAT_NUMBER": "SE559999001701",
            # Nothing benchmarked talks to Stripe; were something to, it fails fast and shows.
            "STRIPE_API_BASE": "http://127.0.0.1:9", "DATABASE_URL": url, "BENCH_COUNT_QUERIES": "1",
            "MAIL_DISABLED": "1"}

@@ -22,6 +22,9 @@ SETTINGS = {
     "STRIPE_API_BASE": (str, None, False),
     "PLATFORM_FEE_PERCENT": (int, 25, False),
     "VAT_PERCENT": (int, 25, False),
+    # The platform as seller on receipts. Demo/test values only: production must be given its own.
+    "PLATFORM_ORG_NUMBER": (str, "559999-0017", True),
+    "PLATFORM_VAT_NUMBER": (str, "SE559999001701", True),
     "OAUTH_CODE_TTL": (int, 600, False),
     "OAUTH_ACCESS_TOKEN_TTL": (int, 3600, False),
     "OAUTH_REFRESH_TOKEN_TTL": (int, 3888000, False),
@@ -47,7 +50,7 @@ SETTINGS = {
 
 # Secrets production must be given explicitly.
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-                          "STRIPE_CONNECT_WEBHOOK_SECRET")
+                          "STRIPE_CONNECT_WEBHOOK_SECRET", "PLATFORM_ORG_NUMBER", "PLATFORM_VAT_NUMBER")
 
 
 def default_environment():

@@ -10,7 +10,7 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     with pytest.raises(RuntimeError) as error:
         config.load({"MARKET_ENV": "production"})
     for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET",
-                 "MARKET_URL"):
+                 "MARKET_URL", "PLATFORM_ORG_NUMBER", "PLATFORM_VAT_NUMBER"):
         assert name in str(error.value)
 
 
@@ -20,6 +20,8 @@ def test_production_takes_secrets_from_the_environment(monkeypatch):
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")
     monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_c")
     monkeypatch.setenv("MARKET_URL", "http://market.example")
+    monkeypatch.setenv("PLATFORM_ORG_NUMBER", "556677-8899")
+    monkeypatch.setenv("PLATFORM_VAT_NUMBER", "SE556677889901")
     with pytest.raises(RuntimeError):
         config.load({"MARKET_ENV": "production"})  # OAuth needs the https address
     monkeypatch.setenv("MARKET_URL", "https://market.example")
@@ -34,7 +36,8 @@ def test_production_refuses_to_start_without_the_connect_webhook_secret(monkeypa
     for name in config.SETTINGS:
         monkeypatch.delenv(name, raising=False)
     given = {"MARKET_ENV": "production", "SECRET_KEY": "s" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
-             "STRIPE_WEBHOOK_SECRET": "whsec_a", "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1}
+             "STRIPE_WEBHOOK_SECRET": "whsec_a", "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1,
+             "PLATFORM_ORG_NUMBER": "556677-8899", "PLATFORM_VAT_NUMBER": "SE556677889901"}
     with pytest.raises(RuntimeError) as error:
         config.load(given)
     assert "STRIPE_CONNECT_WEBHOOK_SECRET" in str(error.value)
@@ -90,7 +93,8 @@ def test_production_app_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
     app = create_app({"MARKET_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_SECRET_KEY": "sk_live_x",
                       "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
                       "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-                      "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1})
+                      "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1,
+                      "PLATFORM_ORG_NUMBER": "556677-8899", "PLATFORM_VAT_NUMBER": "SE556677889901"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     from market.data import database
     from models import db

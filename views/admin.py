@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
-from market.billing import suspension
+from market.billing import company_mail, suspension
 from market.catalog import listings, revisions
 from market.core.scopes import SCOPES
 from views import confirm_page, render_page
@@ -64,14 +64,16 @@ def preview(slug):
 @platform_admin_required
 def approve(slug):
     listing = _app(slug)
+    revision = revisions.pending(listing) if revisions.under_review(listing) else None
     try:
         # The same form decides a new app and a published app's pending revision.
-        if revisions.under_review(listing):
+        if revision is not None:
             revisions.approve(listing)
         else:
             listings.approve(listing)
     except InvalidInput as problem:
         return _queue_page(409, problem.errors, slug)
+    company_mail.tell_listing_decision(current_app.config, listing, True, revision=revision)
     if revisions.under_review(listing):
         return finished("/admin/review", f"The changes to {listing.name} are published.")
     return finished("/admin/review", f"{listing.name} is published.")
@@ -81,13 +83,16 @@ def approve(slug):
 @platform_admin_required
 def reject(slug):
     listing = _app(slug)
+    revision = revisions.pending(listing) if revisions.under_review(listing) else None
     try:
-        if revisions.under_review(listing):
-            revisions.reject(listing, request.form.get("reason"))
+        if revision is not None:
+            revision = revisions.reject(listing, request.form.get("reason"))
         else:
-            listings.reject(listing, request.form.get("reason"))
+            listing = listings.reject(listing, request.form.get("reason"))
     except InvalidInput as problem:
         return _queue_page(422, problem.errors, slug)
+    reason = (request.form.get("reason") or "").strip() if revision is not None else listing.rejection_reason
+    company_mail.tell_listing_decision(current_app.config, listing, False, reason, revision=revision)
     if revisions.under_review(listing):
         return finished("/admin/review", f"The changes to {listing.name} are rejected; the developer sees your reason.")
     return finished("/admin/review", f"{listing.name} is rejected; the developer sees your reason.")

@@ -21,6 +21,7 @@ from market.billing import (
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
 from market.core import money
 from market.core.clock import utcnow
+from market.dashboards import figures as dashboard
 from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
 from views import confirm_page, render_page
@@ -195,7 +196,15 @@ def _my_app_rows(config, company):
                "plans": [], "invoices": None, "invoices_error": False,
                "pending": pending, "dropped": subscriptions.dropped_plan_change(sub),
                "no_longer_sold": sub is not None and sub.status in Subscription.LIVE_STATUSES
-               and retirement.no_longer_sold(app)}
+               and retirement.no_longer_sold(app),
+               "suspended": app.status == "suspended"}
+        if row["suspended"]:
+            # Said in a sentence, not "Connected" with a link to a page that is gone (issue P 7).
+            ends = (f"it ends on {sub.current_period_end:%Y-%m-%d} and nothing more is charged."
+                    if sub is not None and row["live"] and sub.current_period_end else "nothing more is charged for it.")
+            row["notices"].append({"kind": "suspended", "text": (
+                f"The App Market has suspended {app.name}: it is out of the store and cannot be opened "
+                f"from here. " + ("Your subscription does not renew: " if row["live"] else "") + ends)})
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:
@@ -514,7 +523,9 @@ def payouts():
             developer = connect.refresh_account(current_app.config, developer)
         except gateway.StripeError as error:
             current_app.logger.warning("could not refresh account: %s", error)
-    return render_page("billing/payouts.html", developer=developer)
+    next_step = next((step for step in dashboard.first_run_checklist(developer.id)
+                      if not step.done and step.key != "payouts"), None)
+    return render_page("billing/payouts.html", developer=developer, next_step=next_step)
 
 
 @bp.post("/developer/payouts")

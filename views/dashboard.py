@@ -62,7 +62,9 @@ def developer_dashboard():
                        figures=figures, history=history, period=period, problem=problem, selected=selected,
                        health=health, health_as_of=api_health.as_of(),
                        dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
-                       export_args=_export_args(period, selected))
+                       export_args=_export_args(period, selected),
+                       checklist=dashboard.first_run_checklist(current_user.developer_id),
+                       all_zero=dashboard.all_zero(figures["total"]))
 
 
 def _export_args(period, selected):
@@ -159,12 +161,32 @@ def _statement_csv(filename, body):
     return response
 
 
+INBOX_VIEWS = ("all", "unanswered")
+
+
+def inbox_url(view, review_id):
+    """Where a reply sent from the inbox lands: the same filter, at the review replied to (or,
+    when only unanswered ones are shown and it has left the list, at the top of the inbox)."""
+    if view == "unanswered":
+        return f"/developer/reviews?show=unanswered&replied={review_id}#inbox"
+    return f"/developer/reviews?replied={review_id}#review-{review_id}"
+
+
+def inbox_page(unanswered, status=200, replied=None, error=None, error_review=None):
+    reviews = dashboard.review_inbox(current_user.developer_id, unanswered_only=unanswered)
+    replied_to = dashboard.replied_review(current_user.developer_id, replied) if replied else None
+    return render_page("dashboard/reviews.html", "inbox", status=status, unanswered=unanswered, reviews=reviews,
+                       replied=replied_to, replied_in_list=bool(replied_to and any(
+                           r["id"] == replied_to["id"] for r in reviews)),
+                       error=error, error_review=error_review)
+
+
 @bp.get("/developer/reviews")
 @developer_required
 def reviews_inbox():
     unanswered = request.args.get("show") == "unanswered"
-    return render_page("dashboard/reviews.html", "inbox", unanswered=unanswered,
-                       reviews=dashboard.review_inbox(current_user.developer_id, unanswered_only=unanswered))
+    replied = request.args.get("replied", "")
+    return inbox_page(unanswered, replied=int(replied) if replied.isdigit() and len(replied) < 12 else None)
 
 
 # ---------------------------------------------------------------------------------- admin

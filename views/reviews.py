@@ -4,11 +4,13 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from market.accounts import auth as accounts
+from market.billing import company_mail
 from market.catalog import store
 from market.data import prepared
 from market.recommendations import ranking as recommendations
 from market.reviews import bursts, ratings
 from models import App, AppStats
+from views import dashboard as inbox
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required
 from views.caching import CSRF_MARK, kept, with_csrf
@@ -123,10 +125,12 @@ def write_review(slug):
     if not accounts.is_confirmed(user):
         return _section(app, status=403, error=str(accounts.NotConfirmed()))  # issue N
     try:
-        _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
-                                         request.form.get("text"))
+        review, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
+                                              request.form.get("text"))
     except ratings.ReviewError as refused:
         return _section(app, status=_refusal_status(refused), error=refused.message)
+    if created:
+        company_mail.tell_new_review(current_app.config, review)  # after the review committed
     return _done(app, "Thank you for your review." if created else "Your review was updated.")
 
 
@@ -153,12 +157,24 @@ def _refused_on_review(review_id, refused):
 @bp.post(f"/reviews/<{ID}:review_id>/reply")
 @login_required
 def reply(review_id):
+    # Sent from the developer's inbox (`back` names its filter): the answer is the inbox again,
+    # at the same place, never the app's public page.
+    back = request.form.get("back")
+    back = back if back in inbox.INBOX_VIEWS else None
     try:
         review = ratings.reply_to_review(current_user.user, review_id, request.form.get("text"))
     except ratings.NotYours:
         abort(404)
     except ratings.ReviewError as refused:
+        if back:
+            return inbox.inbox_page(back == "unanswered", status=_refusal_status(refused), error=refused.message,
+                                    error_review=review_id)
         return _refused_on_review(review_id, refused)
+    if back and wants_fragment():
+        # With JavaScript the inbox is swapped in place: the page stays where it was.
+        return inbox.inbox_page(back == "unanswered", replied=review.id)
+    if back:
+        return redirect(inbox.inbox_url(back, review.id), 303)
     return _done(review.app, "Your reply was published.")
 
 

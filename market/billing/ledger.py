@@ -144,6 +144,22 @@ def undo_reversal(reversal, status, occurred_at):
     return existing
 
 
+def refunds_by_invoice(invoice_ids):
+    """{invoice id: [refund rows, oldest first]} for My apps: each refund of those invoices with
+    its amount (positive öre, `gross_ore` negated), date and state (`refund_status`). The
+    opposite row that undoes a failed refund is not a refund of its own."""
+    out = {}
+    ids = [i for i in invoice_ids if i]
+    if not ids:
+        return out
+    rows = (LedgerEntry.select().where(LedgerEntry.kind == "refund", LedgerEntry.stripe_invoice_id.in_(ids),
+                                       ~LedgerEntry.stripe_ref.endswith(":failed"))
+            .order_by(LedgerEntry.occurred_at, LedgerEntry.id))
+    for row in rows:
+        out.setdefault(row.stripe_invoice_id, []).append(row)
+    return out
+
+
 def recent_payments(limit=50):
     """For the admin's refunds page: the newest payments with what is left to refund."""
     payments = list(LedgerEntry.select().where(LedgerEntry.kind == "payment")

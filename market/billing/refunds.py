@@ -4,11 +4,12 @@ import datetime
 import json
 
 from market.accounts.companies import parse_id
-from market.billing import gateway, ledger
+from market.billing import company_mail, gateway, ledger
 from market.billing.refusals import RefundRefused
 from market.billing.transactions import write_transaction
 from market.core import money
 from market.core.clock import utcnow
+from market.outbound import mail
 from models import LedgerEntry, StripeEvent
 
 
@@ -39,10 +40,13 @@ def refund(config, entry_id, amount_text, reason, now=None):
         "refund_application_fee": True, "reason": "requested_by_customer",
         "metadata": {"reason": reason[:500], "ledger_entry": str(entry.id), "installation": gateway.installation_id()},
     }, gateway.options("refund", entry.id, ledger.reversed_so_far(entry), amount))
-    with write_transaction():
+    # The customer's mail goes out after the commit (the webhook of this refund finds it sent).
+    with mail.held_until_done(), write_transaction():
         row = ledger.record_reversal("refund", entry, made.amount, made.id, now, refund_status=made.status)
         if row is not None and made.status in ("failed", "canceled"):
             ledger.undo_reversal(row, made.status, now)
+        elif row is not None:
+            company_mail.tell_refund(config, row)
         return row
 
 

@@ -9,11 +9,12 @@ changed here alone.
 import datetime
 import logging
 
-from market.billing import catalogue, dunning, gateway, signals, webhooks
+from market.billing import catalogue, company_mail, dunning, gateway, ledger, signals, webhooks
 from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
 from market.billing.transactions import write_transaction
 from market.core import money
 from market.core.clock import utcnow
+from market.outbound import mail
 from models import App, Connection, PendingPlanChange, Plan, Subscription
 
 # A pending downgrade is switched at Stripe this long before the period ends, so the renewal
@@ -69,14 +70,19 @@ def set_cancel_at_period_end(config, subscription, value, purpose, now=None):
         updated = gateway.stripe_client(config).v1.subscriptions.update(
             subscription.stripe_subscription_id, {"cancel_at_period_end": value},
             gateway.options(purpose, subscription.stripe_subscription_id, subscription.updated_at.isoformat()))
-        with write_transaction():
+        # A cancellation's mail (webhooks.apply_subscription) goes out after the commit.
+        with mail.held_until_done(), write_transaction():
             row = webhooks.apply_subscription(config, updated.to_dict(), 0, now)
         return row
-    with write_transaction():
+    with mail.held_until_done(), write_transaction():
         Subscription.update(cancel_at_period_end=value, updated_at=now).where(
             Subscription.id == subscription.id).execute()
         row = Subscription.get_by_id(subscription.id)
         signals.subscription_changed.send(row, kind="subscription.updated", config=config, now=now)
+        if purpose == "cancel" and value:
+            company_mail.tell_cancellation(config, row)
+        elif not value:
+            company_mail.forget(company_mail.cancel_key(row))
     return row
 
 
@@ -259,10 +265,15 @@ def invoices(config, subscription, limit=12):
         {"subscription": subscription.stripe_subscription_id, "limit": limit})
     rows = []
     for invoice in (i.to_dict() for i in listing.data):
-        rows.append({"number": invoice.get("number") or invoice["id"], "status": invoice.get("status"),
+        rows.append({"id": invoice["id"], "number": invoice.get("number") or invoice["id"],
+                     "status": invoice.get("status"),
                      "total_ore": int(invoice.get("total") or 0),
                      "created": gateway.from_timestamp(invoice.get("created")),
                      "url": invoice.get("hosted_invoice_url")})
+    # What was given back of each, from the market's own ledger (Stripe's invoice still says paid).
+    refunds = ledger.refunds_by_invoice([row["id"] for row in rows])
+    for row in rows:
+        row["refunds"] = refunds.get(row["id"], [])
     return rows
 
 

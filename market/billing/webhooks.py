@@ -10,7 +10,7 @@ event delivered late never moves a subscription backwards.
 import json
 import logging
 
-from market.billing import connect, dunning, gateway, ledger, signals
+from market.billing import company_mail, connect, dunning, gateway, ledger, signals
 from market.billing import history as subscription_history
 from market.billing.company_mail import tell_company_admins, tell_developer, tell_platform_admins
 from market.billing.transactions import write_transaction
@@ -325,9 +325,11 @@ def apply_subscription(config, sub, event_created, now=None):
                            stripe_subscription_id=sub["id"], created_at=now)
         previous = None
         told_before = None
+        was_canceling = False
     else:
         previous = row.status
         told_before = tuple(getattr(row, name) for name in _TOLD_FIELDS)
+        was_canceling = bool(row.cancel_at_period_end)
     status = sub["status"]
     if previous == "canceled" and status != "canceled":
         return row  # canceled is final at Stripe: whatever says otherwise is stale
@@ -363,7 +365,28 @@ def apply_subscription(config, sub, event_created, now=None):
     _tell_app(config, row, previous, told_before, now)
     if newly_past_due:
         _tell_payment_failed(config, row, {})
+    _tell_cancellation(config, row, previous, was_canceling)
     return row
+
+
+def _tell_cancellation(config, row, previous, was_canceling):
+    """The company's own cancellation (My apps, or Stripe's billing portal) is mailed once; one
+    the market made (a suspension, a developer gone from Stripe, an app no longer sold) is
+    mailed by what made it, with its reason."""
+    if previous is None:
+        return
+    if was_canceling and not row.cancel_at_period_end and row.status in Subscription.LIVE_STATUSES:
+        company_mail.forget(company_mail.cancel_key(row))  # kept: a later cancellation is mailed again
+        return
+    canceling = row.cancel_at_period_end and not was_canceling and row.status in Subscription.LIVE_STATUSES
+    ended = (row.status == "canceled" and previous in Subscription.LIVE_STATUSES and not was_canceling)
+    if not (canceling or ended):
+        return
+    app = row.app
+    if (app.status == "suspended" or app.developer.stripe_deauthorized_at is not None
+            or (not app.is_free and not Plan.select().where(Plan.app == app, Plan.active == True).exists())):  # noqa: E712
+        return
+    company_mail.tell_cancellation(config, row)
 
 
 def _tell_app(config, row, previous, told_before, now):
@@ -422,6 +445,8 @@ def on_invoice_paid(config, event, invoice, fetched):
     paid_at = gateway.from_timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or gateway.from_timestamp(event.get("created"))
     ledger.record_payment(invoice, row, payment.get("fee"), payment.get("charge"), paid_at or utcnow(),
                           config["PLATFORM_FEE_PERCENT"])
+    # Once per invoice: invoice.paid and invoice.payment_succeeded both come for each one.
+    company_mail.tell_receipt(config, invoice, row)
 
 
 def on_invoice_failed(config, event, invoice, fetched):
@@ -456,7 +481,7 @@ def _tell_payment_failed(config, row, invoice):
         + (f"\n\nThe invoice: {link}" if link else ""))
 
 
-def _follow_refund(payment, refund, when):
+def _follow_refund(config, payment, refund, when):
     """One step of a refund (pending → succeeded, or → failed / canceled) in the ledger: a
     pending or succeeded refund is a negative row, a failed or canceled one is undone by the
     opposite row. A late `pending` after the outcome changes nothing."""
@@ -471,6 +496,8 @@ def _follow_refund(payment, refund, when):
                                      refund_status=status)
         if row is None:
             return  # nothing left of the payment to give back (a lost dispute took it)
+    if status not in ("failed", "canceled"):
+        company_mail.tell_refund(config, row)  # once per refund id, whoever booked it first
     if status in ("failed", "canceled"):
         ledger.undo_reversal(row, status, when)
     elif not LedgerEntry.select().where(LedgerEntry.stripe_ref == ledger.undone_ref(row)).exists():
@@ -484,7 +511,7 @@ def on_charge_refunded(config, event, charge, fetched):
     if payment is None:
         return "foreign"
     for refund in sorted(fetched.get("refunds") or [], key=lambda r: (r.get("created") or 0, r["id"])):
-        _follow_refund(payment, refund, gateway.from_timestamp(refund.get("created")) or utcnow())
+        _follow_refund(config, payment, refund, gateway.from_timestamp(refund.get("created")) or utcnow())
 
 
 def on_refund(config, event, refund, fetched):
@@ -499,7 +526,7 @@ def on_refund(config, event, refund, fetched):
             # recorded yet: Stripe retries (QUALITY.md 18), never 200 and dropped.
             raise RetryLater(f"refund {refund.get('id')} of charge {charge} the ledger does not know yet")
         return "foreign"
-    _follow_refund(payment, refund, gateway.from_timestamp(event.get("created")) or utcnow())
+    _follow_refund(config, payment, refund, gateway.from_timestamp(event.get("created")) or utcnow())
 
 
 def on_dispute(config, event, dispute, fetched):

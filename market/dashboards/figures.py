@@ -42,6 +42,7 @@ from models import (
     CheckoutAttempt,
     Company,
     Connection,
+    Developer,
     LedgerEntry,
     Plan,
     Review,
@@ -460,6 +461,15 @@ def review_inbox(developer, unanswered_only=False, limit=100):
     return shown
 
 
+def replied_review(developer, review_id):
+    """{"id", "app"} of a review of the developer's apps that has its reply, else None (the
+    inbox's "your reply was published" after a reply; anyone else's review id says nothing)."""
+    review = (Review.select(Review, App).join(App, on=(Review.app == App.id))
+              .join(ReviewReply, on=(ReviewReply.review == Review.id), src=Review)
+              .where(Review.id == review_id, App.developer == developer).first())
+    return {"id": review.id, "app": review.app} if review is not None else None
+
+
 # ---------------------------------------------------------------------------------- platform
 def platform_by_month(period):
     """The platform's part and the moms per month, from the ledger (one query)."""
@@ -549,3 +559,50 @@ def recent_notification_failures(limit=10):
 def now_and_today():
     now = utcnow()
     return now, now.date()
+
+
+# ---------------------------------------------------------------------------- first run
+@dataclass
+class Step:
+    key: str
+    title: str
+    done: bool
+    url: str
+    hint: str
+
+
+LISTED_STATUSES = ("in_review", "published", "suspended")
+
+
+def first_run_checklist(developer_id):
+    """The developer's path to a first sale (create app → plans → payouts → submit), each step
+    ticked from what the market holds, with a link to where it is done. The step to take next
+    is the first not done."""
+    developer = Developer.get_by_id(developer_id)
+    apps = list(App.select().where(App.developer == developer_id).order_by(App.created_at, App.id))
+    first = apps[0] if apps else None
+    with_plans = {row.app_id for row in Plan.select(Plan.app).where(
+        Plan.app.in_([app.id for app in apps] or [0]), Plan.active == True).distinct()}  # noqa: E712
+    priced = [app for app in apps if app.is_free or app.id in with_plans]
+    needs_payouts = any(not app.is_free for app in apps)
+    listed = [app for app in apps if app.status in LISTED_STATUSES]
+    plan_app = next((app for app in apps if app not in priced), first)
+    submit_app = next((app for app in apps if app.status in ("draft", "rejected")), first)
+    return [
+        Step("app", "Create an app", first is not None, "/developer/apps/new" if first is None
+             else f"/developer/apps/{first.slug}", "Its name, description and where customers land."),
+        Step("plans", "Add plans", bool(apps) and len(priced) == len(apps),
+             f"/developer/apps/{plan_app.slug}/plans" if plan_app else "/developer/apps/new",
+             "What customers pay each month, excluding moms; or make the app free."),
+        Step("payouts", "Set up payouts", bool(developer.payouts_enabled) or (bool(apps) and not needs_payouts),
+             "/developer/payouts", "A Stripe account, so customers can buy your paid apps and you are paid."),
+        Step("submit", "Submit for review", bool(listed),
+             f"/developer/apps/{submit_app.slug}" if submit_app else "/developer/apps/new",
+             "The App Market checks the listing and publishes it in the store."),
+    ]
+
+
+def all_zero(total):
+    """Every figure of a period's total is 0 (a new developer, a quiet period): the page folds
+    the tiles away and says so in a sentence."""
+    return not any(total.get(name) for name in COUNT_FIELDS + MONEY_FIELDS)

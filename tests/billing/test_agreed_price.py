@@ -71,7 +71,9 @@ def next_charge(row):
 
 
 def mails_to(email):
-    return list(OutboxMail.select().where(OutboxMail.to == email).order_by(OutboxMail.id))
+    """What the customer was told, besides the receipt of its purchase (issue P 7)."""
+    return list(OutboxMail.select().where(OutboxMail.to == email, ~OutboxMail.subject.contains("eceipt"))
+                .order_by(OutboxMail.id))
 
 
 # ---------------------------------------------------------------------------- attack 4

@@ -101,7 +101,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     assert f"Payment for {listing.name} failed — update your card by {deadline:%Y-%m-%d}" in page
     assert f"Update your card by {day(deadline)}" in row_of(
         http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
-    mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email))
+    mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed")))
     assert len(mails) == 1 and deadline.strftime("%Y-%m-%d") in mails[0].subject
     dunning = customers_in_dunning(listing.developer, 7)
     assert [(d["company"].id, d["status"]) for d in dunning] == [(company.id, "past_due")]
@@ -269,6 +269,15 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     market.settle()
     assert ledger.totals() == {"gross": 0, "moms": 0, "net": 0, "developer": 0, "platform": 0}
     assert LedgerEntry.select().count() == 3  # the webhooks added nothing twice
+    # Issue P 7: the customer is told of each refund once, though the page and the webhooks both saw it.
+    told = [m.subject for m in OutboxMail.select().where(OutboxMail.to == buyer.email,
+                                                         OutboxMail.subject.startswith("Refund"))
+            .order_by(OutboxMail.id)]
+    assert told == [f"Refund of 100 kr for {listing.name}", f"Refund of 148,75 kr for {listing.name}"]
+    # My apps lists both under the invoice, from the ledger.
+    row = http.get(market.url + "/account/apps", timeout=10).text.split(f'data-app="{listing.slug}"')[1]
+    refunds = row.split('class="refund-list"')[1].split("</ul>")[0]
+    assert "Refund 100 kr" in refunds and "Refund 148,75 kr" in refunds
 
     # Another company pays with a card that is disputed; the dispute is lost.
     other = factories.customer_admin(email="other@example.test")

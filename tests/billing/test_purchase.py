@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from market.billing import connect, gateway
-from models import CheckoutAttempt, Developer, LedgerEntry, Plan, StripeEvent, Subscription
+from models import CheckoutAttempt, Developer, LedgerEntry, OutboxMail, Plan, StripeEvent, Subscription
 from tests import factories
 from tests.billing.conftest import onboard_developer, sandbox_config
 
@@ -99,10 +99,15 @@ def test_replaying_every_delivered_webhook_changes_nothing(market, shop):
     def snapshot():
         return (list(Subscription.select().dicts()), list(LedgerEntry.select().dicts()),
                 list(CheckoutAttempt.select().dicts()), list(Developer.select().dicts()),
-                StripeEvent.select().count())
+                StripeEvent.select().count(), list(OutboxMail.select().dicts()))
 
     before = snapshot()
     assert before[0] and before[1]
+    # Issue P 7: one receipt of the sandbox's real invoice (its own lines and taxes), to the öre.
+    receipts = [m for m in before[5] if m["to"] == buyer.email and "eceipt" in m["subject"]]
+    assert len(receipts) == 1 and receipts[0]["subject"] == f"Receipt: your company bought {listing.name}"
+    assert "net 199 kr, moms 25 % 49,75 kr, gross 248,75 kr" in receipts[0]["body"]
+    assert f"org. nr {market.app.config['PLATFORM_ORG_NUMBER']}" in receipts[0]["body"]
     platform = market.app.config["STRIPE_WEBHOOK_SECRET"].split(",")[0]
     connect = market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"].split(",")[0]
     client = market.app.test_client()
@@ -230,6 +235,9 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert renewed.status == "active" and renewed.current_period_start > first.current_period_start
     assert LedgerEntry.select().count() == 2
     assert {e.developer_share_ore for e in LedgerEntry.select()} == {14925}
+    renewal_mail = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("renewed")))
+    assert len(renewal_mail) == 1 and "net 199 kr, moms 25 % 49,75 kr, gross 248,75 kr" in renewal_mail[0].body
+    assert f"runs until {renewed.current_period_end:%Y-%m-%d}" in renewal_mail[0].body
     # The next renewal fails: past_due with the grace counted from the first failure.
     from models import Company
 
@@ -239,3 +247,5 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert due.status == "past_due" and due.past_due_since is not None
     assert LedgerEntry.select().count() == 2
     assert "update your card by" in http.get(market.url + "/account/apps", timeout=10).text
+    failed = OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed"))
+    assert failed.count() == 1  # told once, though Stripe sends a failure event per attempt

@@ -108,7 +108,7 @@ def test_migration_011_reindexes_the_apps_already_there(two_databases):
                 f"({', '.join([mark] * 13)})",
                 [developer_id, slug, name, "", "", "", True, 0, "published", "", False, "2026-01-01 00:00:00",
                  "2026-01-01 00:00:00"])
-        assert database.migrate(db) == ["011_rich_listing"]
+        assert database.migrate(db)[:1] == ["011_rich_listing"]  # and any later ones (014 mail_once)
         slugs = dict(db.execute_sql("SELECT id, slug FROM app").fetchall())
         assert [slugs[i] for i in store.search_app_ids("stampla")] == ["stampla"]
         assert [slugs[i] for i in store.search_app_ids("faktura")] == ["konsultfaktura"]

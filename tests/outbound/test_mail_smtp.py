@@ -186,6 +186,8 @@ def production_env(monkeypatch):
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_x")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
     monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_y")
+    monkeypatch.setenv("PLATFORM_ORG_NUMBER", "559999-0017")
+    monkeypatch.setenv("PLATFORM_VAT_NUMBER", "SE559999001701")
     monkeypatch.setenv("MARKET_URL", "https://market.example")
 
 

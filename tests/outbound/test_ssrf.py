@@ -201,7 +201,9 @@ def test_allowed_origins_are_exact(app, auth, receiver, other_receiver):
 
 def test_production_refuses_to_start_with_allowed_origins(monkeypatch):
     base = {"MARKET_ENV": "production", "SECRET_KEY": "k" * 32, "STRIPE_SECRET_KEY": "sk_live_x",
-            "STRIPE_WEBHOOK_SECRET": "whsec_x", "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1}
+            "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
+            "PLATFORM_ORG_NUMBER": "556677-8899", "PLATFORM_VAT_NUMBER": "SE556677889901",
+            "MARKET_URL": "https://market.example", "MAIL_DISABLED": 1}
     market_config.load(base)  # starts without it
     for value in ("http://127.0.0.1:5001", " https://hooks.internal:443 "):
         with pytest.raises(RuntimeError, match="OUTBOUND_ALLOWED_ORIGINS"):

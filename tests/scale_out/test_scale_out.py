@@ -71,6 +71,7 @@ def servers(postgres_url, sandbox, tmp_path_factory):
     env.update(MARKET_ENV="production", SECRET_KEY=SECRET_KEY, STRIPE_SECRET_KEY=API_KEY,
                STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_WEBHOOK_SECRET,
                MARKET_URL=MARKET_URL, STRIPE_API_BASE=sandbox.url,
+               PLATFORM_ORG_NUMBER="559999-0017", PLATFORM_VAT_NUMBER="SE559999001701",
                DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=REDIS_URL, MAIL_DISABLED="1")
     processes, urls = [], []
     for n in range(2):
@@ -115,7 +116,8 @@ def app_config(sandbox):
 
     return {"SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": API_KEY, "STRIPE_API_BASE": sandbox.url,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
-            "MARKET_URL": MARKET_URL}
+            "MARKET_URL": MARKET_URL, "PLATFORM_ORG_NUMBER": "559999-0017",
+            "PLATFORM_VAT_NUMBER": "SE559999001701"}
 
 
 class _Browser(requests.Session):
