@@ -24,6 +24,7 @@ def connect_signals():
     # billing →
     billing.subscription_changed.connect(notifications_on_billing.tell_app_of_subscription)
     billing.subscription_changed.connect(stats_on_billing.recount_after_subscription_change)
+    billing.price_change_told.connect(notifications_on_billing.tell_app_of_price_change)
     billing.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
     billing.app_removed.connect(oauth_on_billing.revoke_grant_of_removed_app)
     # oauth →

@@ -13,6 +13,7 @@ from market.billing import (
     dunning,
     gateway,
     ledger,
+    price_schedule,
     refusals,
     retirement,
     subscriptions,
@@ -147,9 +148,13 @@ def _my_app_rows(config, company):
     rows = []
     for app, sub in subscriptions.company_apps(company):
         pending = subscriptions.pending_plan_change(sub)
+        coming = price_schedule.notice_for(sub)
+        charge = subscriptions.next_charge(sub, config["VAT_PERCENT"], pending)
+        if pending is None:
+            charge = price_schedule.next_charge(sub, config["VAT_PERCENT"], coming, charge)
         row = {"app": app, "subscription": sub, "words": subscriptions.status_words(sub, grace),
-               "plan": sub.plan if sub is not None else None,
-               "next_charge": subscriptions.next_charge(sub, config["VAT_PERCENT"], pending),
+               "plan": sub.plan if sub is not None else None, "price_change": coming,
+               "next_charge": charge,
                "connected": oauth2.active_connection(company, app) is not None,
                "live": sub is not None and sub.status in Subscription.LIVE_STATUSES,
                "plans": [], "invoices": None, "invoices_error": False,

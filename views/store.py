@@ -6,6 +6,7 @@ carry no CSRF token and are served from the visitor page cache (views/caching.py
 from flask import Blueprint, render_template, request
 from markupsafe import Markup
 
+from market.billing import price_schedule
 from market.catalog import store
 from views import render_page
 from views.caching import MAX_CACHED_PATH, kept, visitor_cached
@@ -61,4 +62,7 @@ def app_page(slug):
     page = _shared(("app", slug), lambda: store.published_app(slug))
     if page is None:
         return render_page("store/not_found.html", status=404, slug=slug)
-    return render_page("store/app.html", page=page)
+    # The coming prices change only with the store generation (billing.price_schedule bumps it).
+    coming = _shared(("price-notices", slug), lambda: {
+        plan_id: price_schedule.notice_words(change) for plan_id, change in price_schedule.open_changes(page.app.id).items()})
+    return render_page("store/app.html", page=page, coming_prices=coming)

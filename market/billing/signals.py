@@ -20,3 +20,7 @@ access_ended = _signals.signal("access-ended")
 # billing has set the subscription to cancel at period end (told as subscription_changed);
 # the grant to the app is withdrawn at once.
 app_removed = _signals.signal("app-removed")
+
+# sender: the Subscription told; kind: "subscription.price_change_scheduled" or
+# "subscription.price_change_withdrawn"; change: the ScheduledPriceChange (billing.price_schedule).
+price_change_told = _signals.signal("price-change-told")
