@@ -114,10 +114,15 @@ def _parse(data, plan, config, now):
 
 
 def _told(change):
-    """The subscriptions a change addresses: not over, on the plan, at the Stripe price it names."""
+    """The subscriptions a change addresses, not over: those on the plan at the Stripe price it
+    names, and those with a downgrade to the plan waiting at that price (they will pay it)."""
+    waiting = PendingPlanChange.select(PendingPlanChange.subscription).where(
+        PendingPlanChange.plan == change.plan_id, PendingPlanChange.stripe_price_id == change.old_stripe_price_id,
+        PendingPlanChange.dropped_at.is_null())
+    on_plan = ((Subscription.plan == change.plan_id)
+               & (Subscription.stripe_price_id == change.old_stripe_price_id))
     return list(Subscription.select()
-                .where(Subscription.plan == change.plan_id,
-                       Subscription.stripe_price_id == change.old_stripe_price_id,
+                .where(on_plan | Subscription.id.in_(waiting),
                        Subscription.status.in_(Subscription.LIVE_STATUSES))
                 .order_by(Subscription.id))
 
@@ -246,7 +251,8 @@ def apply_due(config, now=None):
         start = effective_start(change)
         for subscription in _told(change):
             renewal = renewal_moment(subscription)
-            if (subscription.status not in Subscription.ENTITLING_STATUSES or subscription.cancel_at_period_end
+            if (subscription.plan_id != change.plan_id or subscription.stripe_price_id != change.old_stripe_price_id
+                    or subscription.status not in Subscription.ENTITLING_STATUSES or subscription.cancel_at_period_end
                     or not subscription.stripe_subscription_id or subscription.imported or renewal is None
                     or renewal < start or renewal > now + PLAN_CHANGE_LEAD):
                 continue
