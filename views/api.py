@@ -72,6 +72,9 @@ def api_error(error):
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+    if error.kind == api.MISSING_SCOPE and error.scope:
+        # RFC 6750 §3.1: the scope the call needs, so the app knows what to ask the company for.
+        headers["WWW-Authenticate"] = f'Bearer realm="api", error="insufficient_scope", scope="{error.scope}"'
     return error_response(status, error.message, error.code, headers)
 
 

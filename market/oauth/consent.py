@@ -30,6 +30,20 @@ def already_granted(company, app, scopes):
             and set(scopes) <= set(connection.scopes.split()))
 
 
+def granted_scopes(company, app):
+    """The scopes the company's active grant to the app holds (none without one)."""
+    connection = Connection.get_or_none(Connection.company == company, Connection.app == app,
+                                        Connection.revoked_at.is_null())
+    return connection.scopes.split() if connection is not None else []
+
+
+def issued_scope(connection, client_row):
+    """What a pair issued after consent carries: the whole grant (what was granted before and
+    what was just allowed), within what the app's client may still ask for."""
+    allowed = set(client_row.scopes.split())
+    return " ".join(name for name in connection.scopes.split() if name in allowed)
+
+
 def grant_access(config, user, app, scopes, now=None):
     """The company's consent: create its Connection or widen it (a revoked one starts over)."""
     now = now or utcnow()
