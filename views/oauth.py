@@ -61,7 +61,7 @@ def authorize():
                                    scopes=scopes.describe(asked), granted=scopes.describe(granted),
                                    error="Choose Allow or Deny."), 400
         connection = consent.grant_access(current_app.config, user, app, requested)
-        grant.request.scope = consent.issued_scope(connection, grant.client.row)
+        grant.issued_scope = consent.issued_scope(connection, grant.client.row)
     elif not consent.already_granted(user.company_id, app, requested):
         return render_template("oauth/consent.html", app=app, company=user.company,
                                scopes=scopes.describe(asked), granted=scopes.describe(granted), error=None)
