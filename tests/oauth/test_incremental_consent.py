@@ -90,3 +90,20 @@ def test_connected_apps_shows_each_connections_scopes(client, auth):
     page = client.get("/account/connections").get_data(as_text=True)
     row = re.search(rf'<tr data-app="{market.app.slug}">(.*?)</tr>', page, re.S).group(1)
     assert re.findall(r'<li data-scope="([^"]+)"', row) == FIRST.split()
+
+
+def test_an_approved_revision_that_removes_a_scope_narrows_every_grant_at_once(client, auth):
+    market = make_market(scopes=FIRST)
+    App.update(landing_url="https://landing.example.test/").where(App.id == market.app.id).execute()
+    pair = redeem(client, market, get_code(client, auth, market, scope=FIRST)).get_json()
+    assert api_status(client, pair["access_token"], "/api/v1/customers").status_code == 200
+    listing = App.get_by_id(market.app.id)
+    assert revisions.edit_integration(listing, {"redirect_uris": REDIRECT_URI, "landing_url": listing.landing_url,
+                                                "webhook_url": ""}, ["companyinformation"])
+    # Until the admin approves, nothing changes.
+    assert api_status(client, pair["access_token"], "/api/v1/customers").status_code == 200
+    revisions.approve(App.get_by_id(listing.id))
+    assert Connection.get().scopes == "companyinformation"
+    refused = api_status(client, pair["access_token"], "/api/v1/customers")
+    assert refused.status_code == 403 and 'scope="customer"' in refused.headers["WWW-Authenticate"]
+    assert api_status(client, pair["access_token"], "/api/v1/companyinformation").status_code == 200
