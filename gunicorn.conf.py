@@ -5,6 +5,10 @@ gunicorn reads this file by default, so the market runs as production unless tol
 import multiprocessing
 import os
 
+from gunicorn.glogging import Logger
+
+from market.core.log_redaction import redact
+
 os.environ.setdefault("MARKET_ENV", "production")
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -15,6 +19,18 @@ preload_app = True
 timeout = 30
 keepalive = 5
 accesslog = "-"
+
+
+class RedactingLogger(Logger):
+    """The access log without secrets from URLs (issue O): reset, invitation and confirmation
+    tokens in paths, OAuth codes and states in query strings."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {name: redact(value) if isinstance(value, str) else value for name, value in atoms.items()}
+
+
+logger_class = RedactingLogger
 
 
 def pre_fork(server, worker):

@@ -5,6 +5,7 @@ Times are naive UTC datetimes (`utcnow()`); money is integer öre.
 import secrets
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -15,6 +16,8 @@ from peewee import (
     IntegerField,
     IntegrityError,
     Model,
+    NodeList,
+    SqliteDatabase,
     TextField,
 )
 
@@ -25,6 +28,20 @@ db = DatabaseProxy()
 
 def new_public_id():
     return secrets.token_urlsafe(12)
+
+
+class NeverReusedAutoField(AutoField):
+    """An id no later row is ever given again, even after its row is deleted: on SQLite the
+    primary key is AUTOINCREMENT (plain INTEGER PRIMARY KEY hands a deleted highest id to the
+    next row); PostgreSQL's sequences never go back anyway. For users, companies and login
+    sessions, whose ids must never come to mean someone else (issue O, finding 1)."""
+
+    def ddl(self, ctx):
+        node_list = super().ddl(ctx)
+        database = getattr(self.model._meta.database, "obj", self.model._meta.database)
+        if isinstance(database, SqliteDatabase):
+            return NodeList((node_list, SQL("AUTOINCREMENT")))
+        return node_list
 
 
 class BaseModel(Model):
@@ -61,7 +78,7 @@ class Developer(BaseModel):
 
 class Company(BaseModel):
     """A customer company of the platform; its users buy, activate and consent."""
-    id = AutoField()
+    id = NeverReusedAutoField()
     # Opaque id shown to apps (activation `company` parameter); never the row id.
     public_id = CharField(max_length=32, unique=True, default=new_public_id)
     name = CharField(max_length=120)
@@ -74,10 +91,15 @@ class Company(BaseModel):
     share_org_number = BooleanField(default=False)
     imported = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # A developer's own company for trying its unpublished apps: never billed, never a customer.
+    test_of_developer = ForeignKeyField(Developer, null=True, unique=True, backref="test_companies",
+                                        on_delete="CASCADE")
+    # The address the registration came from (bursts of ratings from one address, /admin/reports).
+    registered_from = CharField(max_length=64, null=True, index=True)
 
 
 class User(BaseModel):
-    id = AutoField()
+    id = NeverReusedAutoField()
     email = CharField(max_length=254, unique=True)
     password_hash = CharField(max_length=255)
     name = CharField(max_length=120, default="")
@@ -85,9 +107,12 @@ class User(BaseModel):
     company_role = CharField(max_length=10, null=True)  # admin | member
     developer = ForeignKeyField(Developer, null=True, backref="users", on_delete="CASCADE")
     is_platform_admin = BooleanField(default=False)
-    # Part of the login cookie's user id: bumping it ends every session (DESIGN.md §4).
-    session_epoch = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    # When the person followed the registration mail's link (issue N); invited people, seeded
+    # and imported accounts are confirmed from the start. Unconfirmed: no buying, consent,
+    # rating, inviting or submitting.
+    confirmed_at = DateTimeField(null=True)
+    registered_from = CharField(max_length=64, null=True)  # the address that registered
 
     @property
     def is_company_admin(self):
@@ -104,7 +129,7 @@ class LoginFailure(BaseModel):
 class AccountToken(BaseModel):
     """Single-use expiring links: password reset, invitation, email change."""
     id = AutoField()
-    kind = CharField(max_length=16)  # reset | invite | email
+    kind = CharField(max_length=16)  # reset | invite | email | confirm
     token_hash = CharField(max_length=64, unique=True)
     user = ForeignKeyField(User, null=True, on_delete="CASCADE")
     company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
@@ -384,6 +409,8 @@ class Review(BaseModel):
     imported = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
+    # Taken out of the totals by the admin (a suspected burst, /admin/reports).
+    removed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("company", "app"), True),)
@@ -566,6 +593,35 @@ class DisputeReversal(BaseModel):
         table_name = "dispute_reversal"
 
 
+class LoginSession(BaseModel):
+    """One login (issue O): the `market_session` cookie carries a random secret, signed, whose
+    SHA-256 is kept here; the row's `public_id` names it on /account. Deleting the row ends the
+    session (logout, log out everywhere, password change, account deletion)."""
+    id = NeverReusedAutoField()
+    public_id = CharField(max_length=32, unique=True, default=new_public_id)
+    secret_hash = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, backref="login_sessions", on_delete="CASCADE")
+    device = CharField(max_length=200, default="")
+    address = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(default=utcnow)  # written at most once per 5 minutes
+
+    class Meta:
+        table_name = "login_session"
+
+
+class ConnectionUseDay(BaseModel):
+    """A day (Europe/Stockholm date) on which a connection's tokens made API calls, written at
+    most once a day per connection: a free app's verified customer used it on 3 days (DESIGN.md §3)."""
+    id = AutoField()
+    connection = ForeignKeyField(Connection, backref="use_days", on_delete="CASCADE")
+    day = DateField()
+
+    class Meta:
+        table_name = "connection_use_day"
+        indexes = ((("connection", "day"), True),)
+
+
 class ScheduledPriceChange(BaseModel):
     """A plan's new price announced ahead (issue U, Deliver 1; market/billing/price_schedule.py):
     from `effective_on` (a Stockholm date) new buyers pay `new_price_ore`, and each subscription
@@ -592,7 +648,7 @@ MODELS = [
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal, ScheduledPriceChange,
+    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, ScheduledPriceChange,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

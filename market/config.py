@@ -43,6 +43,8 @@ SETTINGS = {
     # Outbound calls (market/outbound/http.py): exact origins scheme://host:port let through the
     # public-address check; for the demo's sample integration and tests only. Production refuses it.
     "OUTBOUND_ALLOWED_ORIGINS": (str, "", False),
+    # Registrations per address and hour (issue N); then 429 with Retry-After.
+    "REGISTRATION_LIMIT_PER_HOUR": (int, 10, False),
 }
 
 # Secrets production must be given explicitly.

@@ -17,6 +17,7 @@ from market.notifications import on_oauth as notifications_on_oauth
 from market.oauth import on_billing as oauth_on_billing
 from market.oauth import on_catalog as oauth_on_catalog
 from market.oauth import signals as oauth
+from market.reviews import on_billing as reviews_on_billing
 from market.stats import on_billing as stats_on_billing
 from market.stats import on_oauth as stats_on_oauth
 
@@ -31,6 +32,7 @@ def connect_signals():
     billing.price_change_told.connect(notifications_on_billing.tell_app_of_price_change)
     billing.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
     billing.app_removed.connect(oauth_on_billing.revoke_grant_of_removed_app)
+    billing.payment_reversed.connect(reviews_on_billing.recount_after_reversal)
     # oauth →
     oauth.connection_revoked.connect(notifications_on_oauth.connection_revoked)
     oauth.connection_revoked.connect(stats_on_oauth.connection_changed)

@@ -33,6 +33,7 @@ def developer(**fields):
 
 def user(email=None, password=PASSWORD, **fields):
     n = next(_seq)
+    fields.setdefault("confirmed_at", utcnow())  # as the seed's and invited accounts are (issue N)
     return User.create(email=email or f"user{n}@example.test",
                        password_hash=accounts.hash_password(password), **fields)
 
@@ -91,14 +92,28 @@ def oauth_client(app, redirect_uris="https://client.example.test/callback",
 
 # --- the platform API (issue F) ------------------------------------------------------------
 
-def api_connection(company_obj, app_obj, scopes="companyinformation customer invoice", **fields):
-    """A company's consented grant to an app, with the app's OAuth client made if it has none."""
+def api_connection(company_obj, app_obj, scopes="companyinformation customer invoice", use_days=3, **fields):
+    """A company's consented grant to an app, with the app's OAuth client made if it has none;
+    used on `use_days` past days (a free app's verified customer has 3, DESIGN.md §3)."""
     from models import Connection, OAuthClient
 
     if OAuthClient.get_or_none(OAuthClient.app == app_obj) is None:
         OAuthClient.create(app=app_obj, client_id=f"client-{app_obj.slug}", scopes=scopes,
                            redirect_uris=f"https://{app_obj.slug}.example.test/callback")
-    return Connection.create(company=company_obj, app=app_obj, scopes=scopes, **fields)
+    made = Connection.create(company=company_obj, app=app_obj, scopes=scopes, **fields)
+    used_on_days(made, use_days)
+    return made
+
+
+def used_on_days(connection_obj, days):
+    """The connection's API use on `days` different past days (models.ConnectionUseDay)."""
+    import datetime
+
+    from models import ConnectionUseDay
+
+    today = utcnow().date()
+    for back in range(days):
+        ConnectionUseDay.create(connection=connection_obj, day=today - datetime.timedelta(days=back + 1))
 
 
 def issue_token(connection_obj, scope=None, ttl=3600):
@@ -144,13 +159,16 @@ def company_invoice(company_obj, customer_obj=None, **fields):
                                  **fields)
 
 
-def connection(company_obj, app, last_used_at=None, revoked_at=None, created_at=None, **fields):
-    """The grant a company gave an app (issue I: ratings and stats)."""
+def connection(company_obj, app, last_used_at=None, revoked_at=None, created_at=None, use_days=3, **fields):
+    """The grant a company gave an app (issue I: ratings and stats), used on `use_days` past
+    days (a free app's verified customer has 3, DESIGN.md §3)."""
     from models import Connection
 
     created_at = created_at or utcnow()
-    return Connection.create(company=company_obj, app=app, last_used_at=last_used_at, revoked_at=revoked_at,
+    made = Connection.create(company=company_obj, app=app, last_used_at=last_used_at, revoked_at=revoked_at,
                              created_at=created_at, consented_at=created_at, **fields)
+    used_on_days(made, use_days)
+    return made
 
 
 def subscription(company_obj, app, status="active", **fields):

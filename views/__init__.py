@@ -24,3 +24,14 @@ def render_page(template, block=None, status=200, **context):
     response.vary.add("HX-Request")
     return response
 
+
+
+def confirm_page(action, title, button, back, lines=(), fields=None, danger=False, amount_line=None,
+                 reason=None, reason_value=None, back_label=None, status=200):
+    """The question before an action (issue P): a page of its own for a GET on the action's
+    path, or only its question in place when HTMX asked. Its one primary button posts the
+    action's own fields to `action`; the POST needs nothing more to act."""
+    confirm = {"action": action, "title": title, "button": button, "back": back, "lines": list(lines),
+               "fields": fields or {}, "danger": danger, "amount_line": amount_line, "reason": reason,
+               "reason_value": reason_value, "back_label": back_label}
+    return render_page("confirm.html", "question", status=status, confirm=confirm)

@@ -2,15 +2,20 @@
 invitations, and the demo's outbox."""
 import functools
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from flask_login import current_user, login_required
 from werkzeug.exceptions import Forbidden
 
 from market.accounts import auth as accounts
 from market.accounts import companies
 from market.accounts import web as accounts_web
+from market.billing import gateway
+from market.billing import subscriptions as billing_subscriptions
+from market.oauth import connections as oauth_connections
 from market.outbound import mail
-from models import Company, Developer
+from market.reviews import ratings
+from market.stats import app_stats
+from models import App, Company, Developer, Review, Subscription
 from views import render_page, wants_fragment
 
 bp = Blueprint("account", __name__)
@@ -67,13 +72,16 @@ bp.before_request(refuse_nul_characters)
 
 
 def _start_session(user):
-    # A new session: nothing from before the login (or the old epoch) carries over.
-    session.clear()
-    login_user(accounts_web.SessionUser(user))
+    accounts_web.start_session(user)
 
 
 def _form():
     return request.form.to_dict()
+
+
+def _local(url):
+    """The referrer, when it is a page of this market (the banner's form goes back to it)."""
+    return bool(url) and url.startswith(request.host_url)
 
 
 # --- registration --------------------------------------------------------------------------
@@ -88,16 +96,26 @@ def register():
         return render_page("account/register.html", None, form={"kind": kind}, errors={}, **context)
     form = _form()
     kind = form.get("kind")
+    address = request.remote_addr or ""
+    try:
+        companies.check_registration_limit(current_app.config, address)
+    except companies.RegistrationLimited as limited:
+        form.pop("password", None)
+        response = form_errors("account/register.html", "register_form", status=429, form=form,
+                               errors={"email": str(limited)}, **context)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
     try:
         if kind == "developer":
             user = companies.register_developer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
-                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""))
+                vendor_name=form.get("vendor_name"), org_number=form.get("vendor_org_number", ""),
+                address=address)
         elif kind == "customer":
             user = companies.register_customer(
                 email=form.get("email"), password=form.get("password"), name=form.get("name"),
                 company_name=form.get("company_name"), org_number=form.get("org_number"),
-                industry=form.get("industry"), size=form.get("size"))
+                industry=form.get("industry"), size=form.get("size"), address=address)
         else:
             raise companies.InvalidInput({"kind": "Choose whether you register a company or a developer."})
     except companies.InvalidInput as problem:
@@ -105,21 +123,106 @@ def register():
         if kind == "developer" and "org_number" in problem.errors:
             problem.errors["vendor_org_number"] = problem.errors.pop("org_number")
         return form_errors("account/register.html", "register_form", form=form, errors=problem.errors, **context)
+    companies.send_confirmation(current_app.config, user)
     _start_session(user)
     return finished("/developer" if user.developer_id else url_for("account.overview"),
-                    "Welcome to the App Market.")
+                    "Welcome to the App Market. We mailed you a link to confirm your email address.")
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+def confirm_registration(token):
+    # GET only shows the button: a mail scanner following the link confirms nothing.
+    try:
+        if request.method == "GET":
+            row = companies.find_token("confirm", token)
+            return render_page("account/confirm_registration.html", None, email=row.email, token=token)
+        companies.confirm_registration(token)
+    except companies.InvalidLink as problem:
+        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+    return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
+                    "Your email address is confirmed.")
+
+
+@bp.post("/register/confirm-again")
+@login_required
+def confirm_again():
+    if accounts.is_confirmed(current_user.user):
+        return finished(url_for("account.overview"), "Your email address is already confirmed.")
+    companies.send_confirmation(current_app.config, current_user.user)
+    return finished(request.referrer if _local(request.referrer) else url_for("account.overview"),
+                    f"We sent a new confirmation link to {current_user.user.email}.")
 
 
 # --- the account ---------------------------------------------------------------------------
 
-@bp.get("/account")
-@login_required
-def overview():
+def _overview(status=200, delete_error=None):
     user = current_user.user
     company = Company.get_by_id(user.company_id) if user.company_id else None
     developer = Developer.get_by_id(user.developer_id) if user.developer_id else None
-    return render_page("account/overview.html", None, user=user, company=company, developer=developer,
-                       industries=companies.INDUSTRIES)
+    return render_page("account/overview.html", None, status=status, user=user, company=company,
+                       developer=developer, industries=companies.INDUSTRIES,
+                       sessions=accounts.sessions_of(user), current_session_id=current_user.login_session.id,
+                       last_admin=companies.is_last_admin(user), delete_error=delete_error)
+
+
+@bp.get("/account")
+@login_required
+def overview():
+    return _overview()
+
+
+@bp.post("/account/sessions/<public_id>/end")
+@login_required
+def end_session(public_id):
+    this_one = public_id == current_user.login_session.public_id
+    if not accounts.end_session(current_user.user, public_id):
+        abort(404)
+    if this_one:
+        accounts_web.end_session()
+        return finished(url_for("auth.login"), "You are logged out.")
+    return finished(url_for("account.overview"), "That session is logged out.")
+
+
+def _close_company(config, admin, company_id):
+    """A company's last admin deleted their account: the company goes with it. Its apps lose
+    access (every grant revoked, the apps told), its subscriptions end when the paid period
+    does (each a Stripe call of its own, outside any transaction), then its data is erased but
+    for the ledger (companies.erase_company)."""
+    live = (Subscription.select()
+            .where(Subscription.company == company_id, Subscription.status.in_(Subscription.LIVE_STATUSES),
+                   Subscription.cancel_at_period_end == False))  # noqa: E712
+    for subscription in list(live):
+        billing_subscriptions.set_cancel_at_period_end(config, subscription, True, "delete")
+    for connection in list(oauth_connections.connections_of(company_id)):
+        oauth_connections.revoke_connection(config, connection)
+    touched = {row.app_id for row in Subscription.select(Subscription.app).where(Subscription.company == company_id)}
+    for review in list(Review.select(Review, App).join(App).where(Review.company == company_id)):
+        ratings.delete_review(company_id, admin, review.app)  # out of the app's rating totals
+        touched.add(review.app_id)
+    companies.erase_company(company_id)
+    for app_id in touched:
+        app_stats.refresh_app(app_id, config["BILLING_GRACE_DAYS"])  # its customers, counted again
+
+
+@bp.post("/account/delete")
+@login_required
+def delete_account():
+    user = current_user.user
+    try:
+        what = companies.check_deletion(user, request.form.get("password"))
+    except companies.InvalidInput as problem:
+        return _overview(422, delete_error=problem.errors.get("password") or str(problem))
+    if what == "company":
+        try:
+            _close_company(current_app.config, user, user.company_id)
+        except gateway.StripeError:
+            return _overview(503, delete_error="Stripe could not be reached to cancel a subscription; "
+                                               "nothing more was deleted. Please try again in a minute.")
+    else:
+        accounts.end_all_sessions(user)
+        companies.erase_user(user)
+    accounts_web.end_session()
+    return finished("/", "Your account is deleted.")
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -132,7 +235,7 @@ def password():
         companies.change_password(user, request.form.get("current_password"), request.form.get("new_password"))
     except companies.InvalidInput as problem:
         return form_errors("account/password.html", "password_form", errors=problem.errors)
-    # Every other session ended with the old epoch; this browser carries on with the new one.
+    # Every session ended with the change; this browser carries on with a new one.
     _start_session(user)
     return finished(url_for("account.overview"), "Your password is changed. Other sessions were logged out.")
 
@@ -141,8 +244,7 @@ def password():
 @login_required
 def logout_everywhere():
     accounts.end_all_sessions(current_user.user)
-    logout_user()
-    session.clear()
+    accounts_web.end_session()
     return finished(url_for("auth.login"), "You are logged out on every device.")
 
 
@@ -209,8 +311,7 @@ def reset_password(token):
         return render_page("account/link_problem.html", None, status=400, message=str(problem))
     except companies.InvalidInput as problem:
         return form_errors("account/reset_password.html", "reset_password_form", token=token, errors=problem.errors)
-    logout_user()
-    session.clear()
+    accounts_web.end_session()
     return finished(url_for("auth.login"), "Your password is changed. Log in with the new one.")
 
 
@@ -237,9 +338,21 @@ def invite():
         companies.invite_member(current_app.config, current_user.user, form.get("email"), form.get("role"))
     except companies.InvalidInput as problem:
         return _members_page(422, form, problem.errors, block="invite_form")
+    except accounts.NotConfirmed as problem:
+        return _members_page(403, form, {"email": str(problem)}, block="invite_form")
     except mail.MailNotConfigured as problem:
         return _members_page(503, form, {"email": str(problem)}, block="invite_form")
     return finished(url_for("account.members"), "Invitation sent.")
+
+
+@bp.post("/account/members/invitations/<invitation_id>/withdraw")
+@company_admin_required
+def withdraw_invitation(invitation_id):
+    try:
+        companies.withdraw_invitation(current_user.user, invitation_id)
+    except companies.MemberNotFound:
+        abort(404)
+    return finished(url_for("account.members"), "The invitation is withdrawn; its link no longer works.")
 
 
 @bp.post("/account/members/<member_id>/role")
@@ -266,8 +379,7 @@ def member_remove(member_id):
     except companies.InvalidInput as problem:
         return _members_page(422, errors=problem.errors, block="members_body")
     if member.id == current_user.id:
-        logout_user()
-        session.clear()
+        accounts_web.end_session()
         return finished("/", "You left the company.")
     return finished(url_for("account.members"), f"{member.email} was removed.")
 
@@ -297,6 +409,9 @@ def accept_invitation(token):
 
 @bp.get("/dev/outbox")
 def outbox():
-    if not mail.outbox_enabled(current_app.config):
+    # It shows every reset link: only a platform admin sees it, and never in production.
+    if not mail.outbox_enabled(current_app.config) or current_app.config["MARKET_ENV"] == "production":
+        abort(404)
+    if not current_user.is_authenticated or not current_user.is_platform_admin:
         abort(404)
     return render_page("account/outbox.html", None, mails=mail.outbox())

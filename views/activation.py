@@ -4,7 +4,7 @@ from flask import Blueprint, abort, current_app, make_response, redirect, reques
 from flask_login import current_user
 
 from market.accounts import companies
-from market.entitlement import activation
+from market.oauth import activation
 from views import render_page
 
 bp = Blueprint("activation", __name__)
@@ -12,13 +12,13 @@ bp = Blueprint("activation", __name__)
 
 @bp.post("/apps/<slug>/activate")
 def activate(slug):
-    app_row = activation.activatable_app(slug)
     if not current_user.is_authenticated:
         # The form was a POST; after login the customer comes back to the app's page.
         return redirect(url_for("auth.login", next=f"/apps/{slug}"), 303)
+    user = current_user.user
+    app_row = activation.activatable_app(slug, user.company)
     if app_row is None:
         abort(404)
-    user = current_user.user
     try:
         companies.require_company_admin(user)
     except companies.NotCompanyAdmin:

@@ -3,14 +3,14 @@
 `/admin` itself is issue J's dashboard (views/dashboard.py)."""
 import functools
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
 from market.billing import suspension
 from market.catalog import listings, revisions
 from market.core.scopes import SCOPES
-from views import render_page
+from views import confirm_page, render_page
 from views.account import finished, forbidden, refuse_nul_characters
 
 bp = Blueprint("admin", __name__)
@@ -92,6 +92,24 @@ def _apps_page(status=200, errors=None, failed_slug=None):
 @platform_admin_required
 def apps():
     return _apps_page()
+
+
+@bp.get("/admin/apps/<slug>/suspend")
+@platform_admin_required
+def ask_suspend(slug):
+    """The question before Suspend (issue P), with the reason the developer is sent."""
+    listing = _app(slug)
+    if listing.status != "published":
+        response = _apps_page(409, {"status": "Only a published app can be suspended."}, slug)
+        response.headers["HX-Retarget"] = "#app-table"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    lines = [f"{listing.name} is hidden from the store at once, its customers' subscriptions are set to "
+             "cancel at the end of their periods, and its developer is told why.",
+             "You can restore it later; the subscriptions then renew as before."]
+    return confirm_page(url_for("admin.suspend", slug=slug), f"Suspend {listing.name}?", f"Suspend {listing.name}",
+                        "/admin/apps", lines, danger=True, reason="Reason (sent to the developer)",
+                        back_label="Do not suspend")
 
 
 @bp.post("/admin/apps/<slug>/suspend")

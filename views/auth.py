@@ -1,6 +1,6 @@
 """Log in and log out (the rest of the account pages are in views/account.py)."""
-from flask import Blueprint, redirect, render_template, request, session
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, redirect, render_template, request
+from flask_login import current_user
 
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
@@ -41,15 +41,11 @@ def login():
     if user is None:
         return render_template("auth/login.html", next=next_url or None, email=email,
                                error="That email and password do not match an account."), 401
-    # A new session on login: nothing a visitor had (or was given) carries over.
-    session.clear()
-    login_user(accounts_web.SessionUser(user))
+    accounts_web.start_session(user)
     return redirect(next_url or default_landing(user), 303)
 
 
 @bp.post("/logout")
 def logout():
-    if current_user.is_authenticated:
-        logout_user()
-    session.clear()
+    accounts_web.end_session()
     return redirect("/", 303)

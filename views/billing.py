@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from market.accounts import auth as accounts
 from market.billing import (
     catalogue,
     checkout,
@@ -20,10 +21,12 @@ from market.billing import (
 )
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
 from market.core import money
+from market.core.clock import utcnow
 from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
-from views import render_page
+from views import confirm_page, render_page
 from views.admin import platform_admin_required
+from views.filters import day
 
 bp = Blueprint("billing", __name__)
 
@@ -108,6 +111,8 @@ def buy(slug):
     user = _company_admin("Only your company's admins can buy apps. Ask an admin to buy it.")
     if user is None:
         return _login_redirect(f"/apps/{slug}")
+    if not accounts.is_confirmed(user):
+        _forbidden(str(accounts.NotConfirmed()))  # issue N: a confirmed address first
     app = _app_or_404(slug)
     try:
         url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"))
@@ -133,7 +138,8 @@ def bought(slug):
     session_id = request.args.get("session_id", "")[:200]
     state, subscription = checkout.checkout_state(user.company, app, session_id)
     words = subscriptions.status_words(subscription, current_app.config["BILLING_GRACE_DAYS"]) if subscription else ""
-    return render_page("billing/bought.html", "status", app=app, state=state, words=words,
+    status = status_view(subscription, current_app.config["BILLING_GRACE_DAYS"]) if subscription else None
+    return render_page("billing/bought.html", "status", app=app, state=state, words=words, status=status,
                        session_id=session_id, can_activate=user.is_company_admin)
 
 
@@ -141,6 +147,39 @@ def bought(slug):
 def checkout_canceled(slug):
     app = _app_or_404(slug)
     return render_page("billing/checkout_canceled.html", app=app)
+
+
+def status_view(subscription, grace_days):
+    """A subscription's state as My apps shows it (issue P): a badge word, its tone, and a
+    sentence ("Trial until 16 Dec 2026."). A free app (no subscription) is "Free"."""
+    s = subscription
+    if s is None:
+        return {"badge": "Free", "tone": "ok", "sentence": ""}
+    ending = s.cancel_at_period_end and s.current_period_end
+    if s.status == "trialing":
+        if s.cancel_at_period_end:
+            sentence = f"Trial until {day(s.trial_end or s.current_period_end)}; it ends then and nothing is charged."
+        else:
+            sentence = f"Trial until {day(s.trial_end)}." if s.trial_end else "Trial."
+        return {"badge": "Trial", "tone": "info", "sentence": sentence}
+    if s.status == "active":
+        if ending:
+            return {"badge": "Cancels", "tone": "warn",
+                    "sentence": f"Cancels on {day(s.current_period_end)}; it does not renew."}
+        sentence = f"Renews on {day(s.current_period_end)}." if s.current_period_end else ""
+        return {"badge": "Active", "tone": "ok", "sentence": sentence}
+    if s.status == "past_due":
+        deadline = dunning.grace_deadline(s, grace_days)
+        return {"badge": "Payment failed", "tone": "bad",
+                "sentence": f"Update your card by {day(deadline)} to keep access."}
+    if s.status == "unpaid":
+        return {"badge": "Payment failed", "tone": "bad", "sentence": "Access has ended; update your card."}
+    if s.status == "canceled":
+        when = s.ended_at or s.canceled_at
+        return {"badge": "Canceled", "tone": "neutral", "sentence": f"Ended on {day(when)}." if when else ""}
+    if s.status == "incomplete":
+        return {"badge": "Payment pending", "tone": "warn", "sentence": "The first payment is not through yet."}
+    return {"badge": s.status.replace("_", " ").capitalize(), "tone": "neutral", "sentence": ""}
 
 
 def _my_app_rows(config, company):
@@ -153,6 +192,7 @@ def _my_app_rows(config, company):
         if pending is None:
             charge = price_schedule.next_charge(sub, config["VAT_PERCENT"], coming, charge)
         row = {"app": app, "subscription": sub, "words": subscriptions.status_words(sub, grace),
+               "status": status_view(sub, grace), "notices": [],
                "plan": sub.plan if sub is not None else None, "price_change": coming,
                "next_charge": charge,
                "connected": oauth2.active_connection(company, app) is not None,
@@ -161,6 +201,8 @@ def _my_app_rows(config, company):
                "pending": pending, "dropped": subscriptions.dropped_plan_change(sub),
                "no_longer_sold": sub is not None and sub.status in Subscription.LIVE_STATUSES
                and retirement.no_longer_sold(app)}
+        if coming is not None:
+            row["notices"].append({"kind": "price-change", "text": price_schedule.subscriber_notice(coming)})
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:
@@ -201,11 +243,124 @@ def _subscription_action(slug, message, action):
     return redirect("/account/apps", 303)
 
 
+# ---------------------------------------------------------------------------- the questions first
+def _live_subscription_or_404(user, app):
+    sub = subscriptions.current_subscription(user.company, app)
+    if sub is None:
+        abort(404)
+    return sub
+
+
+def _ask(slug, message, question):
+    """GET on an action's path: the question before it (issue P), for the company's admins."""
+    user = _company_admin(message)
+    if user is None:
+        return _login_redirect("/account/apps")
+    return question(user, _app_or_404(slug))
+
+
+@bp.get("/account/apps/<slug>/cancel")
+def ask_cancel(slug):
+    def question(user, app):
+        sub = _live_subscription_or_404(user, app)
+        if sub.status == "trialing":
+            end = sub.trial_end or sub.current_period_end
+            lines = [f"The trial ends on {day(end)} and {app.name} stops then. Nothing is charged."]
+        elif sub.current_period_end:
+            lines = [f"{app.name} stays yours until the end of the period you paid for, {day(sub.current_period_end)}, "
+                     "and does not renew. Nothing is refunded."]
+        else:
+            lines = [f"{app.name} does not renew."]
+        lines.append("You can keep it again from My apps until then.")
+        return confirm_page(f"/account/apps/{app.slug}/cancel", f"Cancel {app.name}?", f"Cancel {app.name}",
+                            "/account/apps", lines, danger=True, back_label="Keep it")
+    return _ask(slug, "Only your company's admins can cancel subscriptions.", question)
+
+
+@bp.get("/account/apps/<slug>/remove")
+def ask_remove(slug):
+    def question(user, app):
+        sub = subscriptions.current_subscription(user.company, app)
+        connected = oauth2.active_connection(user.company, app) is not None
+        if sub is None and not connected:
+            abort(404)
+        lines = []
+        if connected:
+            lines.append(f"{app.name} loses access to your company's data at once.")
+        if sub is not None and not sub.cancel_at_period_end:
+            if sub.status == "trialing":
+                lines.append(f"The trial ends on {day(sub.trial_end or sub.current_period_end)}; nothing is charged.")
+            elif sub.current_period_end:
+                lines.append(f"The subscription is canceled and ends on {day(sub.current_period_end)}; "
+                             "nothing is refunded.")
+        return confirm_page(f"/account/apps/{app.slug}/remove", f"Remove {app.name}?", f"Remove {app.name}",
+                            "/account/apps", lines, danger=True, back_label="Keep it")
+    return _ask(slug, "Only your company's admins can remove apps.", question)
+
+
+def plan_change_amount(config, sub, plan, now=None):
+    """What a plan change costs, as the confirmation says it: (how, amount in öre incl. moms
+    charged now or None, the date the new price starts, the new monthly price incl. moms).
+
+    The sandbox has no invoice preview (no upcoming-invoice call), so the prorated amount is
+    the market's own estimate: the difference in net price for the share of the period left,
+    plus moms; Stripe's invoice has the exact amount."""
+    now = now or utcnow()
+    vat = config["VAT_PERCENT"]
+    monthly = money.with_moms(plan.price_ore, vat)
+    if plan.price_ore <= sub.price_ore:
+        return "downgrade", None, sub.current_period_end, monthly
+    if sub.status == "trialing":
+        return "trial", 0, sub.trial_end or sub.current_period_end, monthly
+    start, end = sub.current_period_start, sub.current_period_end
+    if not start or not end or end <= now:
+        return "upgrade", None, end, monthly
+    whole, left = (end - start).total_seconds(), (end - max(now, start)).total_seconds()
+    net = money.proportion(plan.price_ore - sub.price_ore, int(left), int(whole))
+    return "upgrade", money.with_moms(net, vat), end, monthly
+
+
+@bp.get("/account/apps/<slug>/plan")
+def ask_plan(slug):
+    def question(user, app):
+        sub = _live_subscription_or_404(user, app)
+        try:
+            plan = catalogue.choose_plan(app, request.args.get("plan"))
+        except refusals.BuyRefused as refused:
+            return render_page("billing/problem.html", status=refusal_status(refused), title="That did not work",
+                               message=refused.message, app=app)
+        if plan.id == sub.plan_id:
+            return render_page("billing/problem.html", status=400, title="That did not work",
+                               message=f"Your company is already on the {plan.name} plan.", app=app)
+        how, now_ore, when, monthly = plan_change_amount(current_app.config, sub, plan)
+        current = sub.plan.name if sub.plan else "your plan"
+        amount_line = None
+        if how == "downgrade":
+            lines = [f"{app.name} changes to {plan.name} on {day(when)}, when the period you paid for ends; "
+                     f"until then it stays on {current}.", f"From then it costs {money.format_kr(monthly)} inkl. moms a month."]
+        elif how == "trial":
+            lines = [f"{app.name} changes to {plan.name} now. Your trial continues until {day(when)}; nothing is charged now.",
+                     f"From {day(when)} it costs {money.format_kr(monthly)} inkl. moms a month."]
+        else:
+            lines = [f"{app.name} changes to {plan.name} now, and the rest of this period is charged at once."]
+            if now_ore is not None:
+                amount_line = f"About {money.format_kr(now_ore)} inkl. moms now, for the days left until {day(when)}."
+            lines.append(f"Then {money.format_kr(monthly)} inkl. moms a month. The invoice has the exact amount.")
+        return confirm_page(f"/account/apps/{app.slug}/plan", f"Change {app.name} to {plan.name}?",
+                            f"Change to {plan.name}", "/account/apps", lines, fields={"plan": plan.id},
+                            amount_line=amount_line, back_label=f"Stay on {current}")
+    return _ask(slug, "Only your company's admins can change plans.", question)
+
+
 @bp.post("/account/apps/<slug>/cancel")
 def cancel(slug):
     def act(user, app):
         sub = subscriptions.cancel_at_period_end(current_app.config, user.company, app)
-        when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
+        if sub.status == "trialing":
+            end = sub.trial_end or sub.current_period_end
+            return f"{app.name}'s trial ends on {day(end)}; nothing will be charged." if end else \
+                f"{app.name}'s trial will end; nothing will be charged."
+        when = f" on {day(sub.current_period_end)}" if sub.current_period_end else ""
         return f"{app.name} will be canceled at the end of the paid period{when}."
     return _subscription_action(slug, "Only your company's admins can cancel subscriptions.", act)
 
@@ -214,7 +369,9 @@ def cancel(slug):
 def resume(slug):
     def act(user, app):
         sub = subscriptions.resume(current_app.config, user.company, app)
-        when = f" on {sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else ""
+        when = f" on {day(sub.current_period_end)}" if sub.current_period_end else ""
+        if sub.status == "trialing":
+            return f"{app.name} stays yours: the trial continues and the subscription starts when it ends."
         return f"{app.name} will renew{when} as before."
     return _subscription_action(slug, "Only your company's admins can change subscriptions.", act)
 
@@ -224,10 +381,14 @@ def change_plan(slug):
     def act(user, app):
         sub, how = subscriptions.change_plan(current_app.config, user.company, app, request.form.get("plan"))
         name = sub.plan.name if sub.plan else "the new plan"
+        if how == "upgraded" and sub.status == "trialing":
+            end = sub.trial_end or sub.current_period_end
+            return (f"{app.name} is now on {name}. Your trial continues" + (f" until {day(end)}" if end else "")
+                    + "; nothing was charged.")
         if how == "upgraded":
             return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
         pending = subscriptions.pending_plan_change(sub)
-        return (f"{app.name} changes to {pending.plan.name} on {pending.effective_at:%Y-%m-%d}; "
+        return (f"{app.name} changes to {pending.plan.name} on {day(pending.effective_at)}; "
                 f"until then it stays on {name}.")
     return _subscription_action(slug, "Only your company's admins can change plans.", act)
 
@@ -249,7 +410,7 @@ def remove(slug):
         if revoked:
             parts.append(f"{app.name} no longer has access to your company's data")
         if sub is not None and sub.current_period_end:
-            parts.append(f"the subscription ends on {sub.current_period_end:%Y-%m-%d}")
+            parts.append(f"the subscription ends on {day(sub.current_period_end)}")
         return (", and ".join(parts) or f"{app.name} was removed") + "."
     return _subscription_action(slug, "Only your company's admins can remove apps.", act)
 
@@ -284,7 +445,41 @@ def ledger_reversals(limit=50):
 @bp.get("/admin/refunds")
 @platform_admin_required
 def refunds():
+    if "payment" in request.args:
+        return _ask_refund()
     return _refunds_page()
+
+
+def _whole_refunds_page(status, error, form):
+    """The refunds page with the problem said; asked in place, it replaces the whole list."""
+    response = _refunds_page(status=status, error=error, form=form)
+    response.headers["HX-Retarget"] = "#refunds"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _ask_refund():
+    """GET /admin/refunds?payment=…&amount=…&reason=…: the question before a refund (issue P).
+    The amount and reason are checked again by the POST; here they are only said back."""
+    form = {key: request.args.get(key, "")[:600] for key in ("payment", "amount", "reason")}
+    left = dict((p.id, (p, rest)) for p, rest in ledger.recent_payments(limit=500))
+    try:
+        payment, rest = left[int(form["payment"])]
+    except (ValueError, KeyError):
+        return _whole_refunds_page(404, "No such payment to refund.", form)
+    amount = rest if not form["amount"].strip() else money.parse_kronor(form["amount"])
+    if amount is None or amount <= 0 or amount > rest:
+        return _whole_refunds_page(400, f"Choose an amount of at most {money.format_kr(rest)}.", form)
+    if not form["reason"].strip():
+        return _whole_refunds_page(400, "Say why the payment is refunded.", form)
+    customer = payment.company.name if payment.company else "the customer"
+    lines = [f"{payment.app.name}, paid by {customer} on {day(payment.occurred_at)}: "
+             f"{money.format_kr(payment.gross_ore)} inkl. moms, {money.format_kr(rest)} left to refund.",
+             f"Reason: {form['reason']}",
+             "The developer's share and the platform's fee are reversed in proportion. A refund cannot be undone."]
+    return confirm_page("/admin/refunds", f"Refund {money.format_kr(amount)}?", f"Refund {money.format_kr(amount)}",
+                        "/admin/refunds", lines, fields=form, danger=True,
+                        amount_line=f"{money.format_kr(amount)} back to {customer}", back_label="Do not refund")
 
 
 @bp.post("/admin/refunds")

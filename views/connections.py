@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from market.core import scopes
 from market.oauth import connections as oauth_connections
 from models import App
-from views import render_page, wants_fragment
+from views import confirm_page, render_page, wants_fragment
 
 bp = Blueprint("connections", __name__)
 
@@ -27,6 +27,25 @@ def _page(user, status=200):
 @login_required
 def connections():
     return _page(_company_user())
+
+
+@bp.get("/account/connections/<slug>/revoke")
+@login_required
+def ask_revoke(slug):
+    """The question before Revoke (issue P); the POST below acts on its own."""
+    user = _company_user()
+    if not user.is_company_admin:
+        abort(403)
+    app = App.get_or_none(App.slug == slug)
+    connection = oauth_connections.active_connection(user.company_id, app) if app else None
+    if connection is None:
+        abort(404)
+    lines = [f"{app.name} loses access to your company's data at once: its tokens stop working.",
+             "A subscription to it is not canceled by this; cancel it in My apps to stop paying.",
+             f"To connect {app.name} again later, activate it from My apps."]
+    return confirm_page(url_for("connections.revoke", slug=slug), f"Revoke {app.name}'s access?",
+                        "Revoke access", url_for("connections.connections"), lines, danger=True,
+                        back_label="Keep access")
 
 
 @bp.post("/account/connections/<slug>/revoke")

@@ -7,6 +7,7 @@ import functools
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user, login_required
 
+from market.accounts import auth as accounts
 from market.accounts.companies import InvalidInput
 from market.billing import price_schedule, retirement
 from market.catalog import listings, revisions
@@ -315,6 +316,8 @@ def new_secret(slug):
 @developer_required
 def submit(slug):
     listing = _own_app(slug)
+    if not accounts.is_confirmed(current_user.user):
+        raise forbidden(str(accounts.NotConfirmed()))  # issue N: a confirmed address first
     try:
         listings.submit_for_review(listing)
     except InvalidInput as problem:

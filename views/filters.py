@@ -12,3 +12,12 @@ def register_filters(app):
     app.add_template_filter(money.format_price, "price")
     app.add_template_filter(money.format_input, "kr_input")
     app.add_template_filter(money.developer_percent, "developer_percent")
+    # `{{ ore | with_moms | kr }}` → the price including the market's moms (VAT_PERCENT).
+    app.add_template_filter(lambda ore: money.with_moms(ore, app.config["VAT_PERCENT"]), "with_moms")
+    # `{{ when | day }}` → "16 Dec 2026": dates in sentences, the same on every page.
+    app.add_template_filter(day, "day")
+
+
+def day(when):
+    """A date as a sentence writes it: "16 Dec 2026" ("" for none)."""
+    return f"{when.day} {when:%b %Y}" if when else ""

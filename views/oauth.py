@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user
 
 from market.core import scopes
-from market.oauth import consent, protocol
+from market.oauth import clients, consent, gate, protocol
 from market.oauth import web as oauth2
 from views.security import csrf_exempt
 
@@ -29,6 +29,13 @@ def authorize():
     if duplicated:
         return _refuse_page("invalid_request", f"The parameter {duplicated!r} was sent more than once.")
     user = current_user.user if current_user.is_authenticated else None
+    # The status gate before anything else (an unknown client is Authlib's invalid_client,
+    # never redirected either): an unpublished or suspended client gets
+    # this page and never a redirect to a URI it registered (an open redirect otherwise).
+    client = clients.query_client(request.values.get("client_id"), current_app.config["SECRET_KEY"])
+    app = client.row.app if client is not None else None
+    if app is not None and not gate.app_may_serve(app, user.company if user is not None else None):
+        return _refuse_page("unauthorized_client", gate.refusal(app), 403)
     try:
         grant = oauth2.authorization.get_consent_grant(end_user=user)
     except oauth2.OAuth2Error as error:
@@ -36,8 +43,8 @@ def authorize():
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path), 303)
 
-    app = grant.client.row.app
     requested = grant.request.scope.split()
+    unreviewed = gate.is_unreviewed_trial(app, user.company)
     state = request.values.get("state")
     refusal = consent.consent_refusal(user, app, current_app.config["BILLING_GRACE_DAYS"])
     if refusal:
@@ -59,12 +66,16 @@ def authorize():
         if decision != "allow":
             return render_template("oauth/consent.html", app=app, company=user.company,
                                    scopes=scopes.describe(asked), granted=scopes.describe(granted),
-                                   error="Choose Allow or Deny."), 400
-        connection = consent.grant_access(current_app.config, user, app, requested)
+                                   unreviewed=unreviewed, error="Choose Allow or Deny."), 400
+        try:
+            connection = consent.grant_access(current_app.config, user, app, requested)
+        except consent.ConsentRefused as refused:
+            return _refuse_page("unauthorized_client", str(refused), 403)
         grant.issued_scope = consent.issued_scope(connection, grant.client.row)
     elif not consent.already_granted(user.company_id, app, requested):
         return render_template("oauth/consent.html", app=app, company=user.company,
-                               scopes=scopes.describe(asked), granted=scopes.describe(granted), error=None)
+                               scopes=scopes.describe(asked), granted=scopes.describe(granted),
+                               unreviewed=unreviewed, error=None)
     response = oauth2.authorization.create_authorization_response(grant_user=user, grant=grant)
     return oauth2.with_issuer(response)
 

@@ -3,10 +3,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from market.accounts import auth as accounts
 from market.catalog import store
 from market.data import prepared
 from market.recommendations import ranking as recommendations
-from market.reviews import ratings
+from market.reviews import bursts, ratings
 from models import App, AppStats
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required
@@ -17,7 +18,7 @@ bp = Blueprint("reviews", __name__)
 ID = "int(max=2147483647)"
 # How each refusal of market.reviews.ratings is answered (the most specific kind first).
 REFUSAL_STATUS = ((ratings.NotACustomer, 403), (ratings.NotYours, 404), (ratings.AlreadyReplied, 409),
-                  (ratings.ReviewError, 400))
+                  (ratings.AlreadyReported, 409), (ratings.TooManyReports, 429), (ratings.ReviewError, 400))
 
 
 def _refusal_status(refused):
@@ -119,6 +120,8 @@ def write_review(slug):
     user = current_user.user
     if user.company_id is None:
         return _section(app, status=403, error="Only customer companies can review apps.")
+    if not accounts.is_confirmed(user):
+        return _section(app, status=403, error=str(accounts.NotConfirmed()))  # issue N
     try:
         _, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                          request.form.get("text"))
@@ -174,7 +177,18 @@ def report(review_id):
 @bp.get("/admin/reports")
 @platform_admin_required
 def admin_reports():
-    return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+    return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports(),
+                       bursts=bursts.suspected_bursts())
+
+
+@bp.post("/admin/reports/bursts/remove")
+@platform_admin_required
+def remove_burst():
+    key = request.form.get("burst", "")
+    if not isinstance(key, str) or len(key) > 40 or not bursts.remove_burst(key):
+        abort(404)
+    flash("The burst's ratings were taken out of the app's totals.", "success")
+    return redirect(url_for("reviews.admin_reports"), 303)
 
 
 @bp.post(f"/admin/reports/<{ID}:report_id>/resolve")
@@ -183,7 +197,8 @@ def resolve_report(report_id):
     if not ratings.resolve_report(report_id):
         abort(404)
     if wants_fragment():
-        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports(),
+                           bursts=bursts.suspected_bursts())
     flash("The report was closed.", "success")
     return redirect(url_for("reviews.admin_reports"), 303)
 
@@ -194,6 +209,7 @@ def remove_reported_review(report_id):
     if not ratings.remove_reported_review(report_id):
         abort(404)
     if wants_fragment():
-        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports())
+        return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports(),
+                           bursts=bursts.suspected_bursts())
     flash("The review was removed.", "success")
     return redirect(url_for("reviews.admin_reports"), 303)

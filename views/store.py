@@ -4,10 +4,13 @@ For a visitor without a session these pages are the same for everyone: they set 
 carry no CSRF token and are served from the visitor page cache (views/caching.py).
 """
 from flask import Blueprint, render_template, request
+from flask_login import current_user
 from markupsafe import Markup
 
-from market.billing import price_schedule
+from market.accounts import companies
+from market.billing import price_schedule, subscriptions
 from market.catalog import store
+from market.oauth import connections as oauth2
 from views import render_page
 from views.caching import MAX_CACHED_PATH, kept, visitor_cached
 from views.recommended import recommended_cards
@@ -65,4 +68,20 @@ def app_page(slug):
     # The coming prices change only with the store generation (billing.price_schedule bumps it).
     coming = _shared(("price-notices", slug), lambda: {
         plan_id: price_schedule.notice_words(change) for plan_id, change in price_schedule.open_changes(page.app.id).items()})
-    return render_page("store/app.html", page=page, coming_prices=coming)
+    return render_page("store/app.html", page=page, coming_prices=coming, reader=_reader(page.app))
+
+
+def _reader(listing):
+    """What the app page says to this reader (issue P): whether the company already has the
+    app, whether the reader may buy it, and otherwise whom to ask. None for a visitor or a user
+    without a company."""
+    if not current_user.is_authenticated or not current_user.company_id:
+        return None
+    user = current_user.user
+    subscription = subscriptions.current_subscription(user.company_id, listing.id)
+    admins = [member.name or member.email for member in companies.members(user.company)
+              if member.is_company_admin and member.id != user.id]
+    return {"can_buy": user.is_company_admin, "subscription": subscription,
+            "plan_name": subscription.plan.name if subscription is not None and subscription.plan else None,
+            "connected": oauth2.active_connection(user.company_id, listing.id) is not None,
+            "admins": admins}

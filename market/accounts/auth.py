@@ -1,26 +1,31 @@
-"""People and their sessions: password hashing, login with throttling, session epochs.
+"""People and their sessions: password hashing, login with throttling, login sessions.
 
 Domain functions take explicit arguments and never read `request`.
 """
 import datetime
 import hashlib
 import hmac
+import math
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from peewee import JOIN
 
 from market.data import prepared
-from models import Company, LoginFailure, User, utcnow
+from models import Company, LoginFailure, LoginSession, User, utcnow
 
 # argon2id with argon2-cffi's defaults; tests swap in a cheap hasher through configure_hasher.
 _hasher = PasswordHasher()
 
-# Throttling (QUALITY.md 27): failures counted over a sliding window, so there is never a
-# permanent lock-out, only a wait.
+# Throttling (issue O): failures counted over a sliding window, so there is never a lock-out,
+# only a short wait, and the worker never sleeps (the answer is a 429 with Retry-After).
 THROTTLE_WINDOW = datetime.timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
+FREE_FAILURES_PER_PAIR = 5  # per (account, address); then waits of 1, 2, 4 ... 60 s
+MAX_PAIR_WAIT = 60
 MAX_FAILURES_PER_ADDRESS = 30
+ACCOUNT_FAILURE_SPACING = 2  # seconds: across all addresses, one failed attempt per 2 s
+SESSION_TOUCH = datetime.timedelta(minutes=5)
 
 
 def configure_hasher(cheap):
@@ -60,24 +65,54 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
-def _failures(key, since):
-    return LoginFailure.select().where(LoginFailure.key == key, LoginFailure.at > since).count()
+def _keys(email, address):
+    # LoginFailure.key holds 300 characters: a 254-character email and an IPv6 address fit.
+    return f"email:{email}"[:300], f"pair:{address}|{email}"[:300], f"ip:{address}"[:300]
+
+
+def _recent(key, since):
+    return list(LoginFailure.select(LoginFailure.at)
+                .where(LoginFailure.key == key, LoginFailure.at > since).order_by(LoginFailure.at))
+
+
+def _seconds_until(moment, now):
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def throttle_wait(email, address, now=None):
+    """Seconds to wait before this address may try this account again, or 0.
+
+    Per (account, address): five failures are free, then each further try waits 1, 2, 4 ... 60 s
+    after the last failure. Per address: 30 failures in the window, then a wait until the oldest
+    leaves it. Per account across every address: one failure per 2 s, so a botnet gets at most
+    one guess each 2 s while the owner, from its own address, waits at most 2 s."""
+    now = now or utcnow()
+    since = now - THROTTLE_WINDOW
+    account_key, pair_key, address_key = _keys(normalise_email(email), address)
+    pair = _recent(pair_key, since)
+    if len(pair) >= FREE_FAILURES_PER_PAIR:
+        wait = min(MAX_PAIR_WAIT, 2 ** (len(pair) - FREE_FAILURES_PER_PAIR))
+        ready = pair[-1].at + datetime.timedelta(seconds=wait)
+        if ready > now:
+            return _seconds_until(ready, now)
+    by_address = _recent(address_key, since)
+    if len(by_address) >= MAX_FAILURES_PER_ADDRESS:
+        return _seconds_until(by_address[-MAX_FAILURES_PER_ADDRESS].at + THROTTLE_WINDOW, now)
+    last = (LoginFailure.select(LoginFailure.at).where(LoginFailure.key == account_key)
+            .order_by(LoginFailure.at.desc()).first())
+    if last is not None and last.at + datetime.timedelta(seconds=ACCOUNT_FAILURE_SPACING) > now:
+        return ACCOUNT_FAILURE_SPACING
+    return 0
 
 
 def authenticate(email, password, address):
-    """The user for these credentials, or None. Raises LoginThrottled when the account or the
-    address has failed too often within the window."""
+    """The user for these credentials, or None. Raises LoginThrottled (with the seconds to
+    wait) before the password is even checked when this address, or this account, must wait."""
     email = normalise_email(email)
     now = utcnow()
-    since = now - THROTTLE_WINDOW
-    account_key, address_key = f"email:{email}", f"ip:{address}"
-    if (_failures(account_key, since) >= MAX_FAILURES_PER_ACCOUNT
-            or _failures(address_key, since) >= MAX_FAILURES_PER_ADDRESS):
-        oldest = (LoginFailure.select(LoginFailure.at)
-                  .where(LoginFailure.key.in_([account_key, address_key]), LoginFailure.at > since)
-                  .order_by(LoginFailure.at).first())
-        wait = int((oldest.at + THROTTLE_WINDOW - now).total_seconds()) + 1 if oldest else 60
-        raise LoginThrottled(max(wait, 1))
+    wait = throttle_wait(email, address, now)
+    if wait:
+        raise LoginThrottled(wait)
     user = User.get_or_none(User.email == email)
     if user is None:
         check_password(_dummy_hash(), password)
@@ -85,7 +120,7 @@ def authenticate(email, password, address):
         if _hasher.check_needs_rehash(user.password_hash):
             User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
         return user
-    LoginFailure.insert_many([{"key": account_key, "at": now}, {"key": address_key, "at": now}]).execute()
+    LoginFailure.insert_many([{"key": key, "at": now} for key in _keys(email, address)]).execute()
     return None
 
 
@@ -95,25 +130,86 @@ def forget_old_failures(now=None):
     return LoginFailure.delete().where(LoginFailure.at < cutoff).execute()
 
 
-def session_user(user_id, epoch):
-    """The user a session cookie names, with its company, or None when the cookie's epoch is
-    old (logged out everywhere, password changed)."""
-    # Every logged-in request asks this, and most then read the user's company: one query, its
-    # SQL built once (prepared.py).
-    user = prepared.first("session_user", _session_user_query, user_id)
-    if user is None or user.session_epoch != epoch:
-        return None
+# --- confirmed addresses (issue N) ----------------------------------------------------------
+
+class NotConfirmed(Exception):
+    def __init__(self):
+        super().__init__("Confirm your email address first: follow the link we mailed you, or ask for a new one "
+                         "on any page.")
+
+
+def is_confirmed(user):
+    """A registration whose address is confirmed (invited, seeded and imported people are)."""
+    user = getattr(user, "user", user)  # a SessionUser or the User row
+    return user is not None and getattr(user, "confirmed_at", None) is not None
+
+
+def require_confirmed(user):
+    """The one check behind "until confirmed, no buying, consent, rating, inviting or
+    submitting an app"."""
+    if not is_confirmed(user):
+        raise NotConfirmed()
     return user
 
 
-def _session_user_query(user_id):
-    return User.select(User, Company).join(Company, JOIN.LEFT_OUTER).where(User.id == user_id).limit(1)
+# --- sessions ------------------------------------------------------------------------------
+
+def _secret_hash(secret):
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def start_session(user, device="", address=""):
+    """A new login: its row and the secret the cookie carries (only its SHA-256 is stored)."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = LoginSession.create(secret_hash=_secret_hash(secret), user=user.id, device=(device or "")[:200],
+                              address=(address or "")[:64], created_at=now, last_seen=now)
+    return row, secret
+
+
+def session_for(secret):
+    """The login session a cookie's secret names, with its user and the user's company, or
+    None when it was ended. `last_seen` is written at most once per SESSION_TOUCH."""
+    if not isinstance(secret, str) or not 20 <= len(secret) <= 100:
+        return None
+    # Every logged-in request asks this: one query, its SQL built once (prepared.py).
+    row = prepared.first("login_session", _session_query, _secret_hash(secret))
+    if row is None:
+        return None
+    now = utcnow()
+    if row.last_seen + SESSION_TOUCH <= now:
+        LoginSession.update(last_seen=now).where(LoginSession.id == row.id).execute()
+        row.last_seen = now
+    return row
+
+
+def _session_query(secret_hash):
+    return (LoginSession.select(LoginSession, User, Company)
+            .join(User).join(Company, JOIN.LEFT_OUTER)
+            .where(LoginSession.secret_hash == secret_hash).limit(1))
+
+
+def sessions_of(user):
+    return list(LoginSession.select().where(LoginSession.user == user.id)
+                .order_by(LoginSession.last_seen.desc(), LoginSession.id.desc()))
+
+
+def end_session(user, public_id):
+    """Ends one of the user's own sessions; True when there was one."""
+    if not isinstance(public_id, str) or len(public_id) > 32:
+        return False
+    return LoginSession.delete().where(LoginSession.user == user.id,
+                                       LoginSession.public_id == public_id).execute() > 0
+
+
+def end_session_by_secret(secret):
+    if isinstance(secret, str):
+        LoginSession.delete().where(LoginSession.secret_hash == _secret_hash(secret)).execute()
 
 
 def end_all_sessions(user):
-    """Log out everywhere: every cookie carrying the old epoch stops working."""
-    User.update(session_epoch=User.session_epoch + 1).where(User.id == user.id).execute()
-    user.session_epoch += 1
+    """Log out everywhere (also on a password change or reset): every session row goes."""
+    LoginSession.delete().where(LoginSession.user == user.id).execute()
 
 
 def keyed_hash(key, value):

@@ -7,6 +7,8 @@ writes nothing in that case.
 import datetime
 import re
 
+from peewee import fn
+
 from market.accounts import auth as accounts
 from market.core import credentials
 from market.data import database
@@ -33,6 +35,9 @@ PASSWORD_MIN, PASSWORD_MAX = 10, 200
 MAX_EMAIL, MAX_NAME = 254, 120
 
 RESET_TTL = datetime.timedelta(hours=1)
+CONFIRM_TTL = datetime.timedelta(hours=24)
+REGISTRATION_WINDOW = datetime.timedelta(hours=1)
+MAX_CONFIRMATIONS_PER_HOUR = 3
 EMAIL_CHANGE_TTL = datetime.timedelta(hours=24)
 INVITE_TTL = datetime.timedelta(days=7)
 MAX_RESETS_PER_HOUR = 3
@@ -58,6 +63,12 @@ class NotCompanyAdmin(Exception):
 
 class MemberNotFound(Exception):
     pass
+
+
+class RegistrationLimited(Exception):
+    def __init__(self, retry_after):
+        super().__init__("Too many registrations from your address. Please try again later.")
+        self.retry_after = retry_after
 
 
 def require_company_admin(user):
@@ -137,8 +148,24 @@ def _email_taken(email):
 
 # --- registration --------------------------------------------------------------------------
 
-def register_customer(*, email, password, name, company_name, org_number, industry, size):
-    """A customer company and its first user, who is its admin."""
+def check_registration_limit(config, address, now=None):
+    """REGISTRATION_LIMIT_PER_HOUR registrations per address and hour (issue N), then
+    RegistrationLimited with the seconds until the oldest leaves the window."""
+    if not address:
+        return
+    now = now or utcnow()
+    recent = list(User.select(User.created_at)
+                  .where(User.registered_from == address[:64], User.created_at > now - REGISTRATION_WINDOW)
+                  .order_by(User.created_at))
+    limit = config.get("REGISTRATION_LIMIT_PER_HOUR", 10)
+    if len(recent) >= limit:
+        oldest = recent[-limit].created_at
+        raise RegistrationLimited(max(1, int((oldest + REGISTRATION_WINDOW - now).total_seconds()) + 1))
+
+
+def register_customer(*, email, password, name, company_name, org_number, industry, size, address=None):
+    """A customer company and its first user, who is its admin (unconfirmed until the link in
+    the confirmation mail is followed: send_confirmation)."""
     errors = {}
     email = check_email(email, errors)
     password = check_password(password, errors)
@@ -162,16 +189,18 @@ def register_customer(*, email, password, name, company_name, org_number, indust
         raise InvalidInput(errors)
     try:
         with db.atomic():
-            company = Company.create(name=company_name, org_number=org, industry=industry, size=size)
+            company = Company.create(name=company_name, org_number=org, industry=industry, size=size,
+                                     registered_from=_address(address))
             return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
-                               company=company, company_role="admin")
+                               company=company, company_role="admin", registered_from=(address or None) and address[:64])
     except IntegrityError:
         # Someone registered the same email or company a moment ago.
         raise InvalidInput({"email": "An account with this email or organisation number already exists."}) from None
 
 
-def register_developer(*, email, password, name, vendor_name, org_number=""):
-    """A vendor company (developer) and its first user."""
+def register_developer(*, email, password, name, vendor_name, org_number="", address=None):
+    """A vendor company (developer) and its first user, who is the only admin of the
+    developer's test company (for trying its own apps before they are published)."""
     errors = {}
     email = check_email(email, errors)
     password = check_password(password, errors)
@@ -190,10 +219,98 @@ def register_developer(*, email, password, name, vendor_name, org_number=""):
     try:
         with db.atomic():
             developer = Developer.create(name=vendor_name, org_number=org)
+            company = create_test_company(developer, address=address)
             return User.create(email=email, password_hash=accounts.hash_password(password), name=name,
-                               developer=developer)
+                               developer=developer, company=company, company_role="admin",
+                               registered_from=(address or None) and address[:64])
     except IntegrityError:
         raise InvalidInput({"email": "An account with this email already exists."}) from None
+
+
+def send_confirmation(config, user):
+    """Mails the registration's confirmation link (single use, 24 hours), at most
+    MAX_CONFIRMATIONS_PER_HOUR an hour; None when nothing was sent."""
+    if user.confirmed_at is not None:
+        return None
+    recent = (AccountToken.select().where(AccountToken.user == user.id, AccountToken.kind == "confirm",
+                                          AccountToken.created_at > utcnow() - datetime.timedelta(hours=1)).count())
+    if recent >= MAX_CONFIRMATIONS_PER_HOUR:
+        return None
+    raw = _issue_token("confirm", CONFIRM_TTL, user=user.id, email=user.email)
+    try:
+        _send_link(config, raw, user.email, "Confirm your App Market registration",
+                   "Welcome to the App Market. Confirm that this is your email address (the link works once, "
+                   f"for 24 hours):\n{_link(config, '/register/confirm/' + raw)}\n\n"
+                   "Until you do, your company cannot buy, connect, rate or invite, and apps cannot be submitted.")
+    except MailNotConfigured:
+        return None  # mail.py logged why; the page offers "send the link again"
+    return raw
+
+
+def confirm_registration(raw):
+    row = find_token("confirm", raw)
+    with db.atomic():
+        _use_token(row)
+        user = User.get_or_none(User.id == row.user_id)
+        if user is None or user.email != row.email:
+            raise InvalidLink("This link is not valid.")
+        if user.confirmed_at is None:
+            User.update(confirmed_at=utcnow()).where(User.id == user.id).execute()
+    return user
+
+
+def _address(address):
+    return str(address)[:64] if address else None
+
+
+# --- test companies ------------------------------------------------------------------------
+# A developer's own company for trying its unpublished apps (DESIGN.md §3 "published"): never
+# billed, cannot Buy, entitled to its developer's apps only, and never a customer anywhere.
+
+def test_company_name(vendor_name):
+    return (vendor_name or "Developer")[:113] + " (test)"
+
+
+def create_test_company(developer, address=None):
+    """The developer's test company ("<vendor> (test)", org number TEST-<id>), made once; its
+    users without a company become its admins."""
+    with db.atomic():
+        company = Company.get_or_none(Company.test_of_developer == developer)
+        if company is None:
+            company = Company.create(name=test_company_name(developer.name), org_number=f"TEST-{developer.id}",
+                                     industry="other", size="1-9", test_of_developer=developer,
+                                     registered_from=_address(address))
+        User.update(company=company, company_role="admin").where(
+            User.developer == developer, User.company.is_null()).execute()
+    return company
+
+
+def is_test_company(company):
+    return company is not None and getattr(company, "test_of_developer_id", None) is not None
+
+
+def is_test_company_of(company, developer_id):
+    """The company is the test company of the developer with this id."""
+    return is_test_company(company) and company.test_of_developer_id == developer_id
+
+
+def counts_as_customer(company_column):
+    """The one predicate that keeps test companies out of every count (stats, ratings,
+    Recommended, dashboards, the ledger's views): true for a company id column (or a company
+    row's id) that is not a test company, as a SQL expression."""
+    test_companies = Company.select(Company.id).where(Company.test_of_developer.is_null(False))
+    # A row without a company (a ledger row whose company was deleted) is not a test company's.
+    return company_column.is_null() | company_column.not_in(test_companies)
+
+
+def registration_confirmed(company_column):
+    """SQL: the company's registration confirmed its email (DESIGN.md §3 verified customer):
+    it is not a company whose users have all left their address unconfirmed (issue N, Deliver
+    5). Imported and seeded companies' users are confirmed (migration 009, the seed); accepting
+    an invitation confirms the invited address."""
+    unconfirmed_only = (User.select(User.company).where(User.company.is_null(False))
+                        .group_by(User.company).having(fn.MAX(User.confirmed_at).is_null()))
+    return company_column.is_null(False) & company_column.not_in(unconfirmed_only)
 
 
 # --- password and email --------------------------------------------------------------------
@@ -355,6 +472,7 @@ def pending_invitations(company):
 
 def invite_member(config, admin, email, role):
     admin = require_company_admin(admin)
+    accounts.require_confirmed(admin)
     errors = {}
     email = check_email(email, errors)
     if role not in ROLES:
@@ -378,13 +496,20 @@ def accept_invitation(raw, password, name):
     password = check_password(password, errors)
     name = _check_name(name, errors, "name", "your name", required=False)
     row = find_token("invite", raw)
+    if row.role == "admin":
+        # An admin invitation is worth only what its sender still is (issue O, finding 7).
+        sender = User.get_or_none(User.id == row.user_id) if row.user_id else None
+        if sender is None or sender.company_id != row.company_id or sender.company_role != "admin":
+            raise InvalidLink("This invitation is no longer valid: the admin who sent it no longer is one. "
+                              "Ask an admin of the company to invite you again.")
     if errors:
         raise InvalidInput(errors)
     try:
         with db.atomic():
             _use_token(row)
+            # Following the link proved the address: an invited account is confirmed.
             return User.create(email=row.email, password_hash=accounts.hash_password(password), name=name,
-                               company=row.company_id, company_role=row.role)
+                               company=row.company_id, company_role=row.role, confirmed_at=utcnow())
     except IntegrityError:
         raise InvalidLink("An account with this email address already exists. Log in instead.") from None
 
@@ -445,3 +570,54 @@ def remove_member(admin, member_id):
             raise InvalidInput({"member": "The company's last admin cannot be removed."})
         User.delete().where(User.id == member.id).execute()
     return member
+
+
+def withdraw_invitation(admin, invitation_id):
+    """An admin takes back an invitation not yet accepted: its link stops working."""
+    admin = require_company_admin(admin)
+    invitation_id = parse_id(invitation_id)
+    if invitation_id is None:
+        raise MemberNotFound()
+    withdrawn = (AccountToken.update(used_at=utcnow())
+                 .where(AccountToken.id == invitation_id, AccountToken.kind == "invite",
+                        AccountToken.company == admin.company_id, AccountToken.used_at.is_null())
+                 .execute())
+    if withdrawn != 1:
+        raise MemberNotFound()
+
+
+# --- deleting an account -------------------------------------------------------------------
+
+def is_last_admin(user):
+    return bool(user.is_company_admin) and _other_admins(user) == 0
+
+
+def check_deletion(user, password):
+    """What deleting this account deletes: "company" (its last admin takes the company with
+    it) or "user". InvalidInput when the password is wrong or the account cannot go alone."""
+    if not isinstance(password, str) or not accounts.check_password(user.password_hash, password):
+        raise InvalidInput({"password": "Your password is not correct."})
+    if user.developer_id and User.select().where(User.developer == user.developer_id,
+                                                 User.id != user.id).count() == 0:
+        raise InvalidInput({"password": "A developer's only account holds its apps and payouts: write to the "
+                                        "App Market to close the developer account."})
+    if user.is_platform_admin and User.select().where(User.is_platform_admin == True,  # noqa: E712
+                                                      User.id != user.id).count() == 0:
+        raise InvalidInput({"password": "The platform's last admin cannot delete their account."})
+    return "company" if user.company_id and is_last_admin(user) else "user"
+
+
+def erase_user(user):
+    """The account, its sessions and links (cascades); what it wrote for its company stays."""
+    with db.atomic():
+        User.delete().where(User.id == user.id).execute()
+
+
+def erase_company(company_id):
+    """The company and everything it owns go (users, sessions, connections, subscriptions,
+    reviews, its accounting data), except the ledger rows the law requires: their company
+    becomes NULL (on_delete SET NULL), so the name is gone. The caller first revoked the
+    connections and set the subscriptions to cancel at period end."""
+    with db.atomic():
+        AccountToken.delete().where(AccountToken.company == company_id).execute()
+        Company.delete().where(Company.id == company_id).execute()

@@ -3,6 +3,7 @@ most one open per company and app, QUALITY.md 20), and the return page's questio
 webhook has made the bought subscription live yet."""
 import datetime
 
+from market.accounts import companies
 from market.billing import catalogue, dunning, gateway, price_schedule
 from market.billing.refusals import AlreadyEntitled, AlreadyPaid, BuyRefused, InvalidChoice, NotFound
 from market.billing.subscriptions import current_subscription
@@ -77,6 +78,9 @@ def start_checkout(config, company, user, app, plan_id=None, now=None):
         raise NotFound("This app is not available in the App Market.")
     if app.is_free:
         raise InvalidChoice("This app is free: activate it instead of buying it.")
+    if companies.is_test_company(company):
+        raise BuyRefused("A test company is never billed and cannot buy apps. It can use only its own "
+                         "developer's apps, without paying; buy from a customer company's account.")
     # A published paid app: its company is entitled exactly when its subscription entitles.
     if dunning.entitles(current_subscription(company, app), config["BILLING_GRACE_DAYS"], now):
         raise AlreadyEntitled()

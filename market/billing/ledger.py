@@ -3,6 +3,7 @@ integers in öre. The split is core/money's: the developer share is computed onc
 up) and everything else follows by subtraction, so every row adds up to the öre."""
 from peewee import fn
 
+from market.billing import signals
 from market.core import money
 from models import IntegrityError, LedgerEntry, db
 
@@ -89,12 +90,15 @@ def record_reversal(kind, payment, amount_ore, stripe_ref, occurred_at, refund_s
                        - money.proportion(payment.stripe_fee_ore, before, payment.gross_ore))
     try:
         with db.atomic():
-            return LedgerEntry.create(
+            reversal = LedgerEntry.create(
                 kind=kind, company=payment.company_id, app=payment.app_id, developer=payment.developer_id,
                 subscription=payment.subscription_id, stripe_invoice_id=payment.stripe_invoice_id,
                 stripe_charge_id=payment.stripe_charge_id, stripe_ref=stripe_ref, currency=payment.currency,
                 stripe_fee_ore=stripe_fee, fee_mismatch=False, occurred_at=occurred_at,
                 refund_status=refund_status, **amounts)
+            # A payment refunded in full takes its company's rating out of the app's totals.
+            signals.payment_reversed.send(payment, config=None, now=occurred_at)
+            return reversal
     except IntegrityError:
         return LedgerEntry.get(LedgerEntry.stripe_ref == stripe_ref)
 
@@ -133,6 +137,9 @@ def undo_reversal(reversal, status, occurred_at):
                     platform_fee_ore=-reversal.platform_fee_ore)
         except IntegrityError:
             existing = LedgerEntry.get(LedgerEntry.stripe_ref == ref)
+        else:
+            # The payment is paid again: its company's rating counts again.
+            signals.payment_reversed.send(reversal, config=None, now=occurred_at)
     LedgerEntry.update(refund_status=status).where(LedgerEntry.id == reversal.id).execute()
     return existing
 

@@ -224,6 +224,13 @@ def notice_for(subscription):
             .order_by(ScheduledPriceChange.id.desc()).first())
 
 
+def subscriber_notice(change):
+    """What the subscriber's My apps row says (data-notice="price-change")."""
+    return (f"The price changes to {money.format_price(change.new_price_ore)} from "
+            f"{change.effective_on:%Y-%m-%d}: your company pays it from its first renewal on or after that "
+            "date, never before. You may cancel before then.")
+
+
 def renewal_moment(subscription):
     return subscription.trial_end if subscription.status == "trialing" else subscription.current_period_end
 

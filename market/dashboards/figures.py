@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, SQL, Case, fn
 
+from market.accounts import companies
 from market.billing import history as subscription_history
 from market.catalog.store import mean_rating
 from market.core import money
@@ -207,7 +208,7 @@ def _connection_figures(developer, app, period):
                                   None))).alias("new_customers"),
         fn.COUNT(fn.DISTINCT(Case(None, [(_within(Connection.revoked_at, period), Connection.company)],
                                   None))).alias("churned_customers"),
-    )
+    ).where(companies.counts_as_customer(Connection.company))
     return _by_app(query, developer, app, Connection.app)
 
 
@@ -236,7 +237,8 @@ def _ledger_sums(period):
 
 def _ledger_figures(developer, app, period):
     query = (LedgerEntry.select(LedgerEntry.app.alias("app_id"), *_ledger_sums(period))
-             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period)))
+             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period),
+                    companies.counts_as_customer(LedgerEntry.company)))
     return _by_app(query, developer, app, LedgerEntry.app)
 
 
@@ -307,7 +309,8 @@ def history(developer, period, now, app=None):
     queries, read from the subscriptions' MRR history (models.SubscriptionChange)."""
     months = period.months()
     own_changes = SubscriptionChange.developer == developer
-    own_connections = Connection.app.in_(App.select(App.id).where(App.developer == developer))
+    own_connections = (Connection.app.in_(App.select(App.id).where(App.developer == developer))
+                       & companies.counts_as_customer(Connection.company))
     if app is not None:
         own_changes = own_changes & (SubscriptionChange.app == app)
         own_connections = own_connections & (Connection.app == app)
@@ -376,7 +379,8 @@ def ledger_rows(developer, period, app=None):
     query = (LedgerEntry.select(LedgerEntry, App.name.alias("app_name"), Company.name.alias("customer_name"))
              .join(App, on=(LedgerEntry.app == App.id))
              .switch(LedgerEntry).join(Company, JOIN.LEFT_OUTER, on=(LedgerEntry.company == Company.id))
-             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period))
+             .where(LedgerEntry.developer == developer, _within(LedgerEntry.occurred_at, period),
+                    companies.counts_as_customer(LedgerEntry.company))
              .order_by(LedgerEntry.occurred_at, LedgerEntry.id))
     if app is not None:
         query = query.where(LedgerEntry.app == app)
@@ -402,12 +406,14 @@ def customer_rows(developer, app=None):
                      .join(Company, on=(Subscription.company == Company.id))
                      .switch(Subscription).join(App, on=(Subscription.app == App.id))
                      .switch(Subscription).join(Plan, JOIN.LEFT_OUTER, on=(Subscription.plan == Plan.id))
-                     .where(App.developer == developer, Subscription.status.not_in(NEVER_STARTED))
+                     .where(App.developer == developer, Subscription.status.not_in(NEVER_STARTED),
+                            companies.counts_as_customer(Subscription.company))
                      .order_by(App.name, Company.name, Subscription.id))
     connections = (Connection.select(Connection, Company, App)
                    .join(Company, on=(Connection.company == Company.id))
                    .switch(Connection).join(App, on=(Connection.app == App.id))
-                   .where(App.developer == developer, App.is_free == True)  # noqa: E712
+                   .where(App.developer == developer, App.is_free == True,  # noqa: E712
+                          companies.counts_as_customer(Connection.company))
                    .order_by(App.name, Company.name, Connection.id))
     if app is not None:
         subscriptions = subscriptions.where(Subscription.app == app)

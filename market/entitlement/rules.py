@@ -26,6 +26,13 @@ def check(company, app, grace_days, now=None):
     now = now or utcnow()
     if app.status == "suspended":
         return Entitlement(False, "This app has been suspended by the App Market.")
+    test_of = getattr(company, "test_of_developer_id", None)
+    if test_of is not None:
+        # A developer's test company is never billed: entitled to its own developer's apps
+        # (published or not) and to nothing else.
+        if app.developer_id == test_of:
+            return Entitlement(True, "Your own app, in your test company.")
+        return Entitlement(False, "A test company can use only its own developer's apps.")
     if app.is_free:
         return Entitlement(True, "Free app.")
     subscription = current_subscription(company, app)

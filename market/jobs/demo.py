@@ -29,7 +29,7 @@ import urllib.request
 
 from market import config as market_config
 from market.catalog import listings
-from market.core import credentials
+from market.core import credentials, log_redaction
 from market.data import database
 from market.jobs import seed, stripe_setup, sweep
 from models import App, OAuthClient, User, db
@@ -251,6 +251,7 @@ def _run(host, port, create_app, make_server, use_sandbox, workdir, stop):
     prepare(app)
     apps_file = write_apps_file(workdir, register_sample_apps(app.config, sample_url))
     sample = start_sample_integration(app.config, port + 1, market_url, apps_file)
+    log_redaction.redact_logger("werkzeug")  # its access log: no link token, code or state
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as error:

@@ -214,6 +214,7 @@ DEMO_COMPANIES = [
      ["journalkoppling-vard", "semesterkoll", "nyckeltal-live", "salongsbokning"]),
 ]
 DEMO_DEVELOPER = "Demo Developer AB"
+DEMO_MEMBER = "member@demo.test"  # a member, not an admin, of DEMO_COMPANIES[0]
 
 
 def luhn_org_number(n):
@@ -452,6 +453,11 @@ class _Seeder:
                              .where(User.company.is_null(False)).tuples())
         _batched_insert(User, [{"email": "admin@demo.test", "password_hash": accounts.hash_password(PASSWORD),
                                 "name": "Platform Admin", "is_platform_admin": True}])
+        # A member who is not an admin of Demo Bygg AB (issue P): sees "Ask an admin" where
+        # an admin sees Buy and Activate. Added after `admin_of`, which maps a company to its admin.
+        _batched_insert(User, [{"email": DEMO_MEMBER, "password_hash": accounts.hash_password(PASSWORD),
+                                "name": "Maja Medlem", "company": self.companies_list[0][0],
+                                "company_role": "member"}])
 
     def usage(self):
         """Connections, subscriptions and reviews: who uses what, depending on industry and size."""
@@ -582,16 +588,24 @@ class _Seeder:
                                  "total_ore": rng.randint(50, 250000) * 100, "booked": rng.random() < 0.8})
         _batched_insert(CompanyInvoice, invoices)
 
+    def test_companies(self):
+        """Every developer's test company, made last so no customer data lands in one."""
+        for developer in Developer.select().order_by(Developer.id):
+            companies.create_test_company(developer)
+
     def run(self):
         steps = [("categories", self.categories), ("developers", self.developers), ("apps", self.apps),
                  ("icons", self.icons),
                  ("OAuth clients", self.oauth_clients), ("companies", self.companies), ("usage", self.usage),
-                 ("accounting data", self.accounting_data)]
+                 ("accounting data", self.accounting_data), ("test companies", self.test_companies)]
         for label, step in steps:
             with db.atomic():
                 step()
             if self.scale:
                 self.echo(f"  seeded {label}")
+        # Seeded logins and imported companies' people are confirmed (issue N), before the
+        # figures below count their companies as verified customers.
+        User.update(confirmed_at=User.created_at).where(User.confirmed_at.is_null()).execute()
         store.index_all()
         # The figures and the precomputed neighbours; it bumps the store generation last.
         rebuild.rebuild_everything(self.config["BILLING_GRACE_DAYS"], now=self.now)
@@ -620,5 +634,5 @@ def seed_demo(config, scale=None, echo=print):
     return (f"Seeded {published} published apps in {Category.select().count()} categories, "
             f"{Company.select().count()} companies, {len(seeder.connections)} connections, "
             f"{len(seeder.subscriptions)} subscriptions and {len(seeder.reviews)} reviews. "
-            f"Demo logins (password {PASSWORD}): customer@demo.test, other@demo.test, "
+            f"Demo logins (password {PASSWORD}): customer@demo.test, {DEMO_MEMBER}, other@demo.test, "
             f"developer@demo.test, admin@demo.test.")

@@ -7,9 +7,9 @@ sent inside the transaction that made the change, with the settings (`config`) a
 """
 import datetime
 
-from market.core.clock import utcnow
+from market.core.clock import local_date, utcnow
 from market.oauth import signals
-from models import App, Connection, OAuthToken, db
+from models import App, Connection, ConnectionUseDay, OAuthToken, db
 
 # A connection's last use is written at most this often (DESIGN.md §3).
 LAST_USED_PRECISION = datetime.timedelta(hours=1)
@@ -63,6 +63,11 @@ def mark_connection_used(config, connection, now=None):
                       Connection.last_used_at.is_null() | (Connection.last_used_at < now - LAST_USED_PRECISION))
                .execute())
     if written:
+        if connection.last_used_at is None or local_date(connection.last_used_at) != local_date(now):
+            # The day's use, at most once a day: a free app's verified customer used it on 3
+            # days (DESIGN.md §3, market.reviews.customers).
+            ConnectionUseDay.insert(connection=connection.id, day=local_date(now)).on_conflict_ignore().execute()
+        connection.last_used_at = now
         # At most hourly per connection: cheap enough to keep the active-customer count exact.
         signals.connection_used.send(connection, config=config, now=now)
     return written

@@ -1,10 +1,11 @@
 """Consent (DESIGN.md §6): who may connect an app for a company, whether the company already
 granted what an app asks for, and the grant itself (a Connection made or widened).
 """
+from market.accounts import auth as accounts
 from market.accounts import companies
 from market.core.clock import utcnow
 from market.entitlement import rules as entitlements
-from market.oauth import signals
+from market.oauth import gate, signals
 from models import Connection, IntegrityError, db
 
 
@@ -17,6 +18,10 @@ def consent_refusal(user, app, grace_days):
         companies.require_company_admin(user)
     except companies.NotCompanyAdmin:
         return "Only an admin of your company can connect apps. Ask an admin to connect it."
+    if not accounts.is_confirmed(user):
+        return str(accounts.NotConfirmed())  # issue N: a confirmed address first
+    if not gate.app_may_serve(app, user.company):
+        return gate.refusal(app)
     entitlement = entitlements.check(user.company, app, grace_days)
     if not entitlement.allowed:
         return entitlement.reason
@@ -44,8 +49,14 @@ def issued_scope(connection, client_row):
     return " ".join(name for name in connection.scopes.split() if name in allowed)
 
 
+class ConsentRefused(Exception):
+    """The app may not be connected for this company (the status gate said no)."""
+
+
 def grant_access(config, user, app, scopes, now=None):
     """The company's consent: create its Connection or widen it (a revoked one starts over)."""
+    if not gate.app_may_serve(app, user.company):
+        raise ConsentRefused(gate.refusal(app))
     now = now or utcnow()
     with db.atomic():
         connection = Connection.get_or_none(Connection.company == user.company_id, Connection.app == app)

@@ -17,7 +17,7 @@ from market.core import credentials
 from market.core.clock import utcnow
 from market.data import prepared
 from market.entitlement import rules as entitlements
-from market.oauth import connections
+from market.oauth import connections, gate
 from models import App, AuthorizationCode, Company, Connection, OAuthClient, OAuthToken, db
 
 
@@ -70,10 +70,17 @@ class MarketToken(TokenMixin):
         return self.row.access_expires_at <= utcnow()
 
     def is_revoked(self):
-        return self.row.revoked_at is not None or self.row.connection.revoked_at is not None
+        # The status gate too: a suspended or unpublished app's tokens stop at once.
+        return (self.row.revoked_at is not None or self.row.connection.revoked_at is not None
+                or not connection_may_be_served(self.row.connection))
 
     def get_user(self):
         return self.row.connection
+
+
+def connection_may_be_served(connection):
+    """The status gate (market.oauth.gate) for the connection's app and company."""
+    return gate.app_may_serve(connection.app, connection.company)
 
 
 # --- Looking tokens up -------------------------------------------------------------------
@@ -237,6 +244,8 @@ def refreshable(config, refresh_token, now=None):
     now = now or utcnow()
     if row is None or row.revoked_at is not None or row.connection.revoked_at is not None:
         return None
+    if not connection_may_be_served(row.connection):
+        return None
     if row.refresh_expires_at is None or row.refresh_expires_at <= now:
         return None
     if row.rotated_at is not None and now - row.rotated_at > _seconds(config, "OAUTH_REFRESH_GRACE"):
@@ -250,6 +259,8 @@ def rotate(config, old, presented, requested_scope):
     fields; raises RefreshRefused. Two requests rotating at once inside the grace window both
     get the same pair."""
     connection = old.connection
+    if not connection_may_be_served(connection):
+        raise RefreshRefused(gate.refusal(connection.app))
     entitlement = entitlements.check(connection.company, connection.app, config["BILLING_GRACE_DAYS"])
     if not entitlement.allowed:
         raise RefreshRefused(entitlement.reason)
@@ -291,7 +302,8 @@ def rotate(config, old, presented, requested_scope):
 def refresh_token_alive(row, now=None):
     """A refresh token lives until it is rotated, revoked or 45 days old."""
     return (row.rotated_at is None and row.revoked_at is None and row.connection.revoked_at is None
-            and row.refresh_expires_at is not None and row.refresh_expires_at > (now or utcnow()))
+            and row.refresh_expires_at is not None and row.refresh_expires_at > (now or utcnow())
+            and connection_may_be_served(row.connection))
 
 
 def introspection(row, issuer, refresh=False):

@@ -38,7 +38,7 @@ from flask import request as flask_request
 from market.core import credentials
 from market.core.clock import utcnow
 from market.core.scopes import SCOPES
-from market.oauth import clients, protocol, tokens
+from market.oauth import clients, gate, protocol, tokens
 from market.oauth.clients import AUTH_METHODS
 from models import db
 
@@ -101,6 +101,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         connection = authorization_code.row.connection
+        if not tokens.connection_may_be_served(connection):
+            raise InvalidGrantError(gate.refusal(connection.app))
         return connection if connection.revoked_at is None else None
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
@@ -173,7 +175,7 @@ class MarketIntrospectionEndpoint(IntrospectionEndpoint):
         return token.check_client(client)
 
     def create_introspection_payload(self, token):
-        if token is None:
+        if token is None or not tokens.connection_may_be_served(token.row.connection):
             return {"active": False}
         row = token.row
         if tokens.is_refresh_token(row, flask_request.form["token"]):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from peewee import SQL, Case, fn
 
+from market.accounts import companies
 from market.catalog.store import mean_rating, on_sale_condition
 from market.data import prepared
 from models import App, AppStats, Company, Connection, CoUsage, SegmentUsage, Subscription, db
@@ -381,9 +382,11 @@ def rebuild_co_usage(limit=NEIGHBOURS_PER_APP):
 
     Usage = a connection not revoked or a live subscription. Run by market.jobs.rebuild;
     the pairs are counted by the database, only the top lists come back."""
+    # Test companies are no one's customers (accounts.companies.counts_as_customer).
+    customers_sql = "company_id NOT IN (SELECT id FROM company WHERE test_of_developer_id IS NOT NULL)"
     usage_sql = (
-        "SELECT company_id, app_id FROM connection WHERE revoked_at IS NULL "
-        f"UNION SELECT company_id, app_id FROM subscription WHERE status IN ({_LIVE_SQL})"
+        f"SELECT company_id, app_id FROM connection WHERE revoked_at IS NULL AND {customers_sql} "
+        f"UNION SELECT company_id, app_id FROM subscription WHERE status IN ({_LIVE_SQL}) AND {customers_sql}"
     )
     pairs_sql = (
         f"WITH u AS ({usage_sql}) "
@@ -412,10 +415,11 @@ def rebuild_segment_usage():
     rows = [{"industry": industry, "size": size, "app": app_id, "companies": count}
             for industry, size, app_id, count in (
                 Connection.select(Company.industry, Company.size, Connection.app, fn.COUNT(Connection.id))
-                .join(Company).where(Connection.revoked_at.is_null())
+                .join(Company).where(Connection.revoked_at.is_null(), companies.counts_as_customer(Connection.company))
                 .group_by(Company.industry, Company.size, Connection.app).tuples())]
     rows += [{"industry": industry, "size": size, "app": None, "companies": count}
              for industry, size, count in (Company.select(Company.industry, Company.size, fn.COUNT(Company.id))
+                                           .where(companies.counts_as_customer(Company.id))
                                            .group_by(Company.industry, Company.size).tuples())]
     SegmentUsage.delete().execute()
     for start in range(0, len(rows), 1000):

@@ -2,20 +2,21 @@
 one per company and app, with the app's rating figures kept current in the same transaction.
 
 Who may do what (decided here, said once):
-- write: any user of a company that is a verified customer of the app (has or had an
-  entitlement and a connection);
+- write: any user of a company that is a verified customer of the app
+  (market.reviews.customers, the one definition; only their ratings count in the totals);
 - change or delete the company's review: the company's admins, or the member who wrote it;
 - reply: a user of the app's developer, once per review;
 - report: any logged-in user, with a reason.
 """
+import datetime
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from peewee import JOIN, SQL, Case, fn
+from peewee import JOIN, Case, fn
 
-from market.billing import history as subscription_history
 from market.catalog import store
 from market.data import prepared
+from market.reviews import customers
 from models import (
     App,
     AppStats,
@@ -25,7 +26,6 @@ from models import (
     Review,
     ReviewReply,
     ReviewReport,
-    Subscription,
     User,
     db,
     utcnow,
@@ -34,6 +34,8 @@ from models import (
 MAX_TEXT = 2000
 MAX_REPLY = 2000
 MAX_REASON = 500
+MAX_REPORTS_PER_DAY = 10
+REPORT_WINDOW = datetime.timedelta(days=1)
 STARS = (1, 2, 3, 4, 5)
 
 
@@ -61,30 +63,19 @@ class AlreadyReplied(ReviewError):
     """The developer's one reply is written."""
 
 
+class AlreadyReported(ReviewError):
+    """One report per person and review (issue O, finding 8)."""
+
+
+class TooManyReports(ReviewError):
+    """A person reports at most MAX_REPORTS_PER_DAY reviews a day (issue O, finding 8)."""
+
+
 # -- who may -----------------------------------------------------------------------------------
 
 def is_verified_customer(company, app):
-    """Has (or had) an entitlement and a connection (DESIGN.md §3)."""
-    # Asked on every app page a customer opens: the SQL is built once (prepared.py).
-    company_id, app_id = getattr(company, "id", company), app.id
-    if not prepared.select("verified_connection", _connection_exists_query, company_id, app_id):
-        return False
-    if app.is_free:
-        return True
-    return bool(prepared.select("verified_subscription", _subscription_exists_query, company_id, app_id))
-
-
-def _connection_exists_query(company_id, app_id):
-    return (Connection.select(SQL("1")).where(Connection.company == company_id, Connection.app == app_id)
-            .limit(1).tuples())
-
-
-def _subscription_exists_query(company_id, app_id):
-    # Any subscription but a checkout never paid for: that one never gave access.
-    return (Subscription.select(SQL("1"))
-            .where(Subscription.company == company_id, Subscription.app == app_id,
-                   Subscription.status.not_in(subscription_history.NEVER_STARTED))
-            .limit(1).tuples())
+    """DESIGN.md §3's verified customer: market.reviews.customers decides."""
+    return customers.is_verified_customer(company, app)
 
 
 def may_change(user, review):
@@ -152,9 +143,22 @@ def app_rating_totals():
     what stats-rebuild writes, and what `_apply_rating_change` keeps current review by review."""
     counts = defaultdict(dict)
     for app_id, stars, n in (Review.select(Review.app, Review.stars, fn.COUNT(Review.id))
-                             .where(Review.stars.in_(STARS)).group_by(Review.app, Review.stars).tuples()):
+                             .where(Review.stars.in_(STARS), customers.counted_reviews())
+                             .group_by(Review.app, Review.stars).tuples()):
         counts[app_id][stars] = n
     return {app_id: RatingTotals.of(by_stars) for app_id, by_stars in counts.items()}
+
+
+def recount_app_ratings(app_id):
+    """The app's rating figures from its counted reviews again, after something changed whose
+    ratings count (a full refund, reviews removed by the admin); bumps the store generation."""
+    by_stars = dict(Review.select(Review.stars, fn.COUNT(Review.id))
+                    .where(Review.app == app_id, Review.stars.in_(STARS), customers.counted_reviews())
+                    .group_by(Review.stars).tuples())
+    AppStats.insert(app=app_id).on_conflict_ignore().execute()
+    AppStats.update({**RatingTotals.of(by_stars).columns(), "updated_at": utcnow()}).where(
+        AppStats.app == app_id).execute()
+    _store_changed()
 
 
 def _apply_rating_change(app_id, add=None, remove=None):
@@ -188,8 +192,10 @@ def save_review(company, user, app, stars, text, now=None):
     """Write the company's review of the app, or change it. Returns (review, created)."""
     stars, text = parse_review(stars, text)
     if not is_verified_customer(company, app):
-        raise NotACustomer("Only companies that use this app can review it. Activate or buy it "
-                           "first, then tell others how it works for you.")
+        how = ("its API connection has been used on 3 different days" if app.is_free
+               else "it has paid an invoice for it that was not refunded")
+        raise NotACustomer("Only companies that use this app can review it: a company may rate it once "
+                           f"{how}. Test companies never rate.")
     now = now or utcnow()
     with db.atomic():
         review = _locked_review(company, app)
@@ -198,9 +204,12 @@ def save_review(company, user, app, stars, text, now=None):
                 raise NotACustomer("Your company's review was written by a colleague; only they or "
                                    "a company admin can change it.")
             old = review.stars
+            counted_before = customers.review_counts(review)
             Review.update(stars=stars, text=text, updated_at=now).where(Review.id == review.id).execute()
-            if old != stars:
-                _apply_rating_change(app.id, add=stars, remove=old)
+            counted_after = review.removed_at is None  # its company is verified (checked above)
+            if (old, counted_before) != (stars, counted_after):
+                _apply_rating_change(app.id, add=stars if counted_after else None,
+                                     remove=old if counted_before else None)
             created = False
         else:
             try:
@@ -230,8 +239,10 @@ def delete_review(company, user, app):
         review = _locked_review(company, app)
         if review is None or not may_change(user, review):
             raise NotYours("There is no review of yours to delete.")
+        counted = customers.review_counts(review)
         Review.delete().where(Review.id == review.id).execute()
-        _apply_rating_change(app.id, remove=review.stars)
+        if counted:
+            _apply_rating_change(app.id, remove=review.stars)
         _store_changed()
 
 
@@ -264,6 +275,13 @@ def report_review(user, review_id, reason):
         raise InvalidReview("Say what is wrong with this review.")
     if len(reason) > MAX_REASON or "\x00" in reason:
         raise InvalidReview(f"The reason may be at most {MAX_REASON} characters.")
+    user_id = getattr(user, "id", user)
+    if ReviewReport.select().where(ReviewReport.review == review.id, ReviewReport.user == user_id).exists():
+        raise AlreadyReported("You have already reported this review; the App Market will look at it.")
+    recent = (ReviewReport.select()
+              .where(ReviewReport.user == user_id, ReviewReport.created_at > utcnow() - REPORT_WINDOW).count())
+    if recent >= MAX_REPORTS_PER_DAY:
+        raise TooManyReports(f"You can report at most {MAX_REPORTS_PER_DAY} reviews a day. Please try again tomorrow.")
     return ReviewReport.create(review=review, user=user, reason=reason)
 
 
@@ -281,8 +299,10 @@ def remove_reported_review(report_id):
         review = Review.get_or_none(Review.id == report.review_id)
         if review is None:
             return False
+        counted = customers.review_counts(review)
         Review.delete().where(Review.id == review.id).execute()
-        _apply_rating_change(review.app_id, remove=review.stars)
+        if counted:
+            _apply_rating_change(review.app_id, remove=review.stars)
         _store_changed()
     return True
 
@@ -329,7 +349,7 @@ def app_reviews(app, limit=50, now=None):
             .switch(Review).join(Connection, JOIN.LEFT_OUTER,
                                  on=((Connection.company == Review.company) & (Connection.app == Review.app)))
             .switch(Review).join(ReviewReply, JOIN.LEFT_OUTER)
-            .where(Review.app == app)
+            .where(Review.app == app, Review.removed_at.is_null())
             .order_by(Review.updated_at.desc(), Review.id.desc())
             .limit(limit))
     shown = []

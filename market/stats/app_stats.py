@@ -11,16 +11,18 @@ import datetime
 
 from peewee import fn
 
+from market.accounts import companies
 from market.billing import dunning
 from market.catalog import store
-from market.reviews import ratings
+from market.reviews import customers, ratings
 from models import App, AppStats, Connection, Subscription, db, utcnow
 
 ACTIVE_WINDOW = datetime.timedelta(days=30)
 
 
 def _active_customers(grace_days, now):
-    """Companies with an entitlement and a connection used in the last 30 days, per app."""
+    """Verified customers (market.reviews.customers) with an entitlement and a connection used
+    in the last 30 days, per app."""
     entitled_subscription = (Subscription.select(Subscription.id)
                              .where(Subscription.company == Connection.company,
                                     Subscription.app == Connection.app,
@@ -30,7 +32,8 @@ def _active_customers(grace_days, now):
              .where(Connection.revoked_at.is_null(),
                     Connection.last_used_at >= now - ACTIVE_WINDOW,
                     App.status != "suspended",
-                    (App.is_free == True) | fn.EXISTS(entitled_subscription))  # noqa: E712
+                    (App.is_free == True) | fn.EXISTS(entitled_subscription),  # noqa: E712
+                    customers.verified_condition(Connection.company, Connection.app))
              .group_by(Connection.app))
     return {row["app"]: row["n"] for row in query.dicts()}
 
@@ -38,14 +41,15 @@ def _active_customers(grace_days, now):
 def _paying_customers(grace_days, now):
     query = (Subscription.select(Subscription.app, fn.COUNT(fn.DISTINCT(Subscription.company)).alias("n"))
              .where(dunning.entitling_condition(grace_days, now), Subscription.status != "trialing",
-                    Subscription.price_ore > 0)
+                    Subscription.price_ore > 0, companies.counts_as_customer(Subscription.company))
              .group_by(Subscription.app))
     return {row["app"]: row["n"] for row in query.dicts()}
 
 
 def _new_customers(now):
     query = (Connection.select(Connection.app, fn.COUNT(fn.DISTINCT(Connection.company)).alias("n"))
-             .where(Connection.revoked_at.is_null(), Connection.created_at >= now - ACTIVE_WINDOW)
+             .where(Connection.revoked_at.is_null(), Connection.created_at >= now - ACTIVE_WINDOW,
+                    companies.counts_as_customer(Connection.company))
              .group_by(Connection.app))
     return {row["app"]: row["n"] for row in query.dicts()}
 
@@ -94,13 +98,15 @@ def _count_expressions(app_column, grace_days, now):
                      Connection.revoked_at.is_null(),
                      Connection.last_used_at >= now - ACTIVE_WINDOW,
                      App.status != "suspended",
-                     (App.is_free == True) | fn.EXISTS(entitled_subscription)))  # noqa: E712
+                     (App.is_free == True) | fn.EXISTS(entitled_subscription),  # noqa: E712
+                     customers.verified_condition(Connection.company, Connection.app)))
     paying = (Subscription.select(fn.COUNT(fn.DISTINCT(Subscription.company)))
               .where(Subscription.app == app_column, dunning.entitling_condition(grace_days, now),
-                     Subscription.status != "trialing", Subscription.price_ore > 0))
+                     Subscription.status != "trialing", Subscription.price_ore > 0,
+                     companies.counts_as_customer(Subscription.company)))
     new = (Connection.select(fn.COUNT(fn.DISTINCT(Connection.company)))
            .where(Connection.app == app_column, Connection.revoked_at.is_null(),
-                  Connection.created_at >= now - ACTIVE_WINDOW))
+                  Connection.created_at >= now - ACTIVE_WINDOW, companies.counts_as_customer(Connection.company)))
     return {AppStats.active_customers: active, AppStats.paying_customers: paying,
             AppStats.new_customers_30d: new}
 

@@ -87,10 +87,14 @@ def test_developer_registration(client, auth):
     assert response.status_code == 303 and response.headers["Location"] == "/developer"
     user = User.get(User.email == "dev@vendor.test")
     assert Developer.get_by_id(user.developer_id).org_number == ORG
-    assert user.company_id is None and Company.select().count() == 0
+    # The fields of a customer registration are ignored; the one company made is the
+    # developer's test company (issue 17), of which the developer is the admin.
+    assert Company.select().count() == 1
+    assert user.company.test_of_developer_id == user.developer_id and user.company.name == "Vendor AB (test)"
 
 
-def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, auth):
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, auth, time_machine):
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
     factories.customer_admin(email="anna@example.test")
     other = app.test_client()
     from tests.conftest import AuthActions
@@ -107,6 +111,9 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, aut
     assert logged_in(client) and not logged_in(other)
     auth.logout()
     assert auth.login("anna@example.test", "demo-pass-123").status_code == 401
+    # One failed attempt per 2 s and account (issue O): the right password a moment later waits.
+    assert auth.login("anna@example.test", "brand-new-pass").status_code == 429
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0, 3), tick=False)
     assert auth.login("anna@example.test", "brand-new-pass").status_code == 303
 
 
@@ -169,8 +176,17 @@ def test_email_change_needs_the_password_and_a_confirmation(client, auth):
     assert auth.post(path).status_code == 400
 
 
-def test_outbox_is_shown_outside_production_only(app, client):
+def test_outbox_is_shown_outside_production_only(app, client, auth):
+    # Issue O, finding 4 (this replaces issue B's open outbox): only a platform admin sees it.
     mail.send_mail(app.config, "a@example.test", "Hello", "a reset link")
+    anonymous = client.get("/dev/outbox")
+    assert anonymous.status_code == 404 and "a reset link" not in anonymous.get_data(as_text=True)
+    factories.customer_admin(email="anna@example.test")
+    auth.login("anna@example.test")
+    assert "a reset link" not in client.get("/dev/outbox").get_data(as_text=True)
+    auth.logout()
+    factories.user(email="root@example.test", is_platform_admin=True)
+    auth.login("root@example.test")
     assert "a reset link" in client.get("/dev/outbox").get_data(as_text=True)
     # The route reads the setting per request, so switching this app is enough (a second app
     # would swap the shared connection pool under the fixture's feet).

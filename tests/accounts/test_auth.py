@@ -1,4 +1,6 @@
-"""Login, logout, sessions and throttling (QUALITY.md 24, 25, 27, 28)."""
+"""Login, logout, sessions and throttling (QUALITY.md 24, 25, 27, 28; issue O)."""
+import datetime
+
 import pytest
 
 from tests import factories
@@ -49,7 +51,8 @@ def test_login_regenerates_the_session(client, auth):
         assert sess.get("_user_id")
 
 
-def test_bumped_session_epoch_ends_old_cookies(client, auth, app):
+def test_ended_sessions_end_old_cookies(client, auth, app):
+    """This replaces QUALITY.md 25's session epoch: log out everywhere deletes the rows."""
     from market.accounts import auth as accounts
     from models import User
 
@@ -71,32 +74,110 @@ def test_session_cookie_flags(client, auth):
     assert "Secure" not in header  # only in production
 
 
-def test_failed_logins_are_throttled_per_account(client, auth):
+def test_failed_logins_are_throttled_per_account(client, auth, time_machine):
     factories.customer_admin(email="anna@example.test")
+    moment = datetime.datetime(2026, 11, 29, 10, 0)
     for _ in range(5):
+        time_machine.move_to(moment, tick=False)
         assert auth.login("anna@example.test", "wrong").status_code == 401
-    response = auth.login("anna@example.test")  # even the right password waits
+        moment += datetime.timedelta(seconds=3)
+    response = auth.login("anna@example.test")  # even the right password waits, a little
     assert response.status_code == 429
-    assert int(response.headers["Retry-After"]) > 0
+    assert 1 <= int(response.headers["Retry-After"]) <= 2
 
 
 def test_throttle_is_not_a_permanent_lockout(client, auth, time_machine):
-    import datetime
-
     factories.customer_admin(email="anna@example.test")
-    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
+    moment = datetime.datetime(2026, 11, 29, 10, 0)
     for _ in range(5):
+        time_machine.move_to(moment, tick=False)
         auth.login("anna@example.test", "wrong")
+        moment += datetime.timedelta(seconds=3)
     assert auth.login("anna@example.test").status_code == 429
     time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 16), tick=False)
     assert auth.login("anna@example.test").status_code == 303
 
 
-def test_failed_logins_are_throttled_per_address(client, auth):
+def test_the_wait_per_account_and_address_doubles_up_to_a_minute(client, auth, time_machine):
+    """Issue O, finding 3: waits of 1, 2, 4 ... 60 s, never a lock-out, and the worker never
+    sleeps (the answer comes at once, with Retry-After)."""
+    factories.customer_admin(email="anna@example.test")
+    moment = datetime.datetime(2026, 11, 29, 10, 0)
+    waits = []
+    for _ in range(13):
+        time_machine.move_to(moment, tick=False)
+        assert auth.login("anna@example.test", "wrong").status_code == 401
+        response = auth.login("anna@example.test", "wrong")  # at once, from the same address
+        assert response.status_code == 429
+        waits.append(int(response.headers["Retry-After"]))
+        moment += datetime.timedelta(seconds=max(waits[-1], 2))  # the account's 2 s spacing too
+    assert waits[:4] == [2, 2, 2, 2]  # the first five are free but for the 2 s spacing
+    waits = waits[4:]
+    assert waits[:6] == [1, 2, 4, 8, 16, 32] and set(waits[6:]) == {60}
+
+
+def test_an_attacker_elsewhere_cannot_lock_the_owner_out(app, client, auth, time_machine):
+    """Issue O, finding 3: five wrong passwords every 15 minutes used to lock an account for
+    good. Now the owner, from another address, waits at most a few seconds."""
+    from tests.conftest import AuthActions, form_csrf
+
+    factories.customer_admin(email="anna@example.test")
+    attacker = app.test_client()
+    moment = datetime.datetime(2026, 11, 29, 10, 0)
+    for n in range(40):
+        time_machine.move_to(moment, tick=False)
+        page = attacker.get("/login", environ_base={"REMOTE_ADDR": f"203.0.113.{n % 4}"})
+        attacker.post("/login", data={"email": "anna@example.test", "password": f"guess-{n}",
+                                      "csrf_token": form_csrf(page.get_data(as_text=True))},
+                      environ_base={"REMOTE_ADDR": f"203.0.113.{n % 4}"})
+        moment += datetime.timedelta(seconds=1)
+    time_machine.move_to(moment, tick=False)
+    response = AuthActions(app, client).login("anna@example.test")
+    if response.status_code == 429:
+        assert int(response.headers["Retry-After"]) <= 5
+        time_machine.move_to(moment + datetime.timedelta(seconds=int(response.headers["Retry-After"])), tick=False)
+        response = AuthActions(app, client).login("anna@example.test")
+    assert response.status_code == 303
+
+
+def test_an_account_takes_one_failed_attempt_per_two_seconds_across_addresses(app, time_machine):
+    from tests.conftest import form_csrf
+
+    factories.customer_admin(email="anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
+    answers = []
+    for n in range(3):
+        other = app.test_client()
+        address = {"REMOTE_ADDR": f"198.51.100.{n}"}
+        token = form_csrf(other.get("/login", environ_base=address).get_data(as_text=True))
+        answers.append(other.post("/login", data={"email": "anna@example.test", "password": "wrong",
+                                                  "csrf_token": token}, environ_base=address))
+    assert [a.status_code for a in answers] == [401, 429, 429]
+    assert answers[1].headers["Retry-After"] == "2"
+
+
+def test_password_reset_works_while_logins_are_throttled(client, auth, time_machine):
+    from market.accounts import companies
+    from models import AccountToken
+
+    factories.customer_admin(email="anna@example.test")
+    time_machine.move_to(datetime.datetime(2026, 11, 29, 10, 0), tick=False)
+    auth.login("anna@example.test", "wrong")
+    assert auth.login("anna@example.test").status_code == 429
+    raw = companies.request_password_reset(client.application.config, "anna@example.test")
+    assert AccountToken.select().count() == 1
+    response = auth.post(f"/reset/{raw}", {"password": "a-new-password-1"})
+    assert response.status_code == 303
+
+
+def test_failed_logins_are_throttled_per_address(client, auth, time_machine):
+    moment = datetime.datetime(2026, 11, 29, 10, 0)
     for n in range(30):
+        time_machine.move_to(moment + datetime.timedelta(seconds=n), tick=False)
         auth.login(f"nobody{n}@example.test", "wrong")
     factories.customer_admin(email="anna@example.test")
-    assert auth.login("anna@example.test").status_code == 429
+    response = auth.login("anna@example.test")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 60
 
 
 @pytest.mark.parametrize("target", ["https://evil.test/", "//evil.test", "/\\evil.test", "javascript:alert(1)",

@@ -10,6 +10,7 @@ from models import App, Developer, MarketSetting, Plan, Subscription, User
 from tests import factories
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
+from views.filters import day
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_cancel_at_period_end_through_stripe(market):
     assert stripe_sub.cancel_at_period_end is True
     assert sub.cancel_at_period_end is True and sub.status == "active"
     page = http.get(market.url + "/account/apps", timeout=10).text
-    assert f"cancels on {sub.current_period_end:%Y-%m-%d}" in page
+    assert f"Cancels on {day(sub.current_period_end)}" in page
     keys = {r["idempotency_key"] for r in market.sandbox.requests(
         path=f"/v1/subscriptions/{sub.stripe_subscription_id}", method="POST")}
     # One key, naming the state the cancellation started from (so a later undo and cancel again

@@ -3,6 +3,7 @@ import pytest
 
 from models import CheckoutAttempt, Subscription, utcnow
 from tests import factories
+from views.filters import day
 
 
 @pytest.fixture
@@ -91,9 +92,11 @@ def test_my_apps_lists_each_app_with_its_status_in_words(client, auth, listing):
     auth.login(admin.email)
     page = client.get("/account/apps").get_data(as_text=True)
     assert page.count("<tr data-app=") == 3
-    assert f"active, cancels on {now.year + 1}" in page
-    assert "trial ends on" in page
-    assert "payment failed — update your card by" in page
+    # Status words as badges, the rest as a sentence (issue P replaced "trial ends on …").
+    assert '<span class="badge badge-warn">Cancels</span> <span class="status-text">Cancels on ' in page
+    assert f"Cancels on {day(now.replace(year=now.year + 1))}; it does not renew." in page
+    assert f'<span class="badge badge-info">Trial</span> <span class="status-text">Trial until {day(now)}.</span>' in page
+    assert '<span class="badge badge-bad">Payment failed</span> <span class="status-text">Update your card by' in page
     fragment = client.get("/account/apps", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in fragment and 'data-app="paid-app"' in fragment
     # Another company sees none of it.

@@ -131,7 +131,7 @@ def test_a_rise_30_days_ahead_keeps_the_next_invoice_and_moves_the_first_renewal
     assert {(e["data"]["old_amount"], e["data"]["new_amount"], e["data"]["effective_on"]) for e in scheduled} == {
         (19900, 24900, effective_on)}
     row = my_apps_row(market, http, listing)
-    notice = re.search(r'data-notice="price-change">(.*?)</p>', row, re.S).group(1)
+    notice = re.search(r'data-notice="price-change">(.*?)</li>', row, re.S).group(1)
     assert "249 kr/mån exkl. moms" in notice and effective_on in notice
     # The next invoice (the trial's end, before the date) is at the old price.
     trial_end = renewal_of(sub)

@@ -80,7 +80,7 @@ def test_whole_purchase_through_http(market, shop):
     assert entry.stripe_invoice_id.startswith("in_") and entry.stripe_charge_id.startswith("ch_")
     # My apps shows it, one row with the app's slug.
     my_apps = http.get(market.url + "/account/apps", timeout=10).text
-    assert re.search(rf'<tr data-app="{listing.slug}">.*?active', my_apps, re.S)
+    assert re.search(rf'<tr data-app="{listing.slug}">.*?badge-ok">Active<', my_apps, re.S)
     # Buying again: the company already has it.
     again = buy(market, http, listing.slug)
     assert again.status_code == 303 and again.headers["Location"].endswith("/account/apps")
@@ -156,7 +156,7 @@ def test_trial_once_per_company_and_app(market, shop):
     sub = Subscription.get()
     assert sub.status == "trialing" and sub.trial_end is not None
     assert LedgerEntry.select().count() == 0  # nothing was paid yet
-    assert "trial ends on" in http.get(market.url + "/account/apps", timeout=10).text
+    assert "Trial until " in http.get(market.url + "/account/apps", timeout=10).text
     # Canceled at Stripe: a second Buy of the same app gets no second trial.
     gateway.stripe_client(market.app.config).v1.subscriptions.cancel(sub.stripe_subscription_id)
     market.settle()

@@ -327,7 +327,9 @@ def purchase(chromium, demo, dashboard_before):
             page.get_by_role("link", name="Go to My apps").click()
             page.wait_for_url(demo.market + "/account/apps")
             row = page.locator('tr[data-app="time-tracker-pro"]')
-            expect()(row.locator(".status")).to_have_text(re.compile(r"^active, renews on \d{4}-\d{2}-\d{2}$"))
+            # A badge and a sentence (issue P): "Active Renews on 3 Jan 2027."
+            expect()(row.locator(".status .badge")).to_have_text("Active")
+            expect()(row.locator(".status")).to_have_text(re.compile(r"^Active\s+Renews on \d{1,2} [A-Z][a-z]{2} \d{4}\.$"))
             expect()(row).to_contain_text("199 kr/mån exkl. moms")
             seen["status"] = row.locator(".status").inner_text()
             check_accessibility(win, "My apps")
@@ -357,7 +359,7 @@ def purchase(chromium, demo, dashboard_before):
 
 
 def test_a_visitor_finds_buys_and_pays_for_time_tracker_pro(purchase):
-    assert purchase["status"].startswith("active, renews on ")
+    assert re.match(r"Active\s+Renews on ", purchase["status"])
     assert purchase["script_errors"] == []
 
 
@@ -416,7 +418,9 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         page.goto(demo.market + "/account/connections")
         row = page.locator('tr[data-app="sample-integration"]')
         expect()(row).to_contain_text("Sample Integration")
-        row.get_by_role("button", name="Revoke access").click()
+        # Revoke asks first, in place (issue P); the question's button posts.
+        row.get_by_role("link", name="Revoke access").click()
+        row.locator(".confirm").get_by_role("button", name="Revoke access").click()
         expect()(page.locator('tr[data-app="sample-integration"]')).to_have_count(0)
 
     with win.step("integration-shows-access-withdrawn"):
@@ -548,7 +552,7 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 1)
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")
-        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_contain_text("payment failed")
+        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_contain_text("Payment failed")
         check_accessibility(win, "My apps with the dunning banner")
         page.goto(demo.market + "/apps")
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")  # on every page
@@ -558,5 +562,5 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 0)
         expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_have_text(
-            re.compile(r"^active, renews on "))
+            re.compile(r"^Active\s+Renews on "))
     assert win.script_errors() == []

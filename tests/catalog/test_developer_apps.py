@@ -6,7 +6,7 @@ import pytest
 
 from market.catalog import listings, store
 from market.core import credentials
-from models import App, Developer, MarketSetting, OAuthClient, Plan, PlanPriceChange, User
+from models import App, Developer, MarketSetting, OAuthClient, OutboxMail, Plan, PlanPriceChange, User
 from tests import factories
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -39,6 +39,9 @@ def test_newcomer_registers_creates_free_app_submits_and_admin_publishes(client,
     response = auth.post("/register", {"kind": "developer", "email": "New@Vendor.test", "password": "long-enough-pw",
                                        "vendor_name": "Vendor AB"})
     assert response.status_code == 303 and response.headers["Location"] == "/developer"
+    # The address is confirmed by the mailed link before an app can be submitted (issue N).
+    body = OutboxMail.select().where(OutboxMail.to == "new@vendor.test").get().body
+    assert auth.post(re.search(r"http://localhost(/register/confirm/\S+)", body).group(1)).status_code == 303
     assert client.get("/developer").status_code == 200
     assert new_app(auth, slug="fresh-app").status_code == 303
     page = client.get("/developer/apps/fresh-app").get_data(as_text=True)

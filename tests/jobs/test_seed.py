@@ -120,7 +120,14 @@ def check_the_numbers_of_the_contract():
     assert published.where(App.is_free == True).count() >= 5  # noqa: E712
     assert published.where(App.is_free == False).count() >= 20  # noqa: E712
     assert Company.select().count() >= 300
-    assert all(luhn_ok(number) for (number,) in Company.select(Company.org_number).tuples())
+    assert all(luhn_ok(number) for (number,) in Company.select(Company.org_number)
+               .where(Company.test_of_developer.is_null()).tuples())
+    # Every developer has its test company (issue 17), with nothing of a customer's in it.
+    tests = Company.select().where(Company.test_of_developer.is_null(False))
+    assert tests.count() == Developer.select().count()
+    assert User.get(User.email == "developer@demo.test").company.name == "Demo Developer AB (test)"
+    assert not Subscription.select().where(Subscription.company.in_(tests)).exists()
+    assert not Review.select().where(Review.company.in_(tests)).exists()
     assert {c.industry for c in Company.select()} >= {"construction", "retail", "consulting", "restaurant",
                                                        "healthcare", "manufacturing", "transport", "it"}
     assert {c.size for c in Company.select()} == {"1-9", "10-49", "50-249", "250+"}
@@ -145,15 +152,25 @@ def check_stats_agree_with_an_independent_count():
                 s.status == "past_due" and (s.past_due_since is None
                                             or s.past_due_since > now - datetime.timedelta(days=7))):
             entitling[(s.company_id, s.app_id)] = True
+    # Verified customers (DESIGN.md §3, issue 17): the seed's history is imported, so a paid app's
+    # were billed in an imported subscription, a free app's used an imported connection.
+    paid = {(s.company_id, s.app_id) for s in Subscription.select()
+            if s.imported and s.status in ("active", "past_due", "canceled", "unpaid")}
+    tests = {c.id for c in Company.select().where(Company.test_of_developer.is_null(False))}
     active = defaultdict(set)
     for c in Connection.select():
         listing = apps[c.app_id]
-        if (c.revoked_at is None and c.last_used_at >= now - datetime.timedelta(days=30)
+        verified = c.company_id not in tests and (c.imported if listing.is_free else (c.company_id, c.app_id) in paid)
+        if (c.revoked_at is None and c.last_used_at >= now - datetime.timedelta(days=30) and verified
                 and listing.status != "suspended" and (listing.is_free or entitling[(c.company_id, c.app_id)])):
             active[c.app_id].add(c.company_id)
+    used_free = {(c.company_id, c.app_id) for c in Connection.select() if c.imported}
     stars = defaultdict(list)
     for r in Review.select():
-        stars[r.app_id].append(r.stars)
+        verified = r.company_id not in tests and (r.company_id, r.app_id) in (
+            used_free if apps[r.app_id].is_free else paid)
+        if verified and r.removed_at is None:
+            stars[r.app_id].append(r.stars)
     for row in AppStats.select():
         assert row.active_customers == len(active[row.app_id]), apps[row.app_id].slug
         assert row.rating_count == len(stars[row.app_id])
@@ -235,3 +252,20 @@ def test_scale_seeds_proportionally_more(app):
         users = User.select(User.password_hash).where(User.email.endswith("@companies.demo.test"))
         assert len({u.password_hash for u in users}) == 1  # one shared precomputed hash
         assert store.search_app_ids("kvitto")  # indexed
+
+
+def test_the_demo_has_a_member_who_is_not_an_admin_of_demo_bygg(app, seeded):
+    """member@demo.test (issue P): logs in, belongs to Demo Bygg AB, may not buy, and is told
+    whom to ask on an app page."""
+    from tests.conftest import AuthActions
+
+    client = app.test_client()
+    response = AuthActions(app, client).login("member@demo.test", "demo-pass-123")
+    assert response.status_code == 303 and "/login" not in response.headers["Location"]
+    member = User.get(User.email == "member@demo.test")
+    assert member.company.name == "Demo Bygg AB" and member.company_role == "member"
+    assert not member.is_company_admin and not member.is_platform_admin and member.developer_id is None
+    # The company's admin is still the one the seed maps the company to.
+    assert User.get(User.email == "customer@demo.test").is_company_admin
+    page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
+    assert "Ask an admin (Customer)" in page and 'action="/apps/time-tracker-pro/buy"' not in page

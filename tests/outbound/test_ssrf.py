@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from market import config as market_config
+from market.catalog import revisions
 from market.notifications import outbox
 from market.outbound import http as outbound_http
 from models import App, AppNotification, Connection, Developer
@@ -311,11 +312,13 @@ def test_the_form_takes_a_public_https_webhook_url(app, auth, monkeypatch):
     url = "https://hooks.vendor.example/market/notifications"
     response = auth.post(f"/developer/apps/{listing.slug}/integration", integration_form(url))
     assert response.status_code == 303
-    assert App.get_by_id(listing.id).webhook_url == url
+    # A published app's new webhook URL waits for the admin (issue N, Deliver 2): it is taken.
+    assert revisions.changes(revisions.pending(listing))["webhook_url"] == url
     # Plain http is refused for a webhook, public or not.
     response = auth.post(f"/developer/apps/{listing.slug}/integration",
                          integration_form("http://hooks.vendor.example/market/notifications"))
-    assert response.status_code == 422 and App.get_by_id(listing.id).webhook_url == url
+    assert response.status_code == 422
+    assert revisions.changes(revisions.pending(listing))["webhook_url"] == url
 
 
 # ---------------------------------------------------------------------------- TLS

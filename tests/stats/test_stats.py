@@ -197,12 +197,14 @@ def test_entitled_counts_are_billings_grace_rule_in_sql(app, clock):
     entitled = [s for s in subscriptions if dunning.entitles(s, 7, now)]
     paying = [s for s in entitled if s.status != "trialing"]
     assert [s.status for s in entitled] == ["active", "trialing", "past_due", "past_due"]
+    # An active customer is a verified one (issue 17, DESIGN.md §3): the trial never paid.
+    active = [s for s in entitled if s.status != "trialing"]
     stats.refresh_app(listing.id, grace_days=7)
     row = AppStats.get(AppStats.app == listing)
-    assert (row.active_customers, row.paying_customers) == (len(entitled), len(paying))
+    assert (row.active_customers, row.paying_customers) == (len(active), len(paying))
     stats.stats_rebuild(grace_days=7)
     row = AppStats.get(AppStats.app == listing)
-    assert (row.active_customers, row.paying_customers) == (len(entitled), len(paying))
+    assert (row.active_customers, row.paying_customers) == (len(active), len(paying))
 
 
 def test_rebuilding_everything_bumps_the_store_generation_once_after_both(app, clock):

@@ -14,7 +14,8 @@ EXPECTED_EXEMPT = {
     "views.api.unknown",
 }
 ARGUMENTS = {"slug": "some-app", "token": "some-token", "member_id": "1", "plan_id": "1", "report_id": 1,
-             "review_id": 1, "rest": "x"}
+             "review_id": 1, "rest": "x",
+             "invitation_id": "1", "public_id": "some-session"}
 
 
 def _state_changing_rules(app):

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from market.catalog import listings
 from market.core import credentials
 from market.entitlement import rules as entitlements
+from market.oauth import gate
 from models import App, OAuthClient
 
 
@@ -19,12 +20,16 @@ class ActivationRefused(Exception):
     def __init__(self, reason, kind):
         super().__init__(reason)
         self.reason = reason
-        self.kind = kind  # not_entitled | no_landing_page | no_client
+        self.kind = kind  # not_published | not_entitled | no_landing_page | no_client
 
 
-def activatable_app(slug):
-    """A published app by slug, or None (drafts, rejected and unknown apps are not found)."""
-    return App.get_or_none(App.slug == slug, App.status.in_(("published", "suspended")))
+def activatable_app(slug, company=None):
+    """A published (or suspended) app by slug, or None: drafts, rejected and unknown apps are
+    not found, except the developer's own unpublished app for its test company."""
+    app = App.get_or_none(App.slug == slug)
+    if app is None or app.status == "suspended" or gate.app_may_serve(app, company):
+        return app
+    return None
 
 
 def _with_params(url, params):
@@ -37,6 +42,8 @@ def _with_params(url, params):
 def landing_url(company, app, secret_key, grace_days, now=None):
     """The signed landing-page URL that activates `app` for `company`; raises ActivationRefused
     when the company is not entitled or the app cannot be activated."""
+    if not gate.app_may_serve(app, company):
+        raise ActivationRefused(gate.refusal(app), "not_published")
     entitlement = entitlements.check(company, app, grace_days)
     if not entitlement.allowed:
         raise ActivationRefused(entitlement.reason, "not_entitled")
