@@ -195,6 +195,9 @@ def plans(slug):
 @developer_required
 def update_plan(slug, plan_id):
     listing = _own_app(slug)
+    refusal = _announced_price_refusal(listing, plan_id, request.form.get("price_kr"))
+    if refusal:
+        return _plans_page(listing, 422, plan_errors={_plan_key(plan_id): {"price_kr": refusal}})
     try:
         waits = revisions.edit_plan(listing, plan_id, request.form.to_dict())
     except listings.ListingNotFound:
@@ -202,6 +205,26 @@ def update_plan(slug, plan_id):
     except InvalidInput as problem:
         return _plans_page(listing, 422, plan_errors={_plan_key(plan_id): problem.errors})
     return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved." + (WAITING if waits else ""))
+
+
+def _announced_price_refusal(listing, plan_id, price_kr):
+    """A plan with a price change announced keeps its price until the change applies or is
+    withdrawn: subscribers were told one price and one date (billing.price_schedule)."""
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        return None
+    coming = price_schedule.open_change(plan)
+    if coming is None:
+        return None
+    try:
+        price_ore = listings.parse_kronor(price_kr)
+    except ValueError:
+        return None  # the plan form says what is wrong with it
+    if price_ore == plan.price_ore:
+        return None
+    return (f"{plan.name} has a price change announced for {coming.effective_on:%Y-%m-%d}: withdraw it "
+            "before setting another price. Nothing was changed.")
 
 
 def _plan_key(plan_id):

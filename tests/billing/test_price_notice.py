@@ -226,6 +226,12 @@ def test_the_developer_withdraws_the_change_and_every_subscriber_is_told(market)
     assert again.status_code == 422 and "withdraw it first" in again.text
     assert ScheduledPriceChange.select().count() == 1
 
+    # The plan's price cannot be edited around the notice subscribers were given.
+    edited = market.post(dev, f"/developer/apps/{listing.slug}/plans/{standard.id}",
+                         {"name": standard.name, "price_kr": "399", "trial_days": "0"})
+    assert edited.status_code == 422 and "withdraw it before setting another price" in edited.text
+    assert Plan.get_by_id(standard.id).price_ore == 19900
+
     withdrawn = market.post(dev, f"/developer/apps/{listing.slug}/plans/{standard.id}/price-change/withdraw")
     assert withdrawn.status_code == 303
     assert ScheduledPriceChange.get_by_id(change.id).withdrawn_at is not None
