@@ -700,13 +700,34 @@ class MailOnce(BaseModel):
         table_name = "mail_once"
 
 
+class ScheduledPriceChange(BaseModel):
+    """A plan's new price announced ahead (issue U, Deliver 1; market/billing/price_schedule.py):
+    from `effective_on` (a Stockholm date) new buyers pay `new_price_ore`, and each subscription
+    paying the old Stripe price moves at its first renewal on or after that date. Every
+    subscriber was told when it was scheduled. At most one open (neither withdrawn nor applied)
+    per plan; `applied_at` is when the plan itself took the new price."""
+    id = AutoField()
+    plan = ForeignKeyField(Plan, backref="scheduled_price_changes", on_delete="CASCADE")
+    old_price_ore = IntegerField()
+    new_price_ore = IntegerField()
+    old_stripe_price_id = CharField(max_length=64)
+    new_stripe_price_id = CharField(max_length=64)
+    effective_on = DateField(index=True)
+    created_at = DateTimeField(default=utcnow)
+    withdrawn_at = DateTimeField(null=True)
+    applied_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "scheduled_price_change"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
-    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce,
+    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

@@ -31,6 +31,8 @@ SETTINGS = {
     "OAUTH_REFRESH_GRACE": (int, 30, False),
     "STRIPE_SANDBOX_DATA": (str, None, False),
     "BILLING_GRACE_DAYS": (int, 7, False),
+    # Days between telling subscribers of a higher price and the date it applies (issue U).
+    "PRICE_NOTICE_DAYS": (int, 30, False),
     "RECOMMEND_MIN_ACTIVE": (int, 10, False),
     "RECOMMEND_MIN_RATING": (float, 3.0, False),
     "RATELIMIT_STORAGE_URI": (str, None, False),

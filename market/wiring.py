@@ -11,9 +11,11 @@ calls Stripe, mails or makes an HTTP request is an outbox row processed after co
 Blinker calls the receivers of one signal in no set order, so no handler relies on another.
 """
 from market.billing import signals as billing
+from market.catalog import signals as catalog
 from market.notifications import on_billing as notifications_on_billing
 from market.notifications import on_oauth as notifications_on_oauth
 from market.oauth import on_billing as oauth_on_billing
+from market.oauth import on_catalog as oauth_on_catalog
 from market.oauth import signals as oauth
 from market.reviews import on_billing as reviews_on_billing
 from market.stats import on_billing as stats_on_billing
@@ -22,9 +24,12 @@ from market.stats import on_oauth as stats_on_oauth
 
 def connect_signals():
     """Connect every room's handlers to the signals of the rooms before it."""
+    # catalog →
+    catalog.scopes_narrowed.connect(oauth_on_catalog.narrow_grants)
     # billing →
     billing.subscription_changed.connect(notifications_on_billing.tell_app_of_subscription)
     billing.subscription_changed.connect(stats_on_billing.recount_after_subscription_change)
+    billing.price_change_told.connect(notifications_on_billing.tell_app_of_price_change)
     billing.access_ended.connect(oauth_on_billing.revoke_grant_of_lost_access)
     billing.app_removed.connect(oauth_on_billing.revoke_grant_of_removed_app)
     billing.payment_reversed.connect(reviews_on_billing.recount_after_reversal)

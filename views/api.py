@@ -101,7 +101,9 @@ def api_error(error):
     if status == 401:
         headers["WWW-Authenticate"] = www_authenticate()
     elif error.kind == api.MISSING_SCOPE:
-        headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"'
+        # RFC 6750 §3.1: the scope the call needs, so the app knows what to ask the company for.
+        scope = f', scope="{error.scope}"' if getattr(error, "scope", None) else ""
+        headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"{scope}'
     return error_response(status, error.message, error.code, headers)
 
 

@@ -14,6 +14,7 @@ from market.billing import (
     dunning,
     gateway,
     ledger,
+    price_schedule,
     refusals,
     retirement,
     subscriptions,
@@ -187,10 +188,14 @@ def _my_app_rows(config, company):
     rows = []
     for app, sub in subscriptions.company_apps(company):
         pending = subscriptions.pending_plan_change(sub)
+        coming = price_schedule.notice_for(sub)
+        charge = subscriptions.next_charge(sub, config["VAT_PERCENT"], pending)
+        if pending is None:
+            charge = price_schedule.next_charge(sub, config["VAT_PERCENT"], coming, charge)
         row = {"app": app, "subscription": sub, "words": subscriptions.status_words(sub, grace),
                "status": status_view(sub, grace), "notices": [],
-               "plan": sub.plan if sub is not None else None,
-               "next_charge": subscriptions.next_charge(sub, config["VAT_PERCENT"], pending),
+               "plan": sub.plan if sub is not None else None, "price_change": coming,
+               "next_charge": charge,
                "connected": oauth2.active_connection(company, app) is not None,
                "live": sub is not None and sub.status in Subscription.LIVE_STATUSES,
                "plans": [], "invoices": None, "invoices_error": False,
@@ -205,6 +210,8 @@ def _my_app_rows(config, company):
             row["notices"].append({"kind": "suspended", "text": (
                 f"The App Market has suspended {app.name}: it is out of the store and cannot be opened "
                 f"from here. " + ("Your subscription does not renew: " if row["live"] else "") + ends)})
+        if coming is not None:
+            row["notices"].append({"kind": "price-change", "text": price_schedule.subscriber_notice(coming)})
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         try:

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from market.accounts import auth as accounts
 from market.accounts.companies import InvalidInput
-from market.billing import retirement
+from market.billing import price_schedule, retirement
 from market.catalog import listings, revisions, store
 from market.core.scopes import SCOPES
 from models import Developer
@@ -225,10 +225,12 @@ def integration(slug):
     return _saved(listing, "The integration settings are saved.", waits)
 
 
-def _plans_page(listing, status=200, form=None, errors=None, block=None, plan_errors=None):
+def _plans_page(listing, status=200, form=None, errors=None, block=None, plan_errors=None, price_form=None):
     return render_page("developer/plans.html", block, status=status, listing=listing,
                        plans=revisions.proposed_plans(listing), form=form or {}, errors=errors or {},
-                       plan_errors=plan_errors or {}, revision=revisions.pending(listing))
+                       plan_errors=plan_errors or {}, revision=revisions.pending(listing),
+                       price_changes=price_schedule.open_changes(listing.id), price_form=price_form or {},
+                       notice_days=current_app.config["PRICE_NOTICE_DAYS"])
 
 
 @bp.route("/developer/apps/<slug>/plans", methods=["GET", "POST"])
@@ -249,6 +251,9 @@ def plans(slug):
 @developer_required
 def update_plan(slug, plan_id):
     listing = _own_app(slug)
+    refusal = _announced_price_refusal(listing, plan_id, request.form.get("price_kr"))
+    if refusal:
+        return _plans_page(listing, 422, plan_errors={_plan_key(plan_id): {"price_kr": refusal}})
     try:
         waits = revisions.edit_plan(listing, plan_id, request.form.to_dict())
     except listings.ListingNotFound:
@@ -258,8 +263,65 @@ def update_plan(slug, plan_id):
     return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved." + (WAITING if waits else ""))
 
 
+def _announced_price_refusal(listing, plan_id, price_kr):
+    """A plan with a price change announced keeps its price until the change applies or is
+    withdrawn: subscribers were told one price and one date (billing.price_schedule)."""
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        return None
+    coming = price_schedule.open_change(plan)
+    if coming is None:
+        return None
+    try:
+        price_ore = listings.parse_kronor(price_kr)
+    except ValueError:
+        return None  # the plan form says what is wrong with it
+    if price_ore == plan.price_ore:
+        return None
+    return (f"{plan.name} has a price change announced for {coming.effective_on:%Y-%m-%d}: withdraw it "
+            "before setting another price. Nothing was changed.")
+
+
 def _plan_key(plan_id):
     return int(plan_id) if plan_id.isdigit() else plan_id
+
+
+@bp.post("/developer/apps/<slug>/plans/<plan_id>/price-change")
+@developer_required
+def schedule_price_change(slug, plan_id):
+    """A new price announced ahead (billing.price_schedule): not a revision, no approval."""
+    listing = _own_app(slug)
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        abort(404)
+    form = request.form.to_dict()
+    try:
+        change = price_schedule.schedule(current_app.config, listing, plan, form)
+    except price_schedule.PriceChangeRefused as problem:
+        return _plans_page(listing, 422, plan_errors={plan.id: {problem.field or "price_change": problem.message}},
+                           price_form={plan.id: form})
+    return finished(f"/developer/apps/{listing.slug}/plans",
+                    f"{plan.name}: {price_schedule.notice_words(change)}. Every subscriber has been told.")
+
+
+@bp.post("/developer/apps/<slug>/plans/<plan_id>/price-change/withdraw")
+@developer_required
+def withdraw_price_change(slug, plan_id):
+    listing = _own_app(slug)
+    try:
+        plan = listings.listing_plan(listing, plan_id)
+    except listings.ListingNotFound:
+        abort(404)
+    try:
+        price_schedule.withdraw(current_app.config, listing, plan)
+    except price_schedule.PriceChangeRefused as problem:
+        return _plans_page(listing, 422, plan_errors={plan.id: {"price_change": problem.message}})
+    except price_schedule.NotFound as problem:
+        return _plans_page(listing, 404, plan_errors={plan.id: {"price_change": problem.message}})
+    return finished(f"/developer/apps/{listing.slug}/plans",
+                    f"The price change of {plan.name} is withdrawn; every subscriber has been told.")
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>/retire")

@@ -55,22 +55,28 @@ def authorize():
         return render_template("oauth/refused.html", app=app, reason=refusal, user=user,
                                denied_url=denied_url), 403
 
+    # Consent for more scopes shows what was granted apart from what is asked for anew.
+    granted = consent.granted_scopes(user.company_id, app)
+    asked = [name for name in requested if name not in granted]
     if request.method == "POST":
         decision = request.form.get("decision")
         if decision == "deny":
+            # The existing grant stays as it was.
             return redirect(oauth2.error_redirect(grant.redirect_uri, "access_denied",
                                                   "The company admin declined.", state), 302)
         if decision != "allow":
             return render_template("oauth/consent.html", app=app, company=user.company,
-                                   scopes=scopes.describe(requested), unreviewed=unreviewed,
-                                   error="Choose Allow or Deny."), 400
+                                   scopes=scopes.describe(asked), granted=scopes.describe(granted),
+                                   unreviewed=unreviewed, error="Choose Allow or Deny."), 400
         try:
-            consent.grant_access(current_app.config, user, app, requested)
+            connection = consent.grant_access(current_app.config, user, app, requested)
         except consent.ConsentRefused as refused:
             return _refuse_page("unauthorized_client", str(refused), 403)
+        grant.issued_scope = consent.issued_scope(connection, grant.client.row)
     elif not consent.already_granted(user.company_id, app, requested):
         return render_template("oauth/consent.html", app=app, company=user.company,
-                               scopes=scopes.describe(requested), unreviewed=unreviewed, error=None)
+                               scopes=scopes.describe(asked), granted=scopes.describe(granted),
+                               unreviewed=unreviewed, error=None)
     response = oauth2.authorization.create_authorization_response(grant_user=user, grant=grant)
     return oauth2.with_issuer(response)
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from market.accounts import companies
-from market.billing import subscriptions
+from market.billing import price_schedule, subscriptions
 from market.catalog import store
 from market.oauth import connections as oauth2
 from views import render_page
@@ -65,7 +65,10 @@ def app_page(slug):
     page = _shared(("app", slug), lambda: store.published_app(slug))
     if page is None:
         return render_page("store/not_found.html", status=404, slug=slug)
-    return render_page("store/app.html", page=page, reader=_reader(page.app))
+    # The coming prices change only with the store generation (billing.price_schedule bumps it).
+    coming = _shared(("price-notices", slug), lambda: {
+        plan_id: price_schedule.notice_words(change) for plan_id, change in price_schedule.open_changes(page.app.id).items()})
+    return render_page("store/app.html", page=page, coming_prices=coming, reader=_reader(page.app))
 
 
 def _reader(listing):

@@ -49,11 +49,12 @@ class ApiError(Exception):
     """An error the API answers in the ErrorInformation shape: its `kind` (one of the names
     above), the message and the platform-style error code."""
 
-    def __init__(self, kind, message, code):
+    def __init__(self, kind, message, code, scope=None):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.code = code
+        self.scope = scope  # the scope missing (MISSING_SCOPE): named in WWW-Authenticate too
 
 
 # Error codes in the style of the platform's API: one per kind of failure.
@@ -98,8 +99,8 @@ def grant_of(token_row):
 
 def require_scope(grant, scope):
     if scope not in grant.scopes:
-        raise ApiError(MISSING_SCOPE, f"This access token lacks the scope '{scope}'. Ask the company for it "
-                       "in a new authorization.", CODE_MISSING_SCOPE)
+        raise ApiError(MISSING_SCOPE, f"insufficient_scope: this access token lacks the scope '{scope}'. Ask "
+                       "the company for it in a new authorization.", CODE_MISSING_SCOPE, scope=scope)
 
 
 def require_entitlement(grant, grace_days, now=None):

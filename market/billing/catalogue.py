@@ -40,15 +40,22 @@ def ensure_price(config, plan, app=None):
     if plan.stripe_price_id:
         return plan.stripe_price_id
     app = app or plan.app
-    product_id = ensure_product(config, app)
-    price = gateway.stripe_client(config).v1.prices.create({
-        "product": product_id, "currency": plan.currency, "unit_amount": plan.price_ore,
-        "recurring": {"interval": "month"}, "tax_behavior": "exclusive", "nickname": plan.name,
-        "metadata": {"plan_id": str(plan.id), "app_id": str(app.id)},
-    }, gateway.options("price", plan.id, plan.price_ore))
-    Plan.update(stripe_price_id=price.id).where(Plan.id == plan.id, Plan.stripe_price_id.is_null()).execute()
+    price_id = new_price(config, plan, app, plan.price_ore, "price", plan.id, plan.price_ore)
+    Plan.update(stripe_price_id=price_id).where(Plan.id == plan.id, Plan.stripe_price_id.is_null()).execute()
     plan.stripe_price_id = Plan.get_by_id(plan.id).stripe_price_id
     return plan.stripe_price_id
+
+
+def new_price(config, plan, app, price_ore, *key):
+    """A Stripe price of `price_ore` a month for the plan, under the idempotency key `key`
+    (a scheduled price change makes the plan's next price ahead: billing.price_schedule)."""
+    product_id = ensure_product(config, app)
+    price = gateway.stripe_client(config).v1.prices.create({
+        "product": product_id, "currency": plan.currency, "unit_amount": price_ore,
+        "recurring": {"interval": "month"}, "tax_behavior": "exclusive", "nickname": plan.name,
+        "metadata": {"plan_id": str(plan.id), "app_id": str(app.id)},
+    }, gateway.options(*key))
+    return price.id
 
 
 def sync_app(config, app):

@@ -4,7 +4,7 @@ webhook has made the bought subscription live yet."""
 import datetime
 
 from market.accounts import companies
-from market.billing import catalogue, dunning, gateway
+from market.billing import catalogue, dunning, gateway, price_schedule
 from market.billing.refusals import AlreadyEntitled, AlreadyPaid, BuyRefused, InvalidChoice, NotFound
 from market.billing.subscriptions import current_subscription
 from market.billing.transactions import lock_company, write_transaction
@@ -50,6 +50,10 @@ def _session_params(config, company, app, plan, tax_rate, price_id):
         "metadata": metadata,
         "description": app.name,
     }
+    coming = price_schedule.open_change(plan)
+    if coming is not None and coming.old_stripe_price_id == price_id:
+        # Bought during the notice: the buyer is told, and moves with the subscribers told.
+        subscription_data["description"] = f"{app.name} — {price_schedule.notice_words(coming)}"
     if plan.trial_days and not had_subscription(company, app):
         subscription_data["trial_period_days"] = plan.trial_days
     return {

@@ -25,3 +25,7 @@ app_removed = _signals.signal("app-removed")
 # lost dispute reversed (part of) a payment, or a failed refund was booked back. A payment
 # refunded in full no longer makes its company a verified customer (DESIGN.md §3).
 payment_reversed = _signals.signal("payment-reversed")
+
+# sender: the Subscription told; kind: "subscription.price_change_scheduled" or
+# "subscription.price_change_withdrawn"; change: the ScheduledPriceChange (billing.price_schedule).
+price_change_told = _signals.signal("price-change-told")

@@ -14,7 +14,7 @@ Domain functions take explicit arguments and never read `request`; input errors 
 import json
 
 from market.accounts.companies import InvalidInput
-from market.catalog import listings, store
+from market.catalog import listings, signals, store
 from market.catalog.listings import ListingNotFound
 from market.core import money
 from market.data.database import is_postgres
@@ -404,6 +404,10 @@ def approve(listing):
             if "scopes" in proposed:
                 client_fields["scopes"] = " ".join(proposed["scopes"])
             OAuthClient.update(**client_fields).where(OAuthClient.id == client.id).execute()
+            if "scopes" in proposed and set(client.scopes.split()) - set(proposed["scopes"]):
+                # A scope taken away is taken from every grant at once (the oauth room).
+                signals.scopes_narrowed.send(App.get_by_id(listing.id), scopes=list(proposed["scopes"]),
+                                             now=utcnow())
         fresh = App.get_by_id(listing.id)
         if "plans" in proposed:
             _apply_plans(fresh, proposed["plans"])

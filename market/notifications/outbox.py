@@ -28,7 +28,8 @@ from models import App, AppNotification, db, utcnow
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("subscription.created", "subscription.updated", "subscription.canceled", "connection.revoked")
+EVENT_TYPES = ("subscription.created", "subscription.updated", "subscription.canceled", "connection.revoked",
+               "subscription.price_change_scheduled", "subscription.price_change_withdrawn")
 # After the first attempt fails: 1 min, 5 min, 30 min, 2 h, 12 h; then the market gives up.
 RETRY_DELAYS = (datetime.timedelta(minutes=1), datetime.timedelta(minutes=5),
                 datetime.timedelta(minutes=30), datetime.timedelta(hours=2), datetime.timedelta(hours=12))
@@ -80,6 +81,13 @@ def enqueue(app, kind, company, data=None, now=None):
 def subscription_changed(subscription, kind, now=None):
     return enqueue(subscription.app, kind, subscription.company,
                    {"subscription": subscription_data(subscription)}, now)
+
+
+def price_change(subscription, kind, old_amount, new_amount, effective_on, now=None):
+    """subscription.price_change_scheduled / _withdrawn: amounts in öre, the date ISO."""
+    return enqueue(subscription.app, kind, subscription.company,
+                   {"old_amount": old_amount, "new_amount": new_amount, "effective_on": effective_on.isoformat(),
+                    "subscription": subscription_data(subscription)}, now)
 
 
 def connection_revoked(company, app, now=None):

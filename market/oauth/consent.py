@@ -35,6 +35,20 @@ def already_granted(company, app, scopes):
             and set(scopes) <= set(connection.scopes.split()))
 
 
+def granted_scopes(company, app):
+    """The scopes the company's active grant to the app holds (none without one)."""
+    connection = Connection.get_or_none(Connection.company == company, Connection.app == app,
+                                        Connection.revoked_at.is_null())
+    return connection.scopes.split() if connection is not None else []
+
+
+def issued_scope(connection, client_row):
+    """What a pair issued after consent carries: the whole grant (what was granted before and
+    what was just allowed), within what the app's client may still ask for."""
+    allowed = set(client_row.scopes.split())
+    return " ".join(name for name in connection.scopes.split() if name in allowed)
+
+
 class ConsentRefused(Exception):
     """The app may not be connected for this company (the status gate said no)."""
 

@@ -82,11 +82,15 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    # Set by the consent page after the admin allowed more scopes: the code (and the pair it
+    # gives) carries the whole grant, not only what this request named (consent.issued_scope).
+    issued_scope = None
 
     def save_authorization_code(self, code, request):
         data = request.payload.data
         tokens.save_authorization_code(
-            _config(), code, request.client.row, request.user, request.payload.redirect_uri, request.scope,
+            _config(), code, request.client.row, request.user, request.payload.redirect_uri,
+            self.issued_scope or request.scope,
             data.get("code_challenge"), data.get("code_challenge_method"), data.get("access_type") == "offline")
 
     def query_authorization_code(self, code, client):
