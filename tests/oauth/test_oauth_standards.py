@@ -60,7 +60,8 @@ def test_no_credentials_learn_the_realm_only_and_a_bad_token_its_error(client):
     narrow = factories.issue_token(connection, scope="companyinformation")
     refused = client.get("/api/v1/customers", headers={"Authorization": f"Bearer {narrow}"})
     assert refused.status_code == 403
-    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope"'
+    # The scope the call needs is named (RFC 6750 §3.1; issue U, incremental consent).
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="customer"'
 
 
 def test_the_resource_protector_without_credentials_says_realm_only(app):
