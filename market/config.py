@@ -28,6 +28,9 @@ SETTINGS = {
     "OAUTH_REFRESH_GRACE": (int, 30, False),
     "STRIPE_SANDBOX_DATA": (str, None, False),
     "BILLING_GRACE_DAYS": (int, 7, False),
+    # Money back (issue T): days after a subscription's first paid invoice in which its company's
+    # admin may end it with a full refund; 0 turns it off.
+    "REFUND_WINDOW_DAYS": (int, 14, False),
     "RECOMMEND_MIN_ACTIVE": (int, 10, False),
     "RECOMMEND_MIN_RATING": (float, 3.0, False),
     "RATELIMIT_STORAGE_URI": (str, None, False),
