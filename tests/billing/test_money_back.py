@@ -22,7 +22,7 @@ from models import (
     Subscription,
 )
 from tests import factories
-from tests.billing.conftest import sandbox_config
+from tests.billing.conftest import event, post_event, sandbox_config
 from tests.billing.test_lifecycle import bought
 from tests.billing.test_purchase import buy, make_shop, pay
 
@@ -152,3 +152,37 @@ def test_a_trial_that_never_paid_has_nothing_to_refund(market):
     assert market.sandbox.requests(path=f"/v1/subscriptions/{sub.stripe_subscription_id}", method="DELETE") == []
     assert Subscription.get_by_id(sub.id).status == "trialing"
     assert MoneyBack.select().count() == 0
+
+
+def test_a_failed_refund_is_shown_to_the_customer_and_the_admin_and_access_stays_ended(market):
+    listing, plan, buyer, http, sub = bought(market)
+    connection = factories.connection(buyer.company, listing)
+    payment = LedgerEntry.get(LedgerEntry.kind == "payment")
+    assert market.post(http, f"/account/apps/{listing.slug}/refund").status_code == 303
+    market.settle()
+    reversal = LedgerEntry.get(LedgerEntry.kind == "refund")
+    assert "data-notice=\"refund-failed\"" not in http.get(market.url + "/account/apps", timeout=10).text
+    # The bank gives the refund back: Stripe says refund.failed.
+    refund = gateway.plain(gateway.stripe_client(market.app.config).v1.refunds.retrieve(reversal.stripe_ref))
+    failed = dict(refund, status="failed", failure_reason="expired_or_canceled_card")
+    response = post_event(market.app.test_client(), event("refund.failed", failed),
+                          secret=market.app.config["STRIPE_WEBHOOK_SECRET"])
+    assert response.status_code == 200
+    assert ledger.reversed_so_far(payment) == 0 and ledger.totals()["gross"] == payment.gross_ore
+    # The customer is told; the subscription and the grant stay ended.
+    page = http.get(market.url + "/account/apps", timeout=10).text
+    row = page.split(f'<tr data-app="{listing.slug}">', 1)[1].split("</tr>", 1)[0]
+    assert 'data-notice="refund-failed"' in row and "248,75 kr could not be refunded" in row
+    assert Subscription.get_by_id(sub.id).status == "canceled"
+    assert Connection.get_by_id(connection.id).revoked_at is not None
+    assert 'href="/account/apps/' + listing.slug + '/refund"' not in page
+    # The platform admin sees it and can refund the payment again from the refunds page.
+    factories.user(email="root@example.test", is_platform_admin=True)
+    admin = market.login("root@example.test")
+    admin_page = admin.get(market.url + "/admin/refunds", timeout=10).text
+    unfinished = admin_page.split('class="money-back-unfinished"', 1)[1].split("</ul>", 1)[0]
+    assert listing.name in unfinished and "248,75 kr left to refund" in unfinished
+    payment_row = admin_page.split(f'data-payment="{payment.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Refund…" in payment_row
+    # A second money back is still refused: the retry is the admin's.
+    assert market.post(http, f"/account/apps/{listing.slug}/refund").status_code == 409
