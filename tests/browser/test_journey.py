@@ -344,7 +344,7 @@ def purchase(chromium, demo, dashboard_before):
                               body="<!doctype html><title>Time Tracker Pro</title><h1>Welcome to Time Tracker Pro</h1>")
 
             page.route("https://time-tracker-pro.example.com/**", the_apps_own_site)
-            page.locator('#my-apps tr[data-app="time-tracker-pro"]').get_by_role("button", name="Activate").click()
+            page.locator('tr[data-app="time-tracker-pro"]').get_by_role("button", name="Activate").click()
             page.wait_for_url(re.compile(r"^https://time-tracker-pro\.example\.com/start\?"))
             expect()(page.locator("h1")).to_have_text("Welcome to Time Tracker Pro")
             signed = parse_qs(urlparse(landing["url"]).query)
