@@ -12,11 +12,13 @@ from werkzeug.serving import make_server
 from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
+from market.api import health as api_health
 from market.billing import catalogue, replay
 from market.data import database
 from market.jobs import demo, rebuild, seed, sweep
 from market.notifications import outbox as notifications
 from market.notifications import web as notifications_web
+from market.oauth import scope_retirement
 from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
@@ -96,7 +98,17 @@ def register_commands(app):
         """Apply the migrations not yet applied."""
         with db.connection_context():
             done = database.migrate(db)
+            retired = scope_retirement.retire_unserved_scopes(app.config)
         click.echo("applied: " + (", ".join(done) if done else "nothing to do"))
+        if retired:
+            click.echo("unserved scopes removed from: " + ", ".join(retired))
+
+    @app.cli.command("api-health-flush")
+    def api_health_flush_command():
+        """Add this process's API health counts to the database now (workers do it every 10 s)."""
+        with db.connection_context():
+            written = api_health.flush(app.config, app.extensions["api_health"])
+        click.echo(f"api health: {written} call(s) flushed")
 
     @app.cli.command("stats-rebuild")
     def stats_rebuild_command():

@@ -39,3 +39,10 @@ def pre_fork(server, worker):
     from app import close_pool
 
     close_pool()
+
+
+def worker_exit(server, worker):
+    # A stopping worker adds its API health counts to the database (market/api/health.py).
+    from market.api import health
+
+    health.flush_all()

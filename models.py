@@ -183,6 +183,12 @@ class App(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     published_at = DateTimeField(null=True, index=True)
+    # The rich listing (issue P 5): support (an e-mail address or URL), website, privacy policy,
+    # and the screenshots' file names (space-separated, in order; stored like icons).
+    support = CharField(max_length=500, default="")
+    website_url = CharField(max_length=500, null=True)
+    privacy_url = CharField(max_length=500, null=True)
+    screenshots = TextField(default="")
 
 
 class AppStats(BaseModel):
@@ -216,6 +222,7 @@ class Plan(BaseModel):
     active = BooleanField(default=True)
     position = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    description = TextField(default="")  # what the plan gives: one feature a line
 
 
 class PlanPriceChange(BaseModel):
@@ -622,6 +629,65 @@ class ConnectionUseDay(BaseModel):
         indexes = ((("connection", "day"), True),)
 
 
+class StatementMonth(BaseModel):
+    """A developer's monthly statement as it stood when its month closed (issue U item 4): kept
+    once, so a month once closed never changes; later events are booked in the open month."""
+    id = AutoField()
+    developer = ForeignKeyField(Developer, on_delete="CASCADE")
+    month = CharField(max_length=7)  # YYYY-MM, a calendar month in Europe/Stockholm
+    body = TextField()  # the statement's rows and payouts as JSON
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "statement_month"
+        indexes = ((("developer", "month"), True),)
+
+
+class ApiHealthDay(BaseModel):
+    """An app's API calls of one day (UTC), added up from every worker's counters (issue U item 3)."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    calls = IntegerField(default=0)
+    client_errors = IntegerField(default=0)  # 4xx, 429 included
+    server_errors = IntegerField(default=0)  # 5xx
+    throttled = IntegerField(default=0)  # 429
+    refresh_failed = IntegerField(default=0)
+    token_errors = IntegerField(default=0)
+    jump_mailed_at = DateTimeField(null=True)  # at most one jump mail per app and day
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "api_health_day"
+        indexes = ((("app", "day"), True),)
+
+
+class ApiHealthLatency(BaseModel):
+    """How many of an app's calls of a day took up to `bucket_ms` (a histogram, for the p95)."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    bucket_ms = IntegerField()
+    calls = IntegerField(default=0)
+
+    class Meta:
+        table_name = "api_health_latency"
+        indexes = ((("app", "day", "bucket_ms"), True),)
+
+
+class ApiHealthThrottle(BaseModel):
+    """How often a company's calls to an app were refused with 429 on a day."""
+    id = AutoField()
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    day = DateField()
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    throttled = IntegerField(default=0)
+
+    class Meta:
+        table_name = "api_health_throttle"
+        indexes = ((("app", "day", "company"), True),)
+
+
 class MoneyBack(BaseModel):
     """A company's money back for an app (issue T): once per company and app, ever. Written
     before Stripe is asked, so two requests cannot both refund; `error` keeps what went wrong."""
@@ -643,7 +709,8 @@ MODELS = [
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
-    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, MoneyBack,
+    PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
+    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MoneyBack,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

@@ -1254,6 +1254,41 @@ class Api:
         self.e.close_dispute(dispute, won=False)
         return dispute
 
+    # ------------------------------------------------------------------ payouts
+    @route("POST", "/v1/payouts")
+    def payout_create(self, ctx, p):
+        """A manual payout of the account's balance (a connected account's with Stripe-Account)."""
+        amount = p.int("amount", required=True)
+        currency = p.str("currency", required=True)
+        if currency.lower() != CURRENCY:
+            raise invalid(f"The currency {currency} is not supported by the sandbox.", param="currency")
+        description, metadata = p.str("description"), p.metadata()
+        method = p.str("method", default="standard", choices=("standard", "instant"))
+        p.done("statement_descriptor", "destination", "source_type")
+        return self.e.payout(ctx.account, amount, description=description, metadata=metadata, method=method)
+
+    @route("GET", "/v1/payouts/<id>")
+    def payout_get(self, ctx, p, id):
+        return self.e.get(id, "payout", ctx.account)
+
+    @route("GET", "/v1/payouts")
+    def payout_list(self, ctx, p):
+        """The payouts of the account named by Stripe-Account (the platform's own without it)."""
+        objs = self.e.all("payout", ctx.account)
+        for key in ("status", "destination"):
+            if p.has(key):
+                value = p.str(key)
+                objs = [o for o in objs if o[key] == value]
+        if p.has("arrival_date"):
+            arrival = p.dict("arrival_date")
+            bounds = {k: arrival.int(k) for k in ("gt", "gte", "lt", "lte")}
+            arrival.done()
+            for k, v in bounds.items():
+                if v is not None:
+                    objs = [o for o in objs if {"gt": o["arrival_date"] > v, "gte": o["arrival_date"] >= v,
+                                                "lt": o["arrival_date"] < v, "lte": o["arrival_date"] <= v}[k]]
+        return Listing(created_filter(p, objs), "/v1/payouts")
+
     # ------------------------------------------------------------------ balance
     @route("GET", "/v1/balance")
     def balance_get(self, ctx, p):

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import cards
-from .errors import card_declined, invalid, no_such
+from .errors import StripeError, card_declined, invalid, no_such
 from .shapes import blank
 
 API_VERSION = "2026-10-28.endive"
@@ -43,7 +43,7 @@ PREFIXES = {
     "billing_portal.session": "bps_", "charge": "ch_", "checkout.session": "cs_test_",
     "customer": "cus_", "dispute": "dp_", "event": "evt_", "fee_refund": "fr_", "invoice": "in_",
     "invoice_payment": "inpay_", "invoiceitem": "ii_", "line_item": "il_", "payment_intent": "pi_",
-    "payment_method": "pm_", "price": "price_", "product": "prod_", "refund": "re_",
+    "payment_method": "pm_", "payout": "po_", "price": "price_", "product": "prod_", "refund": "re_",
     "subscription": "sub_", "subscription_item": "si_", "tax_rate": "txr_",
     "test_helpers.test_clock": "clock_", "transfer": "tr_", "transfer_reversal": "trr_",
     "webhook_endpoint": "we_", "item": "li_",
@@ -451,6 +451,25 @@ class Engine:
             "pending": [{"amount": 0, "currency": CURRENCY, "source_types": {"card": 0}}],
             "connect_reserved": [{"amount": 0, "currency": CURRENCY}],
         }
+
+    def payout(self, account, amount, description=None, metadata=None, method="standard"):
+        """A payout of a connected account's balance to its bank: paid at once (the sandbox has
+        no banking days), its balance transaction taking the amount out of the balance."""
+        available = self.balance(account)["available"][0]["amount"]
+        if amount <= 0:
+            raise invalid("Invalid positive integer", param="amount")
+        if amount > available:
+            raise StripeError(400, "You have insufficient funds in your Stripe account for this transfer.",
+                              code="balance_insufficient", param="amount")
+        now = self.now()
+        payout = self.create("payout", {
+            "amount": amount, "arrival_date": now, "automatic": False, "currency": CURRENCY,
+            "description": description, "destination": "ba_" + token(24), "metadata": metadata or {},
+            "method": method, "reconciliation_status": "completed", "source_type": "card",
+            "status": "paid", "type": "bank_account", "trace_id": {"status": "supported", "value": None},
+        }, account=account)
+        payout["balance_transaction"] = self.balance_txn(account, -amount, "payout", payout["id"], "payout")
+        return payout
 
     # ------------------------------------------------------------------ accounts
     @staticmethod

@@ -163,6 +163,13 @@ KEYS: dict[str, tuple[str, ...]] = {
         "created", "deletes_after", "frozen_time", "id", "livemode", "name", "object", "status",
         "status_details",
     ),
+    "payout": (
+        "amount", "application_fee", "application_fee_amount", "arrival_date", "automatic",
+        "balance_transaction", "created", "currency", "description", "destination",
+        "failure_balance_transaction", "failure_code", "failure_message", "id", "livemode", "metadata",
+        "method", "object", "original_payout", "payout_method", "reconciliation_status", "reversed_by",
+        "source_type", "statement_descriptor", "status", "trace_id", "type",
+    ),
     "transfer": (
         "amount", "amount_reversed", "balance_transaction", "created", "currency", "description",
         "destination", "destination_payment", "id", "livemode", "metadata", "object", "reversals",

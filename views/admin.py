@@ -50,6 +50,16 @@ def review():
     return _queue_page()
 
 
+@bp.get("/admin/review/<slug>/preview")
+@platform_admin_required
+def preview(slug):
+    """What the admin approves: the store's app page with the app's proposed values, the same
+    page the developer previews (catalog.revisions.preview_page)."""
+    page = render_page("store/app.html", page=revisions.preview_page(_app(slug)))
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
 @bp.post("/admin/review/<slug>/approve")
 @platform_admin_required
 def approve(slug):

@@ -12,12 +12,13 @@ from functools import wraps
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from market.api import health as api_health
 from market.api import openapi as api_openapi
 from market.api import resources as api
 from market.api.resources import ApiError
-from market.oauth import connections
+from market.oauth import connections, tokens
 from market.oauth import web as oauth_web
 from views.security import csrf_exempt
 
@@ -43,6 +44,33 @@ def init_app(app):
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
     limiter.init_app(app)
+    app.extensions["api_health"] = api_health.new_counters()
+
+
+@bp.before_request
+def _start_clock():
+    g.api_started = time.perf_counter()
+
+
+@bp.after_request
+def _count_call(response):
+    """Every answered call of a known app counts for its API health (market/api/health.py)."""
+    grant = g.get("api_grant")
+    app_id = grant.app.id if grant is not None else g.get("api_token_app")
+    if app_id is not None and "api_started" in g:
+        latency_ms = (time.perf_counter() - g.api_started) * 1000
+        counters = current_app.extensions["api_health"]
+        counters.call(app_id, response.status_code, latency_ms,
+                      company_id=grant.company.id if grant is not None else None,
+                      token_error=g.get("api_token_app") is not None)
+        api_health.flush_if_due(current_app.config, counters)
+    return response
+
+
+def _token_app(presented):
+    """The app of a token the API refused (expired, revoked), for its health figures."""
+    row = tokens.token_by_access(presented.strip())
+    return row.client.app_id if row is not None else None
 
 
 def error_response(status, message, code, headers=None):
@@ -71,8 +99,22 @@ def api_error(error):
     status = STATUS_OF[error.kind]
     headers = {}
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+        headers["WWW-Authenticate"] = www_authenticate()
+    elif error.kind == api.MISSING_SCOPE:
+        headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"'
     return error_response(status, error.message, error.code, headers)
+
+
+REALM = "api"
+
+
+def www_authenticate():
+    """RFC 6750 §3.1: a request without credentials learns only the scheme and realm; an error
+    code is for a token that was sent and refused."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+    return f'Bearer realm="{REALM}"'
 
 
 @bp.errorhandler(HTTPException)
@@ -117,6 +159,7 @@ def _authenticate():
     try:
         token = oauth_web.require_oauth.acquire_token()
     except OAuth2Error:
+        g.api_token_app = _token_app(token)
         raise ApiError(api.UNAUTHENTICATED, "The access token is invalid, expired or revoked.",
                        api.CODE_INVALID_TOKEN) from None
     return api.grant_of(token.row)
@@ -229,25 +272,3 @@ def invoices(grant):
 @api_call(scope="invoice")
 def invoice(grant, document_number):
     return _ok(api.get_invoice(grant, document_number))
-
-
-@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@csrf_exempt
-def unknown(rest):
-    """Unknown paths and methods under /api/v1 answer in JSON too (the market's HTML error
-    pages would mean nothing to an integration)."""
-    adapter = current_app.url_map.bind("")
-    allowed = []
-    for method in ("GET", "POST"):
-        try:
-            endpoint, _ = adapter.match(request.path, method=method)
-        except (NotFound, MethodNotAllowed):
-            continue
-        except HTTPException:
-            continue
-        if endpoint != "api.unknown":
-            allowed.append(method)
-    if allowed:
-        raise MethodNotAllowed(valid_methods=allowed)
-    raise NotFound()

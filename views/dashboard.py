@@ -10,10 +10,12 @@ import time
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from market.api import health as api_health
 from market.billing import gateway, replay
 from market.billing.dunning import customers_in_dunning
 from market.catalog import listings, revisions
 from market.dashboards import figures as dashboard
+from market.dashboards import statements
 from market.notifications import outbox as notifications
 from models import Developer
 from views import render_page
@@ -55,8 +57,10 @@ def developer_dashboard():
                                          config["RECOMMEND_MIN_ACTIVE"], config["RECOMMEND_MIN_RATING"])
     history = dashboard.history(current_user.developer_id, period, now, app=app_id)
     dunning = customers_in_dunning(current_user.developer_id, config["BILLING_GRACE_DAYS"], app=app_id)
+    health = api_health.developer_health(current_user.developer_id, now.date(), app=app_id)
     return render_page("dashboard/developer.html", "figures", developer=Developer.get_by_id(current_user.developer_id),
                        figures=figures, history=history, period=period, problem=problem, selected=selected,
+                       health=health, health_as_of=api_health.as_of(),
                        dunning=dunning, platform_percent=config["PLATFORM_FEE_PERCENT"],
                        export_args=_export_args(period, selected))
 
@@ -107,6 +111,52 @@ def export_customers():
     selected = _selected_app()
     rows = dashboard.customer_rows(current_user.developer_id, app=selected.id if selected else None)
     return _csv_response("customers.csv", dashboard.CUSTOMERS_CSV_HEADER, rows)
+
+
+# ---------------------------------------------------------------------------------- statements
+@bp.get("/developer/statements")
+@developer_required
+def statement_months():
+    now, _ = dashboard.now_and_today()
+    months = statements.months(current_user.developer_id, now)
+    return render_page("dashboard/statements.html", None, months=months, now=now, label=statements.label,
+                       is_closed=statements.is_closed, closing_text=statements.closing_text)
+
+
+@bp.get("/developer/statements/<name>")
+@developer_required
+def statement_page(name):
+    """`YYYY-MM` is the page, `YYYY-MM.csv` the CSV; any other name, or an app of another
+    developer, is not found."""
+    as_csv = name.endswith(".csv")
+    month = statements.parse_month(name[:-4] if as_csv else name)
+    if month is None:
+        abort(404)
+    selected = _selected_app()
+    now, _ = dashboard.now_and_today()
+    try:
+        body = statements.statement(current_app.config, current_user.developer_id, month, now,
+                                    app_slug=selected.slug if selected else None)
+    except statements.StatementUnavailable:
+        return render_page("errors/error.html", None, status=503, title="Statement not ready",
+                           message="Stripe did not answer when asked for your payouts. Nothing was kept; "
+                                   "try again in a minute.")
+    if as_csv:
+        return _statement_csv(f"statement-{statements.label(month)}.csv", body)
+    return render_page("dashboard/statement.html", None, body=body, month=month, selected=selected,
+                       label=statements.label)
+
+
+def _statement_csv(filename, body):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(statements.CSV_HEADER)
+    writer.writerows(statements.csv_rows(body))
+    response = Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/developer/reviews")

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from market.accounts import auth as accounts
 from market.accounts.companies import InvalidInput
 from market.billing import retirement
-from market.catalog import listings, revisions
+from market.catalog import listings, revisions, store
 from market.core.scopes import SCOPES
 from models import Developer
 from views import render_page
@@ -56,7 +56,9 @@ def _listing_form(listing):
     """The form shows what the developer last proposed: a pending revision builds on itself."""
     values = revisions.proposed_values(listing)
     return {"name": values["name"], "vendor_name": values["vendor_name"] or "", "tagline": values["tagline"],
-            "description": values["description"], "category": values["category"] or ""}
+            "description": values["description"], "category": values["category"] or "",
+            "support": values["support"] or "", "website_url": values["website_url"] or "",
+            "privacy_url": values["privacy_url"] or ""}
 
 
 @bp.get("/developer/apps")
@@ -102,8 +104,7 @@ def _app_page(listing, status=200, errors=None):
 @developer_required
 def edit_app(slug):
     listing = _own_app(slug)
-    context = {"listing": listing, "categories": listings.categories(), "icon_url": _icon_url(listing),
-               "icon_errors": {}}
+    context = _edit_context(listing)
     if request.method == "GET":
         return render_page("developer/edit.html", None, form=_listing_form(listing), errors={}, **context)
     form = request.form.to_dict()
@@ -112,6 +113,16 @@ def edit_app(slug):
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "listing_form", form=form, errors=problem.errors, **context)
     return _saved(listing, "The listing is saved.", waits)
+
+
+def _edit_context(listing, **extra):
+    context = {"listing": listing, "categories": listings.categories(), "icon_url": _icon_url(listing),
+               "icon_errors": {}, "screenshot_errors": {},
+               "screenshots": revisions.proposed_values(listing)["screenshots"],
+               "max_screenshots": listings.MAX_SCREENSHOTS,
+               "max_screenshot_mb": f"{listings.MAX_SCREENSHOT_BYTES / (1024 * 1024):g}"}
+    context.update(extra)
+    return context
 
 
 def _icon_url(listing):
@@ -130,10 +141,55 @@ def upload_icon(slug):
     try:
         waits = revisions.edit_icon(icons_dir(), listing, data)
     except InvalidInput as problem:
-        return form_errors("developer/edit.html", "icon_form", listing=listing, categories=listings.categories(),
-                           icon_url=_icon_url(listing), form=_listing_form(listing), errors={},
-                           icon_errors=problem.errors)
+        return form_errors("developer/edit.html", "icon_form", form=_listing_form(listing), errors={},
+                           **_edit_context(listing, icon_errors=problem.errors))
     return finished(f"/developer/apps/{listing.slug}/edit", "The icon is saved." + (WAITING if waits else ""))
+
+
+@bp.post("/developer/apps/<slug>/screenshots")
+@developer_required
+def upload_screenshot(slug):
+    listing = _own_app(slug)
+    upload = request.files.get("screenshot")
+    # One byte past the limit tells a file too large without reading it all.
+    data = upload.stream.read(listings.MAX_SCREENSHOT_BYTES + 1) if upload else b""
+    try:
+        waits = revisions.add_screenshot(icons_dir(), listing, data)
+    except InvalidInput as problem:
+        return form_errors("developer/edit.html", "screenshot_form", form=_listing_form(listing), errors={},
+                           **_edit_context(listing, screenshot_errors=problem.errors))
+    return finished(f"/developer/apps/{listing.slug}/edit", "The screenshot is added." + (WAITING if waits else ""))
+
+
+@bp.post("/developer/apps/<slug>/screenshots/<name>/remove")
+@developer_required
+def remove_screenshot(slug, name):
+    listing = _own_app(slug)
+    try:
+        waits = revisions.remove_screenshot(listing, name)
+    except listings.ListingNotFound:
+        abort(404)
+    return finished(f"/developer/apps/{listing.slug}/edit", "The screenshot is removed." + (WAITING if waits else ""))
+
+
+@bp.get("/screenshots/<name>")
+def screenshot(name):
+    """Screenshots are stored like icons (ICON_DIR, random names checked by content)."""
+    if not store.SCREENSHOT_NAME_RE.match(name):
+        abort(404)
+    response = send_from_directory(icons_dir(), name, max_age=86400)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/developer/apps/<slug>/preview")
+@developer_required
+def preview(slug):
+    """The store's app page with the values the developer proposed: exactly what customers
+    will see once the App Market approves."""
+    page = render_page("store/app.html", page=revisions.preview_page(_own_app(slug)))
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @bp.get("/icons/<name>")

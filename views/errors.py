@@ -1,7 +1,12 @@
-"""Friendly error pages, HTMX-aware, with the security headers like every other response."""
+"""Friendly error pages, HTMX-aware, with the security headers like every other response.
+
+Under /api/ the answer is the API's JSON ErrorInformation instead, on every route (an unknown
+path or method too): an integration cannot read an HTML page. A 405 always carries `Allow`."""
 from flask import render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from views import api as api_views
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
@@ -20,6 +25,10 @@ def _render(status, message=None):
     return render_template(template, status=status, title=title, message=message or default), status
 
 
+def _is_api():
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
 def register(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -30,6 +39,8 @@ def register(app):
     def http_error(error):
         if error.code and 300 <= error.code < 400:
             return error
+        if _is_api():
+            return api_views.http_error(error)
         response_status = error.code or 500
         message = error.description if response_status in (400, 403, 404, 429) and getattr(
             error, "market_message", False) else None
@@ -37,8 +48,12 @@ def register(app):
         response = app.make_response((body, status))
         if response_status == 429 and getattr(error, "retry_after", None):
             response.headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
 
     @app.errorhandler(500)
     def server_error(error):
+        if _is_api():
+            return api_views.unexpected_error(error)
         return _render(500)

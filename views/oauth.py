@@ -4,8 +4,9 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user
 
 from market.core import scopes
-from market.oauth import clients, consent, gate, protocol
+from market.oauth import clients, consent, gate, protocol, tokens
 from market.oauth import web as oauth2
+from models import OAuthClient
 from views.security import csrf_exempt
 
 bp = Blueprint("oauth", __name__)
@@ -77,7 +78,25 @@ def authorize():
 @bp.post("/oauth-v1/token")
 @csrf_exempt
 def token():
-    return oauth2.token_response()
+    response = oauth2.token_response()
+    if response.status_code >= 400 and request.form.get("grant_type") == "refresh_token":
+        app_id = _refreshing_app()
+        if app_id is not None:  # an unknown client's failure is no app's health
+            current_app.extensions["api_health"].refresh_failed(app_id)
+    return response
+
+
+def _refreshing_app():
+    """The app whose refresh failed: the refresh token's, else the client's named in the form
+    or in HTTP Basic."""
+    row = tokens.token_by_refresh(request.form.get("refresh_token") or "")
+    if row is not None:
+        return row.client.app_id
+    client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+        return None
+    client = OAuthClient.get_or_none(OAuthClient.client_id == client_id)
+    return client.app_id if client is not None else None
 
 
 @bp.post("/oauth-v1/revoke")

@@ -9,8 +9,9 @@ from views.caching import kept, visitor_cached
 
 bp = Blueprint("recommended", __name__)
 
+# At most 12 cards, on the home page and on /recommended alike (issue P 9).
 SECTION_SIZE = 6
-PAGE_SIZE = 24
+PAGE_SIZE = 12
 
 
 def recommended_cards(limit=SECTION_SIZE):

@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from market.api import openapi as api_openapi
 from market.core import money
 from market.entitlement import rules as entitlements
 from models import (
@@ -220,17 +221,21 @@ def get_customer(grant, customer_number):
 
 
 CUSTOMER_FIELDS = {
-    # field: (column, max length, required, pattern)
-    "Name": ("name", 120, True, None),
-    "Email": ("email", 254, False, re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")),
-    "OrganisationNumber": ("org_number", 16, False, re.compile(r"[0-9]{6}-?[0-9]{4}|[0-9]{8}-?[0-9]{4}")),
-    "City": ("city", 60, False, None),
+    # field: (column, max length, required, pattern) -- the very lengths and patterns of the
+    # NewCustomer schema in the OpenAPI document, so the two cannot disagree.
+    "Name": ("name", 120, True, re.compile(api_openapi.NAME)),
+    "Email": ("email", 254, False, re.compile(api_openapi.EMAIL)),
+    "OrganisationNumber": ("org_number", 16, False, re.compile(api_openapi.ORG_NUMBER)),
+    "City": ("city", 60, False, re.compile(api_openapi.NO_CONTROL)),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def parse_new_customer(body):
-    """The columns of a new customer from `{"Customer": {...}}`; ApiError (bad_request) on anything else."""
+    """The columns of a new customer from `{"Customer": {...}}`, checked exactly as the OpenAPI
+    schema says (a field left out is empty; null is not a string and is refused); ApiError
+    (bad_request) on anything else."""
     if not isinstance(body, dict) or set(body) != {"Customer"} or not isinstance(body["Customer"], dict):
         raise ApiError(BAD_REQUEST, 'The body must be a JSON object of the form {"Customer": {"Name": ...}}.',
                        CODE_BAD_REQUEST)
@@ -241,25 +246,28 @@ def parse_new_customer(body):
                        CODE_BAD_REQUEST)
     columns = {}
     for field, (column, max_length, required, pattern) in CUSTOMER_FIELDS.items():
-        value = fields.get(field)
-        if value is None or value == "":
+        if field not in fields:
             if required:
                 raise ApiError(BAD_REQUEST, f"Customer.{field} is required.", CODE_BAD_REQUEST)
             columns[column] = ""
             continue
+        value = fields[field]
         if not isinstance(value, str):
             raise ApiError(BAD_REQUEST, f"Customer.{field} must be a string.", CODE_BAD_REQUEST)
-        value = value.strip()
-        if not value and required:
+        if required and not value:
             raise ApiError(BAD_REQUEST, f"Customer.{field} is required.", CODE_BAD_REQUEST)
         if len(value) > max_length:
             raise ApiError(BAD_REQUEST, f"Customer.{field} may be at most {max_length} characters.",
                            CODE_BAD_REQUEST)
         if _CONTROL.search(value):
             raise ApiError(BAD_REQUEST, f"Customer.{field} contains control characters.", CODE_BAD_REQUEST)
-        if value and pattern is not None and not pattern.fullmatch(value):
+        if _SURROGATE.search(value):
+            # Not a Unicode character at all (a lone \\ud800 escape): no database can store it.
+            raise ApiError(BAD_REQUEST, f"Customer.{field} is not valid Unicode.", CODE_BAD_REQUEST)
+        if not pattern.fullmatch(value):
             raise ApiError(BAD_REQUEST, f"Customer.{field} is not valid.", CODE_BAD_REQUEST)
-        columns[column] = value
+        # Spaces around a value are not part of it (the name holds something besides them).
+        columns[column] = value.strip(" ")
     return columns
 
 

@@ -7,6 +7,8 @@ Input errors raise `companies.InvalidInput` (one message per field) and write no
 import os
 import re
 import secrets
+import struct
+import zlib
 from urllib.parse import urlsplit
 
 from market.accounts.companies import InvalidInput, parse_id
@@ -32,6 +34,11 @@ MAX_REDIRECT_URIS, MAX_REASON, MAX_PLAN_NAME = 10, 2_000, 60
 MAX_PRICE_ORE = 10_000_000  # 100 000 kr a month: anything above is a typo
 MAX_TRIAL_DAYS = 90
 MAX_ICON_BYTES = 256 * 1024
+# Screenshots: under the 2 MiB a request may carry (app.py, MAX_CONTENT_LENGTH) with the form around it.
+MAX_SCREENSHOTS, MAX_SCREENSHOT_BYTES = 6, 1536 * 1024
+MIN_SCREENSHOT_SIDE, MAX_SCREENSHOT_SIDE = 64, 8192
+MAX_PLAN_DESCRIPTION = 2_000
+EMAIL_RE = re.compile(r"^[^@\s<>\"'(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58})[a-z0-9]$")
 # Slugs that would collide with the developer pages' own paths.
@@ -120,8 +127,25 @@ def _check_listing(data, errors):
         category = Category.get_or_none(Category.slug == slug)
         if category is None:
             errors["category"] = "Choose a category from the list."
+    support = check_support(data.get("support"), errors)
+    website = check_url(data.get("website_url"), errors, "website_url", "the website's address")
+    privacy = check_url(data.get("privacy_url"), errors, "privacy_url", "the privacy policy's address")
     return {"name": name, "vendor_name": vendor_name, "tagline": tagline, "description": description,
-            "description_html": sanitise_description(description), "category": category}
+            "description_html": sanitise_description(description), "category": category,
+            "support": support, "website_url": website, "privacy_url": privacy}
+
+
+def check_support(raw, errors):
+    """Where customers get help: an e-mail address or a web address ("" for none yet)."""
+    value = _text(raw)
+    if not value:
+        return ""
+    if "@" in value and "/" not in value:
+        if len(value) > MAX_URL or not EMAIL_RE.match(value):
+            errors["support"] = "Support: enter an e-mail address like support@example.com, or a web address."
+            return ""
+        return value
+    return check_url(value, errors, "support", "the support address") or ""
 
 
 def check_listing(data):
@@ -243,6 +267,121 @@ def icon_url(listing):
     return f"/icons/{listing.icon}" if listing.icon else None
 
 
+# --- screenshots ---------------------------------------------------------------------------
+
+def _png_size(data):
+    """(width, height) from a PNG's IHDR chunk, its CRC checked; None if it is not one."""
+    if len(data) < 33 or data[12:16] != b"IHDR" or struct.unpack(">I", data[8:12])[0] != 13:
+        return None
+    if zlib.crc32(data[12:29]) & 0xFFFFFFFF != struct.unpack(">I", data[29:33])[0]:
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    if depth not in (1, 2, 4, 8, 16) or colour not in (0, 2, 3, 4, 6):
+        return None
+    return width, height
+
+
+# JPEG markers that start a frame (and so carry its size): SOF0–SOF15 but DHT, JPG and DAC.
+_SOF_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data):
+    """(width, height) from a JPEG's frame header, walking its segments; None if none is found."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        length = struct.unpack(">H", data[at + 2:at + 4])[0]
+        if length < 2:
+            return None
+        if marker in _SOF_MARKERS:
+            if at + 9 > len(data) or length < 8:
+                return None
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        at += 2 + length
+    return None
+
+
+def image_size(data):
+    """("png" or "jpg", width, height) read from the image's own bytes (never its name), or None
+    when it is neither a PNG nor a JPEG whose size can be read."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        size, kind = _png_size(data), "png"
+    elif data.startswith(b"\xff\xd8\xff"):
+        size, kind = _jpeg_size(data), "jpg"
+    else:
+        return None
+    return (kind, *size) if size else None
+
+
+def check_screenshot(data, count):
+    """The screenshot's type, checked by content and size; `count` is how many the app has."""
+    if count >= MAX_SCREENSHOTS:
+        raise InvalidInput({"screenshot": f"An app may have at most {MAX_SCREENSHOTS} screenshots. "
+                                          "Remove one first."})
+    if not data:
+        raise InvalidInput({"screenshot": "Choose an image file to upload."})
+    if len(data) > MAX_SCREENSHOT_BYTES:
+        raise InvalidInput({"screenshot": f"A screenshot may be at most {MAX_SCREENSHOT_BYTES / (1024 * 1024):g} MB."})
+    read = image_size(data)
+    if read is None:
+        raise InvalidInput({"screenshot": "A screenshot must be a PNG or JPEG image."})
+    kind, width, height = read
+    if not (MIN_SCREENSHOT_SIDE <= width <= MAX_SCREENSHOT_SIDE and MIN_SCREENSHOT_SIDE <= height <= MAX_SCREENSHOT_SIDE):
+        raise InvalidInput({"screenshot": f"A screenshot must be {MIN_SCREENSHOT_SIDE}–{MAX_SCREENSHOT_SIDE} pixels "
+                                          "wide and high."})
+    return kind
+
+
+def store_screenshot_file(directory, data, count):
+    """The checked screenshot stored under a random name in `directory` (the icons'); its name."""
+    kind = check_screenshot(data, count)
+    os.makedirs(directory, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{kind}"
+    with open(os.path.join(directory, name), "wb") as out:
+        out.write(data)
+    return name
+
+
+def screenshot_names(listing):
+    return [name for name in (listing.screenshots or "").split() if ICON_NAME_RE.match(name)]
+
+
+def screenshot_url(name):
+    return f"/screenshots/{name}"
+
+
+def _set_screenshots(listing, names):
+    listing.screenshots = " ".join(names)
+    App.update(screenshots=listing.screenshots, updated_at=utcnow()).where(App.id == listing.id).execute()
+    store_changed(listing)
+
+
+def add_screenshot(directory, listing, data):
+    """In place (an app never published): the screenshot is added at the end."""
+    names = screenshot_names(listing)
+    name = store_screenshot_file(directory, data, len(names))
+    _set_screenshots(listing, names + [name])
+    return name
+
+
+def remove_screenshot(listing, name):
+    names = screenshot_names(listing)
+    if name not in names:
+        raise ListingNotFound()
+    _set_screenshots(listing, [n for n in names if n != name])
+
+
 # --- plans ---------------------------------------------------------------------------------
 
 def parse_kronor(raw):
@@ -272,7 +411,12 @@ def _check_plan(data, errors):
     trial_days = int(trial_raw) if trial_raw.isdigit() and len(trial_raw) <= 3 else None
     if trial_days is None or trial_days > MAX_TRIAL_DAYS:
         errors["trial_days"] = f"Trial days must be a whole number from 0 to {MAX_TRIAL_DAYS}."
-    return {"name": name, "price_ore": price_ore, "trial_days": trial_days}
+    description = data.get("description") if isinstance(data.get("description"), str) else ""
+    description = "\n".join(line.strip() for line in description.replace("\r\n", "\n").split("\n")
+                            if line.strip())
+    if len(description) > MAX_PLAN_DESCRIPTION:
+        errors["description"] = f"The plan's description may have at most {MAX_PLAN_DESCRIPTION:,} characters."
+    return {"name": name, "price_ore": price_ore, "trial_days": trial_days, "description": description}
 
 
 def active_plans(listing):
@@ -448,6 +592,8 @@ def checklist(listing):
         ("landing_url", "Landing page URL (activation goes through it)", bool(listing.landing_url)),
         ("redirect_uris", "At least one OAuth redirect URI", bool(client.redirect_uris.strip())),
         ("scopes", "At least one API scope", bool(client.scopes.strip())),
+        ("privacy_url", "Privacy policy URL (customers read it before they connect the app)",
+         bool(listing.privacy_url)),
     ]
     if not listing.is_free:
         developer = Developer.get_by_id(listing.developer_id)

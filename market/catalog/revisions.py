@@ -14,19 +14,35 @@ Domain functions take explicit arguments and never read `request`; input errors 
 import json
 
 from market.accounts.companies import InvalidInput
-from market.catalog import listings
+from market.catalog import listings, store
 from market.catalog.listings import ListingNotFound
 from market.core import money
 from market.data.database import is_postgres
-from models import App, Category, Developer, IntegrityError, ListingRevision, OAuthClient, Plan, db, utcnow
+from models import (
+    App,
+    AppStats,
+    Category,
+    Developer,
+    IntegrityError,
+    ListingRevision,
+    OAuthClient,
+    Plan,
+    db,
+    utcnow,
+)
 
 # The fields a revision may change, in the order the review shows them.
-FIELDS = ("name", "vendor_name", "tagline", "description", "category", "icon", "landing_url", "redirect_uris",
-          "scopes", "webhook_url", "plans")
+FIELDS = ("name", "vendor_name", "tagline", "description", "category", "support", "website_url", "privacy_url",
+          "icon", "screenshots", "landing_url", "redirect_uris", "scopes", "webhook_url", "plans")
 LABELS = {"name": "Name", "vendor_name": "Vendor", "tagline": "Tagline", "description": "Description",
-          "category": "Category", "icon": "Icon", "landing_url": "Landing page", "redirect_uris": "Redirect URIs",
-          "scopes": "Scopes", "webhook_url": "Webhook", "plans": "Plans and prices"}
-LISTING_FIELDS = ("name", "vendor_name", "tagline", "description", "category")
+          "category": "Category", "support": "Support", "website_url": "Website", "privacy_url": "Privacy policy",
+          "icon": "Icon", "screenshots": "Screenshots", "landing_url": "Landing page",
+          "redirect_uris": "Redirect URIs", "scopes": "Scopes", "webhook_url": "Webhook", "plans": "Plans and prices"}
+LISTING_FIELDS = ("name", "vendor_name", "tagline", "description", "category", "support", "website_url",
+                  "privacy_url")
+# The App columns a revision sets as they are stored in it.
+APP_COLUMNS = ("name", "vendor_name", "tagline", "icon", "landing_url", "webhook_url", "support", "website_url",
+               "privacy_url")
 REVIEWED_STATUSES = ("published", "suspended")
 
 
@@ -38,7 +54,8 @@ def under_review(listing):
 # --- values --------------------------------------------------------------------------------
 
 def _plan_value(plan):
-    return {"id": plan.id, "name": plan.name, "price_ore": plan.price_ore, "trial_days": plan.trial_days}
+    return {"id": plan.id, "name": plan.name, "price_ore": plan.price_ore, "trial_days": plan.trial_days,
+            "description": plan.description or ""}
 
 
 def published_values(listing):
@@ -49,6 +66,8 @@ def published_values(listing):
     return {
         "name": listing.name, "vendor_name": listing.vendor_name or None, "tagline": listing.tagline,
         "description": listing.description, "category": category.slug if category else None,
+        "support": listing.support or "", "website_url": listing.website_url or None,
+        "privacy_url": listing.privacy_url or None, "screenshots": listings.screenshot_names(listing),
         "icon": listing.icon, "landing_url": listing.landing_url, "webhook_url": listing.webhook_url,
         "redirect_uris": [u for u in (client.redirect_uris if client else "").split("\n") if u],
         "scopes": (client.scopes if client else "").split(),
@@ -132,7 +151,7 @@ def edit_listing(listing, data):
     category = fields["category"]
 
     def change(values):
-        for name in ("name", "vendor_name", "tagline", "description"):
+        for name in ("name", "vendor_name", "tagline", "description", "support", "website_url", "privacy_url"):
             values[name] = fields[name]
         values["category"] = category.slug if category is not None else None
     _revise(listing, change)
@@ -147,6 +166,34 @@ def edit_icon(directory, listing, data):
 
     def change(values):
         values["icon"] = name
+    _revise(listing, change)
+    return True
+
+
+def add_screenshot(directory, listing, data):
+    """A new screenshot at the end: in place before approval, in the revision after."""
+    if not under_review(listing):
+        listings.add_screenshot(directory, listing, data)
+        return False
+    name = listings.store_screenshot_file(directory, data, len(proposed_values(listing)["screenshots"]))
+
+    def change(values):
+        if len(values["screenshots"]) >= listings.MAX_SCREENSHOTS:
+            raise InvalidInput({"screenshot": f"An app may have at most {listings.MAX_SCREENSHOTS} screenshots."})
+        values["screenshots"] = [*values["screenshots"], name]
+    _revise(listing, change)
+    return True
+
+
+def remove_screenshot(listing, name):
+    if not under_review(listing):
+        listings.remove_screenshot(listing, name)
+        return False
+    if name not in proposed_values(listing)["screenshots"]:
+        raise ListingNotFound()
+
+    def change(values):
+        values["screenshots"] = [n for n in values["screenshots"] if n != name]
     _revise(listing, change)
     return True
 
@@ -237,6 +284,31 @@ def withdraw(listing):
         raise InvalidInput({"revision": "There is no pending revision to withdraw."})
 
 
+# --- the preview ---------------------------------------------------------------------------
+
+def preview_page(listing):
+    """The store's app page as it will be once the pending revision (if any) is approved, or for
+    an app never published as it will be once approved: the developer's preview and the admin's
+    review show exactly this (store.AppPage, rendered by the store's own template)."""
+    values = proposed_values(listing)
+    fresh = App.get_by_id(listing.id)
+    shown = App(id=fresh.id, slug=fresh.slug, developer=fresh.developer_id, status=fresh.status,
+                name=values["name"], vendor_name=values["vendor_name"], tagline=values["tagline"],
+                description=values["description"], description_html=listings.sanitise_description(values["description"]),
+                icon=values["icon"], support=values["support"], website_url=values["website_url"],
+                privacy_url=values["privacy_url"], screenshots=" ".join(values["screenshots"]),
+                is_free=not values["plans"],
+                min_price_ore=min((plan["price_ore"] for plan in values["plans"]), default=0),
+                updated_at=pending(listing).created_at if pending(listing) is not None else fresh.updated_at,
+                published_at=fresh.published_at)
+    category = Category.get_or_none(Category.slug == values["category"]) if values["category"] else None
+    stats = AppStats.get_or_none(AppStats.app == listing.id)
+    developer_name = values["vendor_name"] or Developer.get_by_id(fresh.developer_id).name
+    return store.listing_page(shown, developer_name, category.slug if category else None,
+                              category.name if category else None, values["plans"], stats, values["scopes"],
+                              values["screenshots"], preview=True)
+
+
 # --- the admin's review --------------------------------------------------------------------
 
 def queue():
@@ -257,6 +329,8 @@ def _shown(listing, name, value):
         return category.name if category else "No category"
     if name == "icon":
         return f"/icons/{value}" if value else "No icon"
+    if name == "screenshots":
+        return "\n".join(listings.screenshot_url(n) for n in value) or "No screenshots"
     if name in ("redirect_uris", "scopes"):
         return "\n".join(value) or "—"
     if name == "plans":
@@ -267,6 +341,7 @@ def _shown(listing, name, value):
             trial = f", {plan['trial_days']} trial days" if plan["trial_days"] else ""
             new = " (new plan)" if not isinstance(plan["id"], int) else ""
             lines.append(f"{plan['name']}: {money.format_price(plan['price_ore'])}{trial}{new}")
+            lines.extend(f"  · {line}" for line in (plan.get("description") or "").split("\n") if line)
         return "\n".join(lines)
     return value if value not in (None, "") else "—"
 
@@ -285,7 +360,8 @@ def _apply_plans(listing, plans):
     for plan_id in set(current) - kept:
         Plan.update(active=False).where(Plan.id == plan_id).execute()
     for position, proposed in enumerate(plans):
-        fields = {"name": proposed["name"], "price_ore": proposed["price_ore"], "trial_days": proposed["trial_days"]}
+        fields = {"name": proposed["name"], "price_ore": proposed["price_ore"], "trial_days": proposed["trial_days"],
+                  "description": proposed.get("description", "")}
         if isinstance(proposed["id"], int):
             plan = current.get(proposed["id"])
             if plan is None:
@@ -307,9 +383,11 @@ def approve(listing):
         proposed = changes(revision)
         done_before = {key for key, _, done in listings.checklist(App.get_by_id(listing.id)) if done}
         app_fields = {}
-        for name in ("name", "vendor_name", "tagline", "icon", "landing_url", "webhook_url"):
+        for name in APP_COLUMNS:
             if name in proposed:
-                app_fields[name] = proposed[name]
+                app_fields[name] = proposed[name] if proposed[name] is not None or name != "support" else ""
+        if "screenshots" in proposed:
+            app_fields["screenshots"] = " ".join(proposed["screenshots"])
         if "description" in proposed:
             app_fields["description"] = proposed["description"]
             app_fields["description_html"] = listings.sanitise_description(proposed["description"])
@@ -339,7 +417,8 @@ def approve(listing):
             raise InvalidInput({"status": "The revision changed meanwhile. Reload the page."})
         listings.store_changed(fresh)
     for name in ("name", "vendor_name", "tagline", "description", "description_html", "icon", "landing_url",
-                 "webhook_url", "category_id", "is_free", "min_price_ore", "updated_at"):
+                 "webhook_url", "category_id", "is_free", "min_price_ore", "updated_at", "support", "website_url",
+                 "privacy_url", "screenshots"):
         setattr(listing, name, getattr(fresh, name))
     return listing
 

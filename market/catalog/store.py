@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import nh3
-from peewee import JOIN, SQL, fn
+from peewee import JOIN, SQL, Case, fn
 
 from market.core import money
+from market.core import scopes as scopes_module
 from market.data import prepared, search
-from models import App, AppStats, Category, Developer, MarketSetting, Plan, db
+from models import App, AppStats, Category, Developer, MarketSetting, OAuthClient, Plan, db
 
 PAGE_SIZE = 24
 SORTS = ("popular", "rating", "newest", "price")
@@ -29,6 +30,7 @@ MAX_QUERY_CHARS = 200
 MAX_QUERY_TOKENS = 8
 MAX_TOKEN_CHARS = 40
 HOME_SECTION_SIZE = 6
+SCREENSHOT_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:png|jpg)$")
 
 # ---------------------------------------------------------------------------------------------
 # Text
@@ -154,26 +156,40 @@ def search_tokens(q):
 
 def search_condition(tokens):
     """A WHERE condition on App.id: apps whose name, tagline, description or category contain
-    every token as a word prefix, on either engine (market.data.search)."""
+    every token (a word of 3 letters or more anywhere in a word, a shorter one at a word's
+    start), on either engine (market.data.search)."""
     return App.id.in_(search.matching_ids(tokens))
 
 
+def search_rank(tokens):
+    """An ORDER BY term: whole-word matches (0), then word-prefix matches (1), then matches
+    inside words (2). Each tier is its own index lookup (market.data.search)."""
+    return Case(None, [(App.id.in_(search.matching_ids(tokens, search.EXACT)), 0),
+                       (App.id.in_(search.matching_ids(tokens, search.PREFIX)), 1)], 2)
+
+
 def search_app_ids(q):
-    """Ids of published apps matching the user's query (tests and other modules)."""
+    """Ids of published apps matching the user's query, best match first (tests and other
+    modules)."""
     tokens = search_tokens(q)
     if not tokens:
         return []
-    return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))]
+    return [row.id for row in App.select(App.id).where(App.status == "published", search_condition(tokens))
+            .order_by(search_rank(tokens), App.name, App.id)]
 
 
 def _words(text):
     return " ".join(search.words(text))
 
 
+def document(app_id, name, tagline, description, category_name):
+    """The words the index keeps of a listing, split and folded exactly as queries are."""
+    return search.Document(app_id, name=_words(name), tagline=_words(tagline),
+                           description=_words(plain_text(description)), category=_words(category_name))
+
+
 def _document(listing, category_name):
-    """The words the index keeps of a listing, split and lower-cased exactly as queries are."""
-    return search.Document(listing.id, name=_words(listing.name), tagline=_words(listing.tagline),
-                           description=_words(plain_text(listing.description)), category=_words(category_name))
+    return document(listing.id, listing.name, listing.tagline, listing.description, category_name)
 
 
 def index_apps(rows):
@@ -284,8 +300,10 @@ def browse_apps(browse, page_size=PAGE_SIZE):
     """One page of published apps for `browse`: two queries (count and page)."""
     query = _card_query()
     tokens = search_tokens(browse.q)
+    order = SORT_ORDER[browse.sort]()
     if tokens:
         query = query.where(search_condition(tokens))
+        order = [search_rank(tokens), *order]
     elif browse.q:
         # Only punctuation: nothing can match, and saying so beats showing everything.
         query = query.where(SQL("1 = 0"))
@@ -301,7 +319,7 @@ def browse_apps(browse, page_size=PAGE_SIZE):
     total = query.count()
     pages = max(1, math.ceil(total / page_size))
     page = min(browse.page, pages)
-    cards = _cards(query.order_by(*SORT_ORDER[browse.sort]()).paginate(page, page_size))
+    cards = _cards(query.order_by(*order).paginate(page, page_size))
     return Results(cards=cards, total=total, page=page, pages=pages)
 
 
@@ -384,6 +402,13 @@ class AppPage:
     plans: list
     rating: RatingSummary
     active_customers: int
+    screenshots: tuple = ()      # URLs, in the developer's order
+    support: tuple | None = None  # (href, text): mailto: for an e-mail address
+    website_url: str | None = None
+    privacy_url: str | None = None
+    data_access: tuple = ()      # (scope, what it lets the app do) in plain words
+    updated_on: str | None = None  # the listing's last change, YYYY-MM-DD
+    preview: bool = False        # the developer's preview or the admin's review of a pending revision
 
     @property
     def on_sale(self):
@@ -408,15 +433,43 @@ def published_app(slug):
     category = getattr(listing, "category_row", None)
     category_slug = category.slug if category is not None else None
     category_name = category.name if category is not None else None
-    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "price_label": money.format_price(p.price_ore),
-              "trial_days": p.trial_days}
+    plans = [{"id": p.id, "name": p.name, "price_ore": p.price_ore, "trial_days": p.trial_days,
+              "description": p.description}
              for p in Plan.select().where(Plan.app == listing.id, Plan.active == True)  # noqa: E712
              .order_by(Plan.position, Plan.price_ore, Plan.id)]
+    scopes = (OAuthClient.select(OAuthClient.scopes).where(OAuthClient.app == listing.id).scalar() or "").split()
+    return listing_page(listing, listing.vendor_name or listing.developer_row.name, category_slug, category_name,
+                        plans, stats, scopes, listing.screenshots.split())
+
+
+def listing_page(listing, developer_name, category_slug, category_name, plans, stats, scopes, screenshots,
+                 preview=False):
+    """The app page's contents from a listing's values: the published app's (published_app) or
+    a pending revision's (catalog.revisions.preview_page), so both show exactly the same page.
+    `plans` are dicts with id, name, price_ore, trial_days and description."""
+    plans = [{**plan, "price_label": money.format_price(plan["price_ore"]),
+              "features": [line for line in (plan.get("description") or "").split("\n") if line.strip()]}
+             for plan in plans]
+    support = listing.support or ""
+    support_link = None
+    if support:
+        support_link = (f"mailto:{support}", support) if "@" in support and "/" not in support else (support, support)
     # Sanitised again on the way out: whoever wrote description_html, the page stays safe.
     return AppPage(app=listing, description_html=sanitise_description(listing.description_html or listing.description),
-                   developer_name=listing.vendor_name or listing.developer_row.name, category_slug=category_slug,
+                   developer_name=developer_name, category_slug=category_slug,
                    category_name=category_name, plans=plans, rating=rating_summary(stats),
-                   active_customers=(stats.active_customers if stats else 0))
+                   active_customers=(stats.active_customers if stats else 0),
+                   screenshots=tuple(f"/screenshots/{name}" for name in screenshots if SCREENSHOT_NAME_RE.match(name)),
+                   support=support_link, website_url=listing.website_url or None,
+                   privacy_url=listing.privacy_url or None, data_access=tuple(scopes_module.describe(scopes)),
+                   updated_on=_day(listing.updated_at), preview=preview)
+
+
+def _day(value):
+    """"2026-12-03" from a datetime (or the text SQLite may hand back)."""
+    if value is None:
+        return None
+    return value.date().isoformat() if hasattr(value, "date") else str(value)[:10]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,13 +1,11 @@
-"""The platform API's scopes, in the words the consent page shows a company admin."""
+"""The platform API's scopes: exactly the ones /api/v1 serves, each in the plain words the
+developer form, the consent page, the OAuth metadata and the OpenAPI document show. Each says
+what the API lets an app do with it, no more (market/api/openapi.py lists the operations)."""
 
 SCOPES = {
-    "companyinformation": "Read your company's name, organisation number and address.",
-    "customer": "Read and change your customer register.",
-    "invoice": "Read and create your customer invoices.",
-    "article": "Read and change your articles (products and services you sell).",
-    "order": "Read and create your orders.",
-    "bookkeeping": "Read and create vouchers in your bookkeeping.",
-    "settings": "Read your company's settings, such as financial years and accounts.",
+    "companyinformation": "Read your company's name, organisation number, industry and size.",
+    "customer": "Read your customers (name, email, organisation number and city) and add new customers.",
+    "invoice": "Read your customer invoices (customer, dates, total and whether they are booked).",
 }
 
 
@@ -15,3 +13,9 @@ def describe(names):
     """(name, description) for each known scope in `names`, in catalogue order."""
     wanted = set(names)
     return [(name, text) for name, text in SCOPES.items() if name in wanted]
+
+
+def served(names):
+    """The names in `names` the API serves, in catalogue order."""
+    wanted = set(names)
+    return [name for name in SCOPES if name in wanted]

@@ -70,7 +70,7 @@ def is_postgres(database):
 # engine (FTS5 virtual table / tsvector with a GIN index) behind one search function.
 SEARCH_DDL_SQLITE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS app_search USING fts5("
-    "name, tagline, description, category, tokenize = 'unicode61 remove_diacritics 0')",
+    "name, tagline, description, category, parts, tokenize = 'unicode61 remove_diacritics 0')",
 ]
 SEARCH_DDL_POSTGRES = [
     "CREATE TABLE IF NOT EXISTS app_search (app_id INTEGER PRIMARY KEY REFERENCES app(id) "

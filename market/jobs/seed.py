@@ -269,6 +269,71 @@ def demo_icon(slug):
     return hashlib.md5(slug.encode()).hexdigest() + ".png", png_bytes(ICON_SIZE, ICON_SIZE, pixel)
 
 
+SHOT_WIDTH, SHOT_HEIGHT = 320, 200
+
+
+def _png(width, rows):
+    """A truecolour PNG from its rows of RGB bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, len(rows), 8, 2, 0, 0, 0)
+    raw = b"".join(b"\x00" + row for row in rows)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+
+
+def demo_screenshot(slug, number):
+    """The file name and PNG of a slug's `number`th screenshot: a sketch of an app window (title
+    bar in the app's colour, a sidebar, lines of "text" and a chart), the same bytes on every seed.
+    Built row by row from a few repeated runs of colour, so it costs milliseconds."""
+    digest = hashlib.sha256(f"{slug}:{number}".encode()).digest()
+    base = bytes((40 + digest[0] % 150, 40 + digest[1] % 150, 40 + digest[2] % 150))
+    light, white, grey, bar = bytes((236, 239, 243)), bytes((255, 255, 255)), bytes((200, 205, 212)), base
+    sidebar = 70
+    rows = []
+    for y in range(SHOT_HEIGHT):
+        if y < 24:
+            rows.append(base * SHOT_WIDTH)
+            continue
+        content = SHOT_WIDTH - sidebar
+        if 40 <= y < 150 and (y - 40) % 18 < 8:
+            length = 60 + digest[(y // 18) % 32] % (content - 90)
+            line = grey * length + white * (content - length)
+        elif 160 <= y < 192:
+            # a bar chart: four bars of the app's colour rising from the bottom
+            line = b""
+            for i in range(4):
+                height = 8 + digest[8 + i + number] % 24
+                line += (bar if 192 - y <= height else white) * 30 + white * 20
+            line = (line + white * content)[:content * 3]
+        else:
+            line = white * content
+        menu = grey if 30 <= y < 150 and (y - 30) % 20 < 6 else light
+        rows.append(menu * (sidebar - 10) + light * 10 + line)
+    name = hashlib.md5(f"{slug}:screenshot:{number}".encode()).hexdigest() + ".png"
+    return name, _png(SHOT_WIDTH, rows)
+
+
+def screenshot_count(slug):
+    """1–3 screenshots per app, fixed by its slug."""
+    return 1 + hashlib.sha256(slug.encode()).digest()[4] % 3
+
+
+def listing_contacts(slug):
+    """Every seeded app's support address, website and privacy policy (issue P 5)."""
+    return {"support": f"support@{slug}.example.com", "website_url": f"https://{slug}.example.com/",
+            "privacy_url": f"https://{slug}.example.com/privacy"}
+
+
+PLAN_FEATURES = {
+    "Standard": "Everything the app does, for your whole company\nData synced with your accounting every hour\n"
+                "Support by e-mail on weekdays",
+    "Plus": "Everything in Standard\nData synced every five minutes\nUnlimited users and history\n"
+            "Phone support and help to get started",
+}
+
+
 def icon_directory(config):
     """Where /icons/ serves from (ICON_DIR, set by market.config); None for a bare settings
     dict (the benchmark's bulk seeding makes no icons)."""
@@ -329,7 +394,7 @@ class _Seeder:
                 "is_free": price is None, "min_price_ore": price or 0, "status": status, "featured": featured,
                 "created_at": self.days_ago(age + 30), "updated_at": self.days_ago(age),
                 "published_at": self.days_ago(age) if published else None,
-                "rejection_reason": extra.get("rejection_reason", "")})
+                "rejection_reason": extra.get("rejection_reason", ""), **listing_contacts(slug)})
             if price is not None and extra.get("for_sale", True):
                 plans.append((slug, "Standard", price, rng.choice((0, 0, 14, 30))))
                 if price >= 19900 and rng.random() < 0.5:
@@ -364,6 +429,7 @@ class _Seeder:
         for n, (slug, name, category, price, tagline) in enumerate(NOT_FOR_SALE):
             add(slug, name, category, price, tagline, vendor_ids[n % len(vendor_ids)], popularity=0,
                 for_sale=False, age=60 + n)
+        self.listed_slugs = [row["slug"] for row in rows]  # the demo's own apps, before --scale's
         # --scale: many more apps, spread over the categories and vendors.
         total_apps = max(len(rows), (self.scale or 0) * 100)
         category_slugs = [slug for slug, _ in CATEGORIES]
@@ -378,7 +444,8 @@ class _Seeder:
         _batched_insert(App, rows)
         self.app_ids = dict(App.select(App.slug, App.id).tuples())
         plan_rows = [{"app": self.app_ids[slug], "name": name, "price_ore": price, "trial_days": trial,
-                      "position": i} for i, (slug, name, price, trial) in enumerate(plans)]
+                      "position": i, "description": PLAN_FEATURES.get(name, "")}
+                     for i, (slug, name, price, trial) in enumerate(plans)]
         _batched_insert(Plan, plan_rows)
         self.plans = {}
         for app_id, plan_id, price in (Plan.select(Plan.app, Plan.id, Plan.price_ore)
@@ -397,6 +464,16 @@ class _Seeder:
             with open(os.path.join(directory, name), "wb") as out:
                 out.write(data)
             App.update(icon=name).where(App.id == self.app_ids[slug]).execute()
+        # 1–3 screenshots for every app of the demo, served by the market like icons (--scale's
+        # many extra apps have none).
+        for slug in self.listed_slugs:
+            names = []
+            for number in range(1, screenshot_count(slug) + 1):
+                name, data = demo_screenshot(slug, number)
+                with open(os.path.join(directory, name), "wb") as out:
+                    out.write(data)
+                names.append(name)
+            App.update(screenshots=" ".join(names)).where(App.id == self.app_ids[slug]).execute()
 
     def oauth_clients(self):
         secret_key = self.config["SECRET_KEY"]

@@ -18,6 +18,8 @@ from models import OAuthClient
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+# Introspection answers only a confidential client: a public one (`none`) proves nothing.
+INTROSPECTION_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 def is_acceptable_redirect_uri(uri):
@@ -75,7 +77,7 @@ class MarketClient(ClientMixin):
 
     def check_endpoint_auth_method(self, method, endpoint):
         if self.row.is_public:
-            return method == "none"
+            return method == "none" and method in _methods_of(endpoint)
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type):
@@ -83,6 +85,10 @@ class MarketClient(ClientMixin):
 
     def check_grant_type(self, grant_type):
         return grant_type in GRANT_TYPES
+
+
+def _methods_of(endpoint):
+    return INTROSPECTION_AUTH_METHODS if endpoint == "introspection" else AUTH_METHODS
 
 
 def query_client(client_id, secret_key):

@@ -5,7 +5,7 @@ issuer (RFC 9207). The issuer is the market's configured URL, passed in.
 from authlib.common.urls import add_params_to_uri
 
 from market.core.scopes import SCOPES
-from market.oauth.clients import AUTH_METHODS, GRANT_TYPES
+from market.oauth.clients import AUTH_METHODS, GRANT_TYPES, INTROSPECTION_AUTH_METHODS
 
 # Parameters that may appear only once in any OAuth request (RFC 6749 §3.1, §3.2).
 SINGLE_PARAMETERS = (
@@ -54,6 +54,6 @@ def metadata(issuer):
         "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
         "scopes_supported": list(SCOPES),
     }

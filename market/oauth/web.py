@@ -27,7 +27,7 @@ from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, Flask
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, MissingAuthorizationError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -39,7 +39,7 @@ from market.core import credentials
 from market.core.clock import utcnow
 from market.core.scopes import SCOPES
 from market.oauth import clients, gate, protocol, tokens
-from market.oauth.clients import AUTH_METHODS
+from market.oauth.clients import AUTH_METHODS, INTROSPECTION_AUTH_METHODS
 from models import db
 
 
@@ -143,8 +143,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 # --- Revocation and introspection endpoints ----------------------------------------------
 
 
+def _require_token(request):
+    """RFC 7009 §2.2, RFC 7662 §2.1: an unknown token_type_hint is ignored (the token is looked
+    up as either kind), never refused; only the token itself is required."""
+    if "token" not in request.form:
+        raise InvalidRequestError("The parameter 'token' is required.")
+
+
 class MarketRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request, client):
+        _require_token(request)
 
     def authenticate_token(self, request, client):
         self.check_params(request, client)
@@ -162,7 +172,10 @@ class MarketRevocationEndpoint(RevocationEndpoint):
 
 
 class MarketIntrospectionEndpoint(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = AUTH_METHODS
+    CLIENT_AUTH_METHODS = INTROSPECTION_AUTH_METHODS
+
+    def check_params(self, request, client):
+        _require_token(request)
 
     def query_token(self, token_string, token_type_hint):
         return tokens.token_by_either(token_string, token_type_hint)
@@ -319,6 +332,10 @@ class MarketResourceProtector(ResourceProtector):
         for name, value in error.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        if isinstance(error, MissingAuthorizationError):
+            # RFC 6750 §3.1: no credentials sent, so no error code; the scheme and realm only.
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         abort(response)
 
 

@@ -73,6 +73,7 @@ class Demo:
     log: Path
     process: subprocess.Popen
     artifacts: Path = field(default=ARTIFACTS)
+    database_url: str = ""
 
     @property
     def market(self):
@@ -160,7 +161,7 @@ def demo(request, tmp_path_factory):
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    running = Demo(engine=engine, port=port, log=log, process=process)
+    running = Demo(engine=engine, port=port, log=log, process=process, database_url=url)
     try:
         _wait_until_ready(running)
         yield running

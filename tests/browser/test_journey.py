@@ -7,12 +7,15 @@ keyboard and screen-reader basics with axe-core, which axe-playwright-python car
 
 The tests of one engine share one demo and run in file order; what a later test needs from an
 earlier one (the customer's purchase) is a module fixture, so any test can also run alone."""
+import datetime
 import itertools
 import re
+import sqlite3
 import time
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
+import psycopg
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
@@ -335,18 +338,15 @@ def purchase(chromium, demo, dashboard_before):
             check_accessibility(win, "My apps")
 
         with win.step("activate-lands-on-landing-page"):
+            # The demo serves every seeded app's landing page at its sample integration (issue P).
+            own_landing = demo.integration + "/apps/time-tracker-pro/"
             landing = {}
-
-            def the_apps_own_site(route):
-                # Time Tracker Pro's site is out on the internet; the browser stays on loopback.
-                landing["url"] = route.request.url
-                route.fulfill(status=200, content_type="text/html",
-                              body="<!doctype html><title>Time Tracker Pro</title><h1>Welcome to Time Tracker Pro</h1>")
-
-            page.route("https://time-tracker-pro.example.com/**", the_apps_own_site)
+            page.on("request", lambda request: landing.setdefault("url", request.url)
+                    if request.url.startswith(own_landing + "?") else None)
             page.locator('tr[data-app="time-tracker-pro"]').get_by_role("button", name="Activate").click()
-            page.wait_for_url(re.compile(r"^https://time-tracker-pro\.example\.com/start\?"))
-            expect()(page.locator("h1")).to_have_text("Welcome to Time Tracker Pro")
+            # The signed link is spent at once: the integration redirects to its clean URL.
+            page.wait_for_url(own_landing)
+            expect()(page.locator("h1")).to_contain_text("Time Tracker Pro")
             signed = parse_qs(urlparse(landing["url"]).query)
             assert set(signed) == {"app", "company", "ts", "hmac"}
             assert signed["app"][0].startswith("time-tracker-pro")  # the app's OAuth client id
@@ -361,6 +361,27 @@ def purchase(chromium, demo, dashboard_before):
 def test_a_visitor_finds_buys_and_pays_for_time_tracker_pro(purchase):
     assert re.match(r"Active\s+Renews on ", purchase["status"])
     assert purchase["script_errors"] == []
+
+
+def used_on_earlier_days(demo, company, slug, days):
+    """Rows of market.oauth.connections' use days for the `days` days before today, written
+    straight into the demo's database (the demo's clock cannot be moved back)."""
+    earlier = [(datetime.date.today() - datetime.timedelta(days=n)).isoformat() for n in range(1, days + 1)]
+    select = ("SELECT c.id FROM connection c JOIN app a ON a.id = c.app_id JOIN company co ON co.id = c.company_id "
+              "WHERE a.slug = {0} AND co.name = {0}")
+    if demo.engine == "postgresql":
+        with psycopg.connect(demo.database_url, autocommit=True) as conn:
+            (connection_id,) = conn.execute(select.format("%s"), (slug, company)).fetchone()
+            for day in earlier:
+                conn.execute("INSERT INTO connection_use_day (connection_id, day) VALUES (%s, %s)",
+                             (connection_id, day))
+    else:
+        conn = sqlite3.connect(demo.database_url.removeprefix("sqlite:///"), timeout=10)
+        with conn:
+            (connection_id,) = conn.execute(select.format("?"), (slug, company)).fetchone()
+            conn.executemany("INSERT INTO connection_use_day (connection_id, day) VALUES (?, ?)",
+                             [(connection_id, day) for day in earlier])
+        conn.close()
 
 
 def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window, demo):
@@ -399,7 +420,16 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         expect()(page.locator("#subscription")).to_contain_text("free")
         expect()(page.locator("tr.customer").first).to_be_visible()
 
+    with win.step("a-new-connection-may-not-rate-yet"):
+        # Verified customers rate (issue N): a free app's connection used on 3 different days.
+        page.goto(demo.market + "/apps/sample-integration")
+        reviews = page.locator("#reviews")
+        expect()(reviews).to_contain_text("used it on 3 different days")
+        expect()(reviews.get_by_label("4 stars")).to_have_count(0)
+
     with win.step("customer-rates-the-app"):
+        # Two earlier days of use, as if the company had used the integration since then.
+        used_on_earlier_days(demo, "Demo Bygg AB", "sample-integration", days=2)
         page.goto(demo.market + "/apps/sample-integration")
         page.evaluate("() => { window.__samePage = true; }")
         reviews = page.locator("#reviews")

@@ -11,7 +11,8 @@ def generation():
 def ready_app(slug="queued-app", status="in_review", **fields):
     developer = factories.developer()
     user = factories.developer_user(developer_obj=developer)
-    listing = listings.create_listing(developer, {"slug": slug, "name": slug.title(), "description": "Words."})
+    listing = listings.create_listing(developer, {"slug": slug, "name": slug.title(), "description": "Words.",
+                                                  "privacy_url": f"https://{slug}.example.test/privacy"})
     listings.update_integration(listing, {"landing_url": f"https://{slug}.example.test/",
                                           "redirect_uris": f"https://{slug}.example.test/cb"}, ["customer"])
     App.update(status=status, **fields).where(App.id == listing.id).execute()

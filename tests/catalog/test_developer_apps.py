@@ -53,6 +53,10 @@ def test_newcomer_registers_creates_free_app_submits_and_admin_publishes(client,
         "landing_url": "https://fresh.example.test/landing", "redirect_uris": "https://fresh.example.test/cb\n",
         "scopes": ["companyinformation", "invoice"]})
     assert response.status_code == 303
+    # The privacy policy is a step of the checklist too (issue P 5).
+    assert auth.post("/developer/apps/fresh-app/submit").status_code == 422
+    assert auth.post("/developer/apps/fresh-app/edit", {
+        "name": "My App", "privacy_url": "https://fresh.example.test/privacy"}).status_code == 303
     assert auth.post("/developer/apps/fresh-app/submit").status_code == 303
     assert App.get(App.slug == "fresh-app").status == "in_review"
 
@@ -162,7 +166,8 @@ def test_integration_settings_are_validated_and_saved_exactly(auth):
 
 def test_plans_prices_in_kronor_and_price_changes_are_recorded(auth):
     developer = as_developer(auth)
-    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid"})
+    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid",
+                                                  "privacy_url": "https://p.example.test/privacy"})
     url = "/developer/apps/paid-app/plans"
     for bad in [{"name": "Std", "price_kr": "abc"}, {"name": "Std", "price_kr": "0"},
                 {"name": "Std", "price_kr": "-5"}, {"name": "Std", "price_kr": "49,505"},
@@ -259,7 +264,8 @@ def test_client_secret_is_shown_once_and_stored_as_a_keyed_hash(client, auth, ap
 
 def test_paid_app_needs_payouts_before_submission(auth):
     developer = as_developer(auth)
-    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid"})
+    listing = listings.create_listing(developer, {"slug": "paid-app", "name": "Paid",
+                                                  "privacy_url": "https://p.example.test/privacy"})
     listings.update_integration(listing, {"landing_url": "https://p.example.test/",
                                           "redirect_uris": "https://p.example.test/cb"}, ["invoice"])
     listings.add_plan(listing, {"name": "Std", "price_kr": "199"})

@@ -4,18 +4,22 @@ another developer's app is not found, and a developer only ever sees its own mon
 import pytest
 
 from market.billing import replay
+from market.dashboards import statements
 from market.stats import app_stats as stats
 from tests import factories
 
 OWNED = "owned-app"
 SECRET_NAME = "Secret Customer AB"
+MONTH = statements.label(statements.month_of(factories.utcnow()))  # the ledger row's statement
 
 
 def developer_urls(app_slug=OWNED):
     return ["/developer", "/developer?from=2026-01-01&to=2026-02-01", f"/developer?app={app_slug}",
             "/developer/reviews", "/developer/reviews?show=unanswered", "/developer/export/ledger.csv",
             f"/developer/export/ledger.csv?app={app_slug}", "/developer/export/customers.csv",
-            f"/developer/export/customers.csv?app={app_slug}"]
+            f"/developer/export/customers.csv?app={app_slug}", "/developer/statements",
+            f"/developer/statements/{MONTH}", f"/developer/statements/{MONTH}.csv",
+            f"/developer/statements/{MONTH}?app={app_slug}", f"/developer/statements/{MONTH}.csv?app={app_slug}"]
 
 
 @pytest.fixture

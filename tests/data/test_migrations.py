@@ -5,7 +5,9 @@ import uuid
 
 import psycopg
 import pytest
+from peewee_migrate import Router
 
+from market.catalog import store
 from market.data import database
 from models import MODELS, MarketSetting, db
 from tests.conftest import ADMIN_URL, _unavailable
@@ -85,3 +87,29 @@ def test_each_database_gets_its_own_installation_id(two_databases):
             ids.append(MarketSetting.get_by_id("installation_id").value)
         engine_db.close_all()
     assert ids[0] != ids[1]
+
+
+def test_migration_011_reindexes_the_apps_already_there(two_databases):
+    """Issue P 9: an existing database's index is rebuilt with folded words and inner parts, so
+    "stampla" and "faktura" find the apps that were listed before the upgrade."""
+    url = two_databases[0]
+    engine_db = database.open_database(url)
+    _use(engine_db)
+    with db.connection_context():
+        Router(db, migrate_dir=database.MIGRATIONS_DIR).run("010_money_states")
+        mark = "%s" if database.is_postgres(db) else "?"
+        db.execute_sql("INSERT INTO developer (name, payouts_enabled, stripe_details_submitted, created_at) "
+                       f"VALUES ({mark}, {mark}, {mark}, {mark})", ["Vendor AB", False, False, "2026-01-01 00:00:00"])
+        developer_id = db.execute_sql("SELECT id FROM developer").fetchone()[0]
+        for slug, name in (("stampla", "Stämpla"), ("konsultfaktura", "Konsultfaktura")):
+            db.execute_sql(
+                "INSERT INTO app (developer_id, slug, name, tagline, description, description_html, is_free, "
+                "min_price_ore, status, rejection_reason, featured, created_at, updated_at) VALUES "
+                f"({', '.join([mark] * 13)})",
+                [developer_id, slug, name, "", "", "", True, 0, "published", "", False, "2026-01-01 00:00:00",
+                 "2026-01-01 00:00:00"])
+        assert database.migrate(db) == ["011_rich_listing"]
+        slugs = dict(db.execute_sql("SELECT id, slug FROM app").fetchall())
+        assert [slugs[i] for i in store.search_app_ids("stampla")] == ["stampla"]
+        assert [slugs[i] for i in store.search_app_ids("faktura")] == ["konsultfaktura"]
+    engine_db.close_all()

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from market.catalog import store
+from market.catalog import listings, store
 from market.core import credentials, money
 from market.data import database
 from market.jobs import seed
@@ -269,3 +269,23 @@ def test_the_demo_has_a_member_who_is_not_an_admin_of_demo_bygg(app, seeded):
     assert User.get(User.email == "customer@demo.test").is_company_admin
     page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
     assert "Ask an admin (Customer)" in page and 'action="/apps/time-tracker-pro/buy"' not in page
+
+
+def test_every_seeded_app_has_a_rich_listing_with_screenshots_the_market_serves(app, seeded, client):
+    """Issue P 5, pinned: every seeded app, time-tracker-pro included, has a support address, a
+    website, a privacy policy URL and 1–3 PNG screenshots served by the market."""
+    with app.app_context():
+        apps = list(App.select())
+        assert "time-tracker-pro" in {a.slug for a in apps}
+        for listing in apps:
+            assert listing.support and listing.website_url and listing.privacy_url, listing.slug
+            names = listing.screenshots.split()
+            assert 1 <= len(names) <= 3, listing.slug
+            for name in names:
+                with client.get(f"/screenshots/{name}") as response:
+                    assert response.status_code == 200, (listing.slug, name)
+                    assert listings.image_size(response.data)[0] == "png"
+    page = client.get("/apps/time-tracker-pro").get_data(as_text=True)
+    assert 'rel="help" href="mailto:support@time-tracker-pro.example.com"' in page
+    assert 'rel="privacy-policy" href="https://time-tracker-pro.example.com/privacy"' in page
+    assert "data-screenshot" in page

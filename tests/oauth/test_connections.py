@@ -1,6 +1,7 @@
 """Connected apps: what a company gave which app, and withdrawing it (QUALITY.md 10, 30, 31)."""
 import datetime
 
+from market.core import scopes
 from models import Connection, OAuthToken
 from tests import factories
 from tests.oauth.test_oauth_support import api_token_works, get_code, make_market, redeem, refresh
@@ -19,7 +20,7 @@ def test_page_lists_apps_with_scopes_who_and_when(client, auth):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f'data-app="{market.app.slug}"' in html and market.app.name in html
-    assert "Read and change your customer register." in html
+    assert scopes.SCOPES["customer"] in html
     assert market.user.email in html
     assert "2026-02-03" in html
     assert 'name="csrf_token"' in html and "Revoke" in html

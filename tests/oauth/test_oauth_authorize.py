@@ -1,5 +1,6 @@
 """The authorization endpoint and the consent page (QUALITY.md 1, 2, 7, 12)."""
 
+from market.core import scopes
 from models import AuthorizationCode, Connection, User
 from tests import factories
 from tests.oauth.test_oauth_support import REDIRECT_URI, auth_params, consent, make_market, query_of
@@ -123,9 +124,9 @@ def test_consent_page_shows_app_developer_and_scopes_in_plain_words(client, auth
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert market.app.name in page and market.app.developer.name in page
-    assert "Read and change your customer register." in page
+    assert scopes.SCOPES["customer"] in page
     assert "Read your company&#39;s name" in page or "Read your company's name" in page
-    assert "Read and create your customer invoices." not in page  # not asked for
+    assert scopes.SCOPES["invoice"] not in page  # not asked for
     assert '<button name="decision" value="allow"' in page
     assert '<button name="decision" value="deny"' in page
     assert 'name="csrf_token"' in page
@@ -182,7 +183,7 @@ def test_asking_again_for_granted_scopes_skips_the_page(client, auth):
     assert "code" in query_of(again.headers["Location"])
     # A scope not granted yet asks again, and the grant widens to the union.
     wider = client.get("/oauth-v1/auth", query_string=auth_params(market, scope="invoice"))
-    assert wider.status_code == 200 and "Read and create your customer invoices." in wider.get_data(as_text=True)
+    assert wider.status_code == 200 and scopes.SCOPES["invoice"] in wider.get_data(as_text=True)
     consent(client, auth, market, login=False, scope="invoice")
     connection = Connection.get(Connection.company == market.company)
     assert set(connection.scopes.split()) == {"companyinformation", "customer", "invoice"}

@@ -261,3 +261,19 @@ def test_settings_change_the_rules(client, app):
     qualifying_app(slug="small-but-great", active=3, rating_sum=45, rating_count=10)
     qualifying_app(slug="big-but-good", active=50, rating_sum=44, rating_count=10)
     assert [c[0] for c in CARD.findall(client.get("/recommended").get_data(as_text=True))] == ["small-but-great"]
+
+
+def test_recommended_shows_at_most_twelve_cards_on_the_home_page_and_its_own(client, auth, app):
+    """Issue P 9: the visitors' Recommended listed 24 of 46 apps; at most 12 now, for a visitor
+    and for a logged-in company alike."""
+    for n in range(30):
+        qualifying_app(slug=f"good-{n:02d}", active=10 + n, rating_sum=40, rating_count=10)
+    for url in ("/recommended", "/"):
+        body = client.get(url).get_data(as_text=True)
+        section = body[body.index('id="recommended"'):]
+        section = section[:section.index("</section>")]
+        assert 0 < len(CARD.findall(section)) <= 12, url
+    assert len(CARD.findall(client.get("/recommended").get_data(as_text=True))) == 12
+    factories.customer_admin(email="anna@example.test")
+    auth.login("anna@example.test")
+    assert len(CARD.findall(client.get("/recommended").get_data(as_text=True))) == 12

@@ -212,8 +212,9 @@ def test_the_app_page_has_the_reviews_section_and_where_the_app_stands(client, a
     customer("anna@example.test", free_app)
     AppStats.update(active_customers=8, rating_sum=34, rating_count=10).where(AppStats.app == free_app).execute()
     visitor = client.get("/apps/hours").get_data(as_text=True)
-    assert "8 of 10 active customers (2 to go)" in visitor
-    assert "rating 3.40 of the 3.0 needed" in visitor
+    # Where the app stands is the developer's business (issue P 9, replacing issue I's box on
+    # the public app page): the developer's own app page shows it.
+    assert "active customers (2 to go)" not in visitor and 'id="eligibility-heading"' not in visitor
     assert 'id="reviews"' in visitor and "csrf_token" not in visitor
     auth.login("anna@example.test")
     page = client.get("/apps/hours").get_data(as_text=True)

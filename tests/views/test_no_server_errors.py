@@ -171,6 +171,8 @@ def _methods(rule):
 
 # What a refused request may legitimately write: a failed login is counted for throttling.
 MAY_WRITE_WHEN_REFUSED = {"/login": {"login_failure"}}
+# ... and a refused API call or token refresh is counted for its app's health (issue U item 3).
+API_HEALTH_TABLES = {"api_health_day", "api_health_latency", "api_health_throttle"}
 
 
 class Sweep:
@@ -195,6 +197,8 @@ class Sweep:
         elif check_rows and 400 <= response.status_code < 500:
             after = _row_counts()
             allowed = MAY_WRITE_WHEN_REFUSED.get(url.split("?")[0], set())
+            if url.startswith(("/api/", "/oauth-v1/")):
+                allowed = allowed | API_HEALTH_TABLES
             changed = {t for t in after if after[t] != before[t]} - allowed
             if changed:
                 self.failures.append((*where, response.status_code, "changed", sorted(changed)))

@@ -1,0 +1,313 @@
+"""API health per app and day (issue U item 3): calls, 4xx, 5xx, 429 answers, failed token
+refreshes, token errors, the p95 latency and the companies that hit the rate limit most.
+
+Counting costs a dictionary update: each worker keeps its counts in memory (`Counters`) and adds
+them to the database at most every FLUSH_SECONDS (on the next call after that), when the worker
+stops (atexit, and gunicorn's worker_exit) and on `flask --app app api-health-flush`. The adding
+is one UPDATE col = col + n per row, so workers flushing at once never lose a count.
+
+Latency is kept as a histogram (BUCKETS_MS, upper bounds): the p95 is the bound of the bucket
+that holds the 95th percentile, the same whichever worker counted which call.
+
+A day is a UTC date. A jump is a day with at least JUMP_MIN_CALLS calls whose 4xx + 5xx share is
+at least JUMP_ERROR_POINTS percentage points above the app's mean of the 7 days before, or whose
+429s are at least JUMP_429_FACTOR times that mean; the developer gets one mail per app and day.
+"""
+import atexit
+import datetime
+import logging
+import threading
+import time
+import weakref
+
+from peewee import fn
+
+from market.outbound import mail
+from models import (
+    ApiHealthDay,
+    ApiHealthLatency,
+    ApiHealthThrottle,
+    App,
+    Company,
+    IntegrityError,
+    User,
+    db,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 10
+BUCKETS_MS = (5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000)
+OVERFLOW_MS = 60000
+COUNTS = ("calls", "client_errors", "server_errors", "throttled", "refresh_failed", "token_errors")
+JUMP_MIN_CALLS = 100
+JUMP_ERROR_POINTS = 5
+JUMP_429_FACTOR = 3
+MEAN_DAYS = 7
+TOP_COMPANIES = 5
+SHOWN_DAYS = 14
+
+
+def bucket_of(latency_ms):
+    for bound in BUCKETS_MS:
+        if latency_ms <= bound:
+            return bound
+    return OVERFLOW_MS
+
+
+class Counters:
+    """One worker's counts since its last flush. Thread-safe; flushing swaps the dictionaries
+    under the lock and writes outside it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self._reset()
+        self.last_flush = time.monotonic()
+
+    def _reset(self):
+        self.days = {}  # (app_id, day) -> {count name: n}
+        self.latency = {}  # (app_id, day, bucket) -> n
+        self.throttles = {}  # (app_id, day, company_id) -> n
+
+    def _day(self, app_id, day):
+        counts = self.days.get((app_id, day))
+        if counts is None:
+            counts = self.days[(app_id, day)] = dict.fromkeys(COUNTS, 0)
+        return counts
+
+    def call(self, app_id, status, latency_ms, company_id=None, token_error=False, now=None):
+        """One answered API call of the app."""
+        day = (now or utcnow()).date()
+        with self.lock:
+            counts = self._day(app_id, day)
+            counts["calls"] += 1
+            if 400 <= status < 500:
+                counts["client_errors"] += 1
+            elif status >= 500:
+                counts["server_errors"] += 1
+            if status == 429:
+                counts["throttled"] += 1
+                if company_id is not None:
+                    key = (app_id, day, company_id)
+                    self.throttles[key] = self.throttles.get(key, 0) + 1
+            if token_error:
+                counts["token_errors"] += 1
+            key = (app_id, day, bucket_of(latency_ms))
+            self.latency[key] = self.latency.get(key, 0) + 1
+
+    def refresh_failed(self, app_id, now=None):
+        day = (now or utcnow()).date()
+        with self.lock:
+            self._day(app_id, day)["refresh_failed"] += 1
+
+    def due(self):
+        return time.monotonic() - self.last_flush >= FLUSH_SECONDS
+
+    def flush(self):
+        """Add the counts to the database; on failure they are put back for the next flush."""
+        with self.flush_lock:
+            with self.lock:
+                days, latency, throttles = self.days, self.latency, self.throttles
+                self._reset()
+                self.last_flush = time.monotonic()
+            if not (days or latency or throttles):
+                return 0
+            try:
+                _write(days, latency, throttles)
+            except Exception:
+                log.exception("API health counts could not be written; kept for the next flush")
+                with self.lock:
+                    for key, counts in days.items():
+                        mine = self._day(*key)
+                        for name, value in counts.items():
+                            mine[name] += value
+                    for store, mine in ((latency, self.latency), (throttles, self.throttles)):
+                        for key, value in store.items():
+                            mine[key] = mine.get(key, 0) + value
+                raise
+            return sum(c["calls"] for c in days.values())
+
+
+def _add(model, key_fields, key, increments):
+    """model row at key += increments, made when missing (a race to make it is retried as an add)."""
+    where = [getattr(model, name) == value for name, value in zip(key_fields, key, strict=True)]
+    updates = {getattr(model, name): getattr(model, name) + value for name, value in increments.items()}
+    if model is ApiHealthDay:
+        updates[ApiHealthDay.updated_at] = utcnow()
+    if model.update(updates).where(*where).execute():
+        return
+    try:
+        with db.atomic():
+            model.create(**dict(zip(key_fields, key, strict=True)), **increments)
+    except IntegrityError:
+        model.update(updates).where(*where).execute()
+
+
+def _write(days, latency, throttles):
+    """Add the counts (of apps and companies that still exist) in one transaction."""
+    existing = {row.id for row in App.select(App.id).where(App.id.in_({key[0] for key in days} |
+                                                                      {key[0] for key in latency}))}
+    companies = {row.id for row in Company.select(Company.id).where(Company.id.in_({key[2] for key in throttles}))}
+    throttles = {key: n for key, n in throttles.items() if key[2] in companies}
+    with db.atomic():
+        for (app_id, day), counts in days.items():
+            if app_id in existing:
+                _add(ApiHealthDay, ("app", "day"), (app_id, day), counts)
+        for (app_id, day, bucket), n in latency.items():
+            if app_id in existing:
+                _add(ApiHealthLatency, ("app", "day", "bucket_ms"), (app_id, day, bucket), {"calls": n})
+        for (app_id, day, company_id), n in throttles.items():
+            if app_id in existing:
+                _add(ApiHealthThrottle, ("app", "day", "company"), (app_id, day, company_id), {"throttled": n})
+
+
+_LIVE = weakref.WeakSet()  # every app's counters, flushed when the process stops
+
+
+def new_counters():
+    """The counters of one app (views/api.init_app keeps them in app.extensions)."""
+    counters = Counters()
+    _LIVE.add(counters)
+    return counters
+
+
+def flush_if_due(config, counters):
+    """After a call: flush when the last flush is FLUSH_SECONDS old. Never fails the call: a
+    database that cannot take the counts now gets them at the next flush."""
+    if not counters.due():
+        return
+    try:
+        flush(config, counters)
+    except Exception:
+        log.exception("API health flush failed; the counts wait for the next one")
+
+
+def flush(config, counters):
+    """Write the counts and mail the developers of apps whose day jumped."""
+    written = counters.flush()
+    if written:
+        mail_jumps(config, utcnow().date())
+    return written
+
+
+def flush_all():
+    """When the worker stops (atexit, gunicorn's worker_exit): every app's counts of this process."""
+    for counters in list(_LIVE):
+        try:
+            with db.connection_context():
+                counters.flush()
+        except Exception:  # the process is stopping; the log says what was lost
+            log.exception("API health counts lost at exit")
+
+
+atexit.register(flush_all)
+
+
+# ---------------------------------------------------------------------------------- reading
+def p95(histogram):
+    """The p95 latency (ms) of {bucket: calls}: the bound of the bucket holding the 95th percentile."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    needed, seen = -(-95 * total // 100), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= needed:
+            return bucket
+    return max(histogram)
+
+
+def developer_health(developer, today, app=None, days=SHOWN_DAYS, limit=TOP_COMPANIES):
+    """Per app of the developer (or only `app`): its last `days` days, newest first, each with
+    its counts and p95 (days without calls at zero), and the companies most often refused with
+    429. Four queries whatever the number of apps."""
+    first = today - datetime.timedelta(days=days - 1)
+    apps = App.select(App.id, App.slug, App.name).where(App.developer == developer).order_by(App.name, App.id)
+    own = App.select(App.id).where(App.developer == developer)
+    if app is not None:
+        apps, own = apps.where(App.id == app), own.where(App.id == app)
+    rows = {(row.app_id, row.day): row for row in
+            ApiHealthDay.select().where(ApiHealthDay.app.in_(own), ApiHealthDay.day >= first)}
+    histograms = {}
+    for row in ApiHealthLatency.select().where(ApiHealthLatency.app.in_(own), ApiHealthLatency.day >= first):
+        histograms.setdefault((row.app_id, row.day), {})[row.bucket_ms] = row.calls
+    throttled = {}
+    query = (ApiHealthThrottle.select(ApiHealthThrottle.app, Company.name.alias("company_name"),
+                                      fn.SUM(ApiHealthThrottle.throttled).alias("refused"))
+             .join(Company).where(ApiHealthThrottle.app.in_(own), ApiHealthThrottle.day >= first)
+             .group_by(ApiHealthThrottle.app, Company.id, Company.name))
+    for row in query.objects():
+        throttled.setdefault(row.app_id, []).append({"company": row.company_name, "throttled": int(row.refused)})
+    shown = []
+    for listing in apps:
+        listed = []
+        for offset in range(days):
+            day = today - datetime.timedelta(days=offset)
+            row = rows.get((listing.id, day))
+            counts = {name: getattr(row, name) if row else 0 for name in COUNTS}
+            listed.append({"day": day, **counts, "p95_ms": p95(histograms.get((listing.id, day), {}))})
+        top = sorted(throttled.get(listing.id, []), key=lambda r: (-r["throttled"], r["company"]))[:limit]
+        oldest_first = list(reversed(listed))
+        chart = {"labels": [d["day"].strftime("%m-%d") for d in oldest_first],
+                 "calls": [d["calls"] for d in oldest_first],
+                 "errors": [d["client_errors"] + d["server_errors"] for d in oldest_first]}
+        shown.append({"app": listing, "days": listed, "top_throttled": top, "chart": chart})
+    return shown
+
+
+def as_of():
+    """When the counts were last added to the database (None before the first flush)."""
+    value = ApiHealthDay.select(fn.MAX(ApiHealthDay.updated_at)).scalar()
+    if isinstance(value, str):  # SQLite hands aggregates of timestamps back as text
+        value = datetime.datetime.fromisoformat(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------- jumps
+def jump(day_row, before):
+    """Is the day (counts) a jump against the days before it (a list of counts)? Returns the
+    reason, or None."""
+    if day_row["calls"] < JUMP_MIN_CALLS:
+        return None
+    shares = [100 * (d["client_errors"] + d["server_errors"]) / d["calls"] for d in before if d["calls"]]
+    mean_share = sum(shares) / len(shares) if shares else 0
+    share = 100 * (day_row["client_errors"] + day_row["server_errors"]) / day_row["calls"]
+    if share >= mean_share + JUMP_ERROR_POINTS:
+        return f"{share:.1f} % of the calls failed (4xx and 5xx), against {mean_share:.1f} % over the week before"
+    mean_429 = sum(d["throttled"] for d in before) / len(before) if before else 0
+    if day_row["throttled"] and day_row["throttled"] >= JUMP_429_FACTOR * mean_429:
+        return f"{day_row['throttled']} calls were refused with 429, against {mean_429:.1f} a day over the week before"
+    return None
+
+
+def mail_jumps(config, today):
+    """Mail the developer of each app whose day jumped, once per app and day."""
+    sent = 0
+    for row in ApiHealthDay.select().where(ApiHealthDay.day == today, ApiHealthDay.jump_mailed_at.is_null(),
+                                           ApiHealthDay.calls >= JUMP_MIN_CALLS):
+        before = [{name: getattr(d, name) for name in COUNTS} for d in ApiHealthDay.select().where(
+            ApiHealthDay.app == row.app_id, ApiHealthDay.day >= today - datetime.timedelta(days=MEAN_DAYS),
+            ApiHealthDay.day < today)]
+        before += [dict.fromkeys(COUNTS, 0)] * (MEAN_DAYS - len(before))
+        reason = jump({name: getattr(row, name) for name in COUNTS}, before)
+        if reason is None:
+            continue
+        claimed = (ApiHealthDay.update(jump_mailed_at=utcnow())
+                   .where(ApiHealthDay.id == row.id, ApiHealthDay.jump_mailed_at.is_null()).execute())
+        if not claimed:
+            continue  # another worker mails it
+        listing = App.get_by_id(row.app_id)
+        subject = f"{listing.name}: the API errors jumped today"
+        body = (f"Today ({today.isoformat()}, UTC) {listing.name} made {row.calls} API calls; {reason}.\n\n"
+                "See the API health table on your dashboard for the day's figures.\n")
+        for user in User.select().where(User.developer == listing.developer_id).order_by(User.id):
+            try:
+                mail.send_mail(config, user.email, subject, body)
+                sent += 1
+            except mail.MailNotSent:
+                continue
+            except mail.MailNotConfigured:
+                break
+    return sent
