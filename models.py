@@ -721,13 +721,29 @@ class ScheduledPriceChange(BaseModel):
         table_name = "scheduled_price_change"
 
 
+class MoneyBack(BaseModel):
+    """A company's money back for an app (issue T): once per company and app, ever. Written
+    before Stripe is asked, so two requests cannot both refund; `error` keeps what went wrong."""
+    id = AutoField()
+    company = ForeignKeyField(Company, backref="money_backs", on_delete="CASCADE")
+    app = ForeignKeyField(App, backref="money_backs", on_delete="CASCADE")
+    subscription = ForeignKeyField(Subscription, null=True, on_delete="SET NULL")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "money_back"
+        indexes = ((("company", "app"), True),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
     CheckoutAttempt, Subscription, StripeEvent, LedgerEntry, Review, ReviewReply, ReviewReport,
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
-    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange,
+    ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange, MoneyBack,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

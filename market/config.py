@@ -33,6 +33,9 @@ SETTINGS = {
     "BILLING_GRACE_DAYS": (int, 7, False),
     # Days between telling subscribers of a higher price and the date it applies (issue U).
     "PRICE_NOTICE_DAYS": (int, 30, False),
+    # Money back (issue T): days after a subscription's first paid invoice in which its company's
+    # admin may end it with a full refund; 0 turns it off.
+    "REFUND_WINDOW_DAYS": (int, 14, False),
     "RECOMMEND_MIN_ACTIVE": (int, 10, False),
     "RECOMMEND_MIN_RATING": (float, 3.0, False),
     "RATELIMIT_STORAGE_URI": (str, None, False),

@@ -2,7 +2,7 @@
 developer's payouts set-up. Views parse input, call the billing room, render or redirect."""
 from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
@@ -19,10 +19,12 @@ from market.billing import (
     retirement,
     subscriptions,
 )
+from market.billing import money_back as refund_window  # the customer's money back (issue T)
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
 from market.core import money
 from market.core.clock import utcnow
 from market.dashboards import figures as dashboard
+from market.dashboards import spend as spending
 from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
 from views import confirm_page, render_page
@@ -214,6 +216,13 @@ def _my_app_rows(config, company):
             row["notices"].append({"kind": "price-change", "text": price_schedule.subscriber_notice(coming)})
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
+        row["money_back"] = _money_back_offered(config, company, app)
+        given = refund_window.state(sub)
+        if given is not None and given["left_ore"] > 0:
+            row["notices"].append({"kind": "refund-failed", "text": (
+                f"Your money back for {app.name} is not complete: {money.format_kr(given['left_ore'])} could not "
+                "be refunded yet. The App Market's admins have been shown it and will refund the rest; "
+                "the subscription stays ended.")})
         try:
             row["invoices"] = subscriptions.invoices(config, sub)
         except gateway.StripeError as error:
@@ -223,14 +232,39 @@ def _my_app_rows(config, company):
     return rows
 
 
+def _money_back_offered(config, company, app):
+    """Would money back (issue T) be given now? My apps shows the button only then."""
+    try:
+        refund_window.check(config, company, app)
+    except refusals.BuyRefused:
+        return False
+    return True
+
+
 @bp.get("/account/apps")
 def my_apps():
     user = _company_user()
     if user is None:
         return _login_redirect("/account/apps")
     rows = _my_app_rows(current_app.config, user.company)
+    spend = spending.company_spend(user.company, current_app.config["VAT_PERCENT"])
     return render_page("billing/my_apps.html", "apps", rows=rows, is_admin=user.is_company_admin,
-                       has_billing=bool(user.company.stripe_customer_id))
+                       has_billing=bool(user.company.stripe_customer_id), spend=spend,
+                       unused_reason=spending.UNUSED_REASON)
+
+
+@bp.get("/account/apps/spend.csv")
+def spend_csv():
+    """The spend view as CSV (issue T): `;`-separated, UTF-8, öre."""
+    user = _company_user()
+    if user is None:
+        return _login_redirect("/account/apps")
+    spend = spending.company_spend(user.company, current_app.config["VAT_PERCENT"])
+    response = Response(spending.spend_csv(spend).encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="spend-{utcnow():%Y-%m-%d}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _subscription_action(slug, message, action):
@@ -281,6 +315,10 @@ def ask_cancel(slug):
         else:
             lines = [f"{app.name} does not renew."]
         lines.append("You can keep it again from My apps until then.")
+        # The spend view's Cancel on an unused app says why (issue T); the POST needs no reason.
+        reason = request.args.get("reason", "").strip()[:200]
+        if reason:
+            lines.insert(0, f"Reason: {reason}")
         return confirm_page(f"/account/apps/{app.slug}/cancel", f"Cancel {app.name}?", f"Cancel {app.name}",
                             "/account/apps", lines, danger=True, back_label="Keep it")
     return _ask(slug, "Only your company's admins can cancel subscriptions.", question)
@@ -374,6 +412,51 @@ def cancel(slug):
     return _subscription_action(slug, "Only your company's admins can cancel subscriptions.", act)
 
 
+@bp.get("/account/apps/<slug>/refund")
+def ask_refund(slug):
+    def question(user, app):
+        try:
+            sub = refund_window.check(current_app.config, user.company, app)
+        except refusals.BuyRefused as refused:
+            return render_page("billing/problem.html", status=refusal_status(refused), title="No money back",
+                               message=refused.message, app=app)
+        left = refund_window.left_to_refund(sub)
+        end = refund_window.window_end(current_app.config, sub)
+        lines = [f"{app.name} ends now and loses access to your company's data at once.",
+                 f"Every payment for it is refunded in full to the card it was paid with; money back is "
+                 f"possible until {day(end)} and once per company and app.",
+                 "This cannot be undone: to use the app again, buy it again."]
+        return confirm_page(f"/account/apps/{app.slug}/refund", f"End {app.name} and get your money back?",
+                            f"End and refund {money.format_kr(left)}", "/account/apps", lines, danger=True,
+                            amount_line=f"{money.format_kr(left)} inkl. moms back to your company",
+                            back_label="Keep it")
+    return _ask(slug, "Only your company's admins can end subscriptions with a refund.", question)
+
+
+@bp.post("/account/apps/<slug>/refund")
+def refund_subscription(slug):
+    user = _company_admin("Only your company's admins can end subscriptions with a refund.")
+    if user is None:
+        return _login_redirect("/account/apps")
+    app = _app_or_404(slug)
+    try:
+        _given, refunded, failed = refund_window.give(current_app.config, user.company, app, user)
+    except refusals.BuyRefused as refused:
+        if refusal_status(refused) == 404:
+            abort(404)
+        return render_page("billing/problem.html", status=refusal_status(refused), title="No money back",
+                           message=refused.message, app=app)
+    except gateway.StripeError as error:
+        return _stripe_unavailable(error)
+    if failed:
+        flash(f"{app.name} has ended, but {money.format_kr(failed)} could not be refunded yet. The App "
+              "Market's admins see it and will refund the rest.", "error")
+    else:
+        flash(f"{app.name} has ended and {money.format_kr(refunded)} inkl. moms is on its way back to your "
+              "company's card.", "info")
+    return redirect("/account/apps", 303)
+
+
 @bp.post("/account/apps/<slug>/resume")
 def resume(slug):
     def act(user, app):
@@ -443,7 +526,8 @@ def billing_portal():
 # ---------------------------------------------------------------------------- platform admin: refunds
 def _refunds_page(status=200, error=None, form=None):
     return render_page("billing/refunds.html", "refunds", status=status, payments=ledger.recent_payments(),
-                       refunds=ledger_reversals(), disputes=money_back.disputes(), error=error, form=form or {})
+                       refunds=ledger_reversals(), disputes=money_back.disputes(), error=error, form=form or {},
+                       unfinished=refund_window.unfinished())
 
 
 def ledger_reversals(limit=50):

@@ -35,11 +35,19 @@ def refund(config, entry_id, amount_text, reason, now=None):
     reason = (reason or "").strip()
     if not reason or len(reason) > 500 or "\x00" in reason:
         raise RefundRefused("Give a reason (at most 500 characters).")
+    return refund_payment(config, entry, amount, reason, now)
+
+
+def refund_payment(config, entry, amount, reason, now, purpose="refund"):
+    """Give back `amount` öre of a paid invoice at Stripe, the developer's transfer and the
+    platform's fee reversed in proportion, and book it (outside any transaction: Stripe first).
+    The row follows the refund's state (a failed one is booked back); the webhooks find it made.
+    Raises gateway.StripeError when Stripe refused or could not be reached: nothing was booked."""
     made = gateway.stripe_client(config).v1.refunds.create({
         "charge": entry.stripe_charge_id, "amount": amount, "reverse_transfer": True,
         "refund_application_fee": True, "reason": "requested_by_customer",
         "metadata": {"reason": reason[:500], "ledger_entry": str(entry.id), "installation": gateway.installation_id()},
-    }, gateway.options("refund", entry.id, ledger.reversed_so_far(entry), amount))
+    }, gateway.options(purpose, entry.id, ledger.reversed_so_far(entry), amount))
     # The customer's mail goes out after the commit (the webhook of this refund finds it sent).
     with mail.held_until_done(), write_transaction():
         row = ledger.record_reversal("refund", entry, made.amount, made.id, now, refund_status=made.status)

@@ -37,3 +37,8 @@ class RefundRefused(Exception):
     def __init__(self, message):
         super().__init__(message)
         self.message = message
+
+
+class MoneyBackRefused(BuyRefused):
+    """Money back (issue T) is not offered for this subscription now: outside the window, already
+    given once, nothing paid. The view answers 409 with the message."""

@@ -14,6 +14,7 @@ from market.billing import company_mail, connect, dunning, gateway, ledger, sign
 from market.billing import history as subscription_history
 from market.billing.company_mail import tell_company_admins, tell_developer, tell_platform_admins
 from market.billing.transactions import write_transaction
+from market.data.database import is_postgres
 from market.outbound import mail
 from models import (
     App,
@@ -315,7 +316,13 @@ def apply_subscription(config, sub, event_created, now=None):
     """Mirror Stripe's subscription onto its row (made from metadata if new); returns the row
     or None when the subscription is not the market's."""
     now = now or utcnow()
-    row = Subscription.get_or_none(Subscription.stripe_subscription_id == sub["id"])
+    query = Subscription.select().where(Subscription.stripe_subscription_id == sub["id"])
+    if is_postgres(db):
+        # The market's own mirror of Stripe's answer and the webhook of the same change may
+        # apply at once: one waits for the other, so the change is told once (SQLite's write
+        # transactions are exclusive already).
+        query = query.for_update()
+    row = query.first()
     if row is None:
         owner = _owner(sub)
         if owner is None:

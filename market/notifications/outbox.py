@@ -24,7 +24,7 @@ from market.catalog import listings
 from market.core import credentials
 from market.notifications import signals
 from market.outbound import http as outbound_http
-from models import App, AppNotification, db, utcnow
+from models import App, AppNotification, MoneyBack, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,11 @@ def enqueue(app, kind, company, data=None, now=None):
 
 
 def subscription_changed(subscription, kind, now=None):
-    return enqueue(subscription.app, kind, subscription.company,
-                   {"subscription": subscription_data(subscription)}, now)
+    data = {"subscription": subscription_data(subscription)}
+    if kind == "subscription.canceled" and MoneyBack.select().where(
+            MoneyBack.subscription == subscription.id).exists():
+        data["reason"] = "refunded"  # ended with money back (issue T)
+    return enqueue(subscription.app, kind, subscription.company, data, now)
 
 
 def price_change(subscription, kind, old_amount, new_amount, effective_on, now=None):

@@ -28,7 +28,7 @@ def only(pattern, html):
 
 
 def row_of(html, slug):
-    return html.split(f'data-app="{slug}"', 1)[1].split("</tr>", 1)[0]
+    return html.split(f'<tr data-app="{slug}">', 1)[1].split("</tr>", 1)[0]
 
 
 @pytest.mark.parametrize("price_ore, gross_ore, net, gross", [

@@ -24,13 +24,13 @@ def test_my_apps_rows_for_imported_and_free_apps(client, auth, listing):
     factories.connection(admin.company, free)
     auth.login(admin.email)
     page = client.get("/account/apps").get_data(as_text=True)
-    paid_row = page.split('data-app="paid-app"')[1].split("</tr>")[0]
+    paid_row = page.split('<tr data-app="paid-app">')[1].split("</tr>")[0]
     assert "Standard: 199 kr/mån exkl. moms" in paid_row
     assert f"Renews on {day(end)}" in paid_row
     assert f"248,75 kr inkl. moms on {end:%Y-%m-%d}" in paid_row
     assert "History imported" in paid_row
     assert 'href="/account/apps/paid-app/cancel"' in paid_row  # asks first (issue P)
-    free_row = page.split('data-app="free-tool"')[1].split("</tr>")[0]
+    free_row = page.split('<tr data-app="free-tool">')[1].split("</tr>")[0]
     assert "Connected" in free_row and "free" in free_row
     assert 'action="/apps/free-tool/activate"' in free_row and 'href="/account/apps/free-tool/remove"' in free_row
     # HTMX gets the table only.

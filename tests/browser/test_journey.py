@@ -329,7 +329,7 @@ def purchase(chromium, demo, dashboard_before):
         with win.step("my-apps-active"):
             page.get_by_role("link", name="Go to My apps").click()
             page.wait_for_url(demo.market + "/account/apps")
-            row = page.locator('tr[data-app="time-tracker-pro"]')
+            row = page.locator('#my-apps tr[data-app="time-tracker-pro"]')
             # A badge and a sentence (issue P): "Active Renews on 3 Jan 2027."
             expect()(row.locator(".status .badge")).to_have_text("Active")
             expect()(row.locator(".status")).to_have_text(re.compile(r"^Active\s+Renews on \d{1,2} [A-Z][a-z]{2} \d{4}\.$"))
@@ -446,12 +446,12 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
 
     with win.step("revoke-on-connected-apps"):
         page.goto(demo.market + "/account/connections")
-        row = page.locator('tr[data-app="sample-integration"]')
+        row = page.locator('#my-apps tr[data-app="sample-integration"]')
         expect()(row).to_contain_text("Sample Integration")
         # Revoke asks first, in place (issue P); the question's button posts.
         row.get_by_role("link", name="Revoke access").click()
         row.locator(".confirm").get_by_role("button", name="Revoke access").click()
-        expect()(page.locator('tr[data-app="sample-integration"]')).to_have_count(0)
+        expect()(page.locator('#my-apps tr[data-app="sample-integration"]')).to_have_count(0)
 
     with win.step("integration-shows-access-withdrawn"):
         page.goto(demo.integration + "/company")
@@ -478,7 +478,7 @@ def test_a_declined_card_shows_its_message_and_buys_nothing(window, demo):
     with win.step("declined-leaves-nothing-bought"):
         page.goto(demo.market + "/account/apps")
         expect()(page.locator("h1")).to_have_text("My apps")
-        expect()(page.locator('tr[data-app="time-tracker-pro"]')).to_have_count(0)
+        expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"]')).to_have_count(0)
         page.goto(demo.market + "/apps/time-tracker-pro")
         expect()(page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy")).to_be_visible()
     assert win.script_errors() == []
@@ -582,7 +582,7 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 1)
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")
-        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_contain_text("Payment failed")
+        expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"] .status')).to_contain_text("Payment failed")
         check_accessibility(win, "My apps with the dunning banner")
         page.goto(demo.market + "/apps")
         expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")  # on every page
@@ -591,6 +591,6 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         update_card_in_portal(win, GOOD_CARD)
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 0)
-        expect()(page.locator('tr[data-app="time-tracker-pro"] .status')).to_have_text(
+        expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"] .status')).to_have_text(
             re.compile(r"^Active\s+Renews on "))
     assert win.script_errors() == []

@@ -170,7 +170,7 @@ def test_my_apps_offers_open_for_a_connected_app_and_activate_otherwise(client, 
     assert re.search(r">Open</button>", "".join(forms_posting_to(page, "/apps/connected-app/activate")))
     assert re.search(r">Activate</button>", "".join(forms_posting_to(page, "/apps/paid-app/activate")))
     assert 'href="/apps/connected-app/activate"' not in page  # never a plain link
-    row = page.split('data-app="paid-app"')[1].split("</tr>")[0]
+    row = page.split('<tr data-app="paid-app">')[1].split("</tr>")[0]
     assert (f'<span class="badge badge-info">Trial</span> <span class="status-text">Trial until {day(end)}.</span>'
             in row)
     assert "trial ends on" not in page and "Your subscription is" not in page
@@ -343,7 +343,7 @@ def test_buttons_have_primary_secondary_and_danger_styles(client, auth):
     factories.connection(company, listing)
     auth.login(admin.email)
     page = html_of(client.get("/account/apps"))
-    row = page.split('data-app="paid-app"')[1].split("</tr>")[0]
+    row = page.split('<tr data-app="paid-app">')[1].split("</tr>")[0]
     assert re.search(r'class="button button-danger" href="/account/apps/paid-app/cancel"', row)
     assert re.search(r'class="button button-danger" href="/account/apps/paid-app/remove"', row)
     assert re.search(r'<button type="submit" class="button-primary">Open</button>', row)
