@@ -137,7 +137,7 @@ def test_return_and_cancel_pages(client, auth, listing):
     admin = factories.customer_admin()
     auth.login(admin.email)
     pending = client.get("/apps/paid-app/bought?session_id=cs_x").get_data(as_text=True)
-    assert "Payment received, activating" in pending and 'hx-trigger="every 2s"' in pending
+    assert "Payment received, activating" in pending and 'data-hx-trigger="every 2s"' in pending
     assert "Refresh" in pending
     fragment = client.get("/apps/paid-app/bought?session_id=cs_x", headers={"HX-Request": "true"})
     assert "<html" not in fragment.get_data(as_text=True)

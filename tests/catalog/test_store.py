@@ -187,7 +187,7 @@ def test_htmx_gets_the_results_fragment_and_history_restore_the_full_page(client
     restored = client.get("/apps?q=kassa", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
     assert "<html" in text(restored).lower() and f'data-app="{listing.slug}"' in text(restored)
     page = text(client.get("/apps?q=kassa"))
-    assert 'hx-get="/apps"' in page and 'hx-push-url="true"' in page and 'hx-target="#results"' in page
+    assert 'data-hx-get="/apps"' in page and 'data-hx-push-url="true"' in page and 'data-hx-target="#results"' in page
 
 
 # -- what is shown -------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_newest_sort_and_paging(client):
     assert cards(page2) == newest_first[24:]
     assert cards(text(client.get("/apps?sort=newest&page=99"))) == newest_first[24:]  # the last page
     fragment = text(client.get("/apps?sort=newest&page=2", headers={"HX-Request": "true"}))
-    assert 'hx-get="/apps?sort=newest"' in fragment  # the previous page, swapped in place
+    assert 'data-hx-get="/apps?sort=newest"' in fragment  # the previous page, swapped in place
 
 
 def test_no_match_is_friendly_with_a_way_back(client):
