@@ -138,7 +138,8 @@ def test_at_390_and_1366_px_the_developer_dashboard_stays_inside_the_page(market
 
 @pytest.mark.browser
 def test_at_390_px_no_page_of_a_customer_developer_or_admin_scrolls_sideways(market, chromium_browser):  # noqa: F811
-    walks = {"customer@demo.test": ["/", "/apps", "/recommended", "/account", "/account/apps/lonekollen/remove"],
+    walks = {"customer@demo.test": ["/", "/apps", "/recommended", "/account", "/account/apps/lonekollen/remove",
+                                    "/apps/koncernrapport"],  # the seed's longest support address
              "developer@demo.test": ["/developer/apps", "/developer/apps/time-tracker-pro", "/developer/reviews",
                                      "/developer/payouts"],
              "admin@demo.test": ["/admin", "/admin/apps", "/admin/refunds", "/admin/review", "/admin/reports"]}
