@@ -137,14 +137,19 @@ def _postgres_database():
     return admin, name, f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
 
 
+_artifacts_cleared = set()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def demo(request, tmp_path_factory):
     """`python app.py --port P` with a fresh database: the market on P, the sample integration
     on P+1, the Stripe sandbox on P+2 (state in a fresh file)."""
     require_chromium()
     engine = request.param
-    for stale in ARTIFACTS.glob(f"journey-{engine}-*"):
-        stale.unlink()
+    if engine not in _artifacts_cleared:  # once a session: a later module's demo keeps the earlier's
+        _artifacts_cleared.add(engine)
+        for stale in ARTIFACTS.glob(f"journey-{engine}-*"):
+            stale.unlink()
     workdir = tmp_path_factory.mktemp(f"demo-{engine}")
     admin = name = None
     if engine == "postgresql":
@@ -168,7 +173,10 @@ def demo(request, tmp_path_factory):
     finally:
         _stop(process)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / f"journey-{engine}-demo.log").write_bytes(log.read_bytes())
+        # One log per module's demo: journey-sqlite-demo.log, journey-sqlite-test_journey_more-demo.log
+        module = request.module.__name__.rsplit(".", 1)[-1]
+        suffix = "" if module == "test_journey" else f"-{module}"
+        (ARTIFACTS / f"journey-{engine}{suffix}-demo.log").write_bytes(log.read_bytes())
         if admin is not None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()
