@@ -1,7 +1,5 @@
 """Stripe set-up for the demo (`python app.py`) and the tests against the sandbox: webhook
 endpoints, products and prices, and an onboarded Connect account for every seeded developer."""
-import stripe
-
 from market.billing import catalogue, connect, gateway
 from models import Developer, User
 
@@ -57,7 +55,7 @@ def onboard_developers(config):
         if account_id and not account_id.startswith("acct_demo"):
             try:
                 account = gateway.plain(client.v1.accounts.retrieve(account_id))
-            except stripe.InvalidRequestError:
+            except gateway.InvalidRequestError:
                 account = None
             if account and (account.get("capabilities") or {}).get("transfers") == "active":
                 if not developer.payouts_enabled:

@@ -138,7 +138,7 @@ def test_a_refund_is_mailed_once_and_listed_under_its_invoice(client, auth, fake
     monkeypatch.setattr(subscriptions.gateway, "stripe_client", lambda config: stripe)
     auth.login(admin.email)
     page = client.get("/account/apps").get_data(as_text=True)
-    row = page.split(f'data-app="{listing.slug}"')[1].split("</tr>")[0]
+    row = page.split(f'<tr data-app="{listing.slug}"')[1].split("</tr>")[0]
     assert "AM-0042" in row and "248,75 kr · paid" in row
     refunds = row.split('class="refund-list"')[1].split("</ul>")[0]
     today = f"{utcnow():%Y-%m-%d}"
@@ -158,7 +158,7 @@ def test_my_apps_explains_a_suspended_app(client, auth, paid_app):
     App.update(status="suspended").where(App.id == listing.id).execute()
     auth.login(admin.email)
     page = client.get("/account/apps").get_data(as_text=True)
-    row = page.split(f'data-app="{listing.slug}"')[1].split("</tr>")[0]
+    row = page.split(f'<tr data-app="{listing.slug}"')[1].split("</tr>")[0]
     notice = row.split('data-notice="suspended">')[1].split("</p>")[0]
     assert f"The App Market has suspended {listing.name}" in notice
     assert f"it ends on {end:%Y-%m-%d} and nothing more is charged" in notice
@@ -188,6 +188,6 @@ def test_connected_apps_explains_a_suspended_app(client, auth, paid_app):
     App.update(status="suspended").where(App.id == listing.id).execute()
     auth.login(admin.email)
     page = client.get("/account/connections").get_data(as_text=True)
-    row = page.split(f'data-app="{listing.slug}"')[1].split("</tr>")[0]
+    row = page.split(f'<tr data-app="{listing.slug}"')[1].split("</tr>")[0]
     assert 'data-notice="suspended"' in row and f"The App Market has suspended {listing.name}" in row
     assert f'href="/apps/{listing.slug}"' not in row

@@ -275,7 +275,7 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
             .order_by(OutboxMail.id)]
     assert told == [f"Refund of 100 kr for {listing.name}", f"Refund of 148,75 kr for {listing.name}"]
     # My apps lists both under the invoice, from the ledger.
-    row = http.get(market.url + "/account/apps", timeout=10).text.split(f'data-app="{listing.slug}"')[1]
+    row = http.get(market.url + "/account/apps", timeout=10).text.split(f'<tr data-app="{listing.slug}"')[1]
     refunds = row.split('class="refund-list"')[1].split("</ul>")[0]
     assert "Refund 100 kr" in refunds and "Refund 148,75 kr" in refunds
 

@@ -62,8 +62,11 @@ def snapshot():
         "apps": sorted(App.select(App.slug, App.name, App.tagline, App.status, Category.slug, App.is_free,
                                   App.min_price_ore, App.featured).join(Category).tuples()),
         "plans": sorted((slug[p.app_id], p.name, p.price_ore, p.trial_days) for p in Plan.select()),
-        "companies": sorted(Company.select(Company.org_number, Company.name, Company.industry,
-                                           Company.size).tuples()),
+        # A developer's test company is numbered TEST-<developer id>, and PostgreSQL never gives
+        # an id twice: compare those by name.
+        "companies": sorted((name if org_number.startswith("TEST-") else org_number, name, industry, size)
+                            for org_number, name, industry, size in Company.select(
+                                Company.org_number, Company.name, Company.industry, Company.size).tuples()),
         "users": sorted(User.select(User.email, User.company_role, User.is_platform_admin).tuples()),
         "connections": sorted((org[c.company_id], slug[c.app_id], c.revoked_at is None, c.last_used_at >= recent)
                               for c in Connection.select()),

@@ -86,9 +86,10 @@ def test_the_sweep_is_not_held_up_by_an_app_that_never_answers(app, receiver, ot
     elapsed = time.monotonic() - started
     # One capped attempt for the hanging app (the rest of its batch waits for the next round),
     # while the other app was served at once.
-    assert elapsed < outbox.TOTAL_TIMEOUT + 2
+    assert elapsed < outbox.TOTAL_TIMEOUT + 5  # the sweep's other steps too, on a busy machine; far below 30 s
     assert (summary["notifications_delivered"], summary["notifications_failed"]) == (1, 1)
-    assert other_receiver.received and other_receiver.received[0][3] - started < 1.0
+    # ...served before the hanging app's capped attempt could have ended: it never waited for it.
+    assert other_receiver.received and other_receiver.received[0][3] - started < outbox.TOTAL_TIMEOUT
     hanging_rows = rows_of(hanging)
     assert [r.attempts for r in hanging_rows] == [1, 0, 0, 0]
     assert "TimedOut" in hanging_rows[0].last_error

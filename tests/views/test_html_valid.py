@@ -11,6 +11,7 @@ document.
 
 A rule that answers no HTML (JSON, CSV, images, the API) must be listed in NOT_HTML, so a new
 page cannot be skipped silently: every other GET rule must give a full page to some role."""
+import datetime
 import json
 import re
 import subprocess
@@ -41,8 +42,12 @@ NOT_HTML = {
     "oauth.metadata",                          # JSON (RFC 8414)
     "api.unknown", "api.company_information", "api.customers", "api.customer", "api.invoices",
     "api.invoice", "api.me", "api.openapi", "api.subscription",   # the JSON API
-    "dashboard.export_customers", "dashboard.export_ledger",     # CSV
+    "dashboard.export_customers", "dashboard.export_ledger", "billing.spend_csv",  # CSV
     "billing.refresh_payouts",                 # redirects back to the payouts page
+    "developer.screenshot",                    # listing screenshots (images)
+    # Money back's question is templates/confirm.html, checked through the other questions; it
+    # needs a subscription inside its refund window, which the pages' data has not.
+    "billing.ask_refund",
 }
 
 # Pages reached with a query string, checked beside the bare rules: (endpoint, URL).
@@ -53,6 +58,7 @@ EXTRA_PAGES = [
      "https%3A%2F%2Fclient.example.test%2Fcallback&scope=companyinformation+customer&state=st-1"),
     ("oauth.authorize", "/oauth-v1/auth?response_type=code&client_id=no-such-client"),
     ("not found", "/no/such/page"),
+    ("dashboard.statement_page", "/developer/statements/" + datetime.date.today().strftime("%Y-%m")),
 ]
 
 
