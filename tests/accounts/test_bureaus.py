@@ -1,0 +1,122 @@
+"""Accounting bureaus (issue T, Deliver 1, the foundation): a user belongs to several companies
+(memberships), switches the current company, and every form carries the company it was for."""
+
+from models import Company, Membership, User
+from tests import factories
+from tests.accounts.test_members import invitation_link
+from tests.conftest import AuthActions
+
+
+def bureau_user(email="byra@example.test"):
+    """A bureau's user, admin of its own company and of two client companies."""
+    own = factories.company(name="Byrån AB")
+    user = factories.customer_admin(email=email, company_obj=own)
+    clients = [factories.company(name="Klient Ett AB"), factories.company(name="Klient Två AB")]
+    Membership.create(user=user, company=own, role="admin")
+    for client in clients:
+        Membership.create(user=user, company=client, role="admin")
+    return user, own, clients
+
+
+def test_switch_changes_what_my_apps_shows(client, auth):
+    user, own, (one, two) = bureau_user()
+    factories.subscription(one, factories.app_listing(name="Lönekollen", price_ore=9900))
+    factories.subscription(two, factories.app_listing(name="Tidrapporten", price_ore=9900))
+    auth.login("byra@example.test")
+    page = client.get("/account/apps").get_data(as_text=True)
+    assert "Lönekollen" not in page and "Tidrapporten" not in page
+    # The account menu offers the other companies, as plain forms (no JavaScript needed).
+    assert f'data-company="{one.public_id}"' in page and 'action="/account/company"' in page
+
+    response = auth.post("/account/company", {"company": one.public_id, "next": "/account/apps"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/account/apps")
+    assert User.get_by_id(user.id).company_id == one.id
+    page = client.get("/account/apps").get_data(as_text=True)
+    assert "Lönekollen" in page and "Tidrapporten" not in page
+
+    response = auth.post("/account/company", {"company": two.public_id, "next": "https://evil.example/"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/account/apps")
+    page = client.get("/account/apps").get_data(as_text=True)
+    assert "Tidrapporten" in page and "Lönekollen" not in page
+    # The company left keeps its membership and role.
+    assert Membership.get(Membership.user == user.id, Membership.company == one.id).role == "admin"
+
+
+def test_switching_to_a_company_not_a_member_of_is_404(client, auth):
+    user, own, _ = bureau_user()
+    stranger = factories.customer_admin(email="other@example.test").company
+    auth.login("byra@example.test")
+    for bad in [stranger.public_id, str(stranger.id), "", "x" * 300, "\u00e5"]:
+        assert auth.post("/account/company", {"company": bad}).status_code == 404
+    assert auth.post("/account/company", {}).status_code == 404
+    assert User.get_by_id(user.id).company_id == own.id
+
+
+def test_every_form_carries_the_company_and_a_stale_one_is_refused(client, auth):
+    user, own, (one, _) = bureau_user()
+    app = factories.app_listing(name="Lönekollen")
+    factories.connection(own, app)
+    auth.login("byra@example.test")
+    page = client.get("/account/members").get_data(as_text=True)
+    assert f'<input type="hidden" name="company" value="{own.public_id}">' in page
+    # A form of a tab opened for the bureau's own company, sent after switching to a client.
+    auth.post("/account/company", {"company": one.public_id})
+    response = auth.post("/account/members/invite", {"email": "new@example.test", "role": "member",
+                                                     "company": own.public_id})
+    assert response.status_code == 409
+    assert "another of your companies" in response.get_data(as_text=True)
+    response = auth.post("/account/delete", {"password": factories.PASSWORD, "company": own.public_id})
+    assert response.status_code == 409 and User.select().where(User.id == user.id).exists()
+    assert User.select().where(User.email == "new@example.test").count() == 0
+    from_page = client.get("/account/members").get_data(as_text=True)
+    assert "new@example.test" not in from_page
+    # The right company, or none, acts for the current company.
+    assert auth.post("/account/members/invite", {"email": "new@example.test", "role": "member",
+                                                 "company": one.public_id}).status_code == 303
+    assert "new@example.test" in client.get("/account/members").get_data(as_text=True)
+
+
+def test_single_company_users_forms_carry_no_company(client, auth):
+    factories.customer_admin(email="solo@example.test")
+    auth.login("solo@example.test")
+    page = client.get("/account/members").get_data(as_text=True)
+    assert 'name="company"' not in page and 'action="/account/company"' not in page
+
+
+def test_inviting_an_existing_account_gives_it_a_membership(app, client, auth):
+    admin = factories.customer_admin(email="boss@bygg.test", company_obj=factories.company(name="Bygg AB"))
+    bureau = factories.customer_admin(email="byra@example.test", company_obj=factories.company(name="Byrån AB"))
+    auth.login("boss@bygg.test")
+    assert auth.post("/account/members/invite", {"email": "byra@example.test", "role": "admin"}).status_code == 303
+    path = invitation_link("byra@example.test")
+
+    # Someone else cannot use it; the bureau's user accepts logged in as itself.
+    assert "Log in as byra@example.test" in app.test_client().get(path).get_data(as_text=True)
+    other = app.test_client()
+    factories.customer_admin(email="intruder@example.test")
+    AuthActions(app, other).login("intruder@example.test")
+    assert AuthActions(app, other).post(path, {"password": "x" * 12}).status_code == 403
+    assert Membership.select().where(Membership.company == admin.company_id).count() == 0
+
+    bureau_client = app.test_client()
+    helper = AuthActions(app, bureau_client)
+    helper.login("byra@example.test")
+    page = bureau_client.get(path).get_data(as_text=True)
+    assert "Join Bygg AB" in page
+    assert helper.post(path, {}).status_code == 303
+    assert Membership.get(Membership.user == bureau.id, Membership.company == admin.company_id).role == "admin"
+    bureau_now = User.get_by_id(bureau.id)
+    assert bureau_now.company_id == admin.company_id and bureau_now.company_role == "admin"
+    assert User.select().count() == 3  # no second account
+    members = client.get("/account/members").get_data(as_text=True)
+    assert "byra@example.test" in members
+
+    # Removing the bureau takes away that membership only; it goes back to its own company.
+    response = auth.post(f"/account/members/{bureau.id}/remove", {})
+    assert response.status_code == 303
+    bureau_now = User.get_by_id(bureau.id)
+    assert bureau_now.company.name == "Byrån AB" and bureau_now.company_role == "admin"
+    assert not Membership.select().where(Membership.company == admin.company_id).exists()
+    assert bureau_client.get("/account").status_code == 200
+    assert Company.select().count() == 3
+    assert "<td>byra@example.test" not in client.get("/account/members").get_data(as_text=True)
