@@ -145,6 +145,35 @@ def switch_company():
                     f"You now work in {company.name}.")
 
 
+def _company_row(company, role):
+    """A client company on /bureau: its apps (subscriptions and connections), their statuses,
+    and what it pays a month (its live subscriptions' agreed prices, excl. moms)."""
+    grace = current_app.config["BILLING_GRACE_DAYS"]
+    apps = {}
+    for app, subscription in billing_subscriptions.company_apps(company):
+        apps[app.id] = {"app": app, "subscription": subscription, "connected": False,
+                        "status": billing_subscriptions.status_words(subscription, grace) if subscription else "free"}
+    for connection in oauth_connections.connections_of(company.id):
+        row = apps.setdefault(connection.app_id, {"app": connection.app, "subscription": None,
+                                                 "connected": False, "status": "free"})
+        row["connected"] = True
+    monthly = sum(row["subscription"].price_ore for row in apps.values() if row["subscription"] is not None
+                  and row["subscription"].status in Subscription.LIVE_STATUSES)
+    return {"company": company, "role": role, "monthly_ore": monthly,
+            "apps": sorted(apps.values(), key=lambda row: row["app"].name.lower())}
+
+
+@bp.get("/bureau")
+@login_required
+def bureau():
+    """Every company the user works in (a bureau's clients), for users of two or more."""
+    if not _multi_company():
+        raise forbidden("This page is for people who work in several companies, such as an accounting bureau.")
+    rows = [_company_row(company, role) for company, role in companies.memberships_of(current_user.user)]
+    return render_page("account/bureau.html", None, rows=rows,
+                       total_ore=sum(row["monthly_ore"] for row in rows))
+
+
 # --- registration --------------------------------------------------------------------------
 
 @bp.route("/register", methods=["GET", "POST"])

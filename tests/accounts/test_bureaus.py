@@ -1,6 +1,8 @@
 """Accounting bureaus (issue T, Deliver 1, the foundation): a user belongs to several companies
 (memberships), switches the current company, and every form carries the company it was for."""
 
+import re
+
 from models import Company, Membership, User
 from tests import factories
 from tests.accounts.test_members import invitation_link
@@ -120,3 +122,34 @@ def test_inviting_an_existing_account_gives_it_a_membership(app, client, auth):
     assert bureau_client.get("/account").status_code == 200
     assert Company.select().count() == 3
     assert "<td>byra@example.test" not in client.get("/account/members").get_data(as_text=True)
+
+
+def test_bureau_lists_a_row_per_company_with_apps_statuses_and_monthly_cost(client, auth):
+    user, own, (one, two) = bureau_user()
+    paid = factories.app_listing(name="Lönekollen", price_ore=14900)
+    extra = factories.app_listing(name="Tidrapporten", price_ore=5050)
+    free = factories.app_listing(name="Kvittoskannern")
+    factories.subscription(one, paid, price_ore=12345)  # the agreed price, not the list price
+    factories.subscription(one, extra, price_ore=5050, status="trialing")
+    factories.subscription(one, free, status="canceled", price_ore=999)  # over: costs nothing
+    factories.connection(two, free)
+    stranger = factories.customer_admin(email="other@example.test").company
+    factories.subscription(stranger, paid, price_ore=14900)
+    auth.login("byra@example.test")
+    response = client.get("/bureau")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-company="([^"]+)">(.*?)</tr>', page, re.S))
+    assert set(rows) == {own.public_id, one.public_id, two.public_id}
+    assert stranger.public_id not in page
+    assert 'data-monthly-ore="17395"' in rows[one.public_id] and "173,95 kr" in rows[one.public_id]
+    assert "Lönekollen: active" in rows[one.public_id] and "Tidrapporten: trial" in rows[one.public_id]
+    assert "Kvittoskannern" in rows[two.public_id] and "connected" in rows[two.public_id]
+    assert 'data-monthly-ore="0"' in rows[two.public_id] and "No apps" in rows[own.public_id]
+    assert 'data-total-ore="17395"' in page
+
+
+def test_bureau_is_for_users_of_several_companies(client, auth):
+    factories.customer_admin(email="solo@example.test")
+    auth.login("solo@example.test")
+    assert client.get("/bureau").status_code == 403
