@@ -3,6 +3,7 @@
 
 import re
 
+from market.jobs import seed
 from models import Company, Membership, User
 from tests import factories
 from tests.accounts.test_members import invitation_link
@@ -153,3 +154,22 @@ def test_bureau_is_for_users_of_several_companies(client, auth):
     factories.customer_admin(email="solo@example.test")
     auth.login("solo@example.test")
     assert client.get("/bureau").status_code == 403
+
+
+def test_the_seeded_bureau_logs_in_and_works_in_four_companies(app, client, auth):
+    with app.app_context():
+        seed.seed_demo(app.config, echo=lambda *a: None)
+    byra = User.get(User.email == "byra@demo.test")
+    assert byra.company.name == "Demo Redovisning AB" and byra.company_role == "admin"
+    roles = {m.company.name: m.role for m in Membership.select().where(Membership.user == byra.id)}
+    assert roles == {"Demo Redovisning AB": "admin", "Demo Bygg AB": "admin",
+                     "Demo Café Söder AB": "admin", "Demo Frakt Norr AB": "admin"}
+    assert auth.login("byra@demo.test", "demo-pass-123").status_code == 303
+    page = client.get("/bureau").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-company="([^"]+)">(.*?)</tr>', page, re.S))
+    assert len(rows) == 4
+    cafe, frakt = (Company.get(Company.name == name) for name in ("Demo Café Söder AB", "Demo Frakt Norr AB"))
+    assert "Bordsbokning" in rows[cafe.public_id] and "Bordsbokning" not in rows[frakt.public_id]
+    assert "Åkeri Planering" in rows[frakt.public_id] and "Åkeri Planering" not in rows[cafe.public_id]
+    assert auth.post("/account/company", {"company": cafe.public_id}).status_code == 303
+    assert "Bordsbokning" in client.get("/account/apps").get_data(as_text=True)
