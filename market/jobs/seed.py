@@ -558,7 +558,7 @@ class _Seeder:
         users = [{"email": DEMO_BUREAU[3], "password_hash": accounts.hash_password(PASSWORD), "name": "Berit Byrå",
                   "company": bureau_id, "company_role": "admin"}]
         users += [{"email": client[3], "password_hash": self.shared_hash, "name": f"Admin {client[0]}",
-                   "company": company_id, "company_role": "admin"} for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids)]
+                   "company": company_id, "company_role": "admin"} for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids, strict=True)]
         _batched_insert(User, users)
         byra = User.get(User.email == DEMO_BUREAU[3])
         for company_id in [bureau_id, self.companies_list[0][0]] + client_ids:
@@ -566,7 +566,7 @@ class _Seeder:
         for user in User.select().where(User.email.in_([client[3] for client in DEMO_BUREAU_CLIENTS])):
             Membership.create(user=user, company=user.company_id, role="admin")
             self.admin_of[user.company_id] = user.id
-        self.bureau_clients = [(company_id, client[4]) for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids)]
+        self.bureau_clients = [(company_id, client[4]) for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids, strict=True)]
 
     def usage(self):
         """Connections, subscriptions and reviews: who uses what, depending on industry and size."""
