@@ -564,7 +564,9 @@ def invite_member(config, admin, email, role):
     raw = _issue_token("invite", INVITE_TTL, company=company, email=email, role=role, user=admin)
     _send_link(config, raw, email, f"Join {company.name} in the App Market",
                f"{admin.name or admin.email} invited you to join {company.name} in the App Market as {role}.\n\n"
-               f"Set your password and join here (the link works once, for 7 days):\n"
+               + ("You already have an App Market account: log in with this address and accept here (the link "
+                  "works once, for 7 days):\n" if _email_taken(email) else
+                  "Set your password and join here (the link works once, for 7 days):\n") +
                f"{_link(config, '/invite/' + raw)}")
     return raw
 
@@ -611,6 +613,8 @@ def _join_with_account(raw, user):
     with db.atomic():
         _use_token(row)
         add_membership(user, row.company_id, row.role)
+        if user.confirmed_at is None:  # following the link proved the address
+            User.update(confirmed_at=utcnow()).where(User.id == user.id).execute()
         if user.company_id is None:
             User.update(company=row.company_id, company_role=row.role).where(User.id == user.id).execute()
         elif user.company_id == row.company_id:
@@ -753,4 +757,12 @@ def erase_company(company_id):
     connections and set the subscriptions to cancel at period end."""
     with db.atomic():
         AccountToken.delete().where(AccountToken.company == company_id).execute()
+        # Someone who works in other companies too (a bureau) is not deleted with this one
+        # (User.company cascades): they move on to another of their companies.
+        Membership.delete().where(Membership.company == company_id).execute()
+        for person in list(User.select().where(User.company == company_id)):
+            other = (Membership.select().where(Membership.user == person.id)
+                     .order_by(Membership.created_at, Membership.id).first())
+            if other is not None:
+                User.update(company=other.company_id, company_role=other.role).where(User.id == person.id).execute()
         Company.delete().where(Company.id == company_id).execute()

@@ -173,3 +173,22 @@ def test_the_seeded_bureau_logs_in_and_works_in_four_companies(app, client, auth
     assert "Åkeri Planering" in rows[frakt.public_id] and "Åkeri Planering" not in rows[cafe.public_id]
     assert auth.post("/account/company", {"company": cafe.public_id}).status_code == 303
     assert "Bordsbokning" in client.get("/account/apps").get_data(as_text=True)
+
+
+def test_a_client_closing_its_company_keeps_the_bureaus_account(app, client, auth):
+    user, own, (one, _) = bureau_user()
+    Membership.update(role="member").where(Membership.user == user.id, Membership.company == one.id).execute()
+    client_admin = factories.customer_admin(email="boss@klient.test", company_obj=one)
+    bureau_client = app.test_client()
+    helper = AuthActions(app, bureau_client)
+    helper.login("byra@example.test")
+    assert helper.post("/account/company", {"company": one.public_id}).status_code == 303
+    assert User.get_by_id(user.id).company_role == "member"
+
+    auth.login("boss@klient.test")
+    assert auth.post("/account/delete", {"password": factories.PASSWORD}).status_code == 303
+    assert not Company.select().where(Company.id == one.id).exists()
+    assert not User.select().where(User.id == client_admin.id).exists()
+    survivor = User.get_by_id(user.id)  # not deleted with the client's company
+    assert survivor.company_id == own.id and survivor.company_role == "admin"
+    assert bureau_client.get("/bureau").status_code == 200
