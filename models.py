@@ -737,6 +737,20 @@ class MoneyBack(BaseModel):
         indexes = ((("company", "app"), True),)
 
 
+class Membership(BaseModel):
+    """Every company a user belongs to (issue T, bureaus); `User.company` is the current one,
+    and its `company_role` the role there."""
+    id = AutoField()
+    user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    company = ForeignKeyField(Company, backref="memberships", on_delete="CASCADE")
+    role = CharField(max_length=10)  # admin | member
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "membership"
+        indexes = ((("user", "company"), True),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
@@ -744,6 +758,7 @@ MODELS = [
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
     ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange, MoneyBack,
+    Membership,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

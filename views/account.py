@@ -2,9 +2,10 @@
 invitations, and the demo's outbox."""
 import functools
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.exceptions import Forbidden
+from markupsafe import Markup, escape
+from werkzeug.exceptions import Conflict, Forbidden
 
 from market.accounts import auth as accounts
 from market.accounts import companies
@@ -17,6 +18,7 @@ from market.reviews import ratings
 from market.stats import app_stats
 from models import App, Company, Developer, Review, Subscription
 from views import render_page, wants_fragment
+from views.security import CSRF_EXEMPT_ENDPOINTS, safe_next
 
 bp = Blueprint("account", __name__)
 
@@ -82,6 +84,94 @@ def _form():
 def _local(url):
     """The referrer, when it is a page of this market (the banner's form goes back to it)."""
     return bool(url) and url.startswith(request.host_url)
+
+
+# --- the current company (issue T, bureaus) -----------------------------------------------
+
+def _multi_company():
+    """The logged-in user belongs to several companies (once per request)."""
+    if "multi_company" not in g:
+        g.multi_company = bool(current_user.is_authenticated and current_user.company_id
+                               and companies.membership_count(current_user.user) > 1)
+    return g.multi_company
+
+
+@bp.app_template_global()
+def company_field():
+    """The hidden `company` input every state-changing form carries next to its CSRF token, for
+    a user of several companies: a form rendered for one company cannot act for another."""
+    if not _multi_company():
+        return ""
+    return Markup('<input type="hidden" name="company" value="%s">') % escape(current_user.company.public_id)
+
+
+@bp.app_template_global()
+def my_companies():
+    """[(company, role)] of the user's companies when there are several, else []."""
+    return companies.memberships_of(current_user.user) if _multi_company() else []
+
+
+@bp.before_app_request
+def refuse_other_company():
+    """A POST whose `company` is not the current company (a form of a tab opened before the
+    user switched) is refused with 409 and changes nothing; without `company` it acts for the
+    current company."""
+    if request.method != "POST" or request.endpoint in (None, "account.switch_company", "auth.logout"):
+        return None
+    if request.endpoint in CSRF_EXEMPT_ENDPOINTS or not current_user.is_authenticated:
+        return None
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    sent = request.form.get("company")
+    if sent is None:
+        return None
+    current = current_user.company.public_id if current_user.company_id else None
+    if sent != current:
+        error = Conflict("This form was for another of your companies than the one you now work in. "
+                         "Nothing was changed: reload the page and try again.")
+        error.market_message = True
+        raise error
+    return None
+
+
+@bp.post("/account/company")
+@login_required
+def switch_company():
+    try:
+        company = companies.switch_company(current_user.user, request.form.get("company"))
+    except companies.NotAMember:
+        abort(404)
+    return finished(safe_next(request.form.get("next"), default="/account/apps"),
+                    f"You now work in {company.name}.")
+
+
+def _company_row(company, role):
+    """A client company on /bureau: its apps (subscriptions and connections), their statuses,
+    and what it pays a month (its live subscriptions' agreed prices, excl. moms)."""
+    grace = current_app.config["BILLING_GRACE_DAYS"]
+    apps = {}
+    for app, subscription in billing_subscriptions.company_apps(company):
+        apps[app.id] = {"app": app, "subscription": subscription, "connected": False,
+                        "status": billing_subscriptions.status_words(subscription, grace) if subscription else "free"}
+    for connection in oauth_connections.connections_of(company.id):
+        row = apps.setdefault(connection.app_id, {"app": connection.app, "subscription": None,
+                                                 "connected": False, "status": "free"})
+        row["connected"] = True
+    monthly = sum(row["subscription"].price_ore for row in apps.values() if row["subscription"] is not None
+                  and row["subscription"].status in Subscription.LIVE_STATUSES)
+    return {"company": company, "role": role, "monthly_ore": monthly,
+            "apps": sorted(apps.values(), key=lambda row: row["app"].name.lower())}
+
+
+@bp.get("/bureau")
+@login_required
+def bureau():
+    """Every company the user works in (a bureau's clients), for users of two or more."""
+    if not _multi_company():
+        raise forbidden("This page is for people who work in several companies, such as an accounting bureau.")
+    rows = [_company_row(company, role) for company, role in companies.memberships_of(current_user.user)]
+    return render_page("account/bureau.html", None, rows=rows,
+                       total_ore=sum(row["monthly_ore"] for row in rows))
 
 
 # --- registration --------------------------------------------------------------------------
@@ -379,7 +469,8 @@ def member_remove(member_id):
     except companies.InvalidInput as problem:
         return _members_page(422, errors=problem.errors, block="members_body")
     if member.id == current_user.id:
-        accounts_web.end_session()
+        if getattr(member, "account_removed", False):
+            accounts_web.end_session()
         return finished("/", "You left the company.")
     return finished(url_for("account.members"), f"{member.email} was removed.")
 
@@ -389,6 +480,8 @@ def accept_invitation(token):
     try:
         row = companies.find_token("invite", token)
         company = Company.get_by_id(row.company_id)
+        if companies.invited_account_exists(row):
+            return _join_with_account(token, row, company)
         if request.method == "GET":
             return render_page("account/invitation.html", None, token=token, invitation=row, company=company,
                                form={}, errors={})
@@ -403,6 +496,18 @@ def accept_invitation(token):
         return render_page("account/link_problem.html", None, status=400, message=str(problem))
     _start_session(user)
     return finished("/", f"Welcome to {company.name} in the App Market.")
+
+
+def _join_with_account(token, row, company):
+    """The invited address already has an account (a bureau): it joins logged in as itself."""
+    me = current_user.user if current_user.is_authenticated else None
+    if request.method == "GET" or me is None or me.email != row.email:
+        return render_page("account/invitation.html", None, status=200 if request.method == "GET" else 403,
+                           token=token, invitation=row, company=company, form={}, errors={},
+                           existing=True, signed_in_as=me.email if me else None)
+    companies.accept_invitation(token, None, None, user=me)
+    companies.switch_company(me, company.public_id)
+    return finished("/account/apps", f"You joined {company.name}; you now work in it.")
 
 
 # --- the demo's outbox ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ MESSAGES = {
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Not found", "There is nothing here. The app or page may have moved or never existed."),
     405: ("Not allowed", "This address does not accept that kind of request."),
+    409: ("Another company", "This form was for another of your companies. Nothing was changed."),
     413: ("Too large", "What you sent is larger than the market accepts."),
     429: ("Too many attempts", "Please wait a moment and try again."),
     500: ("Something went wrong", "The market could not finish this request. Nothing was changed."),
@@ -42,7 +43,7 @@ def register(app):
         if _is_api():
             return api_views.http_error(error)
         response_status = error.code or 500
-        message = error.description if response_status in (400, 403, 404, 429) and getattr(
+        message = error.description if response_status in (400, 403, 404, 409, 429) and getattr(
             error, "market_message", False) else None
         body, status = _render(response_status, message)
         response = app.make_response((body, status))

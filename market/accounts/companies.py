@@ -13,7 +13,7 @@ from market.accounts import auth as accounts
 from market.core import credentials
 from market.data import database
 from market.outbound.mail import MailNotConfigured, send_mail
-from models import AccountToken, Company, Developer, IntegrityError, User, db, utcnow
+from models import AccountToken, Company, Developer, IntegrityError, Membership, User, db, utcnow
 
 INDUSTRIES = {
     "construction": "Construction",
@@ -457,10 +457,87 @@ def confirm_email_change(raw):
     return user
 
 
+# --- memberships and the current company (issue T, bureaus) -------------------------------
+# `Membership` holds every company a user belongs to; `User.company` is the current one and
+# `User.company_role` the role there (it wins over the membership's row, which may be missing
+# for users made before memberships or by tests). Every page acts for the current company only.
+
+class NotAMember(Exception):
+    """The user does not belong to that company (a 404: nothing says whether it exists)."""
+
+
+def add_membership(user, company_id, role):
+    """The user belongs to the company with this role (made or updated)."""
+    with db.atomic():
+        updated = (Membership.update(role=role)
+                   .where(Membership.user == user.id, Membership.company == company_id).execute())
+        if not updated:
+            Membership.create(user=user.id, company=company_id, role=role)
+
+
+def memberships_of(user):
+    """[(company, role)] of every company the user belongs to, the current one first, then by name."""
+    rows = {m.company_id: (m.company, m.role) for m in
+            Membership.select(Membership, Company).join(Company).where(Membership.user == user.id)}
+    if user.company_id:
+        current = rows.get(user.company_id, (None, None))[0] or Company.get_by_id(user.company_id)
+        rows[user.company_id] = (current, user.company_role)
+    ordered = sorted(rows.values(), key=lambda pair: (pair[0].id != user.company_id, pair[0].name.lower()))
+    return ordered
+
+
+def membership_count(user):
+    ids = {m.company_id for m in Membership.select(Membership.company).where(Membership.user == user.id)}
+    if user.company_id:
+        ids.add(user.company_id)
+    return len(ids)
+
+
+def role_in(user, company_id):
+    """The user's role in the company, or None when not a member."""
+    if company_id is None:
+        return None
+    if user.company_id == company_id:
+        return user.company_role
+    row = Membership.get_or_none(Membership.user == user.id, Membership.company == company_id)
+    return row.role if row is not None else None
+
+
+def switch_company(user, public_id):
+    """Make the company with this public id the user's current company; NotAMember (and nothing
+    changed) unless the user belongs to it."""
+    if not isinstance(public_id, str) or not public_id or len(public_id) > 32:
+        raise NotAMember()
+    company = Company.get_or_none(Company.public_id == public_id)
+    role = role_in(user, company.id) if company is not None else None
+    if role is None:
+        raise NotAMember()
+    with db.atomic():
+        if user.company_id and user.company_id != company.id:
+            add_membership(user, user.company_id, user.company_role or "member")  # keep the one left
+        User.update(company=company.id, company_role=role).where(User.id == user.id).execute()
+    user.company, user.company_role = company, role
+    return company
+
+
 # --- members -------------------------------------------------------------------------------
 
+def _member_ids(company_id):
+    """The ids of the company's users: those whose current company it is and its memberships."""
+    ids = {u.id for u in User.select(User.id).where(User.company == company_id)}
+    ids |= {m.user_id for m in Membership.select(Membership.user).where(Membership.company == company_id)}
+    return ids
+
+
 def members(company):
-    return list(User.select().where(User.company == company).order_by(User.email))
+    """The company's users, each with `company_role` set to the role in this company."""
+    company_id = getattr(company, "id", company)
+    people = list(User.select().where(User.id.in_(list(_member_ids(company_id)) or [0])).order_by(User.email))
+    roles = {m.user_id: m.role for m in Membership.select().where(Membership.company == company_id)}
+    for person in people:
+        if person.company_id != company_id:
+            person.company_role = roles.get(person.id, "member")
+    return people
 
 
 def pending_invitations(company):
@@ -477,41 +554,76 @@ def invite_member(config, admin, email, role):
     email = check_email(email, errors)
     if role not in ROLES:
         errors["role"] = "Choose member or admin."
-    if "email" not in errors and _email_taken(email):
-        errors["email"] = "This person already has an App Market account; it cannot join a second company."
+    if "email" not in errors:
+        existing = User.get_or_none(User.email == email)
+        if existing is not None and role_in(existing, admin.company_id) is not None:
+            errors["email"] = "This person is already a member of your company."
     if errors:
         raise InvalidInput(errors)
     company = Company.get_by_id(admin.company_id)
     raw = _issue_token("invite", INVITE_TTL, company=company, email=email, role=role, user=admin)
     _send_link(config, raw, email, f"Join {company.name} in the App Market",
                f"{admin.name or admin.email} invited you to join {company.name} in the App Market as {role}.\n\n"
-               f"Set your password and join here (the link works once, for 7 days):\n"
+               + ("You already have an App Market account: log in with this address and accept here (the link "
+                  "works once, for 7 days):\n" if _email_taken(email) else
+                  "Set your password and join here (the link works once, for 7 days):\n") +
                f"{_link(config, '/invite/' + raw)}")
     return raw
 
 
-def accept_invitation(raw, password, name):
-    """The invited person's account, in the inviting company with the invited role."""
+def accept_invitation(raw, password, name, user=None):
+    """The invited person's account, in the inviting company with the invited role. Someone who
+    already has an account (a bureau working for several companies, issue T) accepts logged in
+    as the invited address and gains a membership: `user` is that account, no password asked."""
+    if user is not None:
+        return _join_with_account(raw, user)
     errors = {}
     password = check_password(password, errors)
     name = _check_name(name, errors, "name", "your name", required=False)
     row = find_token("invite", raw)
-    if row.role == "admin":
-        # An admin invitation is worth only what its sender still is (issue O, finding 7).
-        sender = User.get_or_none(User.id == row.user_id) if row.user_id else None
-        if sender is None or sender.company_id != row.company_id or sender.company_role != "admin":
-            raise InvalidLink("This invitation is no longer valid: the admin who sent it no longer is one. "
-                              "Ask an admin of the company to invite you again.")
+    _check_sender(row)
     if errors:
         raise InvalidInput(errors)
     try:
         with db.atomic():
             _use_token(row)
             # Following the link proved the address: an invited account is confirmed.
-            return User.create(email=row.email, password_hash=accounts.hash_password(password), name=name,
+            user = User.create(email=row.email, password_hash=accounts.hash_password(password), name=name,
                                company=row.company_id, company_role=row.role, confirmed_at=utcnow())
+            add_membership(user, row.company_id, row.role)
+            return user
     except IntegrityError:
         raise InvalidLink("An account with this email address already exists. Log in instead.") from None
+
+
+def _check_sender(row):
+    if row.role == "admin":
+        # An admin invitation is worth only what its sender still is (issue O, finding 7).
+        sender = User.get_or_none(User.id == row.user_id) if row.user_id else None
+        if sender is None or role_in(sender, row.company_id) != "admin":
+            raise InvalidLink("This invitation is no longer valid: the admin who sent it no longer is one. "
+                              "Ask an admin of the company to invite you again.")
+
+
+def _join_with_account(raw, user):
+    row = find_token("invite", raw)
+    if user.email != row.email:
+        raise InvalidLink(f"This invitation is for {row.email}. Log in with that address to accept it.")
+    _check_sender(row)
+    with db.atomic():
+        _use_token(row)
+        add_membership(user, row.company_id, row.role)
+        if user.confirmed_at is None:  # following the link proved the address
+            User.update(confirmed_at=utcnow()).where(User.id == user.id).execute()
+        if user.company_id is None:
+            User.update(company=row.company_id, company_role=row.role).where(User.id == user.id).execute()
+        elif user.company_id == row.company_id:
+            User.update(company_role=row.role).where(User.id == user.id).execute()
+    return User.get_by_id(user.id)
+
+
+def invited_account_exists(row):
+    return _email_taken(row.email)
 
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger guessed id must be "not found", not an error
@@ -528,9 +640,10 @@ def _member_of(admin, member_id):
     member_id = parse_id(member_id)
     if member_id is None:
         raise MemberNotFound()
-    member = User.get_or_none(User.id == member_id, User.company == admin.company_id)
-    if member is None:
+    member = User.get_or_none(User.id == member_id)
+    if member is None or member.id not in _member_ids(admin.company_id):
         raise MemberNotFound()
+    member.company_role_here = role_in(member, admin.company_id) or "member"
     return member
 
 
@@ -541,9 +654,17 @@ def _lock_company(company_id):
         Company.select().where(Company.id == company_id).for_update().execute()
 
 
-def _other_admins(member):
-    return (User.select().where(User.company == member.company_id, User.company_role == "admin",
-                                User.id != member.id).count())
+def _admin_ids(company_id):
+    ids = {u.id for u in User.select(User.id).where(User.company == company_id, User.company_role == "admin")}
+    for m in Membership.select(Membership, User).join(User).where(Membership.company == company_id,
+                                                                  Membership.role == "admin"):
+        if m.user.company_id != company_id:  # the current company's role is the user's
+            ids.add(m.user_id)
+    return ids
+
+
+def _other_admins(member, company_id=None):
+    return len(_admin_ids(company_id or member.company_id) - {member.id})
 
 
 def set_member_role(admin, member_id, role):
@@ -553,22 +674,38 @@ def set_member_role(admin, member_id, role):
     with db.atomic():
         _lock_company(admin.company_id)
         member = _member_of(admin, member_id)
-        if role == "member" and member.company_role == "admin" and _other_admins(member) == 0:
+        if role == "member" and member.company_role_here == "admin" and _other_admins(member, admin.company_id) == 0:
             raise InvalidInput({"role": "The company needs at least one admin. Make someone else admin first."})
-        User.update(company_role=role).where(User.id == member.id).execute()
-        member.company_role = role
+        (Membership.update(role=role)
+         .where(Membership.user == member.id, Membership.company == admin.company_id).execute())
+        if member.company_id == admin.company_id:
+            User.update(company_role=role).where(User.id == member.id).execute()
+        member.company_role = member.company_role_here = role
     return member
 
 
 def remove_member(admin, member_id):
-    """The member's account is removed: accounts belong to their company."""
+    """The member leaves the company. Someone who belongs to other companies too (a bureau) loses
+    this membership only, and when it was the current company switches to another; an account
+    of this company alone is removed, as accounts belong to their company."""
     admin = require_company_admin(admin)
+    company_id = admin.company_id
     with db.atomic():
-        _lock_company(admin.company_id)
+        _lock_company(company_id)
         member = _member_of(admin, member_id)
-        if member.company_role == "admin" and _other_admins(member) == 0:
+        if member.company_role_here == "admin" and _other_admins(member, company_id) == 0:
             raise InvalidInput({"member": "The company's last admin cannot be removed."})
-        User.delete().where(User.id == member.id).execute()
+        others = list(Membership.select().where(Membership.user == member.id, Membership.company != company_id)
+                      .order_by(Membership.created_at, Membership.id))
+        if member.company_id != company_id:
+            Membership.delete().where(Membership.user == member.id, Membership.company == company_id).execute()
+        elif others:
+            Membership.delete().where(Membership.user == member.id, Membership.company == company_id).execute()
+            User.update(company=others[0].company_id, company_role=others[0].role).where(
+                User.id == member.id).execute()
+        else:
+            User.delete().where(User.id == member.id).execute()
+            member.account_removed = True
     return member
 
 
@@ -620,4 +757,12 @@ def erase_company(company_id):
     connections and set the subscriptions to cancel at period end."""
     with db.atomic():
         AccountToken.delete().where(AccountToken.company == company_id).execute()
+        # Someone who works in other companies too (a bureau) is not deleted with this one
+        # (User.company cascades): they move on to another of their companies.
+        Membership.delete().where(Membership.company == company_id).execute()
+        for person in list(User.select().where(User.company == company_id)):
+            other = (Membership.select().where(Membership.user == person.id)
+                     .order_by(Membership.created_at, Membership.id).first())
+            if other is not None:
+                User.update(company=other.company_id, company_role=other.role).where(User.id == person.id).execute()
         Company.delete().where(Company.id == company_id).execute()

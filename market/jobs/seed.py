@@ -33,6 +33,7 @@ from models import (
     CompanyInvoice,
     Connection,
     Developer,
+    Membership,
     OAuthClient,
     Plan,
     Review,
@@ -212,6 +213,15 @@ DEMO_COMPANIES = [
      ["byggdagbok", "lonekollen", "kvitto-snap", "banksync"]),
     ("Hälsa & Vård Stockholm AB", "healthcare", "10-49", "other@demo.test",
      ["journalkoppling-vard", "semesterkoll", "nyckeltal-live", "salongsbokning"]),
+]
+# The accounting bureau (issue T): byra@demo.test works in its own company and, as admin, in
+# Demo Bygg AB and two client companies of its own, each with different apps.
+DEMO_BUREAU = ("Demo Redovisning AB", "accounting", "10-49", "byra@demo.test")
+DEMO_BUREAU_CLIENTS = [
+    ("Demo Café Söder AB", "restaurant", "1-9", "admin.cafe@companies.demo.test",
+     ["bordsbokning", "kassasynk", "tidrapport-enkel"]),
+    ("Demo Frakt Norr AB", "transport", "10-49", "admin.frakt@companies.demo.test",
+     ["akeri-planering", "utlagg-pro", "betalfiler", "kvitto-snap"]),
 ]
 DEMO_DEVELOPER = "Demo Developer AB"
 DEMO_MEMBER = "member@demo.test"  # a member, not an admin, of DEMO_COMPANIES[0]
@@ -536,6 +546,28 @@ class _Seeder:
                                 "name": "Maja Medlem", "company": self.companies_list[0][0],
                                 "company_role": "member"}])
 
+    def bureau(self):
+        """The accounting bureau, its own admin login, and its two client companies (each with an
+        admin of its own, so every company has one); memberships for all its companies."""
+        rows = [{"name": name, "org_number": luhn_org_number(90 + i), "industry": industry, "size": size,
+                 "imported": False, "public_id": secrets.token_urlsafe(12), "created_at": self.days_ago(500)}
+                for i, (name, industry, size, *_rest) in enumerate([DEMO_BUREAU] + DEMO_BUREAU_CLIENTS)]
+        _batched_insert(Company, rows)
+        ids = dict(Company.select(Company.org_number, Company.id).tuples())
+        bureau_id, *client_ids = [ids[row["org_number"]] for row in rows]
+        users = [{"email": DEMO_BUREAU[3], "password_hash": accounts.hash_password(PASSWORD), "name": "Berit Byrå",
+                  "company": bureau_id, "company_role": "admin"}]
+        users += [{"email": client[3], "password_hash": self.shared_hash, "name": f"Admin {client[0]}",
+                   "company": company_id, "company_role": "admin"} for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids, strict=True)]
+        _batched_insert(User, users)
+        byra = User.get(User.email == DEMO_BUREAU[3])
+        for company_id in [bureau_id, self.companies_list[0][0]] + client_ids:
+            Membership.create(user=byra, company=company_id, role="admin")
+        for user in User.select().where(User.email.in_([client[3] for client in DEMO_BUREAU_CLIENTS])):
+            Membership.create(user=user, company=user.company_id, role="admin")
+            self.admin_of[user.company_id] = user.id
+        self.bureau_clients = [(company_id, client[4]) for client, company_id in zip(DEMO_BUREAU_CLIENTS, client_ids, strict=True)]
+
     def usage(self):
         """Connections, subscriptions and reviews: who uses what, depending on industry and size."""
         rng = self.rng
@@ -572,6 +604,9 @@ class _Seeder:
                         chosen.append(other)
             for slug in chosen:
                 self._use(company_id, slug)
+        for company_id, slugs in self.bureau_clients:
+            for slug in slugs:
+                self._use(company_id, slug, state="active", review=None)
         generated = [company_id for company_id, _, _ in self.companies_list[len(DEMO_COMPANIES):]]
         # 9 active customers with top ratings: one short of Recommended.
         users = rng.sample(generated, 14)
@@ -673,7 +708,7 @@ class _Seeder:
     def run(self):
         steps = [("categories", self.categories), ("developers", self.developers), ("apps", self.apps),
                  ("icons", self.icons),
-                 ("OAuth clients", self.oauth_clients), ("companies", self.companies), ("usage", self.usage),
+                 ("OAuth clients", self.oauth_clients), ("companies", self.companies), ("bureau", self.bureau), ("usage", self.usage),
                  ("accounting data", self.accounting_data), ("test companies", self.test_companies)]
         for label, step in steps:
             with db.atomic():
@@ -712,4 +747,4 @@ def seed_demo(config, scale=None, echo=print):
             f"{Company.select().count()} companies, {len(seeder.connections)} connections, "
             f"{len(seeder.subscriptions)} subscriptions and {len(seeder.reviews)} reviews. "
             f"Demo logins (password {PASSWORD}): customer@demo.test, {DEMO_MEMBER}, other@demo.test, "
-            f"developer@demo.test, admin@demo.test.")
+            f"{DEMO_BUREAU[3]} (a bureau in four companies), developer@demo.test, admin@demo.test.")

