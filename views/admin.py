@@ -121,7 +121,7 @@ def ask_suspend(slug):
         return response
     lines = [f"{listing.name} is hidden from the store at once, its customers' subscriptions are set to "
              "cancel at the end of their periods, and its developer is told why.",
-             "You can restore it later; the subscriptions then renew as before."]
+             "You can restore it later; each customer then chooses whether to keep its subscription."]
     return confirm_page(url_for("admin.suspend", slug=slug), f"Suspend {listing.name}?", f"Suspend {listing.name}",
                         "/admin/apps", lines, danger=True, reason="Reason (sent to the developer)",
                         back_label="Do not suspend")
@@ -137,7 +137,14 @@ def suspend(slug):
         return _apps_page(409, problem.errors, slug)
     # Its subscriptions cancel at period end: Stripe is asked after the catalog's change committed.
     suspension.on_app_suspended(current_app.config, listing)
-    return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store.")
+    # The developer is told why (issue P 6): the reason asked for on the question before this POST.
+    reason = (request.form.get("reason") or "").strip()[:500] or "No reason was given."
+    company_mail.tell_developer(
+        current_app.config, listing.developer, f"{listing.name} is suspended in the App Market",
+        f"The App Market's admins have suspended {listing.name}. It is hidden from the store, and its "
+        f"customers' subscriptions end with their paid periods.\n\nReason: {reason}\n\n"
+        "Reply to this mail to ask for it to be restored.")
+    return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store; its developer is told why.")
 
 
 @bp.post("/admin/apps/<slug>/restore")

@@ -9,7 +9,7 @@ import pytest
 
 from market.billing import refunds as money_back
 from market.core import money
-from models import App, Connection, LedgerEntry, PendingPlanChange, Plan, Subscription, utcnow
+from models import App, Connection, LedgerEntry, OutboxMail, PendingPlanChange, Plan, Subscription, utcnow
 from tests import factories
 from views.filters import day
 
@@ -302,7 +302,8 @@ def test_members_cannot_reach_the_questions(client, auth):
 
 
 def test_suspend_asks_for_the_reason_then_a_single_post_suspends(client, auth):
-    factories.app_listing(slug="live-app", name="Live App")
+    listing = factories.app_listing(slug="live-app", name="Live App")
+    factories.developer_user(email="maker@example.test", developer_obj=listing.developer)
     factories.user(email="root@example.test", is_platform_admin=True)
     auth.login("root@example.test")
     assert 'href="/admin/apps/live-app/suspend"' in html_of(client.get("/admin/apps"))
@@ -311,6 +312,10 @@ def test_suspend_asks_for_the_reason_then_a_single_post_suspends(client, auth):
     assert App.get(App.slug == "live-app").status == "published"
     assert auth.post("/admin/apps/live-app/suspend", {"reason": "Broken landing page"}).status_code == 303
     assert App.get(App.slug == "live-app").status == "suspended"
+    # The developer is sent the reason.
+    told = OutboxMail.select().where(OutboxMail.to == "maker@example.test")
+    assert [m.subject for m in told] == ["Live App is suspended in the App Market"]
+    assert "Reason: Broken landing page" in told[0].body
     assert client.get("/admin/apps/live-app/suspend").status_code == 409  # no longer published
 
 
