@@ -8,8 +8,10 @@ Screenshots go to tests/artifacts/journey-more-<engine>-<nn>-<step>.png (not jou
 which the demo fixture clears when test_journey.py's demo starts)."""
 import itertools
 import re
+import sqlite3
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
@@ -177,7 +179,7 @@ def test_a_member_who_cannot_buy_is_told_to_ask_an_admin(window, demo):
         expect()(article.locator("[data-owned]")).to_have_count(0)
         ask = article.locator("[data-ask-admin]")
         expect()(ask).to_have_text(re.compile(r"^Ask an admin \(.+\)$"))
-        expect()(ask).to_have_text("Ask an admin (Customer)")  # Demo Bygg AB's admin, by name
+        expect()(ask).to_have_text("Ask an admin (Berit Byrå, Customer)")  # Demo Bygg AB's admins by name: the seeded bureau's user and its own
         expect()(article.locator(f'form[action="/apps/{NOT_OWNED}/buy"]')).to_have_count(0)
         expect()(article.get_by_role("button", name="Buy")).to_have_count(0)
         expect()(article.get_by_role("button", name=re.compile("free trial"))).to_have_count(0)
@@ -235,3 +237,53 @@ def test_a_partial_refund_by_the_platform_admin_shows_under_the_customers_invoic
         check_accessibility(customer, "My apps with a refund")
     assert customer.script_errors() == []
     (ARTIFACTS / f"journey-more-{demo.engine}-refund.txt").write_text(refund.inner_text() + "\n")
+
+
+def query_one(demo, sql, params):
+    """One row read straight from the demo's database (`?` placeholders)."""
+    if demo.engine == "postgresql":
+        with psycopg.connect(demo.database_url, autocommit=True) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchone()
+    conn = sqlite3.connect(demo.database_url.removeprefix("sqlite:///"), timeout=10)
+    try:
+        return conn.execute(sql, params).fetchone()
+    finally:
+        conn.close()
+
+
+def test_a_downgrade_to_a_plan_the_developer_retires_is_dropped_and_the_customer_told(second_purchase, window,
+                                                                                      demo):
+    """Issue N, Deliver 3: the pending change keeps the price chosen until the developer retires
+    the plan itself; then it is dropped and My apps says so (data-notice="plan-retired")."""
+    (standard_id,) = query_one(demo, "SELECT p.id FROM plan p JOIN app a ON a.id = p.app_id "
+                                     "WHERE a.slug = ? AND p.name = 'Standard' AND p.active", (BOUGHT,))
+    (developer_email,) = query_one(demo, 'SELECT u.email FROM "user" u JOIN app a ON a.developer_id = u.developer_id '
+                                         "WHERE a.slug = ? ORDER BY u.id", (BOUGHT,))
+    customer = window(CUSTOMER)
+    page = customer.page
+    with customer.step("customer-asks-to-downgrade"):
+        log_in_from_home(customer, CUSTOMER)
+        page.goto(demo.market + f"/account/apps/{BOUGHT}/plan?plan={standard_id}")
+        question = page.locator(f".confirm[data-confirm='/account/apps/{BOUGHT}/plan']")
+        expect()(question).to_contain_text("Standard")
+        question.locator("button.button-primary").click()
+        page.wait_for_url(demo.market + "/account/apps")
+        row = page.locator(f'#my-apps tr[data-app="{BOUGHT}"]')
+        expect()(row.locator(".pending-plan")).to_contain_text("Changes to Standard")
+
+    developer = window(developer_email)
+    with developer.step("developer-retires-standard"):
+        log_in_from_home(developer, developer_email)
+        developer.page.goto(demo.market + f"/developer/apps/{BOUGHT}/plans")
+        developer.page.get_by_role("button", name="Retire Standard").click()
+        developer.page.wait_for_load_state()
+        expect()(developer.page.locator("main")).to_contain_text("retired")
+    assert developer.script_errors() == []
+
+    with customer.step("customer-told-the-plan-was-retired"):
+        page.goto(demo.market + "/account/apps")
+        row = page.locator(f'#my-apps tr[data-app="{BOUGHT}"]')
+        expect()(row.locator('[data-notice="plan-retired"]')).to_contain_text("retired the Standard plan")
+        expect()(row.locator(".pending-plan")).to_have_count(0)
+        check_accessibility(customer, "My apps with a retired plan's notice")
+    assert customer.script_errors() == []
