@@ -23,7 +23,7 @@ from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import api as api_views
-from views import filters, security
+from views import filters, locale, security
 from views.blueprints import register_blueprints
 
 htmx = Htmx()
@@ -58,6 +58,7 @@ def create_app(config=None):
     accounts_web.login_manager.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
+    locale.init_app(app)  # Flask-Babel, the reader's language and the footer's switch
     api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)
     oauth_web.init_app(app)
     filters.register_filters(app)

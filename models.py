@@ -113,6 +113,9 @@ class User(BaseModel):
     # rating, inviting or submitting.
     confirmed_at = DateTimeField(null=True)
     registered_from = CharField(max_length=64, null=True)  # the address that registered
+    # The language the person chose on /account ("sv" or "en"); none: the browser decides.
+    # Mail to the person is written in it, else in Swedish (issue Q).
+    language = CharField(max_length=5, null=True)
 
     @property
     def is_company_admin(self):

@@ -117,7 +117,11 @@ def app(engine, tmp_path, request, app_config):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    """A browser that asks for English: the suite reads the market's words in English, the
+    msgids' language; tests of the Swedish market ask for it (tests/views/test_language.py)."""
+    browser = app.test_client()
+    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return browser
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def developer(**fields):
 def user(email=None, password=PASSWORD, **fields):
     n = next(_seq)
     fields.setdefault("confirmed_at", utcnow())  # as the seed's and invited accounts are (issue N)
+    fields.setdefault("language", "en")  # mail in the words the suite reads (issue Q)
     return User.create(email=email or f"user{n}@example.test",
                        password_hash=accounts.hash_password(password), **fields)
 

@@ -11,13 +11,14 @@ from market.accounts import auth as accounts
 from market.accounts import companies
 from market.accounts import web as accounts_web
 from market.billing import gateway
+from market.core import words
 from market.billing import subscriptions as billing_subscriptions
 from market.oauth import connections as oauth_connections
 from market.outbound import mail
 from market.reviews import ratings
 from market.stats import app_stats
 from models import App, Company, Developer, Review, Subscription
-from views import render_page, wants_fragment
+from views import locale, render_page, wants_fragment
 from views.security import CSRF_EXEMPT_ENDPOINTS, safe_next
 
 bp = Blueprint("account", __name__)
@@ -245,20 +246,33 @@ def confirm_again():
 
 # --- the account ---------------------------------------------------------------------------
 
-def _overview(status=200, delete_error=None):
+def _overview(status=200, delete_error=None, language_error=False):
     user = current_user.user
     company = Company.get_by_id(user.company_id) if user.company_id else None
     developer = Developer.get_by_id(user.developer_id) if user.developer_id else None
     return render_page("account/overview.html", None, status=status, user=user, company=company,
                        developer=developer, industries=companies.INDUSTRIES,
                        sessions=accounts.sessions_of(user), current_session_id=current_user.login_session.id,
-                       last_admin=companies.is_last_admin(user), delete_error=delete_error)
+                       last_admin=companies.is_last_admin(user), delete_error=delete_error,
+                       language_error=language_error)
 
 
 @bp.get("/account")
 @login_required
 def overview():
     return _overview()
+
+
+@bp.post("/account")
+@login_required
+def save_language():
+    """The language the person reads the market (and its mail) in; the cookie follows, so the
+    choice holds at once, on this device even after logging out."""
+    code = accounts.save_language(current_user.user, request.form.get("language"))
+    if code is None:
+        return _overview(status=400, language_error=True)
+    response = finished(url_for("account.overview"), words.say(code, "Language saved."))
+    return locale.remember(response, code)
 
 
 @bp.post("/account/sessions/<public_id>/end")

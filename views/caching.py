@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from market.catalog import store
 from views import wants_fragment
+from views.locale import current_language
 
 # Longer URLs (a 10 kB q) are served but not cached: they would crowd out real pages.
 MAX_CACHED_PATH = 1000
@@ -74,7 +75,7 @@ def store_generation():
 def kept(key, compute):
     """`compute()`, kept under `key` (a tuple starting with what it is) for as long as the store
     generation stays the same."""
-    key = (*key, store_generation())
+    key = (*key, current_language(), store_generation())  # kept HTML holds the reader's words
     value = page_cache().get(key)
     if value is None:
         value = compute()
@@ -109,11 +110,12 @@ def visitor_cached(view):
             return response
         generation = g.store_generation = store.store_generation()
         fragment = wants_fragment()
-        etag = f"g{generation}-{'fragment' if fragment else 'page'}"
+        language = current_language()  # one shared copy per language (issue Q)
+        etag = f"g{generation}-{language}-{'fragment' if fragment else 'page'}"
         if etag in request.if_none_match:
             response = current_app.response_class(status=304)
         else:
-            key = (request.full_path, fragment, generation)
+            key = (request.full_path, fragment, language, generation)
             cacheable = len(request.full_path) <= MAX_CACHED_PATH
             cached = page_cache().get(key) if cacheable else None
             if cached is None:
@@ -129,6 +131,7 @@ def visitor_cached(view):
         response.headers["Cache-Control"] = "public, max-age=0, must-revalidate"
         response.vary.add("HX-Request")
         response.vary.add("Cookie")
+        response.vary.add("Accept-Language")
         return response
 
     return wrapper

@@ -23,7 +23,8 @@ MESSAGES = {
 def _render(status, message=None):
     title, default = MESSAGES.get(status, ("Error", "Something went wrong."))
     template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
-    return render_template(template, status=status, title=title, message=message or default), status
+    return render_template(template, status=status, title=title, message=message or default,
+                           lang_next="/"), status  # an error page's URL is not echoed back
 
 
 def _is_api():

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from peewee import JOIN
 
+from market.core import words
 from market.data import prepared
 from models import Company, LoginFailure, LoginSession, User, utcnow
 
@@ -218,3 +219,21 @@ def keyed_hash(key, value):
     if isinstance(key, str):
         key = key.encode()
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+# --- language -------------------------------------------------------------------------------
+
+def save_language(user, code):
+    """The person's language from now on (pages where no cookie says otherwise, and mail);
+    None, and nothing saved, for a language the market does not speak."""
+    code = words.supported(code)
+    if code is None:
+        return None
+    User.update(language=code).where(User.id == user.id).execute()
+    user.language = code
+    return code
+
+
+def language_of(user):
+    """The language mail to `user` is written in: the saved choice, else Swedish."""
+    return words.supported(getattr(user, "language", None)) or words.DEFAULT

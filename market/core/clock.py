@@ -5,6 +5,10 @@ One definition of "now", so tests that move time (time-machine) move every room 
 import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime
+
+from market.core import words
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
@@ -16,3 +20,27 @@ def utcnow():
 def local_date(moment):
     """The calendar date in Stockholm of a stored (naive UTC) datetime."""
     return moment.replace(tzinfo=datetime.UTC).astimezone(STOCKHOLM).date()
+
+
+def format_day(when, locale="sv"):
+    """A date as a sentence writes it in the reader's language: "16 dec. 2026", "16 Dec 2026"
+    ("" for none). A stored datetime is first put on Stockholm's calendar."""
+    if not when:
+        return ""
+    if isinstance(when, datetime.datetime):
+        when = local_date(when)
+    return format_date(when, "d MMM y", locale=_locale(locale))
+
+
+def format_time(moment, locale="sv", zone=False):
+    """A stored (naive UTC) moment on Stockholm's clock: "16 dec. 2026 14:05", with the zone
+    named ("14:05 svensk tid") where a reader compares it with other clocks."""
+    if not moment:
+        return ""
+    text = format_datetime(moment.replace(tzinfo=datetime.UTC), "d MMM y HH:mm", tzinfo=STOCKHOLM,
+                           locale=_locale(locale))
+    return words.say(locale, "%(time)s Stockholm time", time=text) if zone else text
+
+
+def _locale(locale):
+    return locale if locale in ("sv", "en") else "sv"

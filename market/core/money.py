@@ -9,6 +9,10 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from babel.numbers import format_decimal
+
+from market.core import words
+
 NBSP = "\u00a0"  # thousands are grouped with a no-break space, so "1 234 kr" never wraps
 
 _KRONOR = re.compile(r"(\d{1,9})(?:[.,](\d{1,2}))?")
@@ -81,30 +85,33 @@ def parse_kronor(text):
     return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
 
 
-def format_number(ore):
-    """Öre as the amount a Swedish reader writes: whole kronor without decimals ("199"),
-    any other amount with two ("149,50"), thousands grouped ("1 234,50")."""
+def format_number(ore, locale=words.DEFAULT):
+    """Öre as the reader's language writes the amount, through Babel: whole kronor without
+    decimals ("199"), any other amount with two; Swedish "1 234,50", English "1,234.50"."""
     ore = int(ore)
-    sign = "-" if ore < 0 else ""
-    kronor, rest = divmod(abs(ore), 100)
-    whole = f"{kronor:,}".replace(",", NBSP)
-    return f"{sign}{whole},{rest:02d}" if rest else f"{sign}{whole}"
+    pattern = "#,##0.00" if ore % 100 else "#,##0"
+    return format_decimal(Decimal(ore) / 100, format=pattern, locale=_babel_locale(locale))
 
 
-def format_kr(ore):
-    """"199 kr", "149,50 kr", "1 234,50 kr": every amount on every page, one way."""
-    return f"{format_number(ore)} kr"
+def format_kr(ore, locale=words.DEFAULT):
+    """"199 kr", "149,50 kr", "1 234,50 kr" ("1,234.50 kr" in English, never "SEK"): every
+    amount on every page, one way."""
+    return f"{format_number(ore, locale)} kr"
 
 
-def format_price(ore):
+def format_price(ore, locale=words.DEFAULT):
     """A plan's monthly price as the market shows it: "199 kr/mån exkl. moms"."""
-    return f"{format_kr(ore)}/mån exkl. moms"
+    return words.say(locale, "%(amount)s/month excl. VAT", amount=format_kr(ore, locale))
+
+
+def _babel_locale(locale):
+    return words.supported(locale) or words.DEFAULT
 
 
 def format_input(ore):
     """Öre as a price form takes it back: "199" or "49,50", with neither grouping nor unit, so
     a form shown again with its value saves the same price."""
-    return format_number(ore).replace(NBSP, "")
+    return format_number(ore, words.SWEDISH).replace(NBSP, "")
 
 
 def format_plain(ore):

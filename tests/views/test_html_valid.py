@@ -37,6 +37,7 @@ DEMO_ROLES = {"demo customer admin": "customer@demo.test", "demo member": "membe
 
 # GET rules that answer something other than an HTML page, by endpoint.
 NOT_HTML = {
+    "locale.switch",                           # a 303 back to the page, in the chosen language
     "static",                                  # CSS, JS, images
     "developer.icon",                          # app icons (images)
     "health.healthz",                          # JSON

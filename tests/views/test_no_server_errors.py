@@ -123,7 +123,7 @@ def world(app):
     real = {"slug": paid.slug, "plan_id": str(plan.id), "member_id": str(spare.id), "report_id": str(report.id),
             "review_id": str(review.id), "customer_number": invoice.customer.customer_number,
             "document_number": invoice.document_number, "name": "nope.png", "filename": "css/market.css",
-            "rest": "nope", "token": tokens["invite"],
+            "rest": "nope", "token": tokens["invite"], "code": "en",
             "invitation_id": str(AccountToken.get(AccountToken.kind == "invite").id), "public_id": "no-such-session"}
     return {"real": real, "tokens": tokens, "bearer": bearer, "draft": draft.slug, "ledger_id": entry.id,
             "plan_id": plan.id}

@@ -1,0 +1,109 @@
+"""The reader's language (DESIGN.md §10): the web glue between the request and the catalogues.
+
+Swedish first, English on request. The language is, in order: the `lang` cookie (set only by
+the footer's switch, `GET /lang/<code>`, and by saving the choice on /account), the user's saved
+choice, `Accept-Language`, Swedish. Visitor pages are shared per language, so they answer with
+`Vary: Accept-Language, Cookie` and no visitor page ever sets a cookie.
+
+The words themselves come from market.core.words, which the domain uses for mail too; this
+module hands the same compiled translations to Flask-Babel for templates, flashes and errors.
+"""
+from functools import cached_property
+
+from flask import Blueprint, current_app, g, redirect, request
+from flask_babel import Babel, Domain, get_locale
+from flask_login import current_user
+
+from market.core import clock, words
+from views.security import safe_next
+
+bp = Blueprint("locale", __name__)
+
+COOKIE = "lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+class MarketWords(Domain):
+    """Flask-Babel's domain, reading market.core.words' catalogues (compiled in memory)."""
+
+    def get_translations(self):
+        return words.translations(current_language())
+
+
+class MarketBabel(Babel):
+    """Flask-Babel with the market's own domain (Babel names its domain by a string only)."""
+
+    @cached_property
+    def domain_instance(self):
+        return MarketWords()
+
+
+def current_language():
+    """The reader's language code: "sv", "en" (or the tests' pseudo-locale), once per request."""
+    try:
+        return g.market_language
+    except AttributeError:
+        pass
+    except RuntimeError:  # no request: the domain's default
+        return words.DEFAULT
+    g.market_language = language = _choose()
+    return language
+
+
+def _choose():
+    pseudo = current_app.config.get("PSEUDO_LOCALE")
+    if pseudo:
+        return words.PSEUDO
+    chosen = words.supported(request.cookies.get(COOKIE))
+    if chosen:
+        return chosen
+    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies and current_user.is_authenticated:
+        saved = words.supported(getattr(current_user.user, "language", None))
+        if saved:
+            return saved
+    return request.accept_languages.best_match(words.LANGUAGES) or words.DEFAULT
+
+
+def html_lang():
+    """The `lang` of <html>: the pseudo-locale's pages still say which language they stand for."""
+    language = current_language()
+    return words.DEFAULT if language == words.PSEUDO else language
+
+
+def remember(response, code):
+    """The switch's cookie: a year, the whole site, sent on links from other sites too."""
+    response.set_cookie(COOKIE, code, max_age=COOKIE_MAX_AGE, path="/", samesite="Lax",
+                        secure=current_app.config["MARKET_ENV"] == "production", httponly=True)
+    return response
+
+
+@bp.get("/lang/<code>")
+def switch(code):
+    """The footer's switch: back to the same page in the chosen language. Changes nothing on
+    the server, so it is a GET a link can make, with or without JavaScript."""
+    code = words.supported(code)
+    target = safe_next(request.args.get("next"))
+    if code is None:
+        return redirect(target, 303)
+    return remember(redirect(target, 303), code)
+
+
+def add_vary(response):
+    """A page's words depend on the language: caches must keep the languages apart."""
+    if response.mimetype == "text/html":
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    return response
+
+
+def init_app(app):
+    MarketBabel(app, locale_selector=lambda: html_lang(), default_timezone=clock.STOCKHOLM.key)
+    app.register_blueprint(bp)
+    app.after_request(add_vary)
+
+    @app.context_processor
+    def language_context():
+        return {"html_lang": html_lang(), "languages": [(code, words.NAMES[code]) for code in words.LANGUAGES]}
+
+
+__all__ = ["current_language", "get_locale", "html_lang", "init_app", "remember"]
