@@ -71,9 +71,10 @@ def html_lang():
 
 
 def remember(response, code):
-    """The switch's cookie: a year, the whole site, sent on links from other sites too."""
-    response.set_cookie(COOKIE, code, max_age=COOKIE_MAX_AGE, path="/", samesite="Lax",
-                        secure=current_app.config["MARKET_ENV"] == "production", httponly=True)
+    """The switch's cookie, written as issue Q pins it: a year, the whole site, sent on links
+    from other sites too (Lax), Secure in production. Not HttpOnly-critical: it is no secret."""
+    secure = "; Secure" if current_app.config["MARKET_ENV"] == "production" else ""
+    response.headers.add("Set-Cookie", f"{COOKIE}={code}; Path=/; Max-Age={COOKIE_MAX_AGE}; SameSite=Lax{secure}")
     return response
 
 

@@ -1,0 +1,133 @@
+"""Every word a person reads goes through the catalogues (issue Q, deliverable 5).
+
+The market runs with the pseudo-locale: every message comes back marked, ⟦Buy⟧. Every GET page
+of the URL map is rendered as every role (and the demo logins' pages), whole and as HTMX
+fragments, and every visible text node, and every alt, title, placeholder, aria-label and
+button value, must be marked or data: values from the database or the request, numbers,
+amounts, dates, the name "App Market". A word left over is a string that a Swedish reader
+would see in English.
+"""
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from market.core import words
+from models import MODELS
+from tests.views.test_html_valid import (  # noqa: F401
+    DEMO_ROLES,
+    EXTRA_PAGES,
+    NOT_HTML,
+    ROLES,
+    _clients,
+    _demo_pages,
+    seeded_world,
+)
+from tests.views.test_no_server_errors import _urls, sandbox, world  # noqa: F401
+
+MARKED = re.compile(re.escape(words.MARK_OPEN) + "[^" + re.escape(words.MARK_OPEN + words.MARK_CLOSE) + "]*"
+                    + re.escape(words.MARK_CLOSE))
+WORD = re.compile(r"[^\W\d_]+")
+# Words that are data by nature: the market's name, the currency, Babel's month and weekday
+# names (dates are data), each language's own name in the switch.
+ALWAYS_DATA = {"App", "Market", "kr", "öre", "Svenska", "English", "SEK"} | {
+    m.strip(".") for m in ("jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec. "
+                           "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()}
+READ_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label")
+
+
+@pytest.fixture
+def app_config(sandbox):  # noqa: F811
+    from stripe_sandbox.testing import API_KEY
+
+    return {"STRIPE_API_BASE": sandbox.url, "STRIPE_SECRET_KEY": API_KEY, "PSEUDO_LOCALE": True}
+
+
+class _Readable(HTMLParser):
+    """The text a person reads on a page: text nodes outside script/style/code, and the
+    attributes a screen reader or a browser shows."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.pieces, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "style", "code", "pre", "svg"):
+            self._skip += 1
+        for name in READ_ATTRIBUTES:
+            if attrs.get(name):
+                self.pieces.append((f"<{tag} {name}>", attrs[name]))
+        if attrs.get("value") and (tag == "button" or (tag == "input" and attrs.get("type") in ("submit", "button"))):
+            self.pieces.append((f"<{tag} value>", attrs["value"]))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "code", "pre", "svg") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.pieces.append(("text", data))
+
+
+def _unmarked_words(text, data_words):
+    rest = text
+    while True:  # marks may nest: ⟦From ⟦16 dec.⟧ …⟧
+        shorter = MARKED.sub(" ", rest)
+        if shorter == rest:
+            break
+        rest = shorter
+    return [w for w in WORD.findall(rest) if w not in data_words and w not in ALWAYS_DATA]
+
+
+def _data_words(db):
+    """Every word stored in the database's text columns: names, taglines, emails, reviews."""
+    found = set()
+    for model in MODELS:
+        columns = [f.column_name for f in model._meta.sorted_fields
+                   if f.field_type in ("VARCHAR", "TEXT", "CHAR")]
+        if not columns:
+            continue
+        for row in model.select(*[model._meta.columns[c] for c in columns]).tuples().iterator():
+            for value in row:
+                if value:
+                    found.update(WORD.findall(str(value)))
+    return found
+
+
+def test_no_page_shows_a_word_that_did_not_go_through_the_catalogues(app, seeded_world):  # noqa: F811
+    from models import db
+
+    rules = sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint not in NOT_HTML),
+                   key=lambda r: ("logout" in r.rule, r.rule))
+    pages = [(r.endpoint, _urls(r, seeded_world["real"], varied=False)[0]) for r in rules]
+    pages += EXTRA_PAGES + seeded_world["extra"]
+    jobs = [(role, client, pages) for role, client in _clients(app, ROLES).items()]
+    demo = _demo_pages(rules)
+    jobs += [(role, client, demo) for role, client in _clients(app, DEMO_ROLES).items()]
+    data_words = _data_words(db)
+    found, rendered = {}, 0
+    for role, client, role_pages in jobs:
+        for _endpoint, url in role_pages:
+            data = data_words | set(WORD.findall(url))  # the request's own values are data too
+            for htmx in (False, True):
+                response = client.get(url, headers={"HX-Request": "true"} if htmx else {})
+                if response.mimetype != "text/html" or 300 <= response.status_code < 400:
+                    continue
+                rendered += 1
+                parser = _Readable()
+                parser.feed(response.get_data(as_text=True))
+                for where, text in parser.pieces:
+                    left = _unmarked_words(text, data)
+                    if left:
+                        key = " ".join(text.split())[:120]
+                        found.setdefault(key, f"{role} GET {url}{' (htmx)' if htmx else ''} {where}")
+    assert rendered > 400
+    assert not found, f"{len(found)} texts a reader sees untranslated:\n" + "\n".join(
+        f"  {where}: {text!r}" for text, where in sorted(found.items(), key=lambda item: item[1]))
+
+
+def test_the_pseudo_locale_marks_what_goes_through_the_catalogues(app, client):
+    page = client.get("/login").get_data(as_text=True)
+    assert words.MARK_OPEN in page
+    assert '<html lang="sv"' in page  # the pseudo-locale stands for the default language
