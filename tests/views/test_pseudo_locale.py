@@ -95,9 +95,9 @@ def _data_words(db):
     return found
 
 
-def test_no_page_shows_a_word_that_did_not_go_through_the_catalogues(app, seeded_world):  # noqa: F811
-    from models import db
-
+def _every_page(app, seeded_world):
+    """(who, url, response) for every GET page as every role and the demo logins, whole and
+    as an HTMX fragment."""
     rules = sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint not in NOT_HTML),
                    key=lambda r: ("logout" in r.rule, r.rule))
     pages = [(r.endpoint, _urls(r, seeded_world["real"], varied=False)[0]) for r in rules]
@@ -105,26 +105,50 @@ def test_no_page_shows_a_word_that_did_not_go_through_the_catalogues(app, seeded
     jobs = [(role, client, pages) for role, client in _clients(app, ROLES).items()]
     demo = _demo_pages(rules)
     jobs += [(role, client, demo) for role, client in _clients(app, DEMO_ROLES).items()]
-    data_words = _data_words(db)
-    found, rendered = {}, 0
     for role, client, role_pages in jobs:
         for _endpoint, url in role_pages:
-            data = data_words | set(WORD.findall(url))  # the request's own values are data too
             for htmx in (False, True):
                 response = client.get(url, headers={"HX-Request": "true"} if htmx else {})
                 if response.mimetype != "text/html" or 300 <= response.status_code < 400:
                     continue
-                rendered += 1
-                parser = _Readable()
-                parser.feed(response.get_data(as_text=True))
-                for where, text in parser.pieces:
-                    left = _unmarked_words(text, data)
-                    if left:
-                        key = " ".join(text.split())[:120]
-                        found.setdefault(key, f"{role} GET {url}{' (htmx)' if htmx else ''} {where}")
+                yield f"{role} GET {url}{' (htmx)' if htmx else ''}", url, response
+
+
+def test_no_page_shows_a_word_that_did_not_go_through_the_catalogues(app, seeded_world):  # noqa: F811
+    from models import db
+
+    data_words = _data_words(db)
+    found, rendered = {}, 0
+    for who, url, response in _every_page(app, seeded_world):
+        rendered += 1
+        data = data_words | set(WORD.findall(url))  # the request's own values are data too
+        parser = _Readable()
+        parser.feed(response.get_data(as_text=True))
+        for where, text in parser.pieces:
+            if _unmarked_words(text, data):
+                found.setdefault(" ".join(text.split())[:120], f"{who} {where}")
     assert rendered > 400
     assert not found, f"{len(found)} texts a reader sees untranslated:\n" + "\n".join(
         f"  {where}: {text!r}" for text, where in sorted(found.items(), key=lambda item: item[1]))
+
+
+# An amount as English writes it ("149.50 kr", "1,234 kr") or as a machine does ("SEK 149").
+ENGLISH_AMOUNT = re.compile(r"\d[.,]\d{3}(?:\s|\u00a0)?kr|\d\.\d{2}(?:\s|\u00a0)?kr|\bSEK\b")
+
+
+def test_no_swedish_page_writes_an_amount_with_a_decimal_point(app, seeded_world):  # noqa: F811
+    app.config["PSEUDO_LOCALE"] = False  # the real Swedish pages, as a reader without a choice sees them
+    found = {}
+    for who, _url, response in _every_page(app, seeded_world):
+        html = response.get_data(as_text=True)
+        assert '<html lang="sv"' in html or not html.lstrip().lower().startswith("<!doctype"), who
+        parser = _Readable()
+        parser.feed(html)
+        for _where, text in parser.pieces:
+            for amount in ENGLISH_AMOUNT.findall(text):
+                found.setdefault(amount, who)
+    assert not found, "amounts written the English way on Swedish pages:\n" + "\n".join(
+        f"  {where}: {amount!r}" for amount, where in found.items())
 
 
 def test_the_pseudo_locale_marks_what_goes_through_the_catalogues(app, client):
