@@ -40,7 +40,9 @@ _more_steps = {}
 
 
 class MoreWindow(Window):
-    """test_journey's window, with its screenshots numbered and named apart."""
+    """test_journey's window, with its screenshots numbered and named apart, in English."""
+
+    language_of_engine = False
 
     @contextmanager
     def step(self, name):

@@ -51,7 +51,7 @@ def browser_page():
     with sync_playwright() as playwright:
         # executable_path: Debian's Chromium; Playwright never downloads a browser.
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")  # English words (issue Q)
         page = context.new_page()
         page.console_errors = []
         # CSP violations and script errors show up as console errors; failed loads are checked

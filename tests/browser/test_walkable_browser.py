@@ -41,7 +41,7 @@ def chromium_browser():
 
 
 def logged_in(browser, market_url, email, viewport):  # noqa: F811 (market is the fixture's value)
-    context = browser.new_context(viewport=viewport, locale="sv-SE")
+    context = browser.new_context(viewport=viewport, locale="en-GB")  # the English interface (issue Q)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
