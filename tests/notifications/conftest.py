@@ -1,17 +1,2 @@
-import pytest
-
-from tests.outbound.receivers import Receiver
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def other_receiver():
-    r = Receiver()
-    yield r
-    r.stop()
+"""The receiver fixtures, shared with tests/outbound (tests/outbound/receivers.py)."""
+from tests.outbound.receivers import other_receiver, receiver  # noqa: F401

@@ -4,6 +4,7 @@ or a body trickled out slowly)."""
 import threading
 import time
 
+import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -53,3 +54,19 @@ class Receiver:
         self.server.shutdown()
         self.thread.join(5)
         self.server.server_close()
+
+
+# The fixtures of every test that needs a listening endpoint (tests/outbound, tests/notifications
+# import them into their conftest): one receiver, and another for a second app or host.
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def other_receiver():
+    r = Receiver()
+    yield r
+    r.stop()
