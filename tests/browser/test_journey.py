@@ -76,7 +76,7 @@ class Window:
         """A step of the journey: a screenshot when it is done; on failure also the page's HTML
         and console log, so a red CI run can be read without re-running it."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        stem = ARTIFACTS / f"journey-{self.demo.engine}-{step_number(self.demo.engine):02d}-{name}"
+        stem = ARTIFACTS / self.step_name(name)
         try:
             yield self.page
         except BaseException:
@@ -88,6 +88,10 @@ class Window:
                     f"{self.who} at {self.page.url}\n" + "\n".join(self.console) + "\n")
             raise
         self.shoot(f"{stem}.png")
+
+    def step_name(self, name):
+        """journey-<engine>-<nn>-<step>: numbered per engine, in the order the steps ran."""
+        return f"journey-{self.demo.engine}-{step_number(self.demo.engine):02d}-{name}"
 
     def shoot(self, path):
         # caret="initial": hiding the caret injects a <style> that htmx would keep in its history

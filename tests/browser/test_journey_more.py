@@ -9,7 +9,6 @@ which the demo fixture clears when test_journey.py's demo starts)."""
 import itertools
 import re
 import sqlite3
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -44,22 +43,9 @@ class MoreWindow(Window):
 
     language_of_engine = False
 
-    @contextmanager
-    def step(self, name):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    def step_name(self, name):
         counter = _more_steps.setdefault(self.demo.engine, itertools.count(1))
-        stem = ARTIFACTS / f"journey-more-{self.demo.engine}-{next(counter):02d}-{name}"
-        try:
-            yield self.page
-        except BaseException:
-            try:
-                self.shoot(f"{stem}-FAILED.png")
-                stem.with_suffix(".html").write_text(self.page.content())
-            finally:
-                stem.with_suffix(".console.txt").write_text(
-                    f"{self.who} at {self.page.url}\n" + "\n".join(self.console) + "\n")
-            raise
-        self.shoot(f"{stem}.png")
+        return f"journey-more-{self.demo.engine}-{next(counter):02d}-{name}"
 
 
 @pytest.fixture(scope="module", autouse=True)
