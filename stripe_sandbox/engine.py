@@ -43,7 +43,7 @@ PREFIXES = {
     "billing_portal.session": "bps_", "charge": "ch_", "checkout.session": "cs_test_",
     "customer": "cus_", "dispute": "dp_", "event": "evt_", "fee_refund": "fr_", "invoice": "in_",
     "invoice_payment": "inpay_", "invoiceitem": "ii_", "line_item": "il_", "payment_intent": "pi_",
-    "payment_method": "pm_", "payout": "po_", "price": "price_", "product": "prod_", "refund": "re_",
+    "payment_method": "pm_", "payout": "po_", "price": "price_", "product": "prod_", "refund": "re_", "setup_intent": "seti_",
     "subscription": "sub_", "subscription_item": "si_", "tax_rate": "txr_",
     "test_helpers.test_clock": "clock_", "transfer": "tr_", "transfer_reversal": "trr_",
     "webhook_endpoint": "we_", "item": "li_",
@@ -1210,3 +1210,44 @@ class Engine:
         })
         self.emit("checkout.session.completed", session)
         return sub
+
+    def complete_setup(self, session, pm, name=None, email=None):
+        """What Stripe does when a setup-mode Checkout Session is completed: a succeeded
+        SetupIntent for off-session use, its card attached to the customer (not made the
+        customer's default: Stripe leaves that to the integration)."""
+        account = session.get("_account")
+        customer = self.objects.get(session["customer"]) if session["customer"] else None
+        if customer is None:
+            customer = self.create("customer", {
+                "balance": 0, "delinquent": False, "email": session["customer_email"] or email,
+                "invoice_prefix": token(8).upper(),
+                "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                     "rendering_options": None},
+                "metadata": {}, "name": name, "next_invoice_sequence": 1, "preferred_locales": [],
+                "tax_exempt": "none",
+            }, account=account)
+            self.emit("customer.created", customer)
+        pm["billing_details"]["name"] = name
+        pm["billing_details"]["email"] = customer["email"]
+        self.attach_card(pm, customer)
+        intent = self.create("setup_intent", {
+            "automatic_payment_methods": None, "customer": customer["id"],
+            "description": session["_setup_description"], "flow_directions": None,
+            "metadata": session["_setup_metadata"] or {}, "payment_method": pm["id"],
+            "payment_method_configuration_details": None, "payment_method_options": {
+                "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}},
+            "payment_method_types": list(session["payment_method_types"] or ["card"]),
+            "status": "succeeded", "usage": "off_session",
+        }, account=account, clock_id=self.clock_of(customer))
+        intent["client_secret"] = f"{intent['id']}_secret_{token(24)}"
+        self.emit("setup_intent.created", intent)
+        self.emit("setup_intent.succeeded", intent)
+        session.update({
+            "status": "complete", "url": None, "customer": customer["id"], "setup_intent": intent["id"],
+            "payment_status": "no_payment_required",
+            "customer_details": {"address": None, "business_name": None, "email": customer["email"],
+                                 "individual_name": None, "name": name, "phone": None, "tax_exempt": "none",
+                                 "tax_ids": []},
+        })
+        self.emit("checkout.session.completed", session)
+        return intent

@@ -152,7 +152,7 @@ def session_summary(engine, session):
 def checkout_form(sandbox, request, session, error=None, values=None, status=200):
     engine = sandbox.engine
     with engine.lock:
-        summary = session_summary(engine, session)
+        summary = session_summary(engine, session) if session["mode"] != "setup" else ""
         email = session["customer_email"] or (engine.objects[session["customer"]]["email"]
                                                if session["customer"] else None)
     err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
@@ -162,6 +162,12 @@ def checkout_form(sandbox, request, session, error=None, values=None, status=200
     # without a customer or customer_email, Checkout asks for the buyer's email
     ask = "" if email else (f'<label for="email">Email</label><input type="email" id="email" name="email" '
                             f'autocomplete="email" value="{e((values or {}).get("email"))}" required>')
+    if session["mode"] == "setup":
+        # Nothing is charged: the card is saved for the payments the business makes later.
+        body = (f"<p>Save a card for future payments. Nothing is charged now.</p>{who}{err}"
+                f"<form method=post action=\"/c/pay/{e(session['id'])}\">"
+                f"{ask}{card_fields(values)}<button type=submit>Save card</button></form>{cancel}")
+        return page("Save card", body, status=status, request=request)
     body = (f"{summary}{who}{err}<form method=post action=\"/c/pay/{e(session['id'])}\">"
             f"{ask}{card_fields(values)}<button type=submit>Subscribe</button></form>{cancel}")
     return page("Subscribe", body, status=status, request=request)
@@ -185,7 +191,7 @@ def pay_session(sandbox, session_id, form, confirm_3ds=False):
             return {"error": "Enter a valid email address."}
         behavior = cards.describe(number)["behavior"]
         # the first payment is taken now unless there is a trial, so a failing card is refused here
-        trial = session["_trial_days"] or session["_trial_end"]
+        trial = session["_trial_days"] or session["_trial_end"] or session["mode"] == "setup"
         if behavior == "decline" or (behavior == "fail" and not trial):
             return {"error": "Your card was declined."}
         if behavior == "3ds" and not confirm_3ds:
@@ -197,7 +203,10 @@ def pay_session(sandbox, session_id, form, confirm_3ds=False):
             pm["_behavior"] = "succeed"  # authenticated once, then usable off-session
         engine._request = {"id": None, "idempotency_key": None}
         try:
-            engine.complete_checkout(session, pm, name=name, email=form.get("email") or None)
+            if session["mode"] == "setup":
+                engine.complete_setup(session, pm, name=name, email=form.get("email") or None)
+            else:
+                engine.complete_checkout(session, pm, name=name, email=form.get("email") or None)
         finally:
             engine._request = None
         engine.mark_dirty()
