@@ -72,24 +72,24 @@ def finish_card_setup(config, bureau, session_id, locale):
         raise NotFound(words.say(locale, "This card set-up is not known."))
     client = gateway.stripe_client(config)
     try:
-        session = client.v1.checkout.sessions.retrieve(session_id)
+        session = gateway.plain(client.v1.checkout.sessions.retrieve(session_id))
     except gateway.InvalidRequestError:
         raise NotFound(words.say(locale, "This card set-up is not known.")) from None
-    if (session.mode != "setup" or not bureau.stripe_customer_id or session.customer != bureau.stripe_customer_id
-            or (session.metadata or {}).get("company_id") != str(bureau.id)):
+    if (session.get("mode") != "setup" or not bureau.stripe_customer_id
+            or session.get("customer") != bureau.stripe_customer_id
+            or (session.get("metadata") or {}).get("company_id") != str(bureau.id)):
         raise NotFound(words.say(locale, "This card set-up is not known."))
-    if session.status != "complete" or not session.setup_intent:
+    if session.get("status") != "complete" or not session.get("setup_intent"):
         raise InvalidChoice(words.say(locale, "The card was not saved: the set-up was not finished."))
-    intent = client.v1.setup_intents.retrieve(session.setup_intent)
-    if intent.status != "succeeded" or not intent.payment_method:
+    intent = gateway.plain(client.v1.setup_intents.retrieve(session["setup_intent"]))
+    if intent.get("status") != "succeeded" or not intent.get("payment_method"):
         raise InvalidChoice(words.say(locale, "The card was not saved: the set-up was not finished."))
-    method = client.v1.payment_methods.retrieve(intent.payment_method)
-    card = method.card
+    method = gateway.plain(client.v1.payment_methods.retrieve(intent["payment_method"]))
+    card = method.get("card") or {}
     with write_transaction():
         BureauCard.delete().where(BureauCard.company == bureau.id).execute()
-        return BureauCard.create(company=bureau.id, stripe_payment_method_id=method.id,
-                                 brand=(card.brand or "")[:20] if card else "",
-                                 last4=(card.last4 or "")[:4] if card else "")
+        return BureauCard.create(company=bureau.id, stripe_payment_method_id=method["id"],
+                                 brand=(card.get("brand") or "")[:20], last4=(card.get("last4") or "")[:4])
 
 
 # ---------------------------------------------------------------------------- a subscription paid by the bureau

@@ -46,9 +46,10 @@ def states(http, market):
 
 
 def current_token(http, market, path="/bureau/progress"):
-    """The form token and the `company` field of a page seen now (the current company)."""
+    """The `company` field the page's form carries: the current company's public id."""
     page = http.get(market.url + path, timeout=10).text
-    company = re.search(r'name="company" value="([^"]+)"', page)
+    company = re.search(r'<form method="post" action="[^"]*">\s*<input type="hidden" name="csrf_token" value="[^"]+">'
+                        r'<input type="hidden" name="company" value="([^"]+)">', page)
     return company.group(1) if company else None
 
 
