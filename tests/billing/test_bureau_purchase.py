@@ -150,20 +150,31 @@ def test_a_bureau_activates_a_free_app_and_buys_a_paid_one_for_two_clients(marke
     assert 'data-month-ore="0"' in rows[three.public_id]
 
 
-def test_a_bureau_paid_subscription_ends_when_the_client_removes_the_bureau(market):
+def test_a_bureau_paid_subscription_ends_when_the_client_removes_the_bureau_or_cancels_it(market):
     listing, plan, _buyer = make_shop(market)
-    user, own, (one, two, _three) = bureau_with_clients()
+    user, own, (one, two, three) = bureau_with_clients()
     boss = factories.customer_admin(email="boss@klient.test", company_obj=one)
+    other_boss = factories.customer_admin(email="boss@tre.test", company_obj=three)
     http = market.login(user.email)
     market.post(http, f"/apps/{listing.slug}/clients",
-                {"clients": [one.public_id, two.public_id], "plan": str(plan.id), "company": own.public_id,
-                 "payer-" + one.public_id: "bureau", "payer-" + two.public_id: "bureau"})
+                {"clients": [one.public_id, two.public_id, three.public_id], "plan": str(plan.id),
+                 "company": own.public_id, "payer-" + one.public_id: "bureau", "payer-" + two.public_id: "bureau",
+                 "payer-" + three.public_id: "bureau"})
     save_card(market, http)
-    next_client(market, http)
-    next_client(market, http)
+    for _ in range(3):
+        next_client(market, http)
     market.settle()
-    mine, theirs = (Subscription.get(Subscription.company == c.id) for c in (one, two))
-    assert mine.status == theirs.status == "active"
+    mine, theirs, third = (Subscription.get(Subscription.company == c.id) for c in (one, two, three))
+    assert mine.status == theirs.status == third.status == "active"
+
+    # A client's own admin may cancel the subscription the bureau pays for it.
+    other_http = market.login(other_boss.email)
+    canceled = market.post(other_http, f"/account/apps/{listing.slug}/cancel")
+    assert canceled.status_code == 303
+    market.settle()
+    assert Subscription.get_by_id(third.id).cancel_at_period_end is True
+    stripe_third = gateway.stripe_client(market.app.config).v1.subscriptions.retrieve(third.stripe_subscription_id)
+    assert stripe_third.cancel_at_period_end is True and stripe_third.metadata["company_id"] == str(three.id)
 
     boss_http = market.login(boss.email)
     OutboxMail.delete().execute()
