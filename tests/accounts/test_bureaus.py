@@ -224,6 +224,7 @@ def test_bureau_shows_each_clients_spend_and_the_total_as_its_spend_view(app, cl
     footer = re.search(r"<tfoot>(.*?)</tfoot>", page, re.S).group(1)
     for name, attribute in names.items():
         assert f'data-{attribute}="{totals[name]}"' in footer
-    # In Swedish for a Swedish reader.
-    swedish = client.get("/bureau", headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    # In Swedish for a Swedish reader (the language chosen in the footer).
+    client.get("/lang/sv?next=/bureau")
+    swedish = client.get("/bureau").get_data(as_text=True)
     assert "Dina företag" in swedish and "Kommande 30 dagar inkl. moms" in swedish and "Alla företag" in swedish
