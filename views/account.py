@@ -12,8 +12,8 @@ from market.accounts import companies
 from market.accounts import web as accounts_web
 from market.billing import bureau as bureau_payer
 from market.billing import gateway
-from market.core import words
 from market.billing import subscriptions as billing_subscriptions
+from market.core import words
 from market.oauth import connections as oauth_connections
 from market.outbound import mail
 from market.reviews import ratings

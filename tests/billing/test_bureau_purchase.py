@@ -65,6 +65,9 @@ def save_card(market, http, card="4242 4242 4242 4242"):
     action = re.search(r'<form method=post action="([^"]+)"', page.text).group(1)
     paid = http.post(market.sandbox.url + action, timeout=30, allow_redirects=False,
                      data={"card_number": card, "exp": "12/34", "cvc": "123", "name": "Berit Byrå"})
+    if paid.status_code == 200 and "Complete authentication" in paid.text:  # 3D Secure when the card is saved
+        paid = http.post(f"{market.sandbox.url}{action}/confirm", data={"action": "complete"}, timeout=30,
+                         allow_redirects=False)
     assert paid.status_code == 303 and "/bureau/card/saved?session_id=cs_" in paid.headers["Location"]
     return http.get(paid.headers["Location"], timeout=10, allow_redirects=False)
 
@@ -109,7 +112,7 @@ def test_a_bureau_activates_a_free_app_and_buys_a_paid_one_for_two_clients(marke
     assert saved.status_code == 303 and saved.headers["Location"].endswith("/bureau/progress")
     card = BureauCard.get(BureauCard.company == own.id)
     assert card.last4 == "4242" and card.stripe_payment_method_id.startswith("pm_")
-    for client in (one, two):
+    for _client in (one, two):
         done = next_client(market, http)
         assert done.status_code == 303 and done.headers["Location"].endswith("/bureau/progress")
     market.settle()
@@ -236,3 +239,30 @@ def test_a_form_for_another_company_is_refused_and_changes_nothing(market):
                 {"clients": [one.public_id], "plan": str(plan.id), "company": own.public_id})
     assert market.post(http, "/bureau/progress/next", {"company": one.public_id}).status_code == 409
     assert BureauStep.get().state == "waiting" and User.get_by_id(user.id).company_id == own.id
+
+
+def test_a_card_asking_for_authentication_sends_the_bureau_through_the_hosted_confirmation(market):
+    listing, plan, _buyer = make_shop(market)
+    user, own, (one, _two, _three) = bureau_with_clients()
+    http = market.login(user.email)
+    market.post(http, f"/apps/{listing.slug}/clients",
+                {"clients": [one.public_id], "plan": str(plan.id), "company": own.public_id,
+                 "payer-" + one.public_id: "bureau"})
+    save_card(market, http, card="4000 0027 6000 3184")  # asks for authentication on every payment
+    sent = next_client(market, http)
+    assert sent.status_code == 303 and sent.headers["Location"].startswith(market.sandbox.url + "/i/")
+    market.settle()
+    assert states(http, market) == {one.public_id: "needs_you"}
+    assert not Subscription.select().where(Subscription.company == one.id,
+                                           Subscription.status.in_(Subscription.ENTITLING_STATUSES)).exists()
+    progress = http.get(market.url + "/bureau/progress", timeout=10).text
+    assert f'href="{sent.headers["Location"]}"' in progress  # the way back to the confirmation
+    hosted = http.get(sent.headers["Location"], timeout=10)
+    assert "Complete authentication" in hosted.text
+    confirmed = http.post(sent.headers["Location"] + "/pay", data={"action": "authenticate"}, timeout=30,
+                          allow_redirects=False)
+    assert confirmed.status_code == 303
+    market.settle()
+    assert states(http, market) == {one.public_id: "done"}
+    sub = Subscription.get(Subscription.company == one.id, Subscription.status == "active")
+    assert LedgerEntry.get(LedgerEntry.subscription == sub.id).company_id == one.id
