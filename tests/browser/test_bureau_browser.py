@@ -13,7 +13,14 @@ from contextlib import contextmanager
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_journey import GOOD_CARD, Window, check_accessibility, expect, log_in_from_home, reload_until
+from tests.browser.test_journey import (
+    GOOD_CARD,
+    Window,
+    check_accessibility,
+    expect,
+    log_in_from_home,
+    reload_until,
+)
 
 pytestmark = pytest.mark.browser
 
