@@ -77,7 +77,7 @@ def test_a_bureau_buys_a_paid_app_for_two_clients_on_its_card(chromium, demo):
             for name in CLIENTS:
                 row = page.locator("tr[data-company]", has_text=name)
                 row.get_by_role("checkbox").check()
-                row.get_by_role("radio", name=re.compile("on its card")).check()
+                row.get_by_role("combobox").select_option("bureau")
             page.get_by_role("button", name="Continue").click()
             page.wait_for_url(demo.market + "/bureau/progress")
             rows = page.locator("#progress tbody tr")
