@@ -213,6 +213,9 @@ def next_client():
                                       success_url=f"{base}/bureau/progress?session_id={{CHECKOUT_SESSION_ID}}")
         payer.mark(step, "needs_you", _("Pay at Checkout for this company."), url)
         return redirect(url, 303)
+    except payer.NoCard as refused:
+        flash(refused.message, "error")  # the step waits: it goes on once the card is saved
+        return redirect("/bureau/card", 303)
     except activation.ActivationRefused as refused:
         payer.mark(step, "failed", refused.reason)
     except refusals.AlreadyEntitled:

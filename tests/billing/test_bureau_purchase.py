@@ -108,6 +108,10 @@ def test_a_bureau_activates_a_free_app_and_buys_a_paid_one_for_two_clients(marke
     assert chosen.status_code == 303
     progress = http.get(market.url + "/bureau/progress", timeout=10).text
     assert 'href="/bureau/card"' in progress and "/bureau/progress/next" not in progress  # no card yet
+    early = next_client(market, http)  # sent anyway (an old tab): the step waits for the card
+    assert early.status_code == 303 and early.headers["Location"].endswith("/bureau/card")
+    assert states(http, market) == {one.public_id: "waiting", two.public_id: "waiting"}
+    market.post(http, "/account/company", {"company": own.public_id})
     saved = save_card(market, http)
     assert saved.status_code == 303 and saved.headers["Location"].endswith("/bureau/progress")
     card = BureauCard.get(BureauCard.company == own.id)
