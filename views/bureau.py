@@ -40,15 +40,13 @@ def _bureau_user():
 def _company_row(company, role, spend):
     """A client company on /bureau: its apps (subscriptions and connections), their statuses,
     what it pays a month (its live subscriptions' agreed prices, excl. moms) and its spend."""
-    grace = current_app.config["BILLING_GRACE_DAYS"]
     apps = {}
     for app, subscription in billing_subscriptions.company_apps(company):
         apps[app.id] = {"app": app, "subscription": subscription, "connected": False,
-                        "paid_by": payer.paid_by(subscription),
-                        "status": billing_subscriptions.status_words(subscription, grace) if subscription else "free"}
+                        "paid_by": payer.paid_by(subscription)}
     for connection in oauth_connections.connections_of(company.id):
         row = apps.setdefault(connection.app_id, {"app": connection.app, "subscription": None, "paid_by": None,
-                                                 "connected": False, "status": "free"})
+                                                 "connected": False})
         row["connected"] = True
     monthly = sum(row["subscription"].price_ore for row in apps.values() if row["subscription"] is not None
                   and row["subscription"].status in Subscription.LIVE_STATUSES)

@@ -144,7 +144,7 @@ def test_bureau_lists_a_row_per_company_with_apps_statuses_and_monthly_cost(clie
     assert set(rows) == {own.public_id, one.public_id, two.public_id}
     assert stranger.public_id not in page
     assert 'data-monthly-ore="17395"' in rows[one.public_id] and "173.95 kr" in rows[one.public_id]
-    assert "Lönekollen: active" in rows[one.public_id] and "Tidrapporten: trial" in rows[one.public_id]
+    assert "Lönekollen: Active" in rows[one.public_id] and "Tidrapporten: Trial" in rows[one.public_id]
     assert "Kvittoskannern" in rows[two.public_id] and "connected" in rows[two.public_id]
     assert 'data-monthly-ore="0"' in rows[two.public_id] and "No apps" in rows[own.public_id]
     assert 'data-total-ore="17395"' in page
