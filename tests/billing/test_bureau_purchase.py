@@ -270,3 +270,30 @@ def test_a_card_asking_for_authentication_sends_the_bureau_through_the_hosted_co
     assert states(http, market) == {one.public_id: "done"}
     sub = Subscription.get(Subscription.company == one.id, Subscription.status == "active")
     assert LedgerEntry.get(LedgerEntry.subscription == sub.id).company_id == one.id
+
+
+def test_a_forged_card_return_or_a_member_of_the_bureau_saves_nothing(market):
+    listing, plan, _buyer = make_shop(market)
+    user, own, (one, _two, _three) = bureau_with_clients()
+    http = market.login(user.email)
+    for forged in ("cs_test_forged", "not-a-session", "x" * 500):
+        answer = http.get(market.url + f"/bureau/card/saved?session_id={forged}", timeout=10, allow_redirects=False)
+        assert answer.status_code == 404
+    # Another customer's completed setup session is not this bureau's card.
+    stripe = gateway.stripe_client(market.app.config)
+    other = stripe.v1.customers.create({"email": "someone@example.test"})
+    session = stripe.v1.checkout.sessions.create({
+        "mode": "setup", "customer": other.id, "currency": "sek", "success_url": "http://x.test/ok",
+        "metadata": {"company_id": str(own.id)}})
+    market.sandbox.pay_checkout(session.id)
+    answer = http.get(market.url + f"/bureau/card/saved?session_id={session.id}", timeout=10, allow_redirects=False)
+    assert answer.status_code == 404
+    assert not BureauCard.select().exists()
+    # A member of the bureau (not an admin) cannot spend or save its card.
+    Membership.update(role="member").where(Membership.user == user.id, Membership.company == own.id).execute()
+    User.update(company_role="member").where(User.id == user.id).execute()
+    refused = market.post(http, f"/apps/{listing.slug}/clients",
+                          {"clients": [one.public_id], "plan": str(plan.id), "company": own.public_id,
+                           "payer-" + one.public_id: "bureau"})
+    assert refused.status_code == 403 and not BureauStep.select().exists()
+    assert market.post(http, "/bureau/card", {"company": own.public_id}).status_code == 403
