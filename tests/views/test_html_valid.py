@@ -47,6 +47,7 @@ NOT_HTML = {
     "dashboard.export_customers", "dashboard.export_ledger",     # CSV
     "billing.spend_csv",                       # CSV (My apps' spend export)
     "billing.refresh_payouts",                 # redirects back to the payouts page
+    "bureau.card_saved",                       # Checkout's return (setup mode): a redirect to /bureau/progress
     "developer.screenshot",                    # listing screenshots (images)
     # Money back's question is templates/confirm.html, checked through the other questions; it
     # needs a subscription inside its refund window, which the pages' data has not.
