@@ -401,8 +401,18 @@ def _members_page(status=200, form=None, errors=None, block=None):
 
 
 @bp.get("/account/members")
-@company_admin_required
+@login_required
 def members():
+    """Admins manage the members here; a member (the account menu links here too) reads the
+    list of names and roles, without the forms. Someone without a company has no members: 403."""
+    try:
+        companies.require_company_admin(current_user.user)
+    except companies.NotCompanyAdmin as problem:
+        if not current_user.company_id:
+            raise forbidden(str(problem)) from None
+        company = Company.get_by_id(current_user.company_id)
+        return render_page("account/members_read_only.html", None, company=company,
+                           members=companies.members(company), me=current_user.user)
     return _members_page()
 
 

@@ -1,5 +1,6 @@
 """Mail from billing to a customer company's admins (a failed payment, a suspended app): the
 people who can update the card or choose another app."""
+from market.accounts.companies import company_admins
 from market.billing import gateway, ledger
 from market.core import money
 from market.outbound import mail
@@ -8,7 +9,8 @@ from models import IntegrityError, MailOnce, User, db
 
 def tell_company_admins(config, company, subject, body):
     """Mail every admin of the company; a market that cannot send mail still goes on."""
-    admins = User.select().where(User.company == company, User.company_role == "admin").order_by(User.id)
+    # Through memberships too: a bureau's admin of the company is one of its admins.
+    admins = company_admins(company)
     sent = 0
     for user in admins:
         try:
