@@ -758,6 +758,55 @@ class Membership(BaseModel):
         indexes = ((("user", "company"), True),)
 
 
+class BureauCard(BaseModel):
+    """A bureau's card saved once through Checkout in setup mode (issue T): the PaymentMethod on
+    the bureau company's Stripe customer that pays its clients' bureau-paid subscriptions."""
+    id = AutoField()
+    company = ForeignKeyField(Company, backref="bureau_cards", on_delete="CASCADE", unique=True)
+    stripe_payment_method_id = CharField(max_length=64)
+    brand = CharField(max_length=20, default="")
+    last4 = CharField(max_length=4, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bureau_card"
+
+
+class BureauStep(BaseModel):
+    """One client company in a bureau user's run of Activate or Buy for many clients (issue T):
+    the queue lives here, server-side, so a reload or a forged form never changes which
+    companies it acts for. state: waiting | done | needs_you | failed."""
+    id = AutoField()
+    user = ForeignKeyField(User, backref="bureau_steps", on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    plan = ForeignKeyField(Plan, null=True, on_delete="SET NULL")
+    payer = CharField(max_length=10, default="client")  # bureau | client (a free app: client)
+    position = IntegerField(default=0)
+    state = CharField(max_length=12, default="waiting")
+    detail = TextField(default="")
+    url = TextField(default="")  # where "needs you" sends the user (Checkout, the hosted confirmation)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bureau_step"
+
+
+class BureauSubscription(BaseModel):
+    """A client's subscription paid by a bureau (issue T): made on the bureau's Stripe customer;
+    the entitled company is still the client (the subscription's metadata.company_id)."""
+    id = AutoField()
+    stripe_subscription_id = CharField(max_length=64, unique=True)
+    bureau = ForeignKeyField(Company, backref="paid_for_clients", on_delete="CASCADE")
+    company = ForeignKeyField(Company, backref="paid_by_bureau", on_delete="CASCADE")
+    app = ForeignKeyField(App, on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bureau_subscription"
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
@@ -765,7 +814,7 @@ MODELS = [
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
     ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange, MoneyBack,
-    Membership,
+    Membership, BureauCard, BureauStep, BureauSubscription,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

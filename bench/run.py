@@ -412,6 +412,71 @@ def run(args):
     }
 
 
+def cpu_seconds(server):
+    """CPU time (user + system, all threads) the server's workers have spent so far."""
+    total = 0
+    for pid in server.worker_pids():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def api_health_cost(args):
+    """The `api` scenario's CPU ms per request with API health counting (the market as it is)
+    and without it (bench/market_app.py, BENCH_NO_API_HEALTH=1), two servers of the same
+    settings in one run, measured in alternating rounds so the shared machine's drift hits both."""
+    from market.data import database
+    from models import db
+
+    url, fresh = database_url(args.database, args.scale, args.reuse)
+    if fresh:
+        log(f"seeding {url} at scale {args.scale} ...")
+        log(f"seeded in {seed(url, args.scale)} s")
+    ctx = prepare(url)
+    env = {"MARKET_ENV": "production", "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": "sk_test_bench",
+           "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
+           "MARKET_URL": "https://market.bench", "PLATFORM_ORG_NUMBER": "559999-0017",
+           "PLATFORM_VAT_NUMBER": "SE559999001701", "STRIPE_API_BASE": "http://127.0.0.1:9",
+           "DATABASE_URL": url, "MAIL_DISABLED": "1"}
+    if args.redis:
+        env["RATELIMIT_STORAGE_URI"] = args.redis
+    servers = {"with": Server("market-counting", "bench.market_app:create_app()", env, args.workers),
+               "without": Server("market-uncounted", "bench.market_app:create_app()",
+                                 dict(env, BENCH_NO_API_HEALTH="1"), args.workers)}
+    db.initialize(database.open_database(url))
+    lines = [line("GET", "/api/v1/me", {"Authorization": f"Bearer {t}"}) for t in ctx["api_tokens"]]
+    rounds = {"with": [], "without": []}
+    try:
+        for server in servers.values():
+            probe(server.url, lines[0], "Company")
+            wrk(server.url, lines, 2, args.connections)  # warm-up
+        for i in range(args.rounds):
+            for name in (("with", "without") if i % 2 == 0 else ("without", "with")):
+                server = servers[name]
+                before = cpu_seconds(server)
+                measured = wrk(server.url, lines, args.duration, args.connections)
+                spent = cpu_seconds(server) - before
+                measured["cpu_ms"] = round(spent * 1000 / max(measured["requests"], 1), 3)
+                rounds[name].append(measured)
+                log(f"round {i + 1} {name} counting: {measured['rps']} req/s, {measured['cpu_ms']} CPU ms/request, "
+                    f"{measured['errors']} errors")
+    finally:
+        for server in servers.values():
+            server.stop()
+    summary = {name: {"cpu_ms_per_request": round(statistics.median(r["cpu_ms"] for r in runs), 3),
+                      "rps": round(statistics.median(r["rps"] for r in runs), 1),
+                      "errors": sum(r["errors"] for r in runs),
+                      "rounds_cpu_ms": [r["cpu_ms"] for r in runs]} for name, runs in rounds.items()}
+    ratio = summary["with"]["cpu_ms_per_request"] / summary["without"]["cpu_ms_per_request"]
+    return {"database": args.database, "scale": args.scale, "duration_s": args.duration, "rounds": args.rounds,
+            "rate_limit_storage": args.redis or "memory://", "workers": args.workers,
+            "connections": args.connections, **summary, "ratio": round(ratio, 3)}
+
+
 def table(report):
     rows = [f"{report['database']}, scale {report['scale']}, {report['duration_s']} s each, "
             f"{report['connections']} connections, {report['workers']} workers; hello {report['hello']['rps']} req/s "
@@ -442,9 +507,15 @@ def main(argv=None):
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15",
                         help="RATELIMIT_STORAGE_URI for the market ('' for per-process memory)")
     parser.add_argument("--baseline", action="store_true", help="also write bench/baseline-<database>.json")
+    parser.add_argument("--api-health", action="store_true", help="only the api scenario, with and without "
+                        "API health counting side by side: CPU ms per request and their ratio")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of --api-health")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    if args.api_health:
+        print(json.dumps(api_health_cost(args), indent=2))
+        return
     report = run(args)
     print(table(report))
     with open(os.path.join(BENCH_DIR, "results.json"), "w") as f:

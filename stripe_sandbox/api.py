@@ -618,8 +618,10 @@ class Api:
     @route("POST", "/v1/checkout/sessions")
     def session_create(self, ctx, p):
         mode = p.str("mode", required=True, choices=("payment", "setup", "subscription"))
+        if mode == "setup":
+            return self._setup_session(ctx, p)
         if mode != "subscription":
-            raise invalid("The sandbox supports Checkout in subscription mode only.", param="mode")
+            raise invalid("The sandbox supports Checkout in subscription and setup mode only.", param="mode")
         success = p.str("success_url", required=True)
         cancel = p.str("cancel_url")
         customer = self.ref(p, "customer", "customer", ctx)
@@ -728,6 +730,78 @@ class Api:
         session["url"] = f"{ctx.base_url}/c/pay/{session['id']}"
         self.e.schedule(expires, "expire_session", None, session=session["id"])
         return session
+
+    def _setup_session(self, ctx, p):
+        """A setup-mode Checkout Session: the buyer saves a card for later off-session payments,
+        nothing is charged. It takes no line items; the SetupIntent is made when it completes."""
+        success = p.str("success_url", required=True)
+        cancel = p.str("cancel_url")
+        customer = self.ref(p, "customer", "customer", ctx)
+        email = p.str("customer_email")
+        if customer and email:
+            raise invalid("You may only specify one of these parameters: customer, customer_email.",
+                          param="customer_email")
+        if p.has("line_items"):
+            raise invalid("You cannot pass `line_items` in `setup` mode.", param="line_items")
+        types = p.str_list("payment_method_types")
+        currency = p.str("currency")
+        if not types and not currency:
+            raise invalid("`currency` is required in `setup` mode when `payment_method_types` is not passed.",
+                          param="currency")
+        if currency and currency != CURRENCY:
+            raise invalid(f"The sandbox supports only the currency {CURRENCY}.", param="currency")
+        sd = p.dict("setup_intent_data")
+        setup_meta, setup_desc = {}, None
+        if sd:
+            setup_meta = sd.metadata() or {}
+            setup_desc = sd.str("description")
+            sd.done("on_behalf_of")
+        now = self.e.now()
+        expires = p.int("expires_at") or now + DAY
+        if not now + 1800 <= expires <= now + DAY:
+            raise invalid("The `expires_at` timestamp must be between 30 minutes and 24 hours from now.",
+                          param="expires_at")
+        values = {
+            "adaptive_pricing": {"enabled": False}, "after_expiration": None, "allow_promotion_codes": None,
+            "amount_subtotal": None, "amount_total": None,
+            "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
+            "billing_address_collection": p.str("billing_address_collection"),
+            "cancel_url": cancel, "client_reference_id": p.str("client_reference_id"),
+            "client_secret": None, "collected_information": None, "consent": None,
+            "consent_collection": None, "currency": currency, "currency_conversion": None,
+            "custom_fields": [], "custom_text": {"after_submit": None, "shipping_address": None, "submit": None,
+                                                 "terms_of_service_acceptance": None},
+            "customer": customer["id"] if customer else None, "customer_account": None,
+            "customer_creation": None if customer else "always",
+            "customer_details": {"address": None, "business_name": None, "email": customer["email"],
+                                 "individual_name": None, "name": customer["name"], "phone": None,
+                                 "tax_exempt": "none", "tax_ids": []} if customer else None,
+            "customer_email": email, "discounts": [], "expires_at": expires, "integration_identifier": None,
+            "invoice": None, "invoice_creation": None, "locale": p.str("locale"),
+            "managed_payments": {"enabled": False}, "metadata": p.metadata() or {}, "mode": "setup",
+            "origin_context": None, "payment_intent": None, "payment_link": None,
+            "payment_method_collection": "always", "payment_method_configuration_details": None,
+            "payment_method_options": {}, "payment_method_types": types or ["card"],
+            "payment_status": "no_payment_required", "permissions": None,
+            "phone_number_collection": {"enabled": False}, "recovered_from": None,
+            "saved_payment_method_options": None, "setup_intent": None, "shipping_address_collection": None,
+            "shipping_cost": None, "shipping_options": [], "status": "open", "submit_type": None,
+            "subscription": None, "success_url": success, "total_details": None, "ui_mode": "hosted",
+            "wallet_options": None,
+            "_line_items": [], "_fee_percent": None, "_destination": None, "_trial_days": None,
+            "_trial_end": None, "_sub_metadata": {}, "_sub_description": None, "_default_tax_rates": [],
+            "_setup_metadata": setup_meta, "_setup_description": setup_desc,
+        }
+        p.done("locale", "ui_mode", "custom_text", "consent_collection", "payment_method_options",
+               "payment_method_configuration", "origin_context", "redirect_on_completion")
+        session = self.e.create("checkout.session", values, account=ctx.account)
+        session["url"] = f"{ctx.base_url}/c/pay/{session['id']}"
+        self.e.schedule(expires, "expire_session", None, session=session["id"])
+        return session
+
+    @route("GET", "/v1/setup_intents/<id>")
+    def setup_intent_get(self, ctx, p, id):
+        return self.e.get(id, "setup_intent", ctx.account, label="setupintent")
 
     @route("GET", "/v1/checkout/sessions/<id>")
     def session_get(self, ctx, p, id):

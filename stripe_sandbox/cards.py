@@ -2,8 +2,10 @@
 
 Behaviours: "succeed"; "decline" (refused when attached or paid, nothing is created);
 "fail" (attaches, every charge fails); "3ds" (Checkout asks for a confirmation step, then
-succeeds, also off-session afterwards as a card set up for future use does); "dispute"
-(succeeds, then the charge is disputed as fraudulent).
+succeeds, also off-session afterwards as a card set up for future use does); "authenticate"
+(Stripe's 4000 0027 6000 3184: every payment, off-session too, asks for the confirmation step,
+so a subscription made with it stays incomplete until the payer confirms on the invoice's hosted
+page); "dispute" (succeeds, then the charge is disputed as fraudulent).
 """
 
 import hashlib
@@ -17,7 +19,7 @@ CARDS = {
     "4000000000009995": ("visa", "decline"),
     "4000000000000341": ("visa", "fail"),
     "4000002500003155": ("visa", "3ds"),
-    "4000002760003184": ("visa", "3ds"),
+    "4000002760003184": ("visa", "authenticate"),
     "4000000000000259": ("visa", "dispute"),
 }
 

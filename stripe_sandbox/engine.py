@@ -43,7 +43,7 @@ PREFIXES = {
     "billing_portal.session": "bps_", "charge": "ch_", "checkout.session": "cs_test_",
     "customer": "cus_", "dispute": "dp_", "event": "evt_", "fee_refund": "fr_", "invoice": "in_",
     "invoice_payment": "inpay_", "invoiceitem": "ii_", "line_item": "il_", "payment_intent": "pi_",
-    "payment_method": "pm_", "payout": "po_", "price": "price_", "product": "prod_", "refund": "re_",
+    "payment_method": "pm_", "payout": "po_", "price": "price_", "product": "prod_", "refund": "re_", "setup_intent": "seti_",
     "subscription": "sub_", "subscription_item": "si_", "tax_rate": "txr_",
     "test_helpers.test_clock": "clock_", "transfer": "tr_", "transfer_reversal": "trr_",
     "webhook_endpoint": "we_", "item": "li_",
@@ -602,7 +602,8 @@ class Engine:
     # ------------------------------------------------------------------ subscriptions
     def create_subscription(self, customer, items, *, payment_method=None, fee_percent=None,
                             destination=None, trial_end=None, metadata=None, description=None,
-                            default_tax_rates=None, cancel_at_period_end=False, fail_if_unpaid=False):
+                            default_tax_rates=None, cancel_at_period_end=False, fail_if_unpaid=False,
+                            authenticated=False):
         """Start a subscription and bill its first invoice (Checkout and Subscription.create)."""
         clock_id = self.clock_of(customer)
         account = customer.get("_account")
@@ -659,7 +660,7 @@ class Engine:
             self.schedule(max(now, trial_end - 3 * DAY), "trial_will_end", clock_id, sub=sub["id"])
         else:
             pm = payment_method or self.default_pm(customer)
-            ok = self.pay_invoice(invoice, pm, first=True)
+            ok = self.pay_invoice(invoice, pm, first=True, authenticated=authenticated)
             if not ok and fail_if_unpaid:
                 raise card_declined(charge=self.objects[invoice["_charges"][-1]]["id"]
                                     if invoice.get("_charges") else None)
@@ -787,8 +788,9 @@ class Engine:
         self.emit("invoice.finalized", invoice)
         return invoice
 
-    def pay_invoice(self, invoice, pm, first=False, raise_on_failure=False):
-        """One payment attempt. Returns True when the invoice ends up paid."""
+    def pay_invoice(self, invoice, pm, first=False, raise_on_failure=False, authenticated=False):
+        """One payment attempt. Returns True when the invoice ends up paid. A card that asks for
+        authentication on every payment is paid only on the hosted page (`authenticated`)."""
         if invoice["status"] != "open":
             return invoice["status"] == "paid"
         sub = self.objects.get(invoice["subscription"]) if invoice["subscription"] else None
@@ -844,6 +846,18 @@ class Engine:
         pi["status"] = "processing"
         pi["last_payment_error"] = None
         behavior = (pm or {}).get("_behavior") or "succeed"
+        if behavior == "authenticate" and not authenticated:
+            # No charge: the PaymentIntent waits for the customer (Stripe's requires_action).
+            pi["status"] = "requires_action"
+            pi["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            pi["last_payment_error"] = {"type": "card_error", "code": "authentication_required",
+                                        "decline_code": "authentication_required",
+                                        "message": "Your card was declined. This transaction requires authentication.",
+                                        "payment_method": self.render(pm)}
+            invoice["next_payment_attempt"] = None
+            self.emit("payment_intent.requires_action", pi)
+            self.emit("invoice.payment_action_required", invoice)
+            return False
         failed = pm is None or behavior in ("fail", "decline")
         charge = self.create("charge", {
             "amount": invoice["amount_due"], "amount_captured": 0 if failed else invoice["amount_due"],
@@ -1198,7 +1212,8 @@ class Engine:
             customer, session["_line_items"], payment_method=pm,
             fee_percent=Decimal(session["_fee_percent"]) if session["_fee_percent"] else None,
             destination=session["_destination"], trial_end=trial_end, metadata=session["_sub_metadata"],
-            description=session["_sub_description"], default_tax_rates=session["_default_tax_rates"])
+            description=session["_sub_description"], default_tax_rates=session["_default_tax_rates"],
+            authenticated=True)  # the buyer confirmed the first payment on the Checkout page
         invoice = self.objects[sub["latest_invoice"]]
         session.update({
             "status": "complete", "url": None, "customer": customer["id"], "subscription": sub["id"],
@@ -1210,3 +1225,44 @@ class Engine:
         })
         self.emit("checkout.session.completed", session)
         return sub
+
+    def complete_setup(self, session, pm, name=None, email=None):
+        """What Stripe does when a setup-mode Checkout Session is completed: a succeeded
+        SetupIntent for off-session use, its card attached to the customer (not made the
+        customer's default: Stripe leaves that to the integration)."""
+        account = session.get("_account")
+        customer = self.objects.get(session["customer"]) if session["customer"] else None
+        if customer is None:
+            customer = self.create("customer", {
+                "balance": 0, "delinquent": False, "email": session["customer_email"] or email,
+                "invoice_prefix": token(8).upper(),
+                "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                     "rendering_options": None},
+                "metadata": {}, "name": name, "next_invoice_sequence": 1, "preferred_locales": [],
+                "tax_exempt": "none",
+            }, account=account)
+            self.emit("customer.created", customer)
+        pm["billing_details"]["name"] = name
+        pm["billing_details"]["email"] = customer["email"]
+        self.attach_card(pm, customer)
+        intent = self.create("setup_intent", {
+            "automatic_payment_methods": None, "customer": customer["id"],
+            "description": session["_setup_description"], "flow_directions": None,
+            "metadata": session["_setup_metadata"] or {}, "payment_method": pm["id"],
+            "payment_method_configuration_details": None, "payment_method_options": {
+                "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}},
+            "payment_method_types": list(session["payment_method_types"] or ["card"]),
+            "status": "succeeded", "usage": "off_session",
+        }, account=account, clock_id=self.clock_of(customer))
+        intent["client_secret"] = f"{intent['id']}_secret_{token(24)}"
+        self.emit("setup_intent.created", intent)
+        self.emit("setup_intent.succeeded", intent)
+        session.update({
+            "status": "complete", "url": None, "customer": customer["id"], "setup_intent": intent["id"],
+            "payment_status": "no_payment_required",
+            "customer_details": {"address": None, "business_name": None, "email": customer["email"],
+                                 "individual_name": None, "name": name, "phone": None, "tax_exempt": "none",
+                                 "tax_ids": []},
+        })
+        self.emit("checkout.session.completed", session)
+        return intent

@@ -172,7 +172,7 @@ def checkout_form(sandbox, request, session, error=None, values=None, status=200
     engine = sandbox.engine
     lang = language(session.get("locale"))
     with engine.lock:
-        summary = session_summary(engine, session, lang)
+        summary = session_summary(engine, session, lang) if session["mode"] != "setup" else ""
         email = session["customer_email"] or (engine.objects[session["customer"]]["email"]
                                                if session["customer"] else None)
     # The errors are the API's English messages, shown in the page's language.
@@ -183,6 +183,13 @@ def checkout_form(sandbox, request, session, error=None, values=None, status=200
     # without a customer or customer_email, Checkout asks for the buyer's email
     ask = "" if email else (f'<label for="email">{e(word(lang, "Email"))}</label><input type="email" id="email" '
                             f'name="email" autocomplete="email" value="{e((values or {}).get("email"))}" required>')
+    if session["mode"] == "setup":
+        # Nothing is charged: the card is saved for the payments the business makes later.
+        body = (f"<p>{e(word(lang, 'Save a card for future payments. Nothing is charged now.'))}</p>{who}{err}"
+                f"<form method=post action=\"/c/pay/{e(session['id'])}\">"
+                f"{ask}{card_fields(values, lang=lang)}<button type=submit>{e(word(lang, 'Save card'))}</button>"
+                f"</form>{cancel}")
+        return page(word(lang, "Save card"), body, status=status, request=request, lang=lang)
     body = (f"{summary}{who}{err}<form method=post action=\"/c/pay/{e(session['id'])}\">"
             f"{ask}{card_fields(values, lang=lang)}<button type=submit>{e(word(lang, 'Subscribe'))}</button>"
             f"</form>{cancel}")
@@ -207,10 +214,10 @@ def pay_session(sandbox, session_id, form, confirm_3ds=False):
             return {"error": "Enter a valid email address."}
         behavior = cards.describe(number)["behavior"]
         # the first payment is taken now unless there is a trial, so a failing card is refused here
-        trial = session["_trial_days"] or session["_trial_end"]
+        trial = session["_trial_days"] or session["_trial_end"] or session["mode"] == "setup"
         if behavior == "decline" or (behavior == "fail" and not trial):
             return {"error": "Your card was declined."}
-        if behavior == "3ds" and not confirm_3ds:
+        if behavior in ("3ds", "authenticate") and not confirm_3ds:
             return {"needs_confirm": True}
         customer = engine.objects.get(session["customer"]) if session["customer"] else None
         pm = engine.card_payment_method(number, month, year, cvc, name=name, account=session.get("_account"),
@@ -219,7 +226,10 @@ def pay_session(sandbox, session_id, form, confirm_3ds=False):
             pm["_behavior"] = "succeed"  # authenticated once, then usable off-session
         engine._request = {"id": None, "idempotency_key": None}
         try:
-            engine.complete_checkout(session, pm, name=name, email=form.get("email") or None)
+            if session["mode"] == "setup":
+                engine.complete_setup(session, pm, name=name, email=form.get("email") or None)
+            else:
+                engine.complete_checkout(session, pm, name=name, email=form.get("email") or None)
         finally:
             engine._request = None
         engine.mark_dirty()
@@ -516,9 +526,17 @@ def page_invoice(sandbox, request, tok, error=None, status=200):
         if inv is None:
             return page("Invoice not found", "<p>This invoice link is not valid.</p>", status=404, request=request)
         body = invoice_body(engine, inv)
+        intent = engine.objects.get(inv.get("_payment_intent") or "")
+        waiting = bool(intent and intent["status"] == "requires_action")
     err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
     pay = (f'{err}<form method=post action="/i/{e(tok)}/pay">{card_fields()}<button type=submit>Pay '
            f'{money(inv["amount_remaining"])}</button></form>' if inv["status"] == "open" else "")
+    if waiting and inv["status"] == "open":
+        # The saved card asked for authentication: the payer confirms it here (3D Secure test page).
+        pay = (f'{err}<p>Your bank asks you to confirm this payment with the saved card.</p>'
+               f'<form method=post action="/i/{e(tok)}/pay"><button type=submit name=action value=authenticate>'
+               f'Complete authentication</button> <button type=submit name=action value=fail>Fail authentication'
+               f'</button></form>{pay}')
     receipt = f'<p><a href="/i/{e(tok)}/receipt">Receipt (printable)</a></p>' if inv["status"] == "paid" else ""
     return page("Invoice", body + pay + receipt, status=status, request=request)
 
@@ -530,6 +548,21 @@ def page_invoice_pay(sandbox, request, tok):
         if inv is None:
             return page("Invoice not found", "<p>Not found.</p>", status=404, request=request)
         if inv["status"] != "open":
+            return redirect(f"/i/{tok}", code=303)
+        intent = engine.objects.get(inv.get("_payment_intent") or "")
+        if request.form.get("action") in ("authenticate", "fail") and intent and intent["status"] == "requires_action":
+            if request.form["action"] == "fail":
+                return page_invoice(sandbox, request, tok, status=402, error="We are unable to authenticate your "
+                                    "payment method. Please choose a different payment method and try again.")
+            saved = engine.objects.get(intent.get("payment_method") or "")
+            engine._request = {"id": None, "idempotency_key": None}
+            try:
+                ok = engine.pay_invoice(inv, saved, authenticated=True)
+            finally:
+                engine._request = None
+            engine.mark_dirty()
+            if not ok:
+                return page_invoice(sandbox, request, tok, error="Your card was declined.", status=402)
             return redirect(f"/i/{tok}", code=303)
         try:
             number, month, year, cvc, name = parse_card(request.form, engine.now())

@@ -138,6 +138,13 @@ KEYS: dict[str, tuple[str, ...]] = {
         "destination_details", "id", "metadata", "object", "payment_intent", "payment_method", "reason",
         "receipt_number", "source_transfer_reversal", "status", "transfer_reversal",
     ),
+    "setup_intent": (
+        "application", "automatic_payment_methods", "cancellation_reason", "client_secret", "created",
+        "customer", "description", "excluded_payment_method_types", "flow_directions", "id",
+        "last_setup_error", "latest_attempt", "livemode", "mandate", "metadata", "next_action",
+        "object", "on_behalf_of", "payment_method", "payment_method_configuration_details",
+        "payment_method_options", "payment_method_types", "single_use_mandate", "status", "usage",
+    ),
     "subscription": (
         "application", "application_fee_percent", "automatic_tax", "billing_cycle_anchor",
         "billing_cycle_anchor_config", "billing_mode", "billing_schedules", "billing_thresholds",

@@ -46,6 +46,9 @@ SV = {
     "Paying as %(email)s": "Betalar som %(email)s",
     "Email": "E-post",
     "Subscribe": "Prenumerera",
+    "Save a card for future payments. Nothing is charged now.":
+        "Spara ett kort för kommande betalningar. Inget debiteras nu.",
+    "Save card": "Spara kort",
     "Checkout not found": "Kassan hittades inte",
     "This link is not valid.": "Länken är inte giltig.",
     "This Checkout Session is complete.": "Det här köpet är redan genomfört.",

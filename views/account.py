@@ -10,9 +10,10 @@ from werkzeug.exceptions import Conflict, Forbidden
 from market.accounts import auth as accounts
 from market.accounts import companies
 from market.accounts import web as accounts_web
+from market.billing import bureau as bureau_payer
 from market.billing import gateway
-from market.core import words
 from market.billing import subscriptions as billing_subscriptions
+from market.core import words
 from market.oauth import connections as oauth_connections
 from market.outbound import mail
 from market.reviews import ratings
@@ -144,35 +145,6 @@ def switch_company():
         abort(404)
     return finished(safe_next(request.form.get("next"), default="/account/apps"),
                     f"You now work in {company.name}.")
-
-
-def _company_row(company, role):
-    """A client company on /bureau: its apps (subscriptions and connections), their statuses,
-    and what it pays a month (its live subscriptions' agreed prices, excl. moms)."""
-    grace = current_app.config["BILLING_GRACE_DAYS"]
-    apps = {}
-    for app, subscription in billing_subscriptions.company_apps(company):
-        apps[app.id] = {"app": app, "subscription": subscription, "connected": False,
-                        "status": billing_subscriptions.status_words(subscription, grace) if subscription else "free"}
-    for connection in oauth_connections.connections_of(company.id):
-        row = apps.setdefault(connection.app_id, {"app": connection.app, "subscription": None,
-                                                 "connected": False, "status": "free"})
-        row["connected"] = True
-    monthly = sum(row["subscription"].price_ore for row in apps.values() if row["subscription"] is not None
-                  and row["subscription"].status in Subscription.LIVE_STATUSES)
-    return {"company": company, "role": role, "monthly_ore": monthly,
-            "apps": sorted(apps.values(), key=lambda row: row["app"].name.lower())}
-
-
-@bp.get("/bureau")
-@login_required
-def bureau():
-    """Every company the user works in (a bureau's clients), for users of two or more."""
-    if not _multi_company():
-        raise forbidden("This page is for people who work in several companies, such as an accounting bureau.")
-    rows = [_company_row(company, role) for company, role in companies.memberships_of(current_user.user)]
-    return render_page("account/bureau.html", None, rows=rows,
-                       total_ore=sum(row["monthly_ore"] for row in rows))
 
 
 # --- registration --------------------------------------------------------------------------
@@ -429,8 +401,18 @@ def _members_page(status=200, form=None, errors=None, block=None):
 
 
 @bp.get("/account/members")
-@company_admin_required
+@login_required
 def members():
+    """Admins manage the members here; a member (the account menu links here too) reads the
+    list of names and roles, without the forms. Someone without a company has no members: 403."""
+    try:
+        companies.require_company_admin(current_user.user)
+    except companies.NotCompanyAdmin as problem:
+        if not current_user.company_id:
+            raise forbidden(str(problem)) from None
+        company = Company.get_by_id(current_user.company_id)
+        return render_page("account/members_read_only.html", None, company=company,
+                           members=companies.members(company), me=current_user.user)
     return _members_page()
 
 
@@ -482,11 +464,21 @@ def member_remove(member_id):
         abort(404)
     except companies.InvalidInput as problem:
         return _members_page(422, errors=problem.errors, block="members_body")
+    if not getattr(member, "account_removed", False):
+        _bureau_removed(member)
     if member.id == current_user.id:
         if getattr(member, "account_removed", False):
             accounts_web.end_session()
         return finished("/", "You left the company.")
     return finished(url_for("account.members"), f"{member.email} was removed.")
+
+
+def _bureau_removed(member):
+    """A bureau's user removed from a client: what the bureau paid for it ends (issue T)."""
+    try:
+        bureau_payer.bureau_removed(current_app.config, current_user.user.company, member)
+    except gateway.StripeError as error:
+        current_app.logger.warning("Stripe call failed ending a removed bureau's subscriptions: %s", error)
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])

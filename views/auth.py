@@ -1,5 +1,6 @@
 """Log in and log out (the rest of the account pages are in views/account.py)."""
 from flask import Blueprint, redirect, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from market.accounts import auth as accounts
@@ -30,17 +31,17 @@ def login():
     password = request.form.get("password", "")
     if not email or not password or len(email) > MAX_FIELD or len(password) > 200:
         return render_template("auth/login.html", next=next_url or None, email=email[:MAX_FIELD],
-                               error="Enter your email and password."), 400
+                               error=_("Enter your email and password.")), 400
     try:
         user = accounts.authenticate(email, password, request.remote_addr or "unknown")
     except accounts.LoginThrottled as throttled:
         response = render_template(
             "auth/login.html", next=next_url or None, email=email,
-            error="Too many failed attempts. Please wait a few minutes and try again.")
+            error=_("Too many failed attempts. Please wait a few minutes and try again."))
         return response, 429, {"Retry-After": str(throttled.retry_after)}
     if user is None:
         return render_template("auth/login.html", next=next_url or None, email=email,
-                               error="That email and password do not match an account."), 401
+                               error=_("That email and password do not match an account.")), 401
     accounts_web.start_session(user)
     return redirect(next_url or default_landing(user), 303)
 

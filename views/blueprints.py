@@ -9,6 +9,7 @@ from views import (
     api,
     auth,
     billing,
+    bureau,
     connections,
     dashboard,
     developer,
@@ -36,6 +37,7 @@ def register_blueprints(app):
     app.register_blueprint(reviews.bp)
     app.register_blueprint(recommended.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(bureau.bp)
     app.register_blueprint(developer.bp)
     app.register_blueprint(developer_docs.bp)
     app.register_blueprint(admin.bp)

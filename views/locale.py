@@ -64,6 +64,15 @@ def _choose():
     return request.accept_languages.best_match(words.LANGUAGES) or words.DEFAULT
 
 
+def said(refusal):
+    """A domain refusal (market.core.words.Refusal) in the reader's language; any other
+    exception's English text as it is."""
+    if isinstance(refusal, words.Refusal):
+        return refusal.said_in(current_language())
+    # A message the domain wrote as a constant (words.marked): its translation, if it has one.
+    return words.translations(current_language()).gettext(str(refusal))
+
+
 def html_lang():
     """The `lang` of <html>: the pseudo-locale's pages still say which language they stand for."""
     language = current_language()
@@ -107,4 +116,4 @@ def init_app(app):
         return {"html_lang": html_lang(), "languages": [(code, words.NAMES[code]) for code in words.LANGUAGES]}
 
 
-__all__ = ["current_language", "get_locale", "html_lang", "init_app", "remember"]
+__all__ = ["current_language", "get_locale", "html_lang", "init_app", "remember", "said"]

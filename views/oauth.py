@@ -1,20 +1,25 @@
 """The OAuth2 endpoints (DESIGN.md §6). The protocol is the oauth room's (market.oauth.web
 binds it to Flask); these only route to it, plus the consent page a company admin sees."""
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from market.core import scopes
 from market.oauth import clients, consent, gate, protocol, tokens
 from market.oauth import web as oauth2
 from models import OAuthClient
+from views.locale import said
 from views.security import csrf_exempt
 
 bp = Blueprint("oauth", __name__)
 
 
-def _refuse_page(error, description, status=400):
-    """An error that must not go back to the client: its redirect URI is not trusted."""
-    return render_template("oauth/error.html", error=error, description=description), status
+def _refuse_page(error, description, status=400, reason=None):
+    """An error that must not go back to the client: its redirect URI is not trusted. `reason`
+    is the sentence for the person (the market's own, translated); `description` the protocol's
+    detail, which stays English like the rest of the OAuth and API messages."""
+    return render_template("oauth/error.html", error=error, description=description,
+                           reason=reason or _("The app sent a request that the App Market cannot accept.")), status
 
 
 def _authorization_error(error):
@@ -36,7 +41,7 @@ def authorize():
     client = clients.query_client(request.values.get("client_id"), current_app.config["SECRET_KEY"])
     app = client.row.app if client is not None else None
     if app is not None and not gate.app_may_serve(app, user.company if user is not None else None):
-        return _refuse_page("unauthorized_client", gate.refusal(app), 403)
+        return _refuse_page("unauthorized_client", gate.refusal(app), 403, reason=said(gate.refusal(app)))
     try:
         grant = oauth2.authorization.get_consent_grant(end_user=user)
     except oauth2.OAuth2Error as error:
@@ -67,11 +72,11 @@ def authorize():
         if decision != "allow":
             return render_template("oauth/consent.html", app=app, company=user.company,
                                    scopes=scopes.describe(asked), granted=scopes.describe(granted),
-                                   unreviewed=unreviewed, error="Choose Allow or Deny."), 400
+                                   unreviewed=unreviewed, error=_("Choose Allow or Deny.")), 400
         try:
             connection = consent.grant_access(current_app.config, user, app, requested)
         except consent.ConsentRefused as refused:
-            return _refuse_page("unauthorized_client", str(refused), 403)
+            return _refuse_page("unauthorized_client", str(refused), 403, reason=said(refused))
         grant.issued_scope = consent.issued_scope(connection, grant.client.row)
     elif not consent.already_granted(user.company_id, app, requested):
         return render_template("oauth/consent.html", app=app, company=user.company,

@@ -1,5 +1,6 @@
 """Ratings and reviews on the app page, replies, reports, and the admin's list of reports."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -14,6 +15,7 @@ from views import dashboard as inbox
 from views import render_page, wants_fragment
 from views.admin import platform_admin_required
 from views.caching import CSRF_MARK, kept, with_csrf
+from views.locale import said
 
 bp = Blueprint("reviews", __name__)
 # Ids up to PostgreSQL's integer: a larger guessed id is "not found", not an overflow (a 500).
@@ -121,17 +123,17 @@ def write_review(slug):
     app = _published_app(slug)
     user = current_user.user
     if user.company_id is None:
-        return _section(app, status=403, error="Only customer companies can review apps.")
+        return _section(app, status=403, error=_("Only customer companies can review apps."))
     if not accounts.is_confirmed(user):
-        return _section(app, status=403, error=str(accounts.NotConfirmed()))  # issue N
+        return _section(app, status=403, error=said(accounts.NotConfirmed()))  # issue N
     try:
         review, created = ratings.save_review(user.company, user, app, request.form.get("stars"),
                                               request.form.get("text"))
     except ratings.ReviewError as refused:
-        return _section(app, status=_refusal_status(refused), error=refused.message)
+        return _section(app, status=_refusal_status(refused), error=said(refused))
     if created:
         company_mail.tell_new_review(current_app.config, review)  # after the review committed
-    return _done(app, "Thank you for your review." if created else "Your review was updated.")
+    return _done(app, _("Thank you for your review.") if created else _("Your review was updated."))
 
 
 @bp.post("/apps/<slug>/reviews/delete")
@@ -145,13 +147,13 @@ def delete_review(slug):
         ratings.delete_review(user.company, user, app)
     except ratings.NotYours:
         abort(404)
-    return _done(app, "Your review was deleted.")
+    return _done(app, _("Your review was deleted."))
 
 
 def _refused_on_review(review_id, refused):
     """The reviews section of the review's app again, with the refusal's message."""
     app = ratings.Review.select(ratings.Review, App).join(App).where(ratings.Review.id == review_id).get().app
-    return _section(app, status=_refusal_status(refused), error=refused.message)
+    return _section(app, status=_refusal_status(refused), error=said(refused))
 
 
 @bp.post(f"/reviews/<{ID}:review_id>/reply")
@@ -167,7 +169,7 @@ def reply(review_id):
         abort(404)
     except ratings.ReviewError as refused:
         if back:
-            return inbox.inbox_page(back == "unanswered", status=_refusal_status(refused), error=refused.message,
+            return inbox.inbox_page(back == "unanswered", status=_refusal_status(refused), error=said(refused),
                                     error_review=review_id)
         return _refused_on_review(review_id, refused)
     if back and wants_fragment():
@@ -175,7 +177,7 @@ def reply(review_id):
         return inbox.inbox_page(back == "unanswered", replied=review.id)
     if back:
         return redirect(inbox.inbox_url(back, review.id), 303)
-    return _done(review.app, "Your reply was published.")
+    return _done(review.app, _("Your reply was published."))
 
 
 @bp.post(f"/reviews/<{ID}:review_id>/report")
@@ -187,7 +189,7 @@ def report(review_id):
         abort(404)
     except ratings.ReviewError as refused:
         return _refused_on_review(review_id, refused)
-    return _done(reported.review.app, "Thank you. The App Market will look at this review.")
+    return _done(reported.review.app, _("Thank you. The App Market will look at this review."))
 
 
 @bp.get("/admin/reports")
@@ -203,7 +205,7 @@ def remove_burst():
     key = request.form.get("burst", "")
     if not isinstance(key, str) or len(key) > 40 or not bursts.remove_burst(key):
         abort(404)
-    flash("The burst's ratings were taken out of the app's totals.", "success")
+    flash(_("The burst's ratings were taken out of the app's totals."), "success")
     return redirect(url_for("reviews.admin_reports"), 303)
 
 
@@ -215,7 +217,7 @@ def resolve_report(report_id):
     if wants_fragment():
         return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports(),
                            bursts=bursts.suspected_bursts())
-    flash("The report was closed.", "success")
+    flash(_("The report was closed."), "success")
     return redirect(url_for("reviews.admin_reports"), 303)
 
 
@@ -227,5 +229,5 @@ def remove_reported_review(report_id):
     if wants_fragment():
         return render_page("reviews/admin_reports.html", "reports", reports=ratings.open_reports(),
                            bursts=bursts.suspected_bursts())
-    flash("The review was removed.", "success")
+    flash(_("The review was removed."), "success")
     return redirect(url_for("reviews.admin_reports"), 303)

@@ -133,10 +133,10 @@ def forget_old_failures(now=None):
 
 # --- confirmed addresses (issue N) ----------------------------------------------------------
 
-class NotConfirmed(Exception):
+class NotConfirmed(words.Refusal):
     def __init__(self):
-        super().__init__("Confirm your email address first: follow the link we mailed you, or ask for a new one "
-                         "on any page.")
+        super().__init__(words.marked("Confirm your email address first: follow the link we mailed you, or ask for "
+                                      "a new one on any page."))
 
 
 def is_confirmed(user):

@@ -674,6 +674,14 @@ def _admin_ids(company_id):
     return ids
 
 
+def company_admins(company):
+    """The company's admins, ordered by id: those whose current company it is with the admin
+    role, and those who are admins of it through a membership (a bureau's users, issue T).
+    Every mail "to the company's admins" is sent to these."""
+    company_id = getattr(company, "id", company)
+    return User.select().where(User.id.in_(list(_admin_ids(company_id)) or [0])).order_by(User.id)
+
+
 def _other_admins(member, company_id=None):
     return len(_admin_ids(company_id or member.company_id) - {member.id})
 

@@ -6,6 +6,12 @@ them to the database at most every FLUSH_SECONDS (on the next call after that), 
 stops (atexit, and gunicorn's worker_exit) and on `flask --app app api-health-flush`. The adding
 is one UPDATE col = col + n per row, so workers flushing at once never lose a count.
 
+With several app servers (RATELIMIT_STORAGE_URI a redis:// URI) the workers add their counts to
+Redis instead (one pipeline of HINCRBY per app and day, keys expiring after REDIS_TTL_SECONDS),
+and each flush then moves what Redis holds into the same database rows: an atomic read-and-delete
+in Redis, so two servers flushing at once never write a count twice, and what the database
+refused is added back to Redis for the next flush.
+
 Latency is kept as a histogram (BUCKETS_MS, upper bounds): the p95 is the bound of the bucket
 that holds the 95th percentile, the same whichever worker counted which call.
 
@@ -20,6 +26,7 @@ import threading
 import time
 import weakref
 
+import redis
 from babel.numbers import format_decimal
 from peewee import fn
 
@@ -51,6 +58,8 @@ JUMP_429_FACTOR = 3
 MEAN_DAYS = 7
 TOP_COMPANIES = 5
 SHOWN_DAYS = 14
+REDIS_PREFIX = "market:api-health:"  # API_HEALTH_REDIS_PREFIX overrides it (tests: one per test)
+REDIS_TTL_SECONDS = 8 * 86400  # counts not flushed within a week are not worth showing any more
 
 
 def bucket_of(latency_ms):
@@ -67,6 +76,7 @@ class Counters:
     def __init__(self):
         self.lock = threading.Lock()
         self.flush_lock = threading.Lock()
+        self.config = None  # set by the first flush: the flush when the process stops needs it
         self._reset()
         self.last_flush = time.monotonic()
 
@@ -109,29 +119,137 @@ class Counters:
     def due(self):
         return time.monotonic() - self.last_flush >= FLUSH_SECONDS
 
-    def flush(self):
-        """Add the counts to the database; on failure they are put back for the next flush."""
+    def _take(self):
+        with self.lock:
+            taken = self.days, self.latency, self.throttles
+            self._reset()
+            self.last_flush = time.monotonic()
+        return taken
+
+    def _put_back(self, days, latency, throttles):
+        with self.lock:
+            for key, counts in days.items():
+                mine = self._day(*key)
+                for name, value in counts.items():
+                    mine[name] += value
+            for store, mine in ((latency, self.latency), (throttles, self.throttles)):
+                for key, value in store.items():
+                    mine[key] = mine.get(key, 0) + value
+
+    def flush(self, config=None):
+        """Add the counts to Redis (when the config names one) or else the database; on failure
+        they are put back for the next flush. Returns the number of calls handed on."""
+        if config is not None:
+            self.config = config  # for the flush when the process stops
+        shared = redis_of(self.config)
         with self.flush_lock:
-            with self.lock:
-                days, latency, throttles = self.days, self.latency, self.throttles
-                self._reset()
-                self.last_flush = time.monotonic()
+            days, latency, throttles = self._take()
             if not (days or latency or throttles):
                 return 0
             try:
-                _write(days, latency, throttles)
+                if shared is not None:
+                    _push(shared, redis_prefix(self.config), days, latency, throttles)
+                else:
+                    _write(days, latency, throttles)
             except Exception:
                 log.exception("API health counts could not be written; kept for the next flush")
-                with self.lock:
-                    for key, counts in days.items():
-                        mine = self._day(*key)
-                        for name, value in counts.items():
-                            mine[name] += value
-                    for store, mine in ((latency, self.latency), (throttles, self.throttles)):
-                        for key, value in store.items():
-                            mine[key] = mine.get(key, 0) + value
+                self._put_back(days, latency, throttles)
                 raise
             return sum(c["calls"] for c in days.values())
+
+
+# ---------------------------------------------------------------------------------- Redis
+_CLIENTS = {}
+
+
+def redis_of(config):
+    """The Redis client of RATELIMIT_STORAGE_URI when it is a redis:// URI, else None."""
+    uri = (config or {}).get("RATELIMIT_STORAGE_URI") or ""
+    if not uri.startswith(("redis://", "rediss://")):
+        return None
+    client = _CLIENTS.get(uri)
+    if client is None:
+        client = _CLIENTS[uri] = redis.Redis.from_url(uri, socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+def redis_prefix(config):
+    return (config or {}).get("API_HEALTH_REDIS_PREFIX") or REDIS_PREFIX
+
+
+# One hash per app and day ("<prefix>day:<app_id>:<YYYY-MM-DD>"), fields: the COUNTS, "lat:<bucket>"
+# and "thr:<company_id>"; "<prefix>keys" is the set of hashes holding counts not yet flushed.
+def _push(client, prefix, days, latency, throttles):
+    fields = {}
+    for (app_id, day), counts in days.items():
+        fields.setdefault((app_id, day), {}).update({name: n for name, n in counts.items() if n})
+    for (app_id, day, bucket), n in latency.items():
+        fields.setdefault((app_id, day), {})[f"lat:{bucket}"] = n
+    for (app_id, day, company_id), n in throttles.items():
+        fields.setdefault((app_id, day), {})[f"thr:{company_id}"] = n
+    pipe = client.pipeline(transaction=True)
+    index = prefix + "keys"
+    for (app_id, day), increments in fields.items():
+        key = f"{prefix}day:{app_id}:{day.isoformat()}"
+        for field, n in increments.items():
+            pipe.hincrby(key, field, n)
+        pipe.expire(key, REDIS_TTL_SECONDS)
+        pipe.sadd(index, key)
+    pipe.expire(index, REDIS_TTL_SECONDS)
+    pipe.execute()
+
+
+# Read and delete every listed hash in one step: a worker adding meanwhile adds to a new hash.
+_TAKE_ALL = """
+local out = {}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('SREM', KEYS[1], key)
+  local counts = redis.call('HGETALL', key)
+  redis.call('DEL', key)
+  if #counts > 0 then
+    table.insert(out, key)
+    table.insert(out, counts)
+  end
+end
+return out
+"""
+
+
+def _take_from_redis(client, prefix):
+    """(days, latency, throttles) as the Counters hold them, taken out of Redis."""
+    reply = client.eval(_TAKE_ALL, 1, prefix + "keys")
+    days, latency, throttles = {}, {}, {}
+    for key, flat in zip(reply[::2], reply[1::2], strict=True):
+        app_part, day_part = key.decode()[len(prefix) + len("day:"):].split(":")
+        app_id, day = int(app_part), datetime.date.fromisoformat(day_part)
+        for field, value in zip(flat[::2], flat[1::2], strict=True):
+            field, value = field.decode(), int(value)
+            if field.startswith("lat:"):
+                latency[(app_id, day, int(field[4:]))] = value
+            elif field.startswith("thr:"):
+                throttles[(app_id, day, int(field[4:]))] = value
+            elif field in COUNTS:
+                days.setdefault((app_id, day), dict.fromkeys(COUNTS, 0))[field] = value
+        days.setdefault((app_id, day), dict.fromkeys(COUNTS, 0))
+    return days, latency, throttles
+
+
+def flush_redis(config):
+    """Move the counts Redis holds (of every server) into the database. Returns the calls written."""
+    client = redis_of(config)
+    if client is None:
+        return 0
+    prefix = redis_prefix(config)
+    days, latency, throttles = _take_from_redis(client, prefix)
+    if not (days or latency or throttles):
+        return 0
+    try:
+        _write(days, latency, throttles)
+    except Exception:
+        log.exception("API health counts from Redis could not be written; added back to Redis")
+        _push(client, prefix, days, latency, throttles)
+        raise
+    return sum(c["calls"] for c in days.values())
 
 
 def _add(model, key_fields, key, increments):
@@ -189,8 +307,11 @@ def flush_if_due(config, counters):
 
 
 def flush(config, counters):
-    """Write the counts and mail the developers of apps whose day jumped."""
-    written = counters.flush()
+    """Write the counts and mail the developers of apps whose day jumped. With Redis: this
+    worker's counts go to Redis, and then all that Redis holds (every server's) to the database."""
+    written = counters.flush(config)
+    if redis_of(config) is not None:
+        written = flush_redis(config)
     if written:
         mail_jumps(config, utcnow().date())
     return written
@@ -202,6 +323,7 @@ def flush_all():
         try:
             with db.connection_context():
                 counters.flush()
+                flush_redis(counters.config)  # the database rows need not wait for another server
         except Exception:  # the process is stopping; the log says what was lost
             log.exception("API health counts lost at exit")
 

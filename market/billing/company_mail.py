@@ -5,6 +5,7 @@ Each mail is written in its reader's language (`auth.language_of`: the saved cho
 Swedish), so the subject and body given to the `tell_*` functions are functions of the locale
 (`lambda locale: words.say(locale, ...)`); a plain string is sent as it is to everyone."""
 from market.accounts.auth import language_of
+from market.accounts.companies import company_admins
 from market.billing import gateway, ledger
 from market.core import money, words
 from market.core.clock import format_day
@@ -20,8 +21,8 @@ def written(text, locale):
 def tell_company_admins(config, company, subject, body):
     """Mail every admin of the company, each in their own language; a market that cannot send
     mail still goes on."""
-    admins = User.select().where(User.company == company, User.company_role == "admin").order_by(User.id)
-    return _tell(config, admins, subject, body)
+    # Through memberships too: a bureau's admin of the company is one of its admins.
+    return _tell(config, company_admins(company), subject, body)
 
 
 def _tell(config, users, subject, body):

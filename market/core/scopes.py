@@ -2,10 +2,12 @@
 developer form, the consent page, the OAuth metadata and the OpenAPI document show. Each says
 what the API lets an app do with it, no more (market/api/openapi.py lists the operations)."""
 
+from market.core import words
+
 SCOPES = {
-    "companyinformation": "Read your company's name, organisation number, industry and size.",
-    "customer": "Read your customers (name, email, organisation number and city) and add new customers.",
-    "invoice": "Read your customer invoices (customer, dates, total and whether they are booked).",
+    "companyinformation": words.marked("Read your company's name, organisation number, industry and size."),
+    "customer": words.marked("Read your customers (name, email, organisation number and city) and add new customers."),
+    "invoice": words.marked("Read your customer invoices (customer, dates, total and whether they are booked)."),
 }
 
 

@@ -123,3 +123,17 @@ def marked(message):
     """A message the catalogues must know, written where it is defined but translated where it
     is shown (a constant, a choice list): `_N("Bookkeeping")`, later `say(locale, label)`."""
     return message
+
+
+class Refusal(Exception):
+    """A domain refusal that a person reads: its English message (a msgid) and the values of
+    its placeholders, so the view can say it in the reader's language. `str()` and `.message`
+    are the English sentence (logs and tests read those)."""
+
+    def __init__(self, message, **values):
+        self.msgid, self.values = message, values
+        self.message = message % values if values else message
+        super().__init__(self.message)
+
+    def said_in(self, locale):
+        return say(locale, self.msgid, **self.values)

@@ -107,3 +107,15 @@ def spend_csv(spend):
     t = spend["total"]
     writer.writerow(["Total", "", "", "", t["month_ore"], t["month_inc_ore"], t["next_ore"], t["next_inc_ore"], ""])
     return out.getvalue()
+
+
+FIGURES = ("month_ore", "month_inc_ore", "next_ore", "next_inc_ore")
+
+
+def clients_spend(companies, vat_percent, now=None):
+    """For a bureau's /bureau (issue T): each client company's spend view (company_spend, the
+    same figures as its My apps) and the sum of them all, to the öre."""
+    now = now or utcnow()
+    rows = [{"company": company, **company_spend(company, vat_percent, now)} for company in companies]
+    total = {name: sum(row["total"][name] for row in rows) for name in FIGURES}
+    return {"rows": rows, "total": total, "now": now}

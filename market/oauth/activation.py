@@ -8,7 +8,7 @@ urlencode(sorted([app, company, ts]))); the app accepts it within ±300 s.
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from market.catalog import listings
-from market.core import credentials
+from market.core import credentials, words
 from market.entitlement import rules as entitlements
 from market.oauth import gate
 from models import App, OAuthClient
@@ -48,11 +48,11 @@ def landing_url(company, app, secret_key, grace_days, now=None):
     if not entitlement.allowed:
         raise ActivationRefused(entitlement.reason, "not_entitled")
     if not app.landing_url or urlsplit(app.landing_url).scheme not in ("http", "https"):
-        raise ActivationRefused("This app has no landing page yet, so it cannot be activated. "
-                                "Its developer must add one.", "no_landing_page")
+        raise ActivationRefused(words.marked("This app has no landing page yet, so it cannot be activated. "
+                                             "Its developer must add one."), "no_landing_page")
     client = OAuthClient.get_or_none(OAuthClient.app == app)
     if client is None:
-        raise ActivationRefused("This app has no API client yet, so it cannot be activated.", "no_client")
+        raise ActivationRefused(words.marked("This app has no API client yet, so it cannot be activated."), "no_client")
     secret = listings.landing_secret(secret_key, client)
     params = credentials.landing_params(secret, client.client_id, company.public_id, now=now)
     return _with_params(app.landing_url, params)

@@ -8,9 +8,10 @@ company (accounts.companies.create_test_company): the consent page then says the
 reviewed.
 """
 from market.accounts import companies
+from market.core import words
 
-REFUSAL = "This app is not published in the App Market, so it cannot be connected or used."
-SUSPENDED = "This app has been suspended by the App Market."
+REFUSAL = words.marked("This app is not published in the App Market, so it cannot be connected or used.")
+SUSPENDED = words.marked("This app has been suspended by the App Market.")
 
 
 def app_may_serve(app, company):

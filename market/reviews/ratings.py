@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from peewee import JOIN, Case, fn
 
 from market.catalog import store
+from market.core import words
 from market.data import prepared
 from market.reviews import customers
 from models import (
@@ -39,12 +40,9 @@ REPORT_WINDOW = datetime.timedelta(days=1)
 STARS = (1, 2, 3, 4, 5)
 
 
-class ReviewError(Exception):
-    """Refused, with a message for the person (views/reviews.py answers each kind)."""
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+class ReviewError(words.Refusal):
+    """Refused, with a message for the person (views/reviews.py answers each kind, in the
+    reader's language)."""
 
 
 class InvalidReview(ReviewError):
@@ -90,14 +88,14 @@ def parse_review(stars, text):
     try:
         value = int(str(stars).strip())
     except (TypeError, ValueError):
-        raise InvalidReview("Choose from 1 to 5 stars.") from None
+        raise InvalidReview(words.marked("Choose from 1 to 5 stars.")) from None
     if not 1 <= value <= 5 or str(stars).strip() != str(value):
-        raise InvalidReview("Choose from 1 to 5 stars.")
+        raise InvalidReview(words.marked("Choose from 1 to 5 stars."))
     text = (text or "").replace("\r\n", "\n").strip()
     if len(text) > MAX_TEXT:
-        raise InvalidReview(f"The review may be at most {MAX_TEXT:,} characters.")
+        raise InvalidReview(words.marked("The review may be at most %(max)s characters."), max=f"{MAX_TEXT:,}")
     if "\x00" in text:
-        raise InvalidReview("The review contains characters that cannot be stored.")
+        raise InvalidReview(words.marked("The review contains characters that cannot be stored."))
     return value, text
 
 
@@ -192,17 +190,20 @@ def save_review(company, user, app, stars, text, now=None):
     """Write the company's review of the app, or change it. Returns (review, created)."""
     stars, text = parse_review(stars, text)
     if not is_verified_customer(company, app):
-        how = ("its API connection has been used on 3 different days" if app.is_free
-               else "it has paid an invoice for it that was not refunded")
-        raise NotACustomer("Only companies that use this app can review it: a company may rate it once "
-                           f"{how}. Test companies never rate.")
+        if app.is_free:
+            raise NotACustomer(words.marked("Only companies that use this app can review it: a company may rate it "
+                                            "once its API connection has been used on 3 different days. Test "
+                                            "companies never rate."))
+        raise NotACustomer(words.marked("Only companies that use this app can review it: a company may rate it once "
+                                        "it has paid an invoice for it that was not refunded. Test companies never "
+                                        "rate."))
     now = now or utcnow()
     with db.atomic():
         review = _locked_review(company, app)
         if review is not None:
             if not may_change(user, review):
-                raise NotACustomer("Your company's review was written by a colleague; only they or "
-                                   "a company admin can change it.")
+                raise NotACustomer(words.marked("Your company's review was written by a colleague; only they "
+                                                "or a company admin can change it."))
             old = review.stars
             counted_before = customers.review_counts(review)
             Review.update(stars=stars, text=text, updated_at=now).where(Review.id == review.id).execute()
@@ -218,8 +219,8 @@ def save_review(company, user, app, stars, text, now=None):
                                            created_at=now, updated_at=now)
             except IntegrityError:
                 # Another tab of the same company wrote first: theirs is the one review.
-                raise InvalidReview("Your company's review was just written elsewhere. Reload the "
-                                    "page to change it.") from None
+                raise InvalidReview(words.marked("Your company's review was just written elsewhere. "
+                                                     "Reload the page to change it.")) from None
             _apply_rating_change(app.id, add=stars)
             created = True
         _store_changed()
@@ -238,7 +239,7 @@ def delete_review(company, user, app):
     with db.atomic():
         review = _locked_review(company, app)
         if review is None or not may_change(user, review):
-            raise NotYours("There is no review of yours to delete.")
+            raise NotYours(words.marked("There is no review of yours to delete."))
         counted = customers.review_counts(review)
         Review.delete().where(Review.id == review.id).execute()
         if counted:
@@ -251,37 +252,38 @@ def reply_to_review(user, review_id, text):
     review = (Review.select(Review, App).join(App)
               .where(Review.id == review_id).first())
     if review is None or not user.developer_id or review.app.developer_id != user.developer_id:
-        raise NotYours("There is no such review of your apps.")
+        raise NotYours(words.marked("There is no such review of your apps."))
     text = (text or "").replace("\r\n", "\n").strip()
     if not text:
-        raise InvalidReview("Write a reply.")
+        raise InvalidReview(words.marked("Write a reply."))
     if len(text) > MAX_REPLY or "\x00" in text:
-        raise InvalidReview(f"The reply may be at most {MAX_REPLY:,} characters.")
+        raise InvalidReview(words.marked("The reply may be at most %(max)s characters."), max=f"{MAX_REPLY:,}")
     try:
         with db.atomic():
             ReviewReply.create(review=review, developer=user.developer_id, text=text)
             _store_changed()
     except IntegrityError:
-        raise AlreadyReplied("This review already has your reply.") from None
+        raise AlreadyReplied(words.marked("This review already has your reply.")) from None
     return review
 
 
 def report_review(user, review_id, reason):
     review = Review.select(Review, App).join(App).where(Review.id == review_id).first()
     if review is None or review.app.status != "published":
-        raise NotYours("There is no such review.")
+        raise NotYours(words.marked("There is no such review."))
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidReview("Say what is wrong with this review.")
+        raise InvalidReview(words.marked("Say what is wrong with this review."))
     if len(reason) > MAX_REASON or "\x00" in reason:
-        raise InvalidReview(f"The reason may be at most {MAX_REASON} characters.")
+        raise InvalidReview(words.marked("The reason may be at most %(max)s characters."), max=MAX_REASON)
     user_id = getattr(user, "id", user)
     if ReviewReport.select().where(ReviewReport.review == review.id, ReviewReport.user == user_id).exists():
-        raise AlreadyReported("You have already reported this review; the App Market will look at it.")
+        raise AlreadyReported(words.marked("You have already reported this review; the App Market will look at it."))
     recent = (ReviewReport.select()
               .where(ReviewReport.user == user_id, ReviewReport.created_at > utcnow() - REPORT_WINDOW).count())
     if recent >= MAX_REPORTS_PER_DAY:
-        raise TooManyReports(f"You can report at most {MAX_REPORTS_PER_DAY} reviews a day. Please try again tomorrow.")
+        raise TooManyReports(words.marked("You can report at most %(max)s reviews a day. Please try again tomorrow."),
+                             max=MAX_REPORTS_PER_DAY)
     return ReviewReport.create(review=review, user=user, reason=reason)
 
 

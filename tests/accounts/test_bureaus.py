@@ -143,8 +143,8 @@ def test_bureau_lists_a_row_per_company_with_apps_statuses_and_monthly_cost(clie
     rows = dict(re.findall(r'<tr data-company="([^"]+)">(.*?)</tr>', page, re.S))
     assert set(rows) == {own.public_id, one.public_id, two.public_id}
     assert stranger.public_id not in page
-    assert 'data-monthly-ore="17395"' in rows[one.public_id] and "173,95 kr" in rows[one.public_id]
-    assert "Lönekollen: active" in rows[one.public_id] and "Tidrapporten: trial" in rows[one.public_id]
+    assert 'data-monthly-ore="17395"' in rows[one.public_id] and "173.95 kr" in rows[one.public_id]
+    assert "Lönekollen: Active" in rows[one.public_id] and "Tidrapporten: Trial" in rows[one.public_id]
     assert "Kvittoskannern" in rows[two.public_id] and "connected" in rows[two.public_id]
     assert 'data-monthly-ore="0"' in rows[two.public_id] and "No apps" in rows[own.public_id]
     assert 'data-total-ore="17395"' in page
@@ -192,3 +192,39 @@ def test_a_client_closing_its_company_keeps_the_bureaus_account(app, client, aut
     survivor = User.get_by_id(user.id)  # not deleted with the client's company
     assert survivor.company_id == own.id and survivor.company_role == "admin"
     assert bureau_client.get("/bureau").status_code == 200
+
+
+def test_bureau_shows_each_clients_spend_and_the_total_as_its_spend_view(app, client, auth):
+    import datetime
+
+    from market.core.clock import utcnow
+    from market.dashboards import spend
+
+    user, own, (one, two) = bureau_user()
+    paid = factories.app_listing(name="Lönekollen", price_ore=14900)
+    extra = factories.app_listing(name="Tidrapporten", price_ore=5050)
+    now = utcnow()
+    period = {"current_period_start": now - datetime.timedelta(days=20),
+              "current_period_end": now + datetime.timedelta(days=10)}
+    factories.subscription(one, paid, price_ore=12345, **period)
+    factories.subscription(two, paid, price_ore=14900, **period)
+    factories.subscription(two, extra, price_ore=5051, **period)
+    auth.login("byra@example.test")
+    page = client.get("/bureau").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-company="([^"]+)">(.*?)</tr>', page, re.S))
+    names = {"month_ore": "month-ore", "month_inc_ore": "month-inc-ore", "next_ore": "next-ore",
+             "next_inc_ore": "next-inc-ore"}
+    totals = dict.fromkeys(names, 0)
+    for company in (own, one, two):
+        figures = spend.company_spend(company, app.config["VAT_PERCENT"])["total"]
+        for name, attribute in names.items():
+            assert f'data-{attribute}="{figures[name]}"' in rows[company.public_id]
+            totals[name] += figures[name]
+    assert totals["next_inc_ore"] > 0
+    footer = re.search(r"<tfoot>(.*?)</tfoot>", page, re.S).group(1)
+    for name, attribute in names.items():
+        assert f'data-{attribute}="{totals[name]}"' in footer
+    # In Swedish for a Swedish reader (the language chosen in the footer).
+    client.get("/lang/sv?next=/bureau")
+    swedish = client.get("/bureau").get_data(as_text=True)
+    assert "Dina företag" in swedish and "Kommande 30 dagar inkl. moms" in swedish and "Alla företag" in swedish

@@ -23,7 +23,7 @@ def marked_messages():
     for filename, _line, message, _comments, _context in extract_from_dir(
             str(ROOT), method_map=method_map, keywords=KEYWORDS,
             options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}}):
-        for one in (message if isinstance(message, tuple) else (message,)):
+        for one in (message[:1] if isinstance(message, tuple) else (message,)):  # a plural: its singular names it
             if one:
                 found.setdefault(one, f"{filename}:{_line}")
     return found

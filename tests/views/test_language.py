@@ -17,8 +17,11 @@ def bare(app):
 @pytest.fixture
 def listing(app):
     from models import db
+    from models import Plan
     with db.connection_context():
-        return factories.app_listing(price_ore=14950)
+        listing = factories.app_listing(price_ore=14950)
+        Plan.update(stripe_price_id="price_for_sale").where(Plan.app == listing.id).execute()  # on sale
+        return listing
 
 
 def _html_lang(response):

@@ -95,7 +95,7 @@ def _data_words(db):
     return found
 
 
-def _every_page(app, seeded_world, language=None):
+def _every_page(app, seeded_world, language=None):  # noqa: F811 (the fixture's value)
     """(who, url, response) for every GET page as every role and the demo logins, whole and
     as an HTMX fragment."""
     rules = sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint not in NOT_HTML),
