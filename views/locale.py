@@ -67,7 +67,7 @@ def _choose():
 def said(refusal):
     """A domain refusal (market.core.words.Refusal) in the reader's language; any other
     exception's English text as it is."""
-    if isinstance(refusal, words.Refusal):
+    if isinstance(refusal, (words.Refusal, words.Phrase)):
         return refusal.said_in(current_language())
     # A message the domain wrote as a constant (words.marked): its translation, if it has one.
     return words.translations(current_language()).gettext(str(refusal))
@@ -110,6 +110,8 @@ def init_app(app):
     MarketBabel(app, locale_selector=lambda: html_lang(), default_timezone=clock.STOCKHOLM.key)
     app.register_blueprint(bp)
     app.after_request(add_vary)
+
+    app.add_template_global(said)  # `{{ said(card.reason) }}`: the domain's phrases, translated
 
     @app.context_processor
     def language_context():

@@ -9,6 +9,7 @@ import re
 
 from peewee import fn
 
+from market.core import words
 from market.accounts import auth as accounts
 from market.core import credentials, words
 from market.data import database
@@ -16,17 +17,17 @@ from market.outbound.mail import MailNotConfigured, send_mail
 from models import AccountToken, Company, Developer, IntegrityError, Membership, User, db, utcnow
 
 INDUSTRIES = {
-    "construction": "Construction",
-    "consulting": "Consulting",
-    "retail": "Retail and e-commerce",
-    "restaurant": "Restaurants and cafés",
-    "manufacturing": "Manufacturing",
-    "transport": "Transport and logistics",
-    "healthcare": "Health and care",
-    "real-estate": "Real estate",
-    "it": "IT and software",
-    "accounting": "Accounting and finance",
-    "other": "Other",
+    "construction": words.marked("Construction"),
+    "consulting": words.marked("Consulting"),
+    "retail": words.marked("Retail and e-commerce"),
+    "restaurant": words.marked("Restaurants and cafés"),
+    "manufacturing": words.marked("Manufacturing"),
+    "transport": words.marked("Transport and logistics"),
+    "healthcare": words.marked("Health and care"),
+    "real-estate": words.marked("Real estate"),
+    "it": words.marked("IT and software"),
+    "accounting": words.marked("Accounting and finance"),
+    "other": words.marked("Other"),
 }
 SIZES = ("1-9", "10-49", "50-249", "250+")
 ROLES = ("admin", "member")

@@ -137,3 +137,30 @@ class Refusal(Exception):
 
     def said_in(self, locale):
         return say(locale, self.msgid, **self.values)
+
+
+class Phrase:
+    """Text the domain composes for a page (a recommendation's reason, a review's author line),
+    kept as its msgid and values so each reader gets it in their language; `str()` is the
+    English. A value may itself be a Phrase (an industry's name inside a sentence)."""
+
+    __slots__ = ("msgid", "values")
+
+    def __init__(self, message, **values):
+        self.msgid, self.values = message, values
+
+    def said_in(self, locale):
+        values = {k: v.said_in(locale) if isinstance(v, Phrase) else v for k, v in self.values.items()}
+        return say(locale, self.msgid, **values)
+
+    def __str__(self):
+        return self.said_in(ENGLISH)
+
+    def __eq__(self, other):
+        return str(self) == str(other)
+
+    def __hash__(self):
+        return hash(str(self))
+
+    def __bool__(self):
+        return bool(self.msgid)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from peewee import SQL, Case, fn
 
 from market.accounts import companies
+from market.core import words
 from market.catalog.store import mean_rating, on_sale_condition
 from market.data import prepared
 from models import App, AppStats, Company, Connection, CoUsage, SegmentUsage, Subscription, db
@@ -229,13 +230,16 @@ def neighbours_for(owned, top):
 def describe(ranked, app_names, industry):
     """Why a card is shown, in the market's words."""
     if ranked.reason == "co_usage":
-        return f"Companies that use {app_names.get(ranked.reason_app_id, 'your apps')} also use this"
+        if ranked.reason_app_id in app_names:
+            return words.Phrase(words.marked("Companies that use %(app)s also use this"),
+                                app=app_names[ranked.reason_app_id])
+        return words.Phrase(words.marked("Companies that use your apps also use this"))
     if ranked.reason == "industry":
-        label = industry.replace("_", " ").replace("-", " ")
-        return f"Used by {ranked.reason_count} {label} companies"
+        return words.Phrase(words.marked("Used by %(n)s companies in %(industry)s"), n=ranked.reason_count,
+                            industry=words.Phrase(companies.INDUSTRIES.get(industry, industry)))
     if ranked.reason == "rating":
-        return f"Rated highly by {ranked.reason_count} customers"
-    return f"Popular: {ranked.reason_count} active customers"
+        return words.Phrase(words.marked("Rated highly by %(n)s customers"), n=ranked.reason_count)
+    return words.Phrase(words.marked("Popular: %(n)s active customers"), n=ranked.reason_count)
 
 
 # -- reading the figures (thin, constant number of queries) ------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, Case, fn
 
+from market.accounts import companies
 from market.catalog import store
 from market.core import words
 from market.data import prepared
@@ -331,16 +332,22 @@ def usage_length(since, now):
         return ""
     days = max((now - since).days, 0)
     if days < 30:
-        return "Used the app for less than a month"
+        return words.Phrase(words.marked("Used the app for less than a month"))
     if days < 365:
         months = days // 30
-        return f"Used the app for {months} month{'s' if months != 1 else ''}"
+        if months == 1:
+            return words.Phrase(words.marked("Used the app for 1 month"))
+        return words.Phrase(words.marked("Used the app for %(n)s months"), n=months)
     years = days // 365
-    return f"Used the app for {years} year{'s' if years != 1 else ''}"
+    if years == 1:
+        return words.Phrase(words.marked("Used the app for 1 year"))
+    return words.Phrase(words.marked("Used the app for %(n)s years"), n=years)
 
 
 def _industry_label(industry):
-    return (industry or "").replace("_", " ").replace("-", " ").capitalize() or "A company"
+    """The industry's name (companies.INDUSTRIES), or "A company" for none, as a phrase."""
+    label = companies.INDUSTRIES.get(industry or "")
+    return words.Phrase(label if label else words.marked("A company"))
 
 
 def app_reviews(app, limit=50, now=None):
@@ -358,7 +365,8 @@ def app_reviews(app, limit=50, now=None):
     for review in rows:
         company = review.company
         industry = _industry_label(company.industry)
-        author = f"{company.name} · {industry}" if company.show_name_in_reviews else f"{industry} company"
+        author = (words.Phrase("%(company)s · %(industry)s", company=company.name, industry=industry)
+                  if company.show_name_in_reviews else industry)
         connected_at = getattr(review, "connected_at", None) or getattr(
             getattr(review, "connection", None), "connected_at", None)
         reply = getattr(review, "reviewreply", None)

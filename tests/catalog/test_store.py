@@ -271,7 +271,7 @@ def test_app_page_shows_plans_description_and_rating_summary(client):
     set_stats(listing, active=12, stars=[5, 5, 4, 4, 4, 3, 5])  # 30 / 7 = 4.29
     page = text(client.get(f"/apps/{listing.slug}"))
     assert re.search(rf'<article class="app-page" data-app="{listing.slug}">', page)
-    assert "199 kr/mån exkl. moms" in page and "49,50 kr/mån exkl. moms" in page
+    assert "199 kr/month excl. VAT" in page and "49.50 kr/month excl. VAT" in page  # English reader (conftest)
     assert "14 days free trial" in page
     assert "<p>Payroll <em>done</em></p>" in page
     assert '<span class="rating-number">4.3</span>' in page and "7 ratings" in page

@@ -86,7 +86,7 @@ def test_ranking_never_offers_what_the_company_has_and_says_why():
     reasons = {r.app_id: r for r in ranked}
     assert reasons[3].reason == "co_usage" and reasons[3].reason_app_id == 1
     assert rec.describe(reasons[3], {1: "Hours"}, "construction") == "Companies that use Hours also use this"
-    assert rec.describe(reasons[4], {}, "construction") == "Used by 25 construction companies"
+    assert rec.describe(reasons[4], {}, "construction") == "Used by 25 companies in Construction"
 
 
 # -- from the database -------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_ranking_follows_co_usage_and_industry_with_reasons(app):
     assert slugs(cards)[:2] in (["partner", "builder"], ["builder", "partner"])
     reasons = {c.app.slug: c.reason for c in cards}
     assert reasons["partner"] == "Companies that use Hours also use this"
-    assert reasons["builder"] == "Used by 5 construction companies"
+    assert reasons["builder"] == "Used by 5 companies in Construction"
     assert "popular" in reasons
 
 

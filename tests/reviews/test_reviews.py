@@ -151,7 +151,7 @@ def test_review_shows_industry_and_usage_never_the_name_unless_agreed(client, au
     ratings.save_review(shown.company, shown, free_app, 3, "fine")
     page = client.get("/apps/hours/reviews").get_data(as_text=True)
     assert "Secret Bygg AB" not in page
-    assert "Construction company" in page
+    assert "Construction · Used the app" in page
     assert "Open Butik AB · Retail" in page
     assert "Used the app for less than a month" in page
 

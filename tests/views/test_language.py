@@ -16,8 +16,7 @@ def bare(app):
 
 @pytest.fixture
 def listing(app):
-    from models import db
-    from models import Plan
+    from models import Plan, db
     with db.connection_context():
         listing = factories.app_listing(price_ore=14950)
         Plan.update(stripe_price_id="price_for_sale").where(Plan.app == listing.id).execute()  # on sale

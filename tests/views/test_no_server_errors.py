@@ -137,6 +137,7 @@ def _clients(app, world):
     clients = {}
     for role, email in ROLES.items():
         client = app.test_client()
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # the messages below are read in English
         if email:
             assert AuthActions(app, client).login(email).status_code == 303, role
         headers = {"Authorization": "Bearer " + world["bearer"]} if role == "app" else {}
