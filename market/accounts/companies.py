@@ -9,7 +9,6 @@ import re
 
 from peewee import fn
 
-from market.core import words
 from market.accounts import auth as accounts
 from market.core import credentials, words
 from market.data import database
