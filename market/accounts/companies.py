@@ -9,9 +9,8 @@ import re
 
 from peewee import fn
 
-from market.core import words
 from market.accounts import auth as accounts
-from market.core import credentials
+from market.core import credentials, words
 from market.data import database
 from market.outbound.mail import MailNotConfigured, send_mail
 from models import AccountToken, Company, Developer, IntegrityError, Membership, User, db, utcnow
