@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from peewee import SQL, Case, fn
 
 from market.accounts import companies
-from market.core import words
 from market.catalog.store import mean_rating, on_sale_condition
+from market.core import words
 from market.data import prepared
 from models import App, AppStats, Company, Connection, CoUsage, SegmentUsage, Subscription, db
 
