@@ -9,9 +9,9 @@ from markupsafe import Markup
 
 from market.accounts import companies
 from market.billing import price_schedule, subscriptions
-from market.catalog import store
+from market.catalog import categories, listings, store
 from market.oauth import connections as oauth2
-from views import render_page
+from views import locale, render_page
 from views.caching import MAX_CACHED_PATH, kept, visitor_cached
 from views.recommended import recommended_cards
 
@@ -85,3 +85,28 @@ def _reader(listing):
             "plan_name": subscription.plan.name if subscription is not None and subscription.plan else None,
             "connected": oauth2.active_connection(user.company_id, listing.id) is not None,
             "admins": admins}
+
+
+# A listing's own words in the reader's language (issue Q 4): its English texts on the English
+# interface where it has them, the category's name from the catalogues.
+@bp.app_template_global()
+def tagline_of(listing):
+    """The tagline of a listing or a card for this reader."""
+    english = getattr(listing, "tagline_en", None)
+    return english if english and locale.current_language() == "en" else listing.tagline
+
+
+@bp.app_template_global()
+def description_of(listing, shown_html):
+    """The app page's description: `shown_html` (the listing's own, sanitised) unless the
+    reader is English and the listing has an English description."""
+    if locale.current_language() == "en" and (getattr(listing, "description_en", None)
+                                                 or getattr(listing, "description_html_en", None)):
+        return Markup(listings.listing_text(listing, "en")[1])
+    return Markup(shown_html)
+
+
+@bp.app_template_global()
+def category_of(slug, name):
+    """A category's name for this reader: the catalogues' for the market's own categories."""
+    return categories.name_of(slug, locale.current_language()) or name or ""

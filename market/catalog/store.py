@@ -86,6 +86,7 @@ class AppCard:
     slug: str
     name: str
     tagline: str
+    tagline_en: str | None  # the listing's English tagline, for the English interface (issue Q)
     icon: str | None
     category_slug: str | None
     category_name: str | None
@@ -113,7 +114,7 @@ def _zero(column):
 
 
 def _card_query():
-    return (App.select(App.id, App.slug, App.name, App.tagline, App.icon, App.is_free, App.min_price_ore,
+    return (App.select(App.id, App.slug, App.name, App.tagline, App.tagline_en, App.icon, App.is_free, App.min_price_ore,
                        Category.slug.alias("category_slug"), Category.name.alias("category_name"),
                        _zero(AppStats.active_customers).alias("active_customers"),
                        _zero(AppStats.rating_sum).alias("rating_sum"),
@@ -126,7 +127,7 @@ def _card_query():
 
 def _cards(query):
     return [AppCard(id=row["id"], slug=row["slug"], name=row["name"], tagline=row["tagline"],
-                    icon=row["icon"], category_slug=row["category_slug"],
+                    tagline_en=row["tagline_en"], icon=row["icon"], category_slug=row["category_slug"],
                     category_name=row["category_name"], is_free=bool(row["is_free"]),
                     min_price_ore=row["min_price_ore"], active_customers=row["active_customers"],
                     rating_sum=row["rating_sum"], rating_count=row["rating_count"])
