@@ -172,6 +172,10 @@ class App(BaseModel):
     # `description` is what the developer wrote; `description_html` its sanitised rendering.
     description = TextField(default="")
     description_html = TextField(default="")
+    # English texts beside them (issue Q 4), shown on the English interface; empty: the ones above.
+    tagline_en = CharField(max_length=140, default="")
+    description_en = TextField(default="")
+    description_html_en = TextField(default="")
     category = ForeignKeyField(Category, backref="apps", null=True, on_delete="SET NULL")
     icon = CharField(max_length=200, null=True)
     landing_url = CharField(max_length=500, null=True)

@@ -1463,7 +1463,7 @@ class Api:
                                 clock_id=self.e.clock_of(customer))
         tok = token(32)
         self.e.tokens[tok] = {"kind": "portal", "customer": customer["id"], "return_url": ret,
-                              "account": ctx.account}
+                              "account": ctx.account, "locale": values["locale"]}
         session["url"] = f"{ctx.base_url}/p/session/{tok}"
         return session
 

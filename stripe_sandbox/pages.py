@@ -14,6 +14,8 @@ from . import cards
 from .api import check_card
 from .engine import token
 from .errors import StripeError
+from .words import ENGLISH, language, word
+from .words import money as money_in
 
 COOKIE = "sandbox_session"
 
@@ -49,6 +51,7 @@ def e(value):
 
 
 def money(ore, currency="sek"):
+    """An amount on the pages that speak Swedish only (Connect, the invoice): "1 234,50 kr"."""
     sign = "-" if ore < 0 else ""
     ore = abs(ore)
     whole = f"{ore // 100:,}".replace(",", "\u00a0")
@@ -60,12 +63,14 @@ def date(ts):
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts else ""
 
 
-def page(title, body, status=200, cookie=None, request=None):
-    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+def page(title, body, status=200, cookie=None, request=None, lang=ENGLISH):
+    """One hosted page; `title` and `body` already in `lang` (Checkout and the portal follow
+    their session's locale, the other pages are English)."""
+    doc = (f'<!doctype html><html lang="{e(lang)}"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-           f"<title>{e(title)} · Stripe sandbox</title><style>{STYLE}</style></head>"
+           f"<title>{e(title)} · {e(word(lang, 'Stripe sandbox'))}</title><style>{STYLE}</style></head>"
            f'<body><main><h1>{e(title)}</h1>{body}</main>'
-           f'<p class="muted noprint">Stripe sandbox (test mode)</p></body></html>')
+           f'<p class="muted noprint">{e(word(lang, "Stripe sandbox (test mode)"))}</p></body></html>')
     resp = Response(doc, status=status, content_type="text/html; charset=utf-8")
     resp.headers["Cache-Control"] = "no-store"
     if request is not None and not request.cookies.get(COOKIE):
@@ -79,18 +84,18 @@ def handle(sandbox, request, name, args):
     return globals()["page_" + name](sandbox, request, **args)
 
 
-def card_fields(values=None, prefix=""):
+def card_fields(values=None, prefix="", lang=ENGLISH):
     v = values or {}
-    return (f'<label for="card_number">Card number</label>'
+    return (f'<label for="card_number">{e(word(lang, "Card number"))}</label>'
             f'<input type="text" id="card_number" name="card_number" inputmode="numeric" '
             f'autocomplete="cc-number" value="{e(v.get("card_number"))}" required>'
-            f'<label for="exp">Expiry (MM/YY)</label>'
-            f'<input type="text" id="exp" name="exp" placeholder="MM/YY" autocomplete="cc-exp" '
+            f'<label for="exp">{e(word(lang, "Expiry (MM/YY)"))}</label>'
+            f'<input type="text" id="exp" name="exp" placeholder="{e(word(lang, "MM/YY"))}" autocomplete="cc-exp" '
             f'value="{e(v.get("exp"))}" required>'
-            f'<label for="cvc">CVC</label>'
+            f'<label for="cvc">{e(word(lang, "CVC"))}</label>'
             f'<input type="text" id="cvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" '
             f'value="{e(v.get("cvc"))}" required>'
-            f'<label for="name">Name on card</label>'
+            f'<label for="name">{e(word(lang, "Name on card"))}</label>'
             f'<input type="text" id="name" name="name" autocomplete="cc-name" value="{e(v.get("name"))}" required>')
 
 
@@ -115,62 +120,80 @@ def parse_card(form, now):
 
 
 # ---------------------------------------------------------------------- checkout
-def session_summary(engine, session):
+def period(lang, recurring):
+    """"month", "3 months" in the reader's language."""
+    interval, count = recurring["interval"], recurring["interval_count"]
+    if count == 1:
+        return word(lang, interval)
+    return word(lang, f"%(count)s {interval}s", count=count)
+
+
+def session_summary(engine, session, lang=ENGLISH):
+    def kr(ore):
+        return money_in(ore, lang)
+
     rows, subtotal, taxes = [], 0, {}
     for li in session["_line_items"]:
         price = engine.objects[li["price"]]
         product = engine.objects[price["product"]]
-        rec = price["recurring"]
-        every = rec["interval"] if rec["interval_count"] == 1 else f"{rec['interval_count']} {rec['interval']}s"
+        every = period(lang, price["recurring"])
         amount = price["unit_amount"] * li["quantity"]
         subtotal += amount
+        each = word(lang, "%(count)s × %(price)s / %(every)s", count=li["quantity"], price=kr(price["unit_amount"]),
+                   every=every)
         rows.append(f'<tr><td>{e(product["name"])}<br><span class="muted">{e(product["description"])}</span>'
-                    f'</td><td class="num">{li["quantity"]} × {money(price["unit_amount"])} / {e(every)}</td>'
-                    f'<td class="num">{money(amount)}</td></tr>')
+                    f'</td><td class="num">{e(each)}</td>'
+                    f'<td class="num">{kr(amount)}</td></tr>')
         for t in engine.line_tax(amount, li["tax_rates"]):
             rate = engine.objects[t["tax_rate_details"]["tax_rate"]]
-            label = f'{rate["display_name"]} {rate["percentage"]:g} %' + (" (incl.)" if rate["inclusive"] else "")
+            label = word(lang, "%(name)s %(percent)s %% (incl.)" if rate["inclusive"] else "%(name)s %(percent)s %%",
+                        name=rate["display_name"], percent=f'{rate["percentage"]:g}')
             taxes[label] = taxes.get(label, 0) + t["amount"]
     exclusive = sum(t["amount"] for li in session["_line_items"]
                     for t in engine.line_tax(engine.objects[li["price"]]["unit_amount"] * li["quantity"],
                                              li["tax_rates"]) if t["tax_behavior"] == "exclusive")
-    rows.append(f'<tr><th>Subtotal (excl. moms)</th><td></td><td class="num">{money(subtotal)}</td></tr>')
+    rows.append(f'<tr><th>{e(word(lang, "Subtotal (excl. moms)"))}</th><td></td>'
+                f'<td class="num">{kr(subtotal)}</td></tr>')
     for label, amount in taxes.items():
-        rows.append(f'<tr><td>{e(label)}</td><td></td><td class="num">{money(amount)}</td></tr>')
-    first = engine.objects[session["_line_items"][0]["price"]]["recurring"]
-    per = first["interval"] if first["interval_count"] == 1 else f"{first['interval_count']} {first['interval']}s"
-    rows.append(f'<tr><th>Total per {e(per)}</th><td></td><th class="num">{money(subtotal + exclusive)}</th></tr>')
+        rows.append(f'<tr><td>{e(label)}</td><td></td><td class="num">{kr(amount)}</td></tr>')
+    per = period(lang, engine.objects[session["_line_items"][0]["price"]]["recurring"])
+    rows.append(f'<tr><th>{e(word(lang, "Total per %(period)s", period=per))}</th><td></td>'
+                f'<th class="num">{kr(subtotal + exclusive)}</th></tr>')
     trial = session["_trial_days"]
     trial_html = ""
     if trial or session["_trial_end"]:
         days = trial or max(1, (session["_trial_end"] - engine.now()) // 86400)
-        trial_html = (f'<p><strong>{days} days free trial</strong>, then {money(subtotal + exclusive)} per '
-                      f'{e(per)}. Due today: {money(0)}.</p>')
-    return f'<table aria-label="Order summary">{"".join(rows)}</table>{trial_html}'
+        trial_html = (f'<p><strong>{e(word(lang, "%(days)s days free trial", days=days))}</strong>'
+                      f'{e(word(lang, ", then %(amount)s per %(period)s. Due today: %(today)s.", amount=kr(subtotal + exclusive), period=per, today=kr(0)))}</p>')
+    return f'<table aria-label="{e(word(lang, "Order summary"))}">{"".join(rows)}</table>{trial_html}'
 
 
 def checkout_form(sandbox, request, session, error=None, values=None, status=200):
     engine = sandbox.engine
+    lang = language(session.get("locale"))
     with engine.lock:
-        summary = session_summary(engine, session) if session["mode"] != "setup" else ""
+        summary = session_summary(engine, session, lang) if session["mode"] != "setup" else ""
         email = session["customer_email"] or (engine.objects[session["customer"]]["email"]
                                                if session["customer"] else None)
-    err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
-    cancel = (f'<p><a href="{e(session["cancel_url"])}">Cancel and go back</a></p>'
+    # The errors are the API's English messages, shown in the page's language.
+    err = f'<p class="error" role="alert">{e(word(lang, error))}</p>' if error else ""
+    cancel = (f'<p><a href="{e(session["cancel_url"])}">{e(word(lang, "Cancel and go back"))}</a></p>'
               if session["cancel_url"] else "")
-    who = f'<p class="muted">Paying as {e(email)}</p>' if email else ""
+    who = f'<p class="muted">{e(word(lang, "Paying as %(email)s", email=email))}</p>' if email else ""
     # without a customer or customer_email, Checkout asks for the buyer's email
-    ask = "" if email else (f'<label for="email">Email</label><input type="email" id="email" name="email" '
-                            f'autocomplete="email" value="{e((values or {}).get("email"))}" required>')
+    ask = "" if email else (f'<label for="email">{e(word(lang, "Email"))}</label><input type="email" id="email" '
+                            f'name="email" autocomplete="email" value="{e((values or {}).get("email"))}" required>')
     if session["mode"] == "setup":
         # Nothing is charged: the card is saved for the payments the business makes later.
-        body = (f"<p>Save a card for future payments. Nothing is charged now.</p>{who}{err}"
+        body = (f"<p>{e(word(lang, 'Save a card for future payments. Nothing is charged now.'))}</p>{who}{err}"
                 f"<form method=post action=\"/c/pay/{e(session['id'])}\">"
-                f"{ask}{card_fields(values)}<button type=submit>Save card</button></form>{cancel}")
-        return page("Save card", body, status=status, request=request)
+                f"{ask}{card_fields(values, lang=lang)}<button type=submit>{e(word(lang, 'Save card'))}</button>"
+                f"</form>{cancel}")
+        return page(word(lang, "Save card"), body, status=status, request=request, lang=lang)
     body = (f"{summary}{who}{err}<form method=post action=\"/c/pay/{e(session['id'])}\">"
-            f"{ask}{card_fields(values)}<button type=submit>Subscribe</button></form>{cancel}")
-    return page("Subscribe", body, status=status, request=request)
+            f"{ask}{card_fields(values, lang=lang)}<button type=submit>{e(word(lang, 'Subscribe'))}</button>"
+            f"</form>{cancel}")
+    return page(word(lang, "Subscribe"), body, status=status, request=request, lang=lang)
 
 
 def pay_session(sandbox, session_id, form, confirm_3ds=False):
@@ -219,12 +242,18 @@ def page_checkout(sandbox, request, id):
     with engine.lock:
         session = engine.objects.get(id)
         if not session or session["object"] != "checkout.session":
-            return page("Checkout not found", "<p>This link is not valid.</p>", status=404, request=request)
+            # No session, no locale: the market's first language.
+            lang = language(None)
+            return page(word(lang, "Checkout not found"), f"<p>{e(word(lang, 'This link is not valid.'))}</p>",
+                        status=404, request=request, lang=lang)
+        lang = language(session.get("locale"))
         if session["status"] != "open":
-            text = ("This Checkout Session is complete." if session["status"] == "complete"
-                    else "This Checkout Session has expired.")
-            link = (f'<p><a href="{e(session["cancel_url"])}">Go back</a></p>' if session["cancel_url"] else "")
-            return page("Checkout unavailable", f"<p>{text}</p>{link}", status=410, request=request)
+            text = word(lang, "This Checkout Session is complete." if session["status"] == "complete"
+                       else "This Checkout Session has expired.")
+            link = (f'<p><a href="{e(session["cancel_url"])}">{e(word(lang, "Go back"))}</a></p>'
+                    if session["cancel_url"] else "")
+            return page(word(lang, "Checkout unavailable"), f"<p>{e(text)}</p>{link}", status=410, request=request,
+                        lang=lang)
     if request.method == "GET":
         return checkout_form(sandbox, request, session)
     form = request.form
@@ -235,11 +264,12 @@ def page_checkout(sandbox, request, id):
     if outcome.get("needs_confirm"):
         cookie = request.cookies.get(COOKIE) or token(24)
         sandbox.pending_3ds[(cookie, id)] = values
-        body = ('<p>Your bank asks you to confirm this payment (3D Secure test page).</p>'
+        body = (f'<p>{e(word(lang, "Your bank asks you to confirm this payment (3D Secure test page)."))}</p>'
                 f'<form method=post action="/c/pay/{e(id)}/confirm">'
-                '<button type=submit name=action value=complete>Complete authentication</button> '
-                '<button type=submit name=action value=fail>Fail authentication</button></form>')
-        resp = page("Confirm your payment", body, request=request, cookie=cookie)
+                f'<button type=submit name=action value=complete>{e(word(lang, "Complete authentication"))}'
+                f'</button> <button type=submit name=action value=fail>{e(word(lang, "Fail authentication"))}'
+                f'</button></form>')
+        resp = page(word(lang, "Confirm your payment"), body, request=request, cookie=cookie, lang=lang)
         return resp
     return redirect(outcome["redirect"], code=303)
 
@@ -249,9 +279,11 @@ def page_checkout_confirm(sandbox, request, id):
     pending = sandbox.pending_3ds.pop((cookie, id), None)
     with sandbox.engine.lock:
         session = sandbox.engine.objects.get(id)
+    lang = language(session.get("locale") if session else None)
     if not pending or not session or session.get("object") != "checkout.session":
-        return page("Confirmation expired", f'<p>Start again: <a href="/c/pay/{e(id)}">back to checkout</a>.</p>',
-                    status=400, request=request)
+        link = f'<a href="/c/pay/{e(id)}">{e(word(lang, "back to checkout"))}</a>'
+        return page(word(lang, "Confirmation expired"), f'<p>{word(lang, "Start again: %(link)s.", link=link)}</p>',
+                    status=400, request=request, lang=lang)
     if request.form.get("action") != "complete":
         return checkout_form(sandbox, request, session, "We are unable to authenticate your payment method. "
                              "Please choose a different payment method and try again.", status=402)
@@ -337,12 +369,24 @@ def portal_context(sandbox, tok):
     return link, sandbox.engine.objects[link["customer"]]
 
 
+def portal_language(link):
+    """The portal follows the `locale` its session was created with (Swedish without one)."""
+    return language((link or {}).get("locale"))
+
+
+def portal_not_valid(request, link):
+    lang = portal_language(link)
+    return page(word(lang, "Link not valid"), f"<p>{e(word(lang, 'This portal link is not valid.'))}</p>",
+                status=404, request=request, lang=lang)
+
+
 def page_portal(sandbox, request, tok, error=None, notice=None, status=200):
     engine = sandbox.engine
     with engine.lock:
         link, customer = portal_context(sandbox, tok)
         if not link:
-            return page("Link not valid", "<p>This portal link is not valid.</p>", status=404, request=request)
+            return portal_not_valid(request, link)
+        lang = portal_language(link)
         subs = [s for s in engine.all("subscription", link["account"]) if s["customer"] == customer["id"]]
         pm = engine.default_pm(customer)
         sub_rows = []
@@ -351,32 +395,40 @@ def page_portal(sandbox, request, tok, error=None, notice=None, status=200):
             price = engine.objects[items[0]["price"]] if items else None
             product = engine.objects[price["product"]]["name"] if price else ""
             end = items[0]["current_period_end"] if items else None
-            state = s["status"] + (f" · ends {date(end)}" if s["cancel_at_period_end"] else
-                                   (f" · renews {date(end)}" if s["status"] != "canceled" else ""))
+            status_word = word(lang, s["status"])
+            state = (word(lang, "%(status)s · ends %(date)s", status=status_word, date=date(end))
+                     if s["cancel_at_period_end"] else
+                     word(lang, "%(status)s · renews %(date)s", status=status_word, date=date(end))
+                     if s["status"] != "canceled" else status_word)
             action = ""
             if s["status"] not in ("canceled", "incomplete_expired"):
                 act, label = ("renew", "Don't cancel") if s["cancel_at_period_end"] else ("cancel", "Cancel plan")
                 action = (f'<form method=post action="/p/session/{e(tok)}/subscriptions/{e(s["id"])}/{act}">'
-                          f'<button type=submit>{label}</button></form>')
-            amount = money(price["unit_amount"] * items[0]["quantity"]) if price else ""
+                          f'<button type=submit>{e(word(lang, label))}</button></form>')
+            amount = money_in(price["unit_amount"] * items[0]["quantity"], lang) if price else ""
             sub_rows.append(f'<tr data-subscription="{e(s["id"])}"><td>{e(product)}</td><td>{amount}</td>'
                             f'<td>{e(state)}</td><td>{action}</td></tr>')
         invoices = [i for i in engine.all("invoice", link["account"]) if i["customer"] == customer["id"]]
         inv_rows = "".join(
             f'<tr><td>{date(i["created"])}</td><td><a href="{e(i["hosted_invoice_url"])}">{e(i["number"])}</a></td>'
-            f'<td class="num">{money(i["total"])}</td><td>{e(i["status"])}</td></tr>' for i in invoices)
-        card = (f'{e(pm["card"]["brand"]).title()} ending in {e(pm["card"]["last4"])}, expires '
-                f'{pm["card"]["exp_month"]:02d}/{pm["card"]["exp_year"]}' if pm else "No card on file")
-    err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+            f'<td class="num">{money_in(i["total"], lang)}</td><td>{e(word(lang, i["status"]))}</td></tr>'
+            for i in invoices)
+        card = (e(word(lang, "%(brand)s ending in %(last4)s, expires %(expiry)s", brand=pm["card"]["brand"].title(),
+                      last4=pm["card"]["last4"], expiry=f'{pm["card"]["exp_month"]:02d}/{pm["card"]["exp_year"]}'))
+                if pm else e(word(lang, "No card on file")))
+    # The errors are the API's English messages, shown in the page's language.
+    err = f'<p class="error" role="alert">{e(word(lang, error))}</p>' if error else ""
     note = f'<p role="status">{e(notice)}</p>' if notice else ""
-    back = f'<p><a href="{e(link["return_url"])}">Return</a></p>' if link["return_url"] else ""
+    back = f'<p><a href="{e(link["return_url"])}">{e(word(lang, "Return"))}</a></p>' if link["return_url"] else ""
     body = (f'<p>{e(customer["name"] or "")} {e(customer["email"] or "")}</p>{note}{err}'
-            f'<h2>Subscriptions</h2><table aria-label="Subscriptions">{"".join(sub_rows)}</table>'
-            f'<h2>Payment method</h2><p>{card}</p>'
-            f'<form method=post action="/p/session/{e(tok)}/card">{card_fields()}'
-            f'<button type=submit>Update card</button></form>'
-            f'<h2>Invoices</h2><table aria-label="Invoices">{inv_rows}</table>{back}')
-    return page("Billing", body, status=status, request=request)
+            f'<h2>{e(word(lang, "Subscriptions"))}</h2><table aria-label="{e(word(lang, "Subscriptions"))}">'
+            f'{"".join(sub_rows)}</table>'
+            f'<h2>{e(word(lang, "Payment method"))}</h2><p>{card}</p>'
+            f'<form method=post action="/p/session/{e(tok)}/card">{card_fields(lang=lang)}'
+            f'<button type=submit>{e(word(lang, "Update card"))}</button></form>'
+            f'<h2>{e(word(lang, "Invoices"))}</h2><table aria-label="{e(word(lang, "Invoices"))}">{inv_rows}</table>'
+            f'{back}')
+    return page(word(lang, "Billing"), body, status=status, request=request, lang=lang)
 
 
 def page_portal_card(sandbox, request, tok):
@@ -384,7 +436,7 @@ def page_portal_card(sandbox, request, tok):
     with engine.lock:
         link, customer = portal_context(sandbox, tok)
         if not link:
-            return page("Link not valid", "<p>This portal link is not valid.</p>", status=404, request=request)
+            return portal_not_valid(request, link)
         try:
             number, month, year, cvc, name = parse_card(request.form, engine.now())
         except StripeError as err:
@@ -419,7 +471,9 @@ def page_portal_subscription(sandbox, request, tok, sub, action):
         s = engine.objects.get(sub)
         if not link or not s or s.get("object") != "subscription" or s["customer"] != customer["id"] \
                 or action not in ("cancel", "renew"):
-            return page("Not found", "<p>Not found.</p>", status=404, request=request)
+            lang = portal_language(link)
+            return page(word(lang, "Not found"), f"<p>{e(word(lang, 'Not found.'))}</p>", status=404, request=request,
+                        lang=lang)
         if s["status"] != "canceled":
             before = engine.render(s)
             s["cancel_at_period_end"] = action == "cancel"

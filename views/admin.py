@@ -138,12 +138,8 @@ def suspend(slug):
     # Its subscriptions cancel at period end: Stripe is asked after the catalog's change committed.
     suspension.on_app_suspended(current_app.config, listing)
     # The developer is told why (issue P 6): the reason asked for on the question before this POST.
-    reason = (request.form.get("reason") or "").strip()[:500] or "No reason was given."
-    company_mail.tell_developer(
-        current_app.config, listing.developer, f"{listing.name} is suspended in the App Market",
-        f"The App Market's admins have suspended {listing.name}. It is hidden from the store, and its "
-        f"customers' subscriptions end with their paid periods.\n\nReason: {reason}\n\n"
-        "Reply to this mail to ask for it to be restored.")
+    # The mail, in the developer's language, says so when no reason was given.
+    company_mail.tell_app_suspended(current_app.config, listing, (request.form.get("reason") or "").strip()[:500])
     return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store; its developer is told why.")
 
 

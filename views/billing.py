@@ -27,7 +27,7 @@ from market.dashboards import figures as dashboard
 from market.dashboards import spend as spending
 from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
-from views import confirm_page, render_page
+from views import confirm_page, locale, render_page
 from views.admin import platform_admin_required
 from views.filters import day
 
@@ -118,7 +118,8 @@ def buy(slug):
         _forbidden(str(accounts.NotConfirmed()))  # issue N: a confirmed address first
     app = _app_or_404(slug)
     try:
-        url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"))
+        url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"),
+                                      locale=locale.current_language())
     except refusals.AlreadyEntitled:
         flash(f"Your company already has {app.name}.", "info")
         return redirect("/account/apps", 303)
@@ -514,7 +515,7 @@ def billing_portal():
         return _login_redirect("/account/apps")
     return_url = current_app.config["MARKET_URL"].rstrip("/") + "/account/apps"
     try:
-        url = subscriptions.billing_portal_url(current_app.config, user.company, return_url)
+        url = subscriptions.billing_portal_url(current_app.config, user.company, return_url, locale.current_language())
     except refusals.BuyRefused as refused:
         return render_page("billing/problem.html", status=refusal_status(refused), title="No billing account yet",
                            message=refused.message)

@@ -97,7 +97,7 @@ def save_card():
     if not accounts.is_confirmed(user):
         raise forbidden(str(accounts.NotConfirmed()))
     try:
-        url = payer.start_card_setup(current_app.config, own, user)
+        url = payer.start_card_setup(current_app.config, own, user, locale=_reader_locale())
     except gateway.StripeError as error:
         current_app.logger.warning("Stripe call failed: %s", error)
         return render_page("billing/problem.html", status=502, title=_("Payment service unavailable"),

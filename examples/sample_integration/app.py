@@ -20,8 +20,10 @@ import threading
 
 from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
 
+from . import words
 from .market import AccessWithdrawn, Busy, Market, MarketError, SubscriptionLapsed, TokenStore
 from .security import UsedLinks, check_landing, check_notification, link_id, pkce_pair
+from .words import say
 
 __all__ = ["check_landing", "check_notification", "create_app"]
 
@@ -91,14 +93,15 @@ def integration_blueprint(name, url_prefix, *, slug, app_name, market, landing_s
         the history); a second use only works in the browser that already holds that session."""
         problem = check_landing(params, market.client_id, landing_secret)
         if problem:
-            return page("message.html", 403, title="This link cannot be used", message=problem)
+            # security.check_landing answers in English (copy it as it is); the page says it in the reader's words.
+            return page("message.html", 403, title=say("This link cannot be used"), message=say(problem))
         link = link_id(params)
         if not used_links.claim(f"{market.client_id}:{link}", params["ts"]):
             if state().get("link") == link:
                 return redirect(url_for(".landing"), 303)
-            return page("message.html", 200, title="This link was already used",
-                        message=f"A link from the App Market opens {app_name} once. To open it again, "
-                                "press Activate (or Open) in the App Market.")
+            return page("message.html", 200, title=say("This link was already used"),
+                        message=say("A link from the App Market opens %(app)s once. To open it again, press "
+                                    "Activate (or Open) in the App Market.", app=app_name))
         set_state(landing_company=params["company"], link=link)
         return redirect(url_for(".landing"), 303)
 
@@ -106,8 +109,8 @@ def integration_blueprint(name, url_prefix, *, slug, app_name, market, landing_s
     def connect():
         current = state()
         if not current.get("landing_company"):
-            return page("message.html", 403, title="Start in the App Market",
-                        message=f"Activate {app_name} from the App Market first; it brings you here.")
+            return page("message.html", 403, title=say("Start in the App Market"),
+                        message=say("Activate %(app)s from the App Market first; it brings you here.", app=app_name))
         verifier, challenge = pkce_pair()
         oauth_state = secrets.token_urlsafe(24)
         set_state(**current, oauth_state=oauth_state, code_verifier=verifier)
@@ -119,24 +122,25 @@ def integration_blueprint(name, url_prefix, *, slug, app_name, market, landing_s
         expected, verifier = current.pop("oauth_state", None), current.pop("code_verifier", None)
         set_state(**current)
         if not expected or not hmac.compare_digest(expected, request.args.get("state", "")):
-            return page("message.html", 400, title="Please start again",
-                        message="This answer from the App Market does not match a connection we started.")
+            return page("message.html", 400, title=say("Please start again"),
+                        message=say("This answer from the App Market does not match a connection we started."))
         # RFC 9207: the answer must come from the market we sent the customer to.
         if request.args.get("iss", "").rstrip("/") != market.url:
-            return page("message.html", 400, title="Please start again",
-                        message="This answer does not come from the App Market we asked.")
+            return page("message.html", 400, title=say("Please start again"),
+                        message=say("This answer does not come from the App Market we asked."))
         if "error" in request.args:
-            description = request.args.get("error_description") or "The App Market did not give access."
-            return page("message.html", 403, title="Not connected", message=description)
+            # The market's error_description is the OAuth protocol's (English), shown as it came.
+            description = request.args.get("error_description") or say("The App Market did not give access.")
+            return page("message.html", 403, title=say("Not connected"), message=description)
         try:
             token = market.exchange_code(request.args.get("code", ""), verifier)
             company = market.whoami(token)
         except AccessWithdrawn:
-            return page("message.html", 400, title="Not connected",
-                        message="The App Market refused the code (invalid_grant). Please connect again.")
+            return page("message.html", 400, title=say("Not connected"),
+                        message=say("The App Market refused the code (invalid_grant). Please connect again."))
         except MarketError:
-            return page("message.html", 502, title="Not connected",
-                        message="The App Market did not tell us which company connected. Please connect again.")
+            return page("message.html", 502, title=say("Not connected"),
+                        message=say("The App Market did not tell us which company connected. Please connect again."))
         market.tokens.put(company, token)
         set_state(company=company)
         return redirect(url_for(".company"), 303)
@@ -151,18 +155,21 @@ def integration_blueprint(name, url_prefix, *, slug, app_name, market, landing_s
             customers = market.get(company_id, "/customers?limit=5")
             subscription = market.get(company_id, "/subscription")["Subscription"]
         except AccessWithdrawn:
-            return page("message.html", 401, title="Access withdrawn",
-                        message="Access to your App Market account was withdrawn; activate again from "
-                                "the App Market.")
+            return page("message.html", 401, title=say("Access withdrawn"),
+                        message=say("Access to your App Market account was withdrawn; activate again from the "
+                                    "App Market."))
         except SubscriptionLapsed as lapsed:
-            return page("message.html", 403, title="Subscription lapsed",
-                        message="Your company's subscription to this app has lapsed: " + lapsed.reason)
+            # The reason is the API's message, in English as the platform's API is.
+            return page("message.html", 403, title=say("Subscription lapsed"),
+                        message=say("Your company's subscription to this app has lapsed: %(reason)s",
+                                    reason=lapsed.reason))
         except Busy as busy:
-            return page("message.html", 503, title="A moment, please",
-                        message=f"The App Market asks us to slow down; try again in {busy.retry_after} seconds.")
+            return page("message.html", 503, title=say("A moment, please"),
+                        message=say("The App Market asks us to slow down; try again in %(seconds)s seconds.",
+                                    seconds=busy.retry_after))
         except MarketError:
-            return page("message.html", 502, title="App Market unreachable",
-                        message="We could not reach the App Market just now. Please try again.")
+            return page("message.html", 502, title=say("App Market unreachable"),
+                        message=say("We could not reach the App Market just now. Please try again."))
         return page("company.html", information=information, customers=customers["Customers"],
                     total_customers=customers["MetaInformation"]["@TotalResources"], subscription=subscription,
                     notifications=notifications.of(company_id))
@@ -223,6 +230,7 @@ def create_app(market_url, client_id, client_secret, redirect_uri, landing_secre
         SESSION_COOKIE_SAMESITE="Lax",
         MARKET_URL=market_url,
     )
+    words.init_app(app)
     used_links = UsedLinks()
     tokens = TokenStore(token_file)
     app.extensions["sample_tokens"] = tokens

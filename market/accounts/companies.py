@@ -238,10 +238,12 @@ def send_confirmation(config, user):
         return None
     raw = _issue_token("confirm", CONFIRM_TTL, user=user.id, email=user.email)
     try:
-        _send_link(config, raw, user.email, "Confirm your App Market registration",
-                   "Welcome to the App Market. Confirm that this is your email address (the link works once, "
-                   f"for 24 hours):\n{_link(config, '/register/confirm/' + raw)}\n\n"
-                   "Until you do, your company cannot buy, connect, rate or invite, and apps cannot be submitted.")
+        locale = accounts.language_of(user)
+        _send_link(config, raw, user.email, words.say(locale, "Confirm your App Market registration"),
+                   words.say(locale, "Welcome to the App Market. Confirm that this is your email address (the link "
+                                     "works once, for 24 hours):\n%(url)s\n\nUntil you do, your company cannot buy, "
+                                     "connect, rate or invite, and apps cannot be submitted.",
+                             url=_link(config, '/register/confirm/' + raw)))
     except MailNotConfigured:
         return None  # mail.py logged why; the page offers "send the link again"
     return raw
@@ -388,11 +390,12 @@ def request_password_reset(config, email):
         return None
     raw = _issue_token("reset", RESET_TTL, user=user, email=user.email)
     try:
-        _send_link(config, raw, user.email, "Reset your App Market password",
-                   "Someone asked to reset the password of your App Market account.\n\n"
-                   "Choose a new password here (the link works once, for one hour):\n"
-                   f"{_link(config, '/reset/' + raw)}\n\n"
-                   "If it was not you, ignore this mail; your password stays as it is.")
+        locale = accounts.language_of(user)
+        _send_link(config, raw, user.email, words.say(locale, "Reset your App Market password"),
+                   words.say(locale, "Someone asked to reset the password of your App Market account.\n\n"
+                                     "Choose a new password here (the link works once, for one hour):\n%(url)s\n\n"
+                                     "If it was not you, ignore this mail; your password stays as it is.",
+                             url=_link(config, '/reset/' + raw)))
     except MailNotConfigured:
         # Answer as if sent: a different answer would tell strangers which addresses have
         # accounts. mail.py logged why (never the link).
@@ -432,13 +435,16 @@ def request_email_change(config, user, new_email, password):
     if errors:
         raise InvalidInput(errors)
     raw = _issue_token("email", EMAIL_CHANGE_TTL, user=user, email=email)
-    _send_link(config, raw, email, "Confirm your new App Market email address",
-               f"Confirm that {email} should be the email address of your App Market account:\n"
-               f"{_link(config, '/account/email/confirm/' + raw)}\n\nThe link works once, for 24 hours.")
+    locale = accounts.language_of(user)
+    _send_link(config, raw, email, words.say(locale, "Confirm your new App Market email address"),
+               words.say(locale, "Confirm that %(email)s should be the email address of your App Market account:\n"
+                                 "%(url)s\n\nThe link works once, for 24 hours.",
+                         email=email, url=_link(config, '/account/email/confirm/' + raw)))
     try:
-        send_mail(config, user.email, "Your App Market email address is about to change",
-                  f"Someone asked to change your account's email address to {email}. It changes only when "
-                  "the new address is confirmed. If it was not you, change your password now.")
+        send_mail(config, user.email, words.say(locale, "Your App Market email address is about to change"),
+                  words.say(locale, "Someone asked to change your account's email address to %(email)s. It changes "
+                                    "only when the new address is confirmed. If it was not you, change your password "
+                                    "now.", email=email))
     except MailNotConfigured:
         pass  # the confirmation went out; a lost notice must not undo the request (logged in mail.py)
     return raw
@@ -562,12 +568,17 @@ def invite_member(config, admin, email, role):
         raise InvalidInput(errors)
     company = Company.get_by_id(admin.company_id)
     raw = _issue_token("invite", INVITE_TTL, company=company, email=email, role=role, user=admin)
-    _send_link(config, raw, email, f"Join {company.name} in the App Market",
-               f"{admin.name or admin.email} invited you to join {company.name} in the App Market as {role}.\n\n"
-               + ("You already have an App Market account: log in with this address and accept here (the link "
-                  "works once, for 7 days):\n" if _email_taken(email) else
-                  "Set your password and join here (the link works once, for 7 days):\n") +
-               f"{_link(config, '/invite/' + raw)}")
+    # The invited person's own language when they have an account, else the inviter's.
+    locale = accounts.language_of(existing if existing is not None else admin)
+    values = {"who": admin.name or admin.email, "company": company.name, "url": _link(config, '/invite/' + raw)}
+    invited = (words.say(locale, "%(who)s invited you to join %(company)s in the App Market as an admin.", **values)
+               if role == "admin" else
+               words.say(locale, "%(who)s invited you to join %(company)s in the App Market as a member.", **values))
+    how = (words.say(locale, "You already have an App Market account: log in with this address and accept here "
+                             "(the link works once, for 7 days):\n%(url)s", **values) if existing is not None else
+           words.say(locale, "Set your password and join here (the link works once, for 7 days):\n%(url)s", **values))
+    _send_link(config, raw, email, words.say(locale, "Join %(company)s in the App Market", **values),
+               f"{invited}\n\n{how}")
     return raw
 
 

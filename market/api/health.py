@@ -27,8 +27,12 @@ import time
 import weakref
 
 import redis
+from babel.numbers import format_decimal
 from peewee import fn
 
+from market.accounts.auth import language_of
+from market.core import words
+from market.core.clock import format_day
 from market.outbound import mail
 from models import (
     ApiHealthDay,
@@ -388,20 +392,26 @@ def as_of():
 
 
 # ---------------------------------------------------------------------------------- jumps
-def jump(day_row, before):
+def jump(day_row, before, locale=words.DEFAULT):
     """Is the day (counts) a jump against the days before it (a list of counts)? Returns the
-    reason, or None."""
+    reason (in `locale`, for the developer's mail), or None."""
     if day_row["calls"] < JUMP_MIN_CALLS:
         return None
     shares = [100 * (d["client_errors"] + d["server_errors"]) / d["calls"] for d in before if d["calls"]]
     mean_share = sum(shares) / len(shares) if shares else 0
     share = 100 * (day_row["client_errors"] + day_row["server_errors"]) / day_row["calls"]
     if share >= mean_share + JUMP_ERROR_POINTS:
-        return f"{share:.1f} % of the calls failed (4xx and 5xx), against {mean_share:.1f} % over the week before"
+        return words.say(locale, "%(share)s %% of the calls failed (4xx and 5xx), against %(mean)s %% over the "
+                                 "week before", share=_one_decimal(share, locale), mean=_one_decimal(mean_share, locale))
     mean_429 = sum(d["throttled"] for d in before) / len(before) if before else 0
     if day_row["throttled"] and day_row["throttled"] >= JUMP_429_FACTOR * mean_429:
-        return f"{day_row['throttled']} calls were refused with 429, against {mean_429:.1f} a day over the week before"
+        return words.say(locale, "%(calls)s calls were refused with 429, against %(mean)s a day over the week "
+                                 "before", calls=day_row["throttled"], mean=_one_decimal(mean_429, locale))
     return None
+
+
+def _one_decimal(number, locale):
+    return format_decimal(round(number, 1), "0.0", locale=words.supported(locale) or words.DEFAULT)
 
 
 def mail_jumps(config, today):
@@ -421,10 +431,13 @@ def mail_jumps(config, today):
         if not claimed:
             continue  # another worker mails it
         listing = App.get_by_id(row.app_id)
-        subject = f"{listing.name}: the API errors jumped today"
-        body = (f"Today ({today.isoformat()}, UTC) {listing.name} made {row.calls} API calls; {reason}.\n\n"
-                "See the API health table on your dashboard for the day's figures.\n")
         for user in User.select().where(User.developer == listing.developer_id).order_by(User.id):
+            locale = language_of(user)
+            subject = words.say(locale, "%(app)s: the API errors jumped today", app=listing.name)
+            body = words.say(locale, "Today (%(day)s, UTC) %(app)s made %(calls)s API calls; %(reason)s.\n\n"
+                                     "See the API health table on your dashboard for the day's figures.\n",
+                             day=format_day(today, locale), app=listing.name, calls=row.calls,
+                             reason=jump({name: getattr(row, name) for name in COUNTS}, before, locale))
             try:
                 mail.send_mail(config, user.email, subject, body)
                 sent += 1

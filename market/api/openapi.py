@@ -81,8 +81,8 @@ SPEC = {
                        "the OAuth2 Authorization Code flow (/oauth-v1/auth). Access tokens expire after "
                        "an hour; refresh them at /oauth-v1/token. At most 25 requests per 5 seconds per "
                        "client and company. Money is in öre (integers). Error messages (ErrorInformation.message) "
-                       "are in English, whatever the request's Accept-Language; ErrorInformation.code is "
-                       "the stable value to act on.",
+                       "are in English, as the platform's API documentation is, whatever the request's "
+                       "Accept-Language; ErrorInformation.code is the stable value to act on.",
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"oauth2": []}],

@@ -18,7 +18,8 @@ import logging
 
 from market.billing import gateway, suspension, webhooks
 from market.billing.transactions import write_transaction
-from market.core.clock import utcnow
+from market.core import words
+from market.core.clock import format_day, utcnow
 from models import App, Developer, DisputeReversal
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,17 @@ def reverse_lost_dispute(config, dispute_id):
 
 
 # ---------------------------------------------------------------------------- deauthorization
+def _deauthorized_text(locale, app, until):
+    if until:
+        return words.say(locale, "The developer of %(app)s no longer takes payments through the App Market. Your "
+                                 "subscription will not renew: it ends at the end of the paid period on %(date)s, "
+                                 "and you will not be charged again for it.",
+                         app=app.name, date=format_day(until, locale))
+    return words.say(locale, "The developer of %(app)s no longer takes payments through the App Market. Your "
+                             "subscription will not renew: it ends at the end of the paid period, and you will not "
+                             "be charged again for it.", app=app.name)
+
+
 def wind_down_deauthorized(config, account_id, now=None):
     """Every live subscription to the deauthorized developer's apps is set to cancel at period
     end (the market can no longer pay the developer) and its company told. Returns how many."""
@@ -97,11 +109,8 @@ def wind_down_deauthorized(config, account_id, now=None):
     for app in App.select().where(App.developer == developer).order_by(App.id):
         set_now, missed = suspension.cancel_renewals(
             config, app, "deauthorize", now,
-            subject=f"{app.name} will not renew",
-            text=lambda app, when: (
-                f"The developer of {app.name} no longer takes payments through the App Market. Your "
-                f"subscription will not renew: it ends at the end of the paid period{when}, and you will "
-                "not be charged again for it."))
+            subject=lambda locale, app=app: words.say(locale, "%(app)s will not renew", app=app.name),
+            text=_deauthorized_text)
         done += len(set_now)
         failed += missed
     if failed:

@@ -49,8 +49,9 @@ def saved_card(bureau):
     return BureauCard.get_or_none(BureauCard.company == bureau.id) if bureau is not None else None
 
 
-def start_card_setup(config, bureau, user, now=None):
-    """The URL of a setup-mode Checkout Session that saves a card on the bureau's customer."""
+def start_card_setup(config, bureau, user, now=None, locale=words.DEFAULT):
+    """The URL of a setup-mode Checkout Session that saves a card on the bureau's customer,
+    its page in the reader's `locale`."""
     now = now or utcnow()
     checkout.ensure_customer(config, bureau, user.email)
     base = config["MARKET_URL"].rstrip("/")
@@ -60,7 +61,7 @@ def start_card_setup(config, bureau, user, now=None):
         "payment_method_types": ["card"], "client_reference_id": bureau.public_id,
         "metadata": metadata, "setup_intent_data": {"metadata": metadata},
         "success_url": f"{base}/bureau/card/saved?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{base}/bureau/card",
+        "cancel_url": f"{base}/bureau/card", "locale": gateway.stripe_locale(locale),
     }, gateway.options("bureau-card", bureau.id, user.id, now.strftime("%Y%m%d%H%M")))  # a double click is one
     return session.url
 

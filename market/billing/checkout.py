@@ -8,7 +8,7 @@ from market.billing import catalogue, dunning, gateway, price_schedule
 from market.billing.refusals import AlreadyEntitled, AlreadyPaid, BuyRefused, InvalidChoice, NotFound
 from market.billing.subscriptions import current_subscription
 from market.billing.transactions import lock_company, write_transaction
-from market.core import money
+from market.core import money, words
 from market.core.clock import utcnow
 from models import CheckoutAttempt, Company, Subscription
 
@@ -37,7 +37,7 @@ def had_subscription(company, app):
     return Subscription.select().where(Subscription.company == company, Subscription.app == app).exists()
 
 
-def _session_params(config, company, app, plan, tax_rate, price_id, success_url=None):
+def _session_params(config, company, app, plan, tax_rate, price_id, success_url=None, locale=words.DEFAULT):
     base = config["MARKET_URL"].rstrip("/")
     metadata = {"company_id": str(company.id), "app_id": str(app.id), "plan_id": str(plan.id),
                 "installation": gateway.installation_id()}
@@ -66,12 +66,15 @@ def _session_params(config, company, app, plan, tax_rate, price_id, success_url=
         # A bureau's run for many clients comes back to its progress page (billing/bureau.py).
         "success_url": success_url or f"{base}/apps/{app.slug}/bought?session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{base}/apps/{app.slug}/checkout-canceled",
+        # Stripe's page speaks the buyer's language (DESIGN.md §10); Checkout knows "sv" and "en".
+        "locale": gateway.stripe_locale(locale),
     }
 
 
-def start_checkout(config, company, user, app, plan_id=None, now=None, success_url=None):
+def start_checkout(config, company, user, app, plan_id=None, now=None, success_url=None, locale=words.DEFAULT):
     """The Checkout Session URL for this Buy: the open one when it fits, else a new one
-    (at most one open per company and app, QUALITY.md 20)."""
+    (at most one open per company and app, QUALITY.md 20), in the buyer's `locale`. An open
+    session is reused as it is, in the language it was made in."""
     now = now or utcnow()
     if app.status == "suspended":
         raise BuyRefused(f"{app.name} has been suspended by the App Market and cannot be bought.")
@@ -111,7 +114,7 @@ def start_checkout(config, company, user, app, plan_id=None, now=None, success_u
                     CheckoutAttempt.id == stale.id, CheckoutAttempt.status == "expired").execute()
             raise
     session = client.v1.checkout.sessions.create(
-        _session_params(config, company, app, plan, tax_rate, price_id, success_url),
+        _session_params(config, company, app, plan, tax_rate, price_id, success_url, locale),
         gateway.options("checkout", company.id, app.id, plan.id, claim.attempt))
     with write_transaction():
         written = (CheckoutAttempt.update(stripe_session_id=session.id, url=session.url,

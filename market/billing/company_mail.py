@@ -1,33 +1,36 @@
 """Mail from billing to a customer company's admins (a failed payment, a suspended app): the
-people who can update the card or choose another app."""
+people who can update the card or choose another app.
+
+Each mail is written in its reader's language (`auth.language_of`: the saved choice, else
+Swedish), so the subject and body given to the `tell_*` functions are functions of the locale
+(`lambda locale: words.say(locale, ...)`); a plain string is sent as it is to everyone."""
+from market.accounts.auth import language_of
 from market.accounts.companies import company_admins
 from market.billing import gateway, ledger
-from market.core import money
+from market.core import money, words
+from market.core.clock import format_day
 from market.outbound import mail
 from models import IntegrityError, MailOnce, User, db
 
 
+def written(text, locale):
+    """`text` for a reader of `locale`: a function of the locale is called, a string is kept."""
+    return text(locale) if callable(text) else text
+
+
 def tell_company_admins(config, company, subject, body):
-    """Mail every admin of the company; a market that cannot send mail still goes on."""
+    """Mail every admin of the company, each in their own language; a market that cannot send
+    mail still goes on."""
     # Through memberships too: a bureau's admin of the company is one of its admins.
-    admins = company_admins(company)
-    sent = 0
-    for user in admins:
-        try:
-            mail.send_mail(config, user.email, subject, body)
-            sent += 1
-        except mail.MailNotSent:
-            continue  # logged in mail.py; the other admins may still be reachable
-        except mail.MailNotConfigured:
-            break
-    return sent
+    return _tell(config, company_admins(company), subject, body)
 
 
 def _tell(config, users, subject, body):
     sent = 0
     for user in users:
+        locale = language_of(user)
         try:
-            mail.send_mail(config, user.email, subject, body)
+            mail.send_mail(config, user.email, written(subject, locale), written(body, locale))
             sent += 1
         except mail.MailNotSent:
             continue
@@ -93,43 +96,51 @@ def receipt_lines(invoice, vat_percent, fallback_description):
 
 
 RECEIPT_SUBJECTS = {
-    "subscription_create": "Receipt: your company bought {app}",
-    "subscription_cycle": "{app} renewed: receipt for the next period",
+    "subscription_create": words.marked("Receipt: your company bought %(app)s"),
+    "subscription_cycle": words.marked("%(app)s renewed: receipt for the next period"),
 }
+RECEIPT_SUBJECT = words.marked("Receipt for %(app)s")
 
 
-def receipt(config, invoice, subscription):
-    """(subject, body) of the receipt of one paid invoice: the platform as seller with its org
-    and VAT numbers, the buyer with its org number, net, moms and gross per line and in total."""
+def receipt(config, invoice, subscription, locale=words.DEFAULT):
+    """(subject, body) of the receipt of one paid invoice, in `locale`: the platform as seller
+    with its org and VAT numbers, the buyer with its org number, net, moms and gross per line and
+    in total."""
     app, company, plan = subscription.app, subscription.company, subscription.plan
     vat = config["VAT_PERCENT"]
-    what = f"{app.name}, {plan.name} plan" if plan is not None else app.name
+    what = (words.say(locale, "%(app)s, %(plan)s plan", app=app.name, plan=plan.name) if plan is not None
+            else app.name)
     lines = receipt_lines(invoice, vat, what)
     reason = invoice.get("billing_reason") or ""
-    subject = RECEIPT_SUBJECTS.get(reason, "Receipt for {app}").format(app=app.name)
+    subject = words.say(locale, RECEIPT_SUBJECTS.get(reason, RECEIPT_SUBJECT), app=app.name)
     paid_at = gateway.from_timestamp((invoice.get("status_transitions") or {}).get("paid_at"))
+    number = invoice.get("number") or invoice["id"]
+
+    def kr(ore):
+        return money.format_kr(ore, locale)
+
     out = [
-        f"Receipt {invoice.get('number') or invoice['id']}" + (f", paid {paid_at:%Y-%m-%d}" if paid_at else ""),
+        (words.say(locale, "Receipt %(number)s, paid %(date)s", number=number, date=format_day(paid_at, locale))
+         if paid_at else words.say(locale, "Receipt %(number)s", number=number)),
         "",
-        f"Seller: App Market, org. nr {config.get('PLATFORM_ORG_NUMBER') or '—'}, "
-        f"VAT nr {config.get('PLATFORM_VAT_NUMBER') or '—'}",
-        f"Buyer: {company.name}, org. nr {company.org_number}",
+        words.say(locale, "Seller: App Market, org. nr %(org)s, VAT nr %(vat)s",
+                  org=config.get("PLATFORM_ORG_NUMBER") or "—", vat=config.get("PLATFORM_VAT_NUMBER") or "—"),
+        words.say(locale, "Buyer: %(company)s, org. nr %(org)s", company=company.name, org=company.org_number),
         "",
     ]
     for description, net, moms, gross in lines:
-        out.append(f"{description}: net {money.format_kr(net)}, moms {vat} % {money.format_kr(moms)}, "
-                   f"gross {money.format_kr(gross)}")
-    out += ["",
-            f"Total: net {money.format_kr(sum(line[1] for line in lines))}, "
-            f"moms {money.format_kr(sum(line[2] for line in lines))}, "
-            f"gross {money.format_kr(sum(line[3] for line in lines))}"]
+        out.append(words.say(locale, "%(what)s: net %(net)s, moms %(vat)s %% %(moms)s, gross %(gross)s",
+                             what=description, net=kr(net), vat=vat, moms=kr(moms), gross=kr(gross)))
+    out += ["", words.say(locale, "Total: net %(net)s, moms %(moms)s, gross %(gross)s",
+                          net=kr(sum(line[1] for line in lines)), moms=kr(sum(line[2] for line in lines)),
+                          gross=kr(sum(line[3] for line in lines)))]
     if reason == "subscription_cycle" and subscription.current_period_end:
-        out += ["", f"Your subscription to {app.name} renewed and runs until "
-                    f"{subscription.current_period_end:%Y-%m-%d}."]
+        out += ["", words.say(locale, "Your subscription to %(app)s renewed and runs until %(date)s.",
+                              app=app.name, date=format_day(subscription.current_period_end, locale))]
     link = invoice.get("hosted_invoice_url")
-    out += ["", f"Your invoices are under My apps: {_market(config)}/account/apps"]
+    out += ["", words.say(locale, "Your invoices are under My apps: %(url)s", url=f"{_market(config)}/account/apps")]
     if link:
-        out.append(f"This invoice at Stripe: {link}")
+        out.append(words.say(locale, "This invoice at Stripe: %(url)s", url=link))
     return subject, "\n".join(out)
 
 
@@ -137,8 +148,9 @@ def tell_receipt(config, invoice, subscription):
     """The receipt of a paid invoice, once per invoice id."""
     if not once(f"receipt:{invoice['id']}"):
         return 0
-    subject, body = receipt(config, invoice, subscription)
-    return tell_company_admins(config, subscription.company, subject, body)
+    return tell_company_admins(config, subscription.company,
+                               lambda locale: receipt(config, invoice, subscription, locale)[0],
+                               lambda locale: receipt(config, invoice, subscription, locale)[1])
 
 
 # ---------------------------------------------------------------------------- cancellation, refund
@@ -151,27 +163,48 @@ def tell_cancellation(config, subscription):
     if not once(cancel_key(subscription)):
         return 0
     app = subscription.app
-    if subscription.status == "canceled":
-        text = f"Your company's subscription to {app.name} has ended. Nothing more is charged for it."
-    else:
-        when = (f" on {subscription.current_period_end:%Y-%m-%d}" if subscription.current_period_end
-                else " at the end of the paid period")
-        text = (f"Your company's subscription to {app.name} is canceled: it keeps working until it "
-                f"ends{when}, and nothing more is charged. Changed your mind? Choose \"Keep "
-                f"subscription\" under My apps ({_market(config)}/account/apps) before then.")
-    return tell_company_admins(config, subscription.company, f"{app.name}: subscription canceled", text)
+    apps = f"{_market(config)}/account/apps"
+
+    def text(locale):
+        if subscription.status == "canceled":
+            return words.say(locale, "Your company's subscription to %(app)s has ended. Nothing more is charged "
+                                     "for it.", app=app.name)
+        if subscription.current_period_end:
+            return words.say(
+                locale, "Your company's subscription to %(app)s is canceled: it keeps working until it ends on "
+                        "%(date)s, and nothing more is charged. Changed your mind? Choose \"Keep subscription\" "
+                        "under My apps (%(url)s) before then.",
+                app=app.name, date=format_day(subscription.current_period_end, locale), url=apps)
+        return words.say(
+            locale, "Your company's subscription to %(app)s is canceled: it keeps working until the end of the "
+                    "paid period, and nothing more is charged. Changed your mind? Choose \"Keep subscription\" "
+                    "under My apps (%(url)s) before then.", app=app.name, url=apps)
+
+    return tell_company_admins(
+        config, subscription.company,
+        lambda locale: words.say(locale, "%(app)s: subscription canceled", app=app.name), text)
 
 
 def tell_refund(config, row):
     """A refund booked in the ledger (pending or succeeded), once per Stripe refund id."""
     if row is None or row.kind != "refund" or row.company_id is None or not once(f"refund:{row.stripe_ref}"):
         return 0
-    amount = money.format_kr(-row.gross_ore)
-    state = ("is on its way to your card" if row.refund_status in ("pending", "requires_action")
-             else "has been paid back to your card")
-    text = (f"{amount} (of which moms {money.format_kr(-row.moms_ore)}) for {row.app.name} {state}. "
-            f"It is listed under its invoice in My apps ({_market(config)}/account/apps).")
-    return tell_company_admins(config, row.company, f"Refund of {amount} for {row.app.name}", text)
+    on_its_way = row.refund_status in ("pending", "requires_action")
+    apps = f"{_market(config)}/account/apps"
+
+    def text(locale):
+        values = {"amount": money.format_kr(-row.gross_ore, locale), "moms": money.format_kr(-row.moms_ore, locale),
+                  "app": row.app.name, "url": apps}
+        if on_its_way:
+            return words.say(locale, "%(amount)s (of which moms %(moms)s) for %(app)s is on its way to your card. "
+                                     "It is listed under its invoice in My apps (%(url)s).", **values)
+        return words.say(locale, "%(amount)s (of which moms %(moms)s) for %(app)s has been paid back to your "
+                                 "card. It is listed under its invoice in My apps (%(url)s).", **values)
+
+    return tell_company_admins(
+        config, row.company,
+        lambda locale: words.say(locale, "Refund of %(amount)s for %(app)s",
+                                 amount=money.format_kr(-row.gross_ore, locale), app=row.app.name), text)
 
 
 # ---------------------------------------------------------------------------- to developers
@@ -181,19 +214,24 @@ def tell_listing_decision(config, listing, approved, reason="", revision=None):
     moves the listing's state (a second POST is refused), and a revision's is keyed on its id."""
     if revision is not None and not once(f"decision:revision:{revision.id}"):
         return 0
-    what = f"The changes to {listing.name}" if revision is not None else listing.name
-    page = f"{_market(config)}/developer/apps/{listing.slug}"
+    values = {"app": listing.name, "url": f"{_market(config)}/developer/apps/{listing.slug}", "reason": reason}
+    changes = revision is not None
     if approved:
-        subject = (f"The changes to {listing.name} are published" if revision is not None
-                   else f"{listing.name} is approved and published")
-        text = f"{what} {'were' if revision is not None else 'was'} approved by the App Market and " \
-               f"customers see {'them' if revision is not None else 'it'} now.\n\nYour app: {page}"
+        subject = (words.marked("The changes to %(app)s are published") if changes
+                   else words.marked("%(app)s is approved and published"))
+        text = (words.marked("The changes to %(app)s were approved by the App Market and customers see them "
+                             "now.\n\nYour app: %(url)s") if changes
+                else words.marked("%(app)s was approved by the App Market and customers see it now.\n\n"
+                                  "Your app: %(url)s"))
     else:
-        subject = (f"The changes to {listing.name} were not approved" if revision is not None
-                   else f"{listing.name} was not approved")
-        text = (f"{what} {'were' if revision is not None else 'was'} rejected by the App Market "
-                f"for this reason:\n\n{reason}\n\nChange what the reason asks and submit again: {page}")
-    return tell_developer(config, listing.developer, subject, text)
+        subject = (words.marked("The changes to %(app)s were not approved") if changes
+                   else words.marked("%(app)s was not approved"))
+        text = (words.marked("The changes to %(app)s were rejected by the App Market for this reason:\n\n"
+                             "%(reason)s\n\nChange what the reason asks and submit again: %(url)s") if changes
+                else words.marked("%(app)s was rejected by the App Market for this reason:\n\n%(reason)s\n\n"
+                                  "Change what the reason asks and submit again: %(url)s"))
+    return tell_developer(config, listing.developer, lambda locale: words.say(locale, subject, **values),
+                          lambda locale: words.say(locale, text, **values))
 
 
 def tell_new_review(config, review):
@@ -202,8 +240,33 @@ def tell_new_review(config, review):
     if not once(f"review:{review.id}"):
         return 0
     app = review.app
-    who = review.company.name if review.company.show_name_in_reviews else "A customer"
-    text = (f"{who} gave {app.name} {review.stars} of 5 stars"
-            + (f":\n\n{review.text}" if review.text else ".")
-            + f"\n\nReply in your reviews inbox: {_market(config)}/developer/reviews#review-{review.id}")
-    return tell_developer(config, app.developer, f"New review of {app.name}: {review.stars} of 5 stars", text)
+    named = review.company.show_name_in_reviews
+    inbox = f"{_market(config)}/developer/reviews#review-{review.id}"
+
+    def text(locale):
+        who = review.company.name if named else words.say(locale, "A customer")
+        given = (words.say(locale, "%(who)s gave %(app)s %(stars)s of 5 stars:", who=who, app=app.name,
+                           stars=review.stars) + f"\n\n{review.text}" if review.text
+                 else words.say(locale, "%(who)s gave %(app)s %(stars)s of 5 stars.", who=who, app=app.name,
+                                stars=review.stars))
+        return given + "\n\n" + words.say(locale, "Reply in your reviews inbox: %(url)s", url=inbox)
+
+    return tell_developer(
+        config, app.developer,
+        lambda locale: words.say(locale, "New review of %(app)s: %(stars)s of 5 stars", app=app.name,
+                                 stars=review.stars), text)
+
+
+# ---------------------------------------------------------------------------- suspension (admin)
+def tell_app_suspended(config, listing, reason):
+    """The admins suspended the developer's app: the developer is told why (issue P 6)."""
+    def text(locale):
+        return words.say(
+            locale, "The App Market's admins have suspended %(app)s. It is hidden from the store, and its "
+                    "customers' subscriptions end with their paid periods.\n\nReason: %(reason)s\n\n"
+                    "Reply to this mail to ask for it to be restored.",
+            app=listing.name, reason=reason or words.say(locale, "No reason was given."))
+
+    return tell_developer(
+        config, listing.developer,
+        lambda locale: words.say(locale, "%(app)s is suspended in the App Market", app=listing.name), text)

@@ -15,6 +15,7 @@ import threading
 import stripe
 
 from market.billing import market_settings
+from market.core import words
 
 # Stripe's errors, for callers that must tell "Stripe refused or could not be reached" apart.
 StripeError = stripe.StripeError
@@ -54,6 +55,12 @@ def idempotency_key(*parts):
 def options(*parts):
     """The request options of a Stripe POST: its idempotency key, from what the call does."""
     return {"idempotency_key": idempotency_key(*parts)}
+
+
+def stripe_locale(locale):
+    """The `locale` Stripe's Checkout and billing portal are asked to show: the reader's
+    language, Swedish for anything else (the tests' pseudo-locale included)."""
+    return words.supported(locale) or words.DEFAULT
 
 
 def signature_valid(text, header, secret, tolerance):

@@ -17,7 +17,7 @@ import logging
 from market.billing import company_mail, gateway, ledger, refunds, subscriptions, webhooks
 from market.billing.refusals import MoneyBackRefused, NotFound
 from market.billing.transactions import write_transaction
-from market.core import money
+from market.core import money, words
 from market.core.clock import utcnow
 from models import IntegrityError, LedgerEntry, MoneyBack, Subscription
 
@@ -142,11 +142,16 @@ def give(config, company, app, user, now=None):
 
 
 def _tell_developer(config, subscription, company, app, refunded):
-    body = (f"{company.name} ended its subscription to {app.name} within the App Market's money-back window "
-            f"and was refunded {money.format_kr(refunded)} inkl. moms. Your share of it was reversed from "
-            "your Stripe balance and the platform's fee refunded. The company's access has ended and its "
-            "connection was revoked; your app was sent subscription.canceled with the reason \"refunded\".")
-    company_mail.tell_developer(config, app.developer, f"{company.name} got its money back for {app.name}", body)
+    company_mail.tell_developer(
+        config, app.developer,
+        lambda locale: words.say(locale, "%(company)s got its money back for %(app)s", company=company.name,
+                                 app=app.name),
+        lambda locale: words.say(
+            locale, "%(company)s ended its subscription to %(app)s within the App Market's money-back window and "
+                    "was refunded %(amount)s incl. VAT. Your share of it was reversed from your Stripe balance and "
+                    "the platform's fee refunded. The company's access has ended and its connection was revoked; "
+                    "your app was sent subscription.canceled with the reason \"refunded\".",
+            company=company.name, app=app.name, amount=money.format_kr(refunded, locale)))
 
 
 def state(subscription):

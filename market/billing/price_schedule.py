@@ -29,8 +29,8 @@ from market.billing.refusals import InvalidChoice, NotFound
 from market.billing.subscriptions import PLAN_CHANGE_LEAD
 from market.billing.transactions import write_transaction
 from market.catalog import listings
-from market.core import money
-from market.core.clock import STOCKHOLM, local_date, utcnow
+from market.core import money, words
+from market.core.clock import STOCKHOLM, format_day, local_date, utcnow
 from market.data.database import is_postgres
 from models import PendingPlanChange, Plan, PlanPriceChange, ScheduledPriceChange, Subscription, db
 
@@ -190,23 +190,31 @@ def withdraw(config, listing, plan, now=None):
 
 
 def _mail_scheduled(config, listing, plan, change, subscription):
+    def values(locale):
+        return {"app": listing.name, "plan": plan.name, "date": format_day(change.effective_on, locale),
+                "old": money.format_price(change.old_price_ore, locale),
+                "new": money.format_price(change.new_price_ore, locale)}
+
     company_mail.tell_company_admins(
         config, subscription.company,
-        f"{listing.name}: the {plan.name} plan costs {money.format_price(change.new_price_ore)} "
-        f"from {change.effective_on:%Y-%m-%d}",
-        f"The developer of {listing.name} changes the price of the {plan.name} plan from "
-        f"{money.format_price(change.old_price_ore)} to {money.format_price(change.new_price_ore)} "
-        f"from {change.effective_on:%Y-%m-%d}. Your company's subscription moves to the new price at its "
-        "first renewal on or after that date, never before. If you do not want it, you can cancel under "
-        "My apps before then.")
+        lambda locale: words.say(locale, "%(app)s: the %(plan)s plan costs %(new)s from %(date)s", **values(locale)),
+        lambda locale: words.say(
+            locale, "The developer of %(app)s changes the price of the %(plan)s plan from %(old)s to %(new)s from "
+                    "%(date)s. Your company's subscription moves to the new price at its first renewal on or after "
+                    "that date, never before. If you do not want it, you can cancel under My apps before then.",
+            **values(locale)))
 
 
 def _mail_withdrawn(config, listing, plan, change, subscription):
     company_mail.tell_company_admins(
         config, subscription.company,
-        f"{listing.name}: the price change of the {plan.name} plan is withdrawn",
-        f"The developer of {listing.name} has withdrawn the price change of the {plan.name} plan announced "
-        f"for {change.effective_on:%Y-%m-%d}. Your company stays at {money.format_price(change.old_price_ore)}.")
+        lambda locale: words.say(locale, "%(app)s: the price change of the %(plan)s plan is withdrawn",
+                                 app=listing.name, plan=plan.name),
+        lambda locale: words.say(
+            locale, "The developer of %(app)s has withdrawn the price change of the %(plan)s plan announced for "
+                    "%(date)s. Your company stays at %(old)s.",
+            app=listing.name, plan=plan.name, date=format_day(change.effective_on, locale),
+            old=money.format_price(change.old_price_ore, locale)))
 
 
 # ---------------------------------------------------------------------------- what pages show

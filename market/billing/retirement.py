@@ -19,8 +19,8 @@ from market.billing import company_mail, gateway, subscriptions
 from market.billing.refusals import InvalidChoice
 from market.billing.transactions import write_transaction
 from market.catalog import listings
-from market.core import money
-from market.core.clock import utcnow
+from market.core import money, words
+from market.core.clock import format_day, utcnow
 from models import App, PendingPlanChange, Plan, Subscription
 
 log = logging.getLogger("market.billing")
@@ -106,11 +106,14 @@ def _tell_plan_retired(config, listing, plan, pending):
     current = Plan.get_by_id(subscription.plan_id)
     company_mail.tell_company_admins(
         config, subscription.company,
-        f"{listing.name}: your plan change to {plan.name} will not happen",
-        f"The developer of {listing.name} has retired the {plan.name} plan, so the change to it your "
-        f"company chose for {pending.effective_at:%Y-%m-%d} will not happen. Your company stays on "
-        f"{current.name} at {money.format_price(subscription.price_ore)}. "
-        "You can choose another plan, or cancel, under My apps.")
+        lambda locale: words.say(locale, "%(app)s: your plan change to %(plan)s will not happen",
+                                 app=listing.name, plan=plan.name),
+        lambda locale: words.say(
+            locale, "The developer of %(app)s has retired the %(plan)s plan, so the change to it your company "
+                    "chose for %(date)s will not happen. Your company stays on %(current)s at %(price)s. "
+                    "You can choose another plan, or cancel, under My apps.",
+            app=listing.name, plan=plan.name, date=format_day(pending.effective_at, locale), current=current.name,
+            price=money.format_price(subscription.price_ore, locale)))
 
 
 def end_unsold_subscriptions(config, app, now=None):
@@ -133,11 +136,19 @@ def end_unsold_subscriptions(config, app, now=None):
 
 def _tell_no_longer_sold(config, app, subscription):
     until = subscription.current_period_end or subscription.trial_end
-    when = f" on {until:%Y-%m-%d}" if until else " at the end of the paid period"
+
+    def text(locale):
+        if until:
+            return words.say(locale, "The developer of %(app)s has stopped selling it. Your company's subscription "
+                                     "ends on %(date)s, and nothing more will be charged for it. Until then the app "
+                                     "works as before.", app=app.name, date=format_day(until, locale))
+        return words.say(locale, "The developer of %(app)s has stopped selling it. Your company's subscription ends "
+                                 "at the end of the paid period, and nothing more will be charged for it. Until then "
+                                 "the app works as before.", app=app.name)
+
     company_mail.tell_company_admins(
-        config, subscription.company, f"{app.name} is no longer sold",
-        f"The developer of {app.name} has stopped selling it. Your company's subscription ends{when}, "
-        "and nothing more will be charged for it. Until then the app works as before.")
+        config, subscription.company, lambda locale: words.say(locale, "%(app)s is no longer sold", app=app.name),
+        text)
 
 
 def sweep_unsold_apps(config, now=None):

@@ -12,7 +12,7 @@ import logging
 from market.billing import catalogue, company_mail, dunning, gateway, ledger, signals, webhooks
 from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
 from market.billing.transactions import write_transaction
-from market.core import money
+from market.core import money, words
 from market.core.clock import utcnow
 from market.outbound import mail
 from models import App, Connection, PendingPlanChange, Plan, Subscription
@@ -222,12 +222,13 @@ def apply_due_plan_changes(config, now=None, log=None):
 
 
 # ---------------------------------------------------------------------------- portal, Remove app
-def billing_portal_url(config, company, return_url):
-    """A Stripe billing portal session: update the card, see invoices, cancel or undo."""
+def billing_portal_url(config, company, return_url, locale=words.DEFAULT):
+    """A Stripe billing portal session, in the reader's `locale`: update the card, see invoices,
+    cancel or undo."""
     if not company.stripe_customer_id:
         raise NotFound("Your company has no billing account yet: it is made with the first purchase.")
     session = gateway.stripe_client(config).v1.billing_portal.sessions.create(
-        {"customer": company.stripe_customer_id, "return_url": return_url})
+        {"customer": company.stripe_customer_id, "return_url": return_url, "locale": gateway.stripe_locale(locale)})
     return session.url
 
 

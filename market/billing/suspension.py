@@ -11,7 +11,8 @@ import logging
 from market.billing import gateway, market_settings, subscriptions
 from market.billing.company_mail import tell_company_admins
 from market.billing.transactions import write_transaction
-from market.core.clock import utcnow
+from market.core import words
+from market.core.clock import format_day, utcnow
 from market.outbound import mail
 from models import Subscription
 
@@ -24,8 +25,9 @@ def _suspension_key(app):
 
 def cancel_renewals(config, app, purpose, now, subject, text):
     """Set every live subscription of the app that still renews to cancel at period end (at
-    Stripe, imported ones locally) and tell its company (`text(app, " on <date>")`). Returns
-    (ids set, how many Stripe refused for now)."""
+    Stripe, imported ones locally) and tell its company, in each reader's language:
+    `subject(locale)`, `text(locale, app, until)` (`until` the end of the paid period, or None).
+    Returns (ids set, how many Stripe refused for now)."""
     now = now or utcnow()
     live = list(Subscription.select().where(Subscription.app == app,
                                              Subscription.status.in_(Subscription.LIVE_STATUSES),
@@ -41,11 +43,35 @@ def cancel_renewals(config, app, purpose, now, subject, text):
             failed += 1
             continue
         done.append(subscription.id)
-        when = f" on {row.current_period_end:%Y-%m-%d}" if row.current_period_end else ""
+        until = row.current_period_end
         # The mail goes out after the transaction: no lock held while a mail server answers.
         with mail.held_until_done(), write_transaction():
-            tell_company_admins(config, subscription.company, subject, text(app, when))
+            tell_company_admins(config, subscription.company, subject,
+                                lambda locale, until=until: text(locale, app, until))
     return done, failed
+
+
+def _suspended_text(locale, app, until):
+    if until:
+        return words.say(locale, "%(app)s has been suspended by the App Market and can no longer be used. Your "
+                                 "subscription will not renew: it ends at the end of the paid period on %(date)s, "
+                                 "and you will not be charged again for it.",
+                         app=app.name, date=format_day(until, locale))
+    return words.say(locale, "%(app)s has been suspended by the App Market and can no longer be used. Your "
+                             "subscription will not renew: it ends at the end of the paid period, and you will "
+                             "not be charged again for it.", app=app.name)
+
+
+def _available_again_text(locale, app, until, market):
+    if until:
+        return words.say(locale, "%(app)s is available again in the App Market. Your subscription is still set to "
+                                 "end at the end of the paid period on %(date)s. To keep it, choose \"Keep "
+                                 "subscription\" for %(app)s under My apps (%(url)s); otherwise nothing more is "
+                                 "charged.", app=app.name, date=format_day(until, locale), url=f"{market}/account/apps")
+    return words.say(locale, "%(app)s is available again in the App Market. Your subscription is still set to end "
+                             "at the end of the paid period. To keep it, choose \"Keep subscription\" for %(app)s "
+                             "under My apps (%(url)s); otherwise nothing more is charged.",
+                     app=app.name, url=f"{market}/account/apps")
 
 
 def on_app_suspended(config, app, now=None):
@@ -53,11 +79,8 @@ def on_app_suspended(config, app, now=None):
     Stripe, imported ones locally) and its company told. The ones this did are remembered, so
     a restore can tell exactly those. Returns how many were set."""
     done, _ = cancel_renewals(
-        config, app, "suspend", now, f"{app.name} has been suspended",
-        lambda app, when: (
-            f"{app.name} has been suspended by the App Market and can no longer be used. Your "
-            f"subscription will not renew: it ends at the end of the paid period{when}, and you "
-            f"will not be charged again for it."))
+        config, app, "suspend", now, lambda locale: words.say(locale, "%(app)s has been suspended", app=app.name),
+        _suspended_text)
     with write_transaction():
         previous = json.loads(market_settings.setting(_suspension_key(app)) or "[]")
         market_settings.set_setting(_suspension_key(app), json.dumps(sorted(set(previous) | set(done))))
@@ -78,13 +101,12 @@ def on_app_restored(config, app, now=None):
             continue
         if subscription.current_period_end and subscription.current_period_end <= now:
             continue
-        when = f" on {subscription.current_period_end:%Y-%m-%d}" if subscription.current_period_end else ""
+        until = subscription.current_period_end
         with mail.held_until_done(), write_transaction():
             tell_company_admins(
-                config, subscription.company, f"{app.name} is available again",
-                f"{app.name} is available again in the App Market. Your subscription is still set to end "
-                f"at the end of the paid period{when}. To keep it, choose \"Keep subscription\" for "
-                f"{app.name} under My apps ({market}/account/apps); otherwise nothing more is charged.")
+                config, subscription.company,
+                lambda locale: words.say(locale, "%(app)s is available again", app=app.name),
+                lambda locale, until=until: _available_again_text(locale, app, until, market))
         told += 1
     with write_transaction():
         market_settings.delete_setting(_suspension_key(app))

@@ -14,6 +14,8 @@ from market.billing import company_mail, connect, dunning, gateway, ledger, sign
 from market.billing import history as subscription_history
 from market.billing.company_mail import tell_company_admins, tell_developer, tell_platform_admins
 from market.billing.transactions import write_transaction
+from market.core import words
+from market.core.clock import format_day
 from market.data.database import is_postgres
 from market.outbound import mail
 from models import (
@@ -480,12 +482,19 @@ def _tell_payment_failed(config, row, invoice):
     app = row.app
     market = config["MARKET_URL"].rstrip("/")
     link = invoice.get("hosted_invoice_url")
+
+    def text(locale):
+        body = words.say(locale, "We could not charge your card for %(app)s. Your company keeps using it until "
+                                 "%(date)s; update your card before then under My apps (%(url)s, \"Update card and "
+                                 "billing\") and the payment is retried at once.",
+                         app=app.name, date=format_day(deadline, locale), url=f"{market}/account/apps")
+        return body + ("\n\n" + words.say(locale, "The invoice: %(url)s", url=link) if link else "")
+
     tell_company_admins(
-        config, row.company, f"Payment for {app.name} failed — update your card by {deadline:%Y-%m-%d}",
-        f"We could not charge your card for {app.name}. Your company keeps using it until "
-        f"{deadline:%Y-%m-%d}; update your card before then under My apps ({market}/account/apps, "
-        f"\"Update card and billing\") and the payment is retried at once."
-        + (f"\n\nThe invoice: {link}" if link else ""))
+        config, row.company,
+        lambda locale: words.say(locale, "Payment for %(app)s failed — update your card by %(date)s", app=app.name,
+                                 date=format_day(deadline, locale)),
+        text)
 
 
 def _follow_refund(config, payment, refund, when):
@@ -575,15 +584,21 @@ def on_deauthorized(config, event, application, fetched):
         return
     market = config["MARKET_URL"].rstrip("/")
     tell_developer(
-        config, developer, "Your Stripe account was disconnected from the App Market",
-        "Your Stripe account was disconnected from the App Market, so the market can no longer pay "
-        "you. Your paid apps cannot be bought until you set up payouts again "
-        f"({market}/developer/payouts), and your customers' subscriptions will not renew: each ends "
-        "at the end of its paid period.")
+        config, developer,
+        lambda locale: words.say(locale, "Your Stripe account was disconnected from the App Market"),
+        lambda locale: words.say(
+            locale, "Your Stripe account was disconnected from the App Market, so the market can no longer pay you. "
+                    "Your paid apps cannot be bought until you set up payouts again (%(url)s), and your customers' "
+                    "subscriptions will not renew: each ends at the end of its paid period.",
+            url=f"{market}/developer/payouts"))
     tell_platform_admins(
-        config, f"Developer {developer.name} disconnected its Stripe account",
-        f"{developer.name} (Stripe account {developer.stripe_account_id}) deauthorized the platform. "
-        "Its paid apps can no longer be bought, and its subscriptions are set to cancel at period end.")
+        config,
+        lambda locale: words.say(locale, "Developer %(developer)s disconnected its Stripe account",
+                                 developer=developer.name),
+        lambda locale: words.say(
+            locale, "%(developer)s (Stripe account %(account)s) deauthorized the platform. Its paid apps can no "
+                    "longer be bought, and its subscriptions are set to cancel at period end.",
+            developer=developer.name, account=developer.stripe_account_id))
 
 
 HANDLERS = {

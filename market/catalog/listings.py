@@ -685,3 +685,15 @@ def restore_app(listing):
             raise InvalidInput({"status": "Only a suspended app can be restored."})
         store_changed(listing)
     return listing
+
+
+# ---------------------------------------------------------------------------- listing texts in two languages
+def listing_text(app, locale):
+    """(tagline, description_html) of `app` for a reader of `locale` (issue Q 4): the listing's
+    English texts on the English interface where it carries them, else its own (Swedish) ones.
+    The HTML is sanitised again on the way out, as the store's page does."""
+    if locale == "en" and (app.tagline_en or app.description_en):
+        return (app.tagline_en or app.tagline,
+                sanitise_description(app.description_html_en or app.description_en or app.description_html
+                                     or app.description))
+    return app.tagline, sanitise_description(app.description_html or app.description)

@@ -22,7 +22,7 @@ import zlib
 from market.accounts import auth as accounts
 from market.accounts import companies
 from market.billing import history as subscription_history
-from market.catalog import store
+from market.catalog import categories, store
 from market.core import credentials
 from market.jobs import rebuild
 from models import (
@@ -55,21 +55,24 @@ SIZES = ("1-9", "10-49", "50-249", "250+")
 SIZE_WEIGHTS = (50, 30, 15, 5)
 APPS_PER_SIZE = {"1-9": (1, 3), "10-49": (2, 5), "50-249": (3, 7), "250+": (4, 9)}
 
+# The categories' names as the rows keep them: Swedish, the market's first language. Pages show
+# each in the reader's language through market.catalog.categories (English there).
 CATEGORIES = [
-    ("time-tracking", "Time tracking"),
-    ("payroll", "Payroll & HR"),
-    ("crm", "CRM & sales"),
-    ("e-commerce", "E-commerce & POS"),
-    ("inventory", "Inventory"),
-    ("expenses", "Expenses & receipts"),
-    ("project-management", "Project management"),
-    ("bank-payments", "Bank & payments"),
-    ("reporting", "Reporting & analysis"),
-    ("industry", "Industry solutions"),
+    ("time-tracking", "Tidrapportering"),
+    ("payroll", "Lön & personal"),
+    ("crm", "CRM & försäljning"),
+    ("e-commerce", "E-handel & kassa"),
+    ("inventory", "Lager"),
+    ("expenses", "Utlägg & kvitton"),
+    ("project-management", "Projektledning"),
+    ("bank-payments", "Bank & betalningar"),
+    ("reporting", "Rapporter & analys"),
+    ("industry", "Branschlösningar"),
 ]
 
-# slug, name, category, price in öre (None: free), tagline, industries it is popular in,
-# mean stars, popularity. Prices are per month excluding moms.
+# slug, name, category, price in öre (None: free), tagline in English, industries it is popular in,
+# mean stars, popularity. Prices are per month excluding moms. The demo speaks Swedish (issue Q 4):
+# each listing's own tagline is its Swedish one (TAGLINES_SV), the English one its English text.
 CATALOGUE = [
     ("tidrapport-enkel", "Tidrapport Enkel", "time-tracking", None,
      "Simple time reports from phone or desktop", ("consulting", "construction", "it"), 4.3, 1.6),
@@ -158,6 +161,60 @@ CATALOGUE = [
     ("korjournal", "Körjournal", "expenses", 3900,
      "A trip log for company cars, ready for the tax return", ("transport", "construction"), 3.8, 0.7),
 ]
+# Each demo listing's tagline in Swedish, the listing's own text; the English above is its English text.
+TAGLINES_SV = {
+    "tidrapport-enkel": "Enkla tidrapporter från mobilen eller datorn",
+    "stampla": "Stämpla in och ut, med personalliggaren förd åt dig",
+    "projekttid-plus": "Timmar per projekt, direkt på fakturan",
+    "lonekollen": "Lön med skattetabeller, arbetsgivardeklarationer (AGI) och lönebesked",
+    "semesterkoll": "Semestersaldon och frånvaro för varje anställd",
+    "loneportalen": "Lön för större företag med kollektivavtal",
+    "traktamente": "Traktamenten och milersättning, rätt från början",
+    "kundkraft-crm": "Säljtratt, kontakter och uppföljning kopplade till dina fakturor",
+    "offertmastaren": "Offerter som blir order och fakturor",
+    "nyhetsbrev-direkt": "Skicka nyhetsbrev till kunderna i ditt kundregister",
+    "kundtjanst-360": "Gemensam inkorg och ärenden med varje kunds historik",
+    "webbshop-koppling": "Order från din webbutik bokförs automatiskt",
+    "kassasynk": "Dagliga Z-rapporter från kassan bokförs automatiskt",
+    "marknadsplats-sync": "Sälj på marknadsplatser med lager och order i synk",
+    "presentkort-online": "Sälj presentkort på nätet och bokför dem rätt",
+    "lagerkoll": "Lagersaldon, inköpsorder och inventering",
+    "streckkod-scan": "Skanna streckkoder med mobilen när du inventerar",
+    "produktionsplan": "Planera tillverkningsorder, material och maskintid",
+    "kvitto-snap": "Fotografera ett kvitto så bokförs det åt dig",
+    "utlagg-pro": "De anställdas utlägg godkända och återbetalda med lönen",
+    "kortkoll": "Företagskortets transaktioner matchade mot sina kvitton",
+    "byggdagbok": "Byggdagbok, ÄTA-arbeten och foton för byggprojekt",
+    "projektportalen": "Projekt, budgetar och uppföljning mot bokföringen",
+    "arbetsorder-mobil": "Arbetsorder ute på fältet, fakturerade när jobbet är klart",
+    "resursplanering": "Planera personal och utrustning över alla projekt",
+    "banksync": "Banktransaktioner hämtas och matchas varje natt",
+    "betalfiler": "Betala leverantörsfakturor med en fil till banken",
+    "inkasso-direkt": "Skicka förfallna fakturor till inkasso med ett klick",
+    "fakturakop-snabb": "Sälj dina fakturor och få betalt i dag",
+    "valutakoll": "Valutakurser och valutakonton för utrikeshandel",
+    "nyckeltal-live": "Översikter med företagets viktigaste nyckeltal",
+    "budget-prognos": "Budgetar och likviditetsprognoser från din huvudbok",
+    "koncernrapport": "Koncernrapporter för företagsgrupper",
+    "bokslutshjalpen": "Bokslut och årsredovisning (K2/K3)",
+    "akeri-planering": "Transportuppdrag, fordon och förare för åkerier",
+    "bordsbokning": "Bordsbokning kopplad till din kassa",
+    "journalkoppling-vard": "Koppla ditt journalsystem till faktureringen",
+    "salongsbokning": "Onlinebokning för salonger och kliniker",
+    "fastighetsforvaltning": "Hyresavier och hyresreskontra för fastighetsägare",
+    "konsultfaktura": "Fakturera konsulters timmar per avtal och timpris",
+    "signera-direkt": "Signera avtal och offerter elektroniskt",
+    "korjournal": "Körjournal för tjänstebilar, klar för deklarationen",
+    "kemikalieregister": "Kemikalieregister och säkerhetsdatablad på ett ställe",
+    "schemalaggaren": "Personalscheman för butiker och restauranger, skickade till lönen",
+    "kassaflodeskoll": "Varningar om likviditeten innan kontot tar slut",
+    "paminnelse-pro": "Vänliga betalningspåminnelser, skickade på rätt dag",
+    "time-tracker-pro": "Registrera debiterbara timmar och fakturera dem med ett klick",
+    "sample-integration": "Ett fungerande exempel på en integration med App Market: startsida, OAuth2 och API:t",
+    "kalkyl-bygg": "Kostnadskalkyler för byggprojekt",
+    "snabblan-direkt": "Snabblån mot din försäljning",
+}
+
 # Apps often used together (DESIGN.md §7): a company with the first often has the second.
 PAIRS = [("webbshop-koppling", "lagerkoll"), ("lonekollen", "utlagg-pro"), ("byggdagbok", "arbetsorder-mobil"),
          ("kundkraft-crm", "signera-direkt"), ("kassasynk", "bordsbokning"), ("tidrapport-enkel", "lonekollen"),
@@ -197,14 +254,15 @@ INDUSTRY_WORDS = {
 CITIES = ["Stockholm", "Göteborg", "Malmö", "Uppsala", "Västerås", "Örebro", "Linköping", "Umeå", "Luleå",
           "Jönköping", "Växjö", "Gävle", "Sundsvall", "Karlstad", "Östersund"]
 
+# Reviews are the customers' own words: Swedish, as the demo's companies write them.
 REVIEW_TEXTS = {
-    5: ["Saves us hours every month.", "Works exactly as promised, and support answers the same day.",
-        "Best integration we have. Set up in ten minutes."],
-    4: ["Good app, a few things could be simpler.", "Does the job well. The mobile view could be better.",
-        "Reliable and fairly priced."],
-    3: ["OK, but we had to adjust our routines.", "Works, though the setup took a while.", ""],
-    2: ["Syncs too slowly for us.", "Missing features we need for our industry."],
-    1: ["Did not work with our chart of accounts.", "Support never answered."],
+    5: ["Sparar oss flera timmar varje månad.", "Fungerar precis som utlovat, och supporten svarar samma dag.",
+        "Den bästa integrationen vi har. Igång på tio minuter."],
+    4: ["Bra app, några saker kunde vara enklare.", "Gör jobbet bra. Mobilvyn kunde vara bättre.",
+        "Pålitlig och prisvärd."],
+    3: ["Okej, men vi fick ändra våra rutiner.", "Fungerar, men installationen tog ett tag.", ""],
+    2: ["Synkar för långsamt för oss.", "Saknar funktioner som vår bransch behöver."],
+    1: ["Fungerade inte med vår kontoplan.", "Supporten svarade aldrig."],
 }
 
 DEMO_COMPANIES = [
@@ -237,7 +295,27 @@ def _batched_insert(model, rows):
         model.insert_many(rows[start:start + BATCH]).execute()
 
 
+# The industries as a Swedish description names them.
+INDUSTRIES_SV = {"construction": "bygg", "retail": "handel", "consulting": "konsultverksamhet",
+                 "restaurant": "restaurang", "healthcare": "vård", "manufacturing": "tillverkning",
+                 "transport": "transport", "it": "IT"}
+
+
 def _description(name, tagline, category_name, industries):
+    """The listing's own description, in Swedish (issue Q 4)."""
+    who = ("företag inom " + ", ".join(INDUSTRIES_SV.get(i, i) for i in industries) if industries
+           else "företag av alla storlekar och i alla branscher")
+    return (f"<p><strong>{name}</strong>: {tagline[0].lower()}{tagline[1:]}.</p>\n"
+            f"<p>Byggd för {who}. {name} ansluts till din bokföring via App Market med "
+            f"OAuth2, så du delar aldrig något lösenord, och du kan återkalla åtkomsten när som helst.</p>\n"
+            f"<ul><li>Igång på några minuter från App Market</li><li>Data synkas automatiskt</li>"
+            f"<li>Svensk support på vardagar</li></ul>\n"
+            f"<p>Kategori: {category_name}. Läs mer på "
+            f"<a href=\"https://example.com/{name.lower().replace(' ', '-')}\">vår webbplats</a>.</p>")
+
+
+def _description_en(name, tagline, category_name, industries):
+    """The listing's English description, for the English interface."""
     who = ", ".join(industries) if industries else "companies of every size and industry"
     return (f"<p><strong>{name}</strong>: {tagline.lower()}.</p>\n"
             f"<p>Built for {who}. {name} connects to your accounting through the App Market with "
@@ -336,11 +414,12 @@ def listing_contacts(slug):
             "privacy_url": f"https://{slug}.example.com/privacy"}
 
 
+# What each plan gives, one feature a line, in Swedish (a plan has one description).
 PLAN_FEATURES = {
-    "Standard": "Everything the app does, for your whole company\nData synced with your accounting every hour\n"
-                "Support by e-mail on weekdays",
-    "Plus": "Everything in Standard\nData synced every five minutes\nUnlimited users and history\n"
-            "Phone support and help to get started",
+    "Standard": "Allt som appen gör, för hela ditt företag\nData synkas med din bokföring varje timme\n"
+                "Support via e-post på vardagar",
+    "Plus": "Allt i Standard\nData synkas var femte minut\nObegränsat antal användare och obegränsad historik\n"
+            "Telefonsupport och hjälp att komma igång",
 }
 
 
@@ -369,6 +448,7 @@ class _Seeder:
                                    for i, (slug, name) in enumerate(CATEGORIES)])
         self.category_ids = dict(Category.select(Category.slug, Category.id).tuples())
         self.category_names = dict(CATEGORIES)
+        self.category_names_en = {slug: categories.name_of(slug, "en") for slug, _ in CATEGORIES}
 
     def developers(self):
         names = [DEMO_DEVELOPER] + VENDORS
@@ -394,12 +474,17 @@ class _Seeder:
 
         def add(slug, name, category, price, tagline, developer_id, status="published", industries=(),
                 quality=4.0, popularity=1.0, featured=False, **extra):
+            # `tagline` is the English text; the listing's own is Swedish (a listing may carry both).
+            tagline_en, tagline = (tagline, TAGLINES_SV[slug]) if slug in TAGLINES_SV else extra["taglines"]
             description = _description(name, tagline, self.category_names[category], industries)
+            description_en = _description_en(name, tagline_en, self.category_names_en[category], industries)
             published = status == "published"
             age = extra["age"] if "age" in extra else rng.randint(20, 900)
             rows.append({
                 "developer": developer_id, "slug": slug, "name": name, "tagline": tagline,
                 "description": description, "description_html": store.sanitise_description(description),
+                "tagline_en": tagline_en, "description_en": description_en,
+                "description_html_en": store.sanitise_description(description_en),
                 "category": self.category_ids[category], "landing_url": f"https://{slug}.example.com/start",
                 "is_free": price is None, "min_price_ore": price or 0, "status": status, "featured": featured,
                 "created_at": self.days_ago(age + 30), "updated_at": self.days_ago(age),
@@ -432,8 +517,8 @@ class _Seeder:
             self.demo_developer_id, status="in_review", popularity=0)
         add("snabblan-direkt", "Snabblån Direkt", "bank-payments", None, "Instant loans against your sales",
             self.demo_developer_id, status="rejected", popularity=0,
-            rejection_reason="The landing page does not say what the app does with the company's data, "
-                             "and the requested scopes are wider than the app needs.")
+            rejection_reason="Startsidan säger inte vad appen gör med företagets data, och de begärda "
+                             "behörigheterna är bredare än appen behöver.")
         # Seeded on purpose as not for sale yet (issue P): paid, published, no plan on sale. They
         # draw nothing from the seed's random numbers, so the rest of the data stays as it was.
         for n, (slug, name, category, price, tagline) in enumerate(NOT_FOR_SALE):
@@ -447,8 +532,10 @@ class _Seeder:
             category = category_slugs[n % len(category_slugs)]
             price = None if rng.random() < 0.3 else rng.choice((2900, 4900, 9900, 14900, 19900, 29900))
             add(f"app-{n:05d}", f"{rng.choice(SURNAMES)} {self.category_names[category]} {n}", category, price,
-                f"{self.category_names[category]} for Swedish businesses, number {n}",
+                f"{self.category_names_en[category]} for Swedish businesses, number {n}",
                 self.developer_ids[n % len(self.developer_ids)],
+                taglines=(f"{self.category_names_en[category]} for Swedish businesses, number {n}",
+                            f"{self.category_names[category]} för svenska företag, nummer {n}"),
                 industries=(rng.choice(INDUSTRIES),), quality=rng.uniform(2.5, 4.7),
                 popularity=rng.uniform(0.05, 0.6))
         _batched_insert(App, rows)

@@ -2,23 +2,26 @@
 connections keep only the scopes of market.core.scopes, and the app's developers are told by
 mail what was removed. Idempotent: run after every `flask migrate`; only clients that still
 hold a scope outside the catalogue are changed (and mailed)."""
+from market.accounts.auth import language_of
+from market.core import words
 from market.core.scopes import SCOPES, served
 from market.outbound import mail
 from models import Connection, OAuthClient, User, db
 
-SUBJECT = "API scopes removed from {app}"
-BODY = """Hello,
+SUBJECT = words.marked("API scopes removed from %(app)s")
+# One message, written in each developer's language (scope names are the API's, not translated).
+BODY = words.marked("""Hello,
 
-The App Market platform API serves only these scopes: {catalogue}.
-Your app {app} asked for scopes the API has never served, and they have been removed from its
-OAuth client: {removed}.
+The App Market platform API serves only these scopes: %(catalogue)s.
+Your app %(app)s asked for scopes the API has never served, and they have been removed from its
+OAuth client: %(removed)s.
 
-The app now asks for: {kept}. Companies that connected it keep access to those scopes only.
+The app now asks for: %(kept)s. Companies that connected it keep access to those scopes only.
 Nothing else changes; no action is needed unless your app's code asks for a removed scope, in
 which case the authorization request is refused until it no longer does.
 
 App Market
-"""
+""")
 
 
 def _unserved(scopes):
@@ -47,11 +50,12 @@ def retire_unserved_scopes(config):
 
 
 def _tell_developers(config, app, removed, kept):
-    body = BODY.format(catalogue=", ".join(SCOPES), app=app.name, removed=", ".join(removed),
-                       kept=", ".join(kept) or "no scopes")
     for user in User.select().where(User.developer == app.developer_id).order_by(User.id):
+        locale = language_of(user)
+        body = words.say(locale, BODY, catalogue=", ".join(SCOPES), app=app.name, removed=", ".join(removed),
+                         kept=", ".join(kept) or words.say(locale, "no scopes"))
         try:
-            mail.send_mail(config, user.email, SUBJECT.format(app=app.name), body)
+            mail.send_mail(config, user.email, words.say(locale, SUBJECT, app=app.name), body)
         except mail.MailNotSent:
             continue  # logged in mail.py; the other developers may still be reachable
         except mail.MailNotConfigured:

@@ -17,6 +17,7 @@ import smtplib
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from market.core import words
 from models import OutboxMail
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ def deliver(config, message):
         # The error names the server's answer, never the message or the password.
         log.warning("mail to %s (%s) not sent: %s: %s", message["To"], message["Subject"],
                     type(error).__name__, error)
-        raise MailNotSent("We could not send the mail just now. Please try again in a few minutes.") from None
+        # The message is shown to the person (in their language: the view translates it).
+        raise MailNotSent(words.marked("We could not send the mail just now. Please try again in a few "
+                                       "minutes.")) from None
 
 
 _held = contextvars.ContextVar("mail_held", default=None)
@@ -132,7 +135,7 @@ def send_mail(config, to, subject, body):
     if not outbox_enabled(config):
         # Never log the body: it carries single-use links.
         log.warning("mail to %s not sent: mail is disabled (MAIL_DISABLED=1, no SMTP_URL)", to)
-        raise MailNotConfigured("The market cannot send mail: mail delivery is switched off.")
+        raise MailNotConfigured(words.marked("The market cannot send mail: mail delivery is switched off."))
     return OutboxMail.create(to=to, subject=subject[:MAX_SUBJECT], body=body)
 
 

@@ -2,6 +2,7 @@
 Stripe redelivers (receipt, renewal, cancellation, refund), with the receipt's amounts per line
 to the öre; My apps lists each invoice's refunds from the ledger and explains a suspended app."""
 import datetime
+import functools
 import time
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 from market import config
 from market.billing import subscriptions
 from market.core import money
+from market.core.clock import format_day
 from models import App, LedgerEntry, OutboxMail, Subscription, utcnow
 from tests import factories
 from tests.billing.conftest import event, invoice_object, post_event, subscription_object
@@ -55,11 +57,11 @@ def test_a_receipt_once_per_invoice_with_seller_buyer_and_amounts_per_line(app, 
            f"VAT nr {app.config['PLATFORM_VAT_NUMBER']}" in body
     assert app.config["PLATFORM_ORG_NUMBER"] and app.config["PLATFORM_VAT_NUMBER"]
     assert f"Buyer: {company.name}, org. nr {company.org_number}" in body
-    kr = money.format_kr
+    kr = functools.partial(money.format_kr, locale="en")  # the factories' admins read English
     assert f"1 × Standard: net {kr(19900)}, moms 25 % {kr(4975)}, gross {kr(24875)}" in body
     assert f"Remaining time on Plus: net {kr(10033)}, moms 25 % {kr(2508)}, gross {kr(12541)}" in body
     assert f"Total: net {kr(29933)}, moms {kr(7483)}, gross {kr(37416)}" in body
-    assert kr(37416) == "374,16 kr"
+    assert kr(37416) == "374.16 kr"
 
 
 def test_a_renewal_is_mailed_once_with_its_receipt(client, fake_stripe, paid_app, customer):
@@ -73,7 +75,7 @@ def test_a_renewal_is_mailed_once_with_its_receipt(client, fake_stripe, paid_app
         assert post_event(client, event("invoice.paid", renewal)).status_code == 200
     renewed = mails(admin.email, "renewed")
     assert len(renewed) == 1 and renewed[0].subject == f"{listing.name} renewed: receipt for the next period"
-    kr = money.format_kr
+    kr = functools.partial(money.format_kr, locale="en")  # the factories' admins read English
     assert f"net {kr(19900)}, moms 25 % {kr(4975)}, gross {kr(24875)}" in renewed[0].body
     assert "renewed and runs until" in renewed[0].body
     assert len(mails(admin.email, "eceipt")) == 2  # one per invoice
@@ -89,7 +91,7 @@ def test_a_cancellation_in_the_billing_portal_is_mailed_once(client, fake_stripe
     told = mails(admin.email, "canceled")
     assert len(told) == 1 and told[0].subject == f"{listing.name}: subscription canceled"
     end = Subscription.get().current_period_end
-    assert f"ends on {end:%Y-%m-%d}" in told[0].body
+    assert f"ends on {format_day(end, 'en')}" in told[0].body
     # Kept, then canceled again: that is a second cancellation, told again.
     fake_stripe.subscriptions[sub["id"]] = sub
     assert post_event(client, event("customer.subscription.updated", sub)).status_code == 200
@@ -108,7 +110,7 @@ def test_cancel_in_my_apps_is_mailed_once(client, auth, paid_app):
     assert auth.post(f"/account/apps/{listing.slug}/cancel").status_code == 303
     assert auth.post(f"/account/apps/{listing.slug}/cancel").status_code == 303  # a double click
     told = mails(admin.email, "canceled")
-    assert len(told) == 1 and f"ends on {end:%Y-%m-%d}" in told[0].body
+    assert len(told) == 1 and f"ends on {format_day(end, 'en')}" in told[0].body
 
 
 def test_a_refund_is_mailed_once_and_listed_under_its_invoice(client, auth, fake_stripe, paid_app, customer,
@@ -125,7 +127,7 @@ def test_a_refund_is_mailed_once_and_listed_under_its_invoice(client, auth, fake
     assert post_event(client, event("refund.updated", dict(refund, status="succeeded"))).status_code == 200
     assert post_event(client, event("charge.refund.updated", dict(refund, status="succeeded"))).status_code == 200
     told = mails(admin.email, "Refund")
-    assert len(told) == 1 and told[0].subject == f"Refund of {money.format_kr(10000)} for {listing.name}"
+    assert len(told) == 1 and told[0].subject == f"Refund of {money.format_kr(10000, 'en')} for {listing.name}"
     failed = {"id": "re_fail", "object": "refund", "amount": 5000, "charge": "ch_rf", "status": "pending",
               "created": int(time.time())}
     assert post_event(client, event("refund.created", failed)).status_code == 200

@@ -11,6 +11,7 @@ from market.billing import checkout, gateway, ledger, refusals, suspension
 from market.billing import refunds as money_back
 from market.billing.dunning import customers_in_dunning
 from market.catalog import listings
+from market.core.clock import format_day
 from market.jobs import sweep
 from models import (
     App,
@@ -102,7 +103,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     assert f"Update your card by {day(deadline)}" in row_of(
         http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed")))
-    assert len(mails) == 1 and deadline.strftime("%Y-%m-%d") in mails[0].subject
+    assert len(mails) == 1 and format_day(deadline, "en") in mails[0].subject  # the buyer reads English
     dunning = customers_in_dunning(listing.developer, 7)
     assert [(d["company"].id, d["status"]) for d in dunning] == [(company.id, "past_due")]
     developer_http = login_at(market, "dev@example.test", f"/developer/apps/{listing.slug}")

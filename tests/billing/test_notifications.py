@@ -254,6 +254,7 @@ def test_the_sample_integration_verifies_and_shows_them(app, customer, listening
     # connection.revoked made the integration forget the company's tokens at once.
     assert integration.extensions["sample_tokens"].get(company.public_id) is None
     browser = integration.test_client()
+    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # the suite reads English
     with browser.session_transaction() as session:
         session["app:sample-integration"] = {"company": company.public_id}  # its per-app state
     page = browser.get("/notifications").get_data(as_text=True)

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from market.billing import connect, gateway
+from market.core.clock import format_day
 from models import CheckoutAttempt, Developer, LedgerEntry, OutboxMail, Plan, StripeEvent, Subscription
 from tests import factories
 from tests.billing.conftest import onboard_developer, sandbox_config
@@ -106,7 +107,7 @@ def test_replaying_every_delivered_webhook_changes_nothing(market, shop):
     # Issue P 7: one receipt of the sandbox's real invoice (its own lines and taxes), to the öre.
     receipts = [m for m in before[5] if m["to"] == buyer.email and "eceipt" in m["subject"]]
     assert len(receipts) == 1 and receipts[0]["subject"] == f"Receipt: your company bought {listing.name}"
-    assert "net 199 kr, moms 25 % 49,75 kr, gross 248,75 kr" in receipts[0]["body"]
+    assert "net 199 kr, moms 25 % 49.75 kr, gross 248.75 kr" in receipts[0]["body"]
     assert f"org. nr {market.app.config['PLATFORM_ORG_NUMBER']}" in receipts[0]["body"]
     platform = market.app.config["STRIPE_WEBHOOK_SECRET"].split(",")[0]
     connect = market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"].split(",")[0]
@@ -236,8 +237,8 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert LedgerEntry.select().count() == 2
     assert {e.developer_share_ore for e in LedgerEntry.select()} == {14925}
     renewal_mail = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("renewed")))
-    assert len(renewal_mail) == 1 and "net 199 kr, moms 25 % 49,75 kr, gross 248,75 kr" in renewal_mail[0].body
-    assert f"runs until {renewed.current_period_end:%Y-%m-%d}" in renewal_mail[0].body
+    assert len(renewal_mail) == 1 and "net 199 kr, moms 25 % 49.75 kr, gross 248.75 kr" in renewal_mail[0].body
+    assert f"runs until {format_day(renewed.current_period_end, 'en')}" in renewal_mail[0].body
     # The next renewal fails: past_due with the grace counted from the first failure.
     from models import Company
 

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from market.catalog import listings, store
+from market.catalog import categories, listings, store
 from market.core import credentials, money
 from market.data import database
 from market.jobs import seed
@@ -293,3 +293,30 @@ def test_every_seeded_app_has_a_rich_listing_with_screenshots_the_market_serves(
     assert 'rel="help" href="mailto:support@time-tracker-pro.example.com"' in page
     assert 'rel="privacy-policy" href="https://time-tracker-pro.example.com/privacy"' in page
     assert "data-screenshot" in page
+
+
+def test_the_demo_speaks_swedish_with_english_texts_beside_it(app, seeded):
+    """Issue Q 4: taglines, descriptions, plan descriptions and reviews in Swedish; each demo
+    listing also carries its English texts, and the categories are named in both languages."""
+    kvitto = App.get(App.slug == "kvitto-snap")
+    assert kvitto.tagline == "Fotografera ett kvitto så bokförs det åt dig"
+    assert kvitto.tagline_en == "Photograph a receipt and it is booked for you"
+    assert "Byggd för företag av alla storlekar" in kvitto.description_html
+    assert "Built for companies of every size" in kvitto.description_html_en
+    assert listings.listing_text(kvitto, "sv")[0] == kvitto.tagline
+    tagline, description = listings.listing_text(kvitto, "en")
+    assert tagline == kvitto.tagline_en and "Category: Expenses &amp; receipts" in description
+    assert "Kategori: Utlägg &amp; kvitton" in listings.listing_text(kvitto, "sv")[1]
+    # Every listing of the demo has both, and its own texts are not the English ones.
+    for row in App.select():
+        assert row.tagline and row.tagline_en and row.tagline != row.tagline_en, row.slug
+    assert Plan.get(Plan.name == "Standard").description.startswith("Allt som appen gör")
+    texts = {r.text for r in Review.select() if r.text}
+    assert texts and texts <= {t for options in seed.REVIEW_TEXTS.values() for t in options}
+    assert "Sparar oss flera timmar varje månad." in seed.REVIEW_TEXTS[5]
+    payroll = Category.get(Category.slug == "payroll")
+    assert payroll.name == "Lön & personal"
+    assert categories.category_name(payroll, "sv") == "Lön & personal"
+    assert categories.category_name(payroll, "en") == "Payroll & HR"
+    # The rows' Swedish names are the catalogue's Swedish for the English names.
+    assert {slug: categories.name_of(slug, "sv") for slug, _ in seed.CATEGORIES} == dict(seed.CATEGORIES)

@@ -37,7 +37,13 @@ def signed(params_ts, company="pub-company-1", app=CLIENT_ID, secret=LANDING_SEC
 def integration():
     app = create_integration("http://127.0.0.1:1", CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1:2/callback",
                              LANDING_SECRET, secret_key="k")
-    return app.test_client()
+    return english(app.test_client())
+
+
+def english(client):
+    """A test client asking for English, as the suite reads (the integration speaks Swedish first)."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 def test_without_parameters_it_explains_how_to_activate(integration):
@@ -165,6 +171,7 @@ def csrf_from(html):
 def test_activate_connect_refresh_and_revoke_end_to_end(live, time_machine):
     market, sample = live["market"], live["sample"]
     browser = requests.Session()
+    browser.headers["Accept-Language"] = "en"  # the suite reads English
     login = browser.get(market + "/login")
     browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
                                           "csrf_token": csrf_from(login.text)})
@@ -226,7 +233,7 @@ def test_a_landing_link_works_once_and_a_copy_shows_nothing_of_the_company(integ
     # Someone else with the same URL (a copied link, a log, a browser history) gets a page that
     # says so and links back to the market, and no session of the company.
     # The stranger's browser has no cookie; the server is the same one, which keeps the used links.
-    other_browser = integration.application.test_client()
+    other_browser = english(integration.application.test_client())
     reused = other_browser.get("/?" + params)
     assert reused.status_code == 200
     text = reused.get_data(as_text=True)
@@ -296,6 +303,7 @@ def live_many(app):
 def test_every_app_activates_through_its_own_landing_page_and_credentials(live_many):
     market, sample = live_many["market"], live_many["sample"]
     browser = requests.Session()
+    browser.headers["Accept-Language"] = "en"  # the suite reads English
     login = browser.get(market + "/login")
     browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
                                           "csrf_token": csrf_from(login.text)})
@@ -323,6 +331,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(live, tmp_p
     token file, as two processes would have) whose access token expired together refresh once."""
     market, sample = live["market"], live["sample"]
     browser = requests.Session()
+    browser.headers["Accept-Language"] = "en"  # the suite reads English
     login = browser.get(market + "/login")
     browser.post(market + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
                                           "csrf_token": csrf_from(login.text)})

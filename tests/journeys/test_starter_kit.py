@@ -74,6 +74,7 @@ def test_a_copy_outside_the_repository_runs_landing_consent_and_data(app, kit):
                 assert sample.poll() is None and time.monotonic() < deadline, sample.stdout.read()
                 time.sleep(0.2)
         browser = requests.Session()
+        browser.headers["Accept-Language"] = "en"  # the suite reads English
         login = browser.get(market.url + "/login")
         browser.post(market.url + "/login", data={"email": "customer@demo.test", "password": factories.PASSWORD,
                                                   "csrf_token": csrf_from(login.text)})

@@ -26,5 +26,6 @@ def checkout(client, plan, developer=None, fee=40, trial_days=None, **extra):
               "cancel_url": "http://market.test/cancel", "subscription_data": sd}
     if "customer" not in extra:
         params["customer_email"] = "buyer@example.com"
+    params["locale"] = "en"  # the tests read the pages' English (no locale reads Swedish)
     params.update(extra)
     return client.v1.checkout.sessions.create(params=params)

@@ -9,17 +9,42 @@ from .helpers import checkout, pay
 
 
 def test_page_shows_price_moms_and_has_accessible_form(client, plan, browser):
-    session = checkout(client, plan)
+    session = checkout(client, plan, locale="sv")
     page = browser.get(session.url, timeout=10)
     assert page.status_code == 200 and "sandbox_session" in browser.cookies
     html = page.text
     assert html.count("<h1>") == 1
     assert "Time Tracker Pro" in html and "199,00 kr" in html and "Moms 25 %" in html and "49,75 kr" in html
     assert "248,75 kr" in html
+    # The market passes its reader's language as the session's locale: Swedish here.
+    assert html.startswith('<!doctype html><html lang="sv">') and "<h1>Prenumerera</h1>" in html
+    assert "Totalt per månad" in html and "Kortnummer" in html and ">Avbryt och gå tillbaka<" in html
     for field in ("card_number", "exp", "cvc", "name"):
         assert re.search(rf'<label for="{field}">', html) and f'name="{field}"' in html
     assert "<script" not in html
     assert 'href="http://market.test/cancel"' in html
+
+
+@pytest.mark.parametrize("locale", [None, "auto", "sv", "sv-SE"])
+def test_checkout_reads_swedish_unless_its_locale_is_english(client, plan, browser, locale):
+    extra = {"locale": locale} if locale else {}
+    session = checkout(client, plan, trial_days=14, **extra) if locale else client.v1.checkout.sessions.create(
+        params={"mode": "subscription", "success_url": "http://market.test/ok", "customer_email": "a@example.com",
+                "line_items": [{"price": plan["price"].id, "quantity": 1, "tax_rates": [plan["tax"].id]}],
+                "subscription_data": {"trial_period_days": 14}})
+    html = browser.get(session.url, timeout=10).text
+    assert '<html lang="sv">' in html and "14 dagars gratis provperiod" in html
+    assert "Att betala i dag: 0,00 kr." in html and ">Prenumerera</button>" in html
+    assert "Betalar som a@example.com" in html or "Betalar som buyer@example.com" in html
+    declined = browser.post(session.url, data={"card_number": "4000 0000 0000 0002", "exp": "12/34", "cvc": "123",
+                                               "name": "A"}, allow_redirects=False, timeout=10)
+    assert declined.status_code == 402 and "Ditt kort nekades." in declined.text
+
+
+def test_checkout_in_english_writes_amounts_the_english_way(client, plan, browser):
+    html = browser.get(checkout(client, plan, locale="en").url, timeout=10).text
+    assert '<html lang="en">' in html and "<h1>Subscribe</h1>" in html and "Total per month" in html
+    assert "199.00 kr" in html and "248.75 kr" in html and "199,00 kr" not in html
 
 
 def test_trial_is_shown_and_nothing_due_today(client, plan, browser):
@@ -148,7 +173,7 @@ def test_checkout_rejects_what_stripe_rejects(client, plan, sandbox):
 
 def test_checkout_without_an_email_asks_for_one(client, plan, browser):
     session = client.v1.checkout.sessions.create(params={
-        "mode": "subscription", "success_url": "http://market.test/ok",
+        "mode": "subscription", "success_url": "http://market.test/ok", "locale": "en",
         "line_items": [{"price": plan["price"].id, "quantity": 1}]})
     html = browser.get(session.url, timeout=10).text
     assert '<label for="email">' in html

@@ -12,7 +12,7 @@ def bought(client, plan, developer, browser):
 
 
 def portal(client, customer):
-    return client.v1.billing_portal.sessions.create(params={"customer": customer,
+    return client.v1.billing_portal.sessions.create(params={"customer": customer, "locale": "en",
                                                             "return_url": "http://market.test/account"})
 
 
@@ -92,3 +92,22 @@ def test_index_page(browser, sandbox, client):
     client.v1.customers.create(params={"email": "i@example.com"})
     resp = browser.get(sandbox.url + "/", timeout=10)
     assert resp.status_code == 200 and "<h1>Stripe sandbox</h1>" in resp.text and "customer" in resp.text
+
+
+def test_the_portal_follows_its_sessions_locale_swedish_without_one(client, plan, developer, browser):
+    sub = bought(client, plan, developer, browser)
+    swedish = client.v1.billing_portal.sessions.create(params={"customer": sub.customer, "locale": "sv",
+                                                               "return_url": "http://market.test/account"})
+    page = browser.get(swedish.url, timeout=10).text
+    assert '<html lang="sv">' in page and "<h1>Fakturering</h1>" in page
+    assert "Visa som slutar på 4242" in page and ">Avsluta abonnemang</button>" in page
+    assert ">Uppdatera kort</button>" in page and ">Tillbaka</a>" in page and "aktiv · förnyas" in page
+    assert "248,75 kr" in page
+    declined = browser.post(swedish.url + "/card", data={"card_number": "4000 0000 0000 0002", "exp": "12/34",
+                                                         "cvc": "123", "name": "A"}, timeout=10)
+    assert declined.status_code == 402 and "Ditt kort nekades." in declined.text
+    unset = client.v1.billing_portal.sessions.create(params={"customer": sub.customer})
+    assert "<h1>Fakturering</h1>" in browser.get(unset.url, timeout=10).text
+    english = browser.get(portal(client, sub.customer).url, timeout=10).text
+    assert '<html lang="en">' in english and "<h1>Billing</h1>" in english and "248.75 kr" in english
+    assert "active · renews" in english
