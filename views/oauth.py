@@ -57,7 +57,7 @@ def authorize():
         denied_url = oauth2.error_redirect(grant.redirect_uri, "access_denied", refusal, state)
         if request.method == "POST":
             return redirect(denied_url, 302)
-        return render_template("oauth/refused.html", app=app, reason=refusal, user=user,
+        return render_template("oauth/refused.html", app=app, reason=said(refusal), user=user,
                                denied_url=denied_url), 403
 
     # Consent for more scopes shows what was granted apart from what is asked for anew.

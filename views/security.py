@@ -6,6 +6,8 @@ from flask import abort, current_app, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import BadRequest
 
+from market.core import words
+
 csrf = CSRFProtect()
 
 # Routes that authenticate otherwise (signatures, client credentials, bearer tokens) and so
@@ -76,7 +78,8 @@ def refuse_nul_characters():
         values += [v for _, vs in request.form.lists() for v in vs]
     if not any(isinstance(value, str) and "\x00" in value for value in values):
         return None
-    message = "The request held a NUL character, which the market does not accept."
+    # English for the JSON clients; the error page says it in the reader's language (errors.py).
+    message = words.marked("The request held a NUL character, which the market does not accept.")
     if request.blueprint == "oauth" and request.endpoint != "oauth.authorize":
         # Token, revocation and introspection clients read an RFC 6749 JSON error.
         return jsonify(error="invalid_request", error_description=message), 400

@@ -3,13 +3,17 @@
 The only module of the room that knows Flask; the rules (sessions, throttling) are in auth.py.
 """
 from flask import request, session
+from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 
 from market.accounts import auth
+from market.core import words
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please log in to continue."
+login_manager.login_message = words.marked("Please log in to continue.")
+# Flask-Login flashes it through this, in the reader's language.
+login_manager.localize_callback = gettext
 # Basic protection would write to the session of every visitor; the server-side login session
 # (auth.start_session) does the job of ending stolen or old cookies instead.
 login_manager.session_protection = None

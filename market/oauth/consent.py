@@ -3,6 +3,7 @@ granted what an app asks for, and the grant itself (a Connection made or widened
 """
 from market.accounts import auth as accounts
 from market.accounts import companies
+from market.core import words
 from market.core.clock import utcnow
 from market.entitlement import rules as entitlements
 from market.oauth import gate, signals
@@ -13,11 +14,11 @@ def consent_refusal(user, app, grace_days):
     """Why this user may not connect this app for a company (None when they may): only an
     admin of a company entitled to the app may consent (DESIGN.md §6)."""
     if user.company_id is None:
-        return "Only a customer company's admin can connect apps. Log in with your company account."
+        return words.marked("Only a customer company's admin can connect apps. Log in with your company account.")
     try:
         companies.require_company_admin(user)
     except companies.NotCompanyAdmin:
-        return "Only an admin of your company can connect apps. Ask an admin to connect it."
+        return words.marked("Only an admin of your company can connect apps. Ask an admin to connect it.")
     if not accounts.is_confirmed(user):
         return str(accounts.NotConfirmed())  # issue N: a confirmed address first
     if not gate.app_may_serve(app, user.company):

@@ -266,3 +266,20 @@ def test_deleted_consenting_user_does_not_break_the_page(client, auth):
     auth.login(other.email)
     response = client.get("/oauth-v1/auth", query_string=auth_params(market))
     assert response.status_code == 302
+
+
+def test_the_consent_page_and_a_refusal_speak_swedish_but_the_client_reads_english(client, auth):
+    market = make_market()
+    auth.login(market.user.email)
+    client.set_cookie("lang", "sv")  # beats the test user's saved English
+    page = client.get("/oauth-v1/auth", query_string=auth_params(market)).get_data(as_text=True)
+    assert '<html lang="sv"' in page
+    assert "Tillåt" in page and "Läsa ditt företags namn, organisationsnummer, bransch och storlek." in page
+    assert scopes.SCOPES["companyinformation"] not in page
+    auth.logout()
+    factories.user(email="member@example.test", company=market.company, company_role="member")
+    page, posted = _refused(client, auth, market, "member@example.test")
+    assert page.status_code == 403
+    assert "Be en administratör att ansluta den." in page.get_data(as_text=True)
+    assert query_of(posted.headers["Location"])["error_description"] == (
+        "Only an admin of your company can connect apps. Ask an admin to connect it.")

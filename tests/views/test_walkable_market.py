@@ -146,9 +146,9 @@ def test_a_trial_plan_offers_its_trial_and_every_price_shows_moms_beside_it(clie
     buttons = re.findall(r'<button type="submit" class="button-primary">([^<]*)</button>',
                          "".join(forms_posting_to(page, "/apps/trial-app/buy")))
     assert buttons == ["Start 14-day free trial", "Buy"]
-    gross = money.format_kr(money.with_moms(19900, 25))
-    assert "199 kr/mån exkl. moms" in page and f"{gross}/mån inkl. moms" in page  # 248,75 kr
-    assert "61,88 kr/mån inkl. moms" in page  # 49,50 kr + 25 %, rounded half up
+    gross = money.format_kr(money.with_moms(19900, 25), "en")
+    assert "199 kr/month excl. VAT" in page and f"{gross}/month incl. VAT" in page  # 248.75 kr
+    assert "61.88 kr/month incl. VAT" in page  # 49.50 kr + 25 %, rounded half up
     # The plans and the call to action come before the description and the reviews.
     assert page.index('id="pricing-heading"') < page.index('id="about-heading"') < page.index('id="reviews"')
     # A visitor is sent to log in, with the same words.
