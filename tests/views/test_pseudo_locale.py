@@ -58,7 +58,8 @@ class _Readable(HTMLParser):
         for name in READ_ATTRIBUTES:
             if attrs.get(name):
                 self.pieces.append((f"<{tag} {name}>", attrs[name]))
-        if attrs.get("value") and (tag == "button" or (tag == "input" and attrs.get("type") in ("submit", "button"))):
+        # An <input type=submit>'s value is its label; a <button>'s value is never shown (decision=allow).
+        if attrs.get("value") and tag == "input" and attrs.get("type") in ("submit", "button"):
             self.pieces.append((f"<{tag} value>", attrs["value"]))
 
     def handle_endtag(self, tag):
