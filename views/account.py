@@ -3,6 +3,7 @@ invitations, and the demo's outbox."""
 import functools
 
 from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from werkzeug.exceptions import Conflict, Forbidden
@@ -129,8 +130,8 @@ def refuse_other_company():
         return None
     current = current_user.company.public_id if current_user.company_id else None
     if sent != current:
-        error = Conflict("This form was for another of your companies than the one you now work in. "
-                         "Nothing was changed: reload the page and try again.")
+        error = Conflict(_("This form was for another of your companies than the one you now work in. "
+                           "Nothing was changed: reload the page and try again."))
         error.market_message = True
         raise error
     return None
@@ -144,7 +145,7 @@ def switch_company():
     except companies.NotAMember:
         abort(404)
     return finished(safe_next(request.form.get("next"), default="/account/apps"),
-                    f"You now work in {company.name}.")
+                    _("You now work in %(company)s.", company=company.name))
 
 
 # --- registration --------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def register():
                 company_name=form.get("company_name"), org_number=form.get("org_number"),
                 industry=form.get("industry"), size=form.get("size"), address=address)
         else:
-            raise companies.InvalidInput({"kind": "Choose whether you register a company or a developer."})
+            raise companies.InvalidInput({"kind": _("Choose whether you register a company or a developer.")})
     except companies.InvalidInput as problem:
         form.pop("password", None)
         if kind == "developer" and "org_number" in problem.errors:
@@ -189,7 +190,7 @@ def register():
     companies.send_confirmation(current_app.config, user)
     _start_session(user)
     return finished("/developer" if user.developer_id else url_for("account.overview"),
-                    "Welcome to the App Market. We mailed you a link to confirm your email address.")
+                    _(_("Welcome to the App Market. We mailed you a link to confirm your email address.")))
 
 
 @bp.route("/register/confirm/<token>", methods=["GET", "POST"])
@@ -203,17 +204,17 @@ def confirm_registration(token):
     except companies.InvalidLink as problem:
         return render_page("account/link_problem.html", None, status=400, message=str(problem))
     return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
-                    "Your email address is confirmed.")
+                    _(_("Your email address is confirmed.")))
 
 
 @bp.post("/register/confirm-again")
 @login_required
 def confirm_again():
     if accounts.is_confirmed(current_user.user):
-        return finished(url_for("account.overview"), "Your email address is already confirmed.")
+        return finished(url_for("account.overview"), _("Your email address is already confirmed."))
     companies.send_confirmation(current_app.config, current_user.user)
     return finished(request.referrer if _local(request.referrer) else url_for("account.overview"),
-                    f"We sent a new confirmation link to {current_user.user.email}.")
+                    _("We sent a new confirmation link to %(email)s.", email=current_user.user.email))
 
 
 # --- the account ---------------------------------------------------------------------------
@@ -255,8 +256,8 @@ def end_session(public_id):
         abort(404)
     if this_one:
         accounts_web.end_session()
-        return finished(url_for("auth.login"), "You are logged out.")
-    return finished(url_for("account.overview"), "That session is logged out.")
+        return finished(url_for("auth.login"), _("You are logged out."))
+    return finished(url_for("account.overview"), _("That session is logged out."))
 
 
 def _close_company(config, admin, company_id):
@@ -292,13 +293,13 @@ def delete_account():
         try:
             _close_company(current_app.config, user, user.company_id)
         except gateway.StripeError:
-            return _overview(503, delete_error="Stripe could not be reached to cancel a subscription; "
-                                               "nothing more was deleted. Please try again in a minute.")
+            return _overview(503, delete_error=_("Stripe could not be reached to cancel a subscription; "
+                                                 "nothing more was deleted. Please try again in a minute."))
     else:
         accounts.end_all_sessions(user)
         companies.erase_user(user)
     accounts_web.end_session()
-    return finished("/", "Your account is deleted.")
+    return finished("/", _("Your account is deleted."))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -313,7 +314,7 @@ def password():
         return form_errors("account/password.html", "password_form", errors=problem.errors)
     # Every session ended with the change; this browser carries on with a new one.
     _start_session(user)
-    return finished(url_for("account.overview"), "Your password is changed. Other sessions were logged out.")
+    return finished(url_for("account.overview"), _("Your password is changed. Other sessions were logged out."))
 
 
 @bp.post("/account/logout-everywhere")
@@ -321,7 +322,7 @@ def password():
 def logout_everywhere():
     accounts.end_all_sessions(current_user.user)
     accounts_web.end_session()
-    return finished(url_for("auth.login"), "You are logged out on every device.")
+    return finished(url_for("auth.login"), _("You are logged out on every device."))
 
 
 @bp.route("/account/email", methods=["GET", "POST"])
@@ -339,7 +340,7 @@ def email():
     except mail.MailNotConfigured as problem:
         return form_errors("account/email.html", "email_form", status=503, form=form, errors={"email": str(problem)})
     return finished(url_for("account.overview"),
-                    "We sent a confirmation link to the new address. The change takes effect when you follow it.")
+                    _(_("We sent a confirmation link to the new address. The change takes effect when you follow it.")))
 
 
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
@@ -353,7 +354,7 @@ def confirm_email(token):
     except companies.InvalidLink as problem:
         return render_page("account/link_problem.html", None, status=400, message=str(problem))
     return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
-                    "Your email address is changed.")
+                    _(_("Your email address is changed.")))
 
 
 # --- password reset ------------------------------------------------------------------------
@@ -373,7 +374,7 @@ def reset_request():
         return form_errors("account/reset_request.html", "reset_form", status=503, form=form,
                            errors={"email": str(problem)})
     return finished(url_for("auth.login"),
-                    "If an account uses that address, we sent it a link to choose a new password.")
+                    _(_("If an account uses that address, we sent it a link to choose a new password.")))
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -388,7 +389,7 @@ def reset_password(token):
     except companies.InvalidInput as problem:
         return form_errors("account/reset_password.html", "reset_password_form", token=token, errors=problem.errors)
     accounts_web.end_session()
-    return finished(url_for("auth.login"), "Your password is changed. Log in with the new one.")
+    return finished(url_for("auth.login"), _("Your password is changed. Log in with the new one."))
 
 
 # --- members -------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ def invite():
         return _members_page(403, form, {"email": str(problem)}, block="invite_form")
     except mail.MailNotConfigured as problem:
         return _members_page(503, form, {"email": str(problem)}, block="invite_form")
-    return finished(url_for("account.members"), "Invitation sent.")
+    return finished(url_for("account.members"), _("Invitation sent."))
 
 
 @bp.post("/account/members/invitations/<invitation_id>/withdraw")
@@ -438,7 +439,7 @@ def withdraw_invitation(invitation_id):
         companies.withdraw_invitation(current_user.user, invitation_id)
     except companies.MemberNotFound:
         abort(404)
-    return finished(url_for("account.members"), "The invitation is withdrawn; its link no longer works.")
+    return finished(url_for("account.members"), _("The invitation is withdrawn; its link no longer works."))
 
 
 @bp.post("/account/members/<member_id>/role")
@@ -451,7 +452,7 @@ def member_role(member_id):
     except companies.InvalidInput as problem:
         return _members_page(422, errors=problem.errors, block="members_body")
     if member.id == current_user.id and member.company_role != "admin":
-        return finished(url_for("account.overview"), "You are now a member; another admin manages the company.")
+        return finished(url_for("account.overview"), _("You are now a member; another admin manages the company."))
     return finished(url_for("account.members"), f"{member.email} is now {member.company_role}.")
 
 
@@ -469,7 +470,7 @@ def member_remove(member_id):
     if member.id == current_user.id:
         if getattr(member, "account_removed", False):
             accounts_web.end_session()
-        return finished("/", "You left the company.")
+        return finished("/", _("You left the company."))
     return finished(url_for("account.members"), f"{member.email} was removed.")
 
 
@@ -501,7 +502,7 @@ def accept_invitation(token):
     except companies.InvalidLink as problem:
         return render_page("account/link_problem.html", None, status=400, message=str(problem))
     _start_session(user)
-    return finished("/", f"Welcome to {company.name} in the App Market.")
+    return finished("/", _("Welcome to %(company)s in the App Market.", company=company.name))
 
 
 def _join_with_account(token, row, company):
@@ -513,7 +514,7 @@ def _join_with_account(token, row, company):
                            existing=True, signed_in_as=me.email if me else None)
     companies.accept_invitation(token, None, None, user=me)
     companies.switch_company(me, company.public_id)
-    return finished("/account/apps", f"You joined {company.name}; you now work in it.")
+    return finished("/account/apps", _("You joined %(company)s; you now work in it.", company=company.name))
 
 
 # --- the demo's outbox ---------------------------------------------------------------------

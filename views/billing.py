@@ -3,6 +3,7 @@ developer's payouts set-up. Views parse input, call the billing room, render or 
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
@@ -21,7 +22,7 @@ from market.billing import (
 )
 from market.billing import money_back as refund_window  # the customer's money back (issue T)
 from market.billing import refunds as money_back  # `refunds` is the admin's page below
-from market.core import money
+from market.core import money, words
 from market.core.clock import utcnow
 from market.dashboards import figures as dashboard
 from market.dashboards import spend as spending
@@ -29,7 +30,7 @@ from market.oauth import connections as oauth2
 from models import App, Developer, LedgerEntry, Subscription
 from views import confirm_page, locale, render_page
 from views.admin import platform_admin_required
-from views.filters import day
+from views.filters import day, kr
 
 bp = Blueprint("billing", __name__)
 
@@ -91,7 +92,7 @@ def _company_user():
     if not current_user.is_authenticated:
         return None
     if not current_user.company_id:
-        _forbidden("Only a customer company's users can do this.")
+        _forbidden(_("Only a customer company's users can do this."))
     return current_user.user
 
 
@@ -104,30 +105,30 @@ def _company_admin(message):
 
 def _stripe_unavailable(error):
     current_app.logger.warning("Stripe call failed: %s", error)
-    return render_page("billing/problem.html", status=502, title="Payment service unavailable",
-                       message="We could not reach the payment service. Nothing was charged; "
-                               "please try again in a moment.")
+    return render_page("billing/problem.html", status=502, title=_("Payment service unavailable"),
+                       message=_("We could not reach the payment service. Nothing was charged; "
+                                 "please try again in a moment."))
 
 
 @bp.post("/apps/<slug>/buy")
 def buy(slug):
-    user = _company_admin("Only your company's admins can buy apps. Ask an admin to buy it.")
+    user = _company_admin(_("Only your company's admins can buy apps. Ask an admin to buy it."))
     if user is None:
         return _login_redirect(f"/apps/{slug}")
     if not accounts.is_confirmed(user):
-        _forbidden(str(accounts.NotConfirmed()))  # issue N: a confirmed address first
+        _forbidden(locale.said(accounts.NotConfirmed()))  # issue N: a confirmed address first
     app = _app_or_404(slug)
     try:
         url = checkout.start_checkout(current_app.config, user.company, user, app, request.form.get("plan"),
                                       locale=locale.current_language())
     except refusals.AlreadyEntitled:
-        flash(f"Your company already has {app.name}.", "info")
+        flash(_("Your company already has %(app)s.", app=app.name), "info")
         return redirect("/account/apps", 303)
     except refusals.AlreadyPaid:
         return redirect(f"/apps/{slug}/bought", 303)
     except refusals.BuyRefused as refused:
-        return render_page("billing/problem.html", status=refusal_status(refused), title="Cannot buy this app yet",
-                           message=refused.message, app=app)
+        return render_page("billing/problem.html", status=refusal_status(refused), title=_("Cannot buy this app yet"),
+                           message=locale.said(refused), app=app)
     except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)
@@ -155,34 +156,40 @@ def checkout_canceled(slug):
 
 def status_view(subscription, grace_days):
     """A subscription's state as My apps shows it (issue P): a badge word, its tone, and a
-    sentence ("Trial until 16 Dec 2026."). A free app (no subscription) is "Free"."""
+    sentence ("Trial until 16 Dec 2026."). A free app (no subscription) is "Free". The badge is
+    the English word (templates compare it and show `_(status.badge)`); the sentence is said in
+    the reader's language."""
     s = subscription
     if s is None:
-        return {"badge": "Free", "tone": "ok", "sentence": ""}
+        return {"badge": words.marked("Free"), "tone": "ok", "sentence": ""}
     ending = s.cancel_at_period_end and s.current_period_end
     if s.status == "trialing":
         if s.cancel_at_period_end:
-            sentence = f"Trial until {day(s.trial_end or s.current_period_end)}; it ends then and nothing is charged."
+            sentence = _("Trial until %(date)s; it ends then and nothing is charged.",
+                         date=day(s.trial_end or s.current_period_end))
         else:
-            sentence = f"Trial until {day(s.trial_end)}." if s.trial_end else "Trial."
-        return {"badge": "Trial", "tone": "info", "sentence": sentence}
+            sentence = _("Trial until %(date)s.", date=day(s.trial_end)) if s.trial_end else _("Trial.")
+        return {"badge": words.marked("Trial"), "tone": "info", "sentence": sentence}
     if s.status == "active":
         if ending:
-            return {"badge": "Cancels", "tone": "warn",
-                    "sentence": f"Cancels on {day(s.current_period_end)}; it does not renew."}
-        sentence = f"Renews on {day(s.current_period_end)}." if s.current_period_end else ""
-        return {"badge": "Active", "tone": "ok", "sentence": sentence}
+            return {"badge": words.marked("Cancels"), "tone": "warn",
+                    "sentence": _("Cancels on %(date)s; it does not renew.", date=day(s.current_period_end))}
+        sentence = _("Renews on %(date)s.", date=day(s.current_period_end)) if s.current_period_end else ""
+        return {"badge": words.marked("Active"), "tone": "ok", "sentence": sentence}
     if s.status == "past_due":
         deadline = dunning.grace_deadline(s, grace_days)
-        return {"badge": "Payment failed", "tone": "bad",
-                "sentence": f"Update your card by {day(deadline)} to keep access."}
+        return {"badge": words.marked("Payment failed"), "tone": "bad",
+                "sentence": _("Update your card by %(date)s to keep access.", date=day(deadline))}
     if s.status == "unpaid":
-        return {"badge": "Payment failed", "tone": "bad", "sentence": "Access has ended; update your card."}
+        return {"badge": words.marked("Payment failed"), "tone": "bad",
+                "sentence": _("Access has ended; update your card.")}
     if s.status == "canceled":
         when = s.ended_at or s.canceled_at
-        return {"badge": "Canceled", "tone": "neutral", "sentence": f"Ended on {day(when)}." if when else ""}
+        return {"badge": words.marked("Canceled"), "tone": "neutral",
+                "sentence": _("Ended on %(date)s.", date=day(when)) if when else ""}
     if s.status == "incomplete":
-        return {"badge": "Payment pending", "tone": "warn", "sentence": "The first payment is not through yet."}
+        return {"badge": words.marked("Payment pending"), "tone": "warn",
+                "sentence": _("The first payment is not through yet.")}
     return {"badge": s.status.replace("_", " ").capitalize(), "tone": "neutral", "sentence": ""}
 
 
@@ -208,22 +215,25 @@ def _my_app_rows(config, company):
                "suspended": app.status == "suspended"}
         if row["suspended"]:
             # Said in a sentence, not "Connected" with a link to a page that is gone (issue P 7).
-            ends = (f"it ends on {sub.current_period_end:%Y-%m-%d} and nothing more is charged."
-                    if sub is not None and row["live"] and sub.current_period_end else "nothing more is charged for it.")
-            row["notices"].append({"kind": "suspended", "text": (
-                f"The App Market has suspended {app.name}: it is out of the store and cannot be opened "
-                f"from here. " + ("Your subscription does not renew: " if row["live"] else "") + ends)})
+            if sub is not None and row["live"] and sub.current_period_end:
+                text = _("The App Market has suspended %(app)s: it is out of the store and cannot be opened from "
+                         "here. Your subscription does not renew: it ends on %(date)s and nothing more is charged.",
+                         app=app.name, date=day(sub.current_period_end))
+            else:
+                text = _("The App Market has suspended %(app)s: it is out of the store and cannot be opened from "
+                         "here. Nothing more is charged for it.", app=app.name)
+            row["notices"].append({"kind": "suspended", "text": text})
         if coming is not None:
-            row["notices"].append({"kind": "price-change", "text": price_schedule.subscriber_notice(coming)})
+            row["notices"].append({"kind": "price-change", "text": locale.said(price_schedule.subscriber_notice(coming))})
         if row["live"] and not sub.imported:
             row["plans"] = [plan for plan in catalogue.active_plans(app) if plan.id != sub.plan_id]
         row["money_back"] = _money_back_offered(config, company, app)
         given = refund_window.state(sub)
         if given is not None and given["left_ore"] > 0:
             row["notices"].append({"kind": "refund-failed", "text": (
-                f"Your money back for {app.name} is not complete: {money.format_kr(given['left_ore'])} could not "
-                "be refunded yet. The App Market's admins have been shown it and will refund the rest; "
-                "the subscription stays ended.")})
+                _("Your money back for %(app)s is not complete: %(amount)s could not be refunded yet. The App "
+                  "Market's admins have been shown it and will refund the rest; the subscription stays ended.",
+                  app=app.name, amount=kr(given["left_ore"])))})
         try:
             row["invoices"] = subscriptions.invoices(config, sub)
         except gateway.StripeError as error:
@@ -279,8 +289,8 @@ def _subscription_action(slug, message, action):
     except refusals.BuyRefused as refused:
         if refusal_status(refused) == 404:
             abort(404)
-        return render_page("billing/problem.html", status=refusal_status(refused), title="That did not work",
-                           message=refused.message, app=app)
+        return render_page("billing/problem.html", status=refusal_status(refused), title=_("That did not work"),
+                           message=locale.said(refused), app=app)
     except gateway.StripeError as error:
         return _stripe_unavailable(error)
     flash(note, "info")
@@ -309,20 +319,21 @@ def ask_cancel(slug):
         sub = _live_subscription_or_404(user, app)
         if sub.status == "trialing":
             end = sub.trial_end or sub.current_period_end
-            lines = [f"The trial ends on {day(end)} and {app.name} stops then. Nothing is charged."]
+            lines = [_("The trial ends on %(date)s and %(app)s stops then. Nothing is charged.", date=day(end), app=app.name)]
         elif sub.current_period_end:
-            lines = [f"{app.name} stays yours until the end of the period you paid for, {day(sub.current_period_end)}, "
-                     "and does not renew. Nothing is refunded."]
+            lines = [_("%(app)s stays yours until the end of the period you paid for, %(date)s, and does not renew. "
+                       "Nothing is refunded.", app=app.name, date=day(sub.current_period_end))]
         else:
-            lines = [f"{app.name} does not renew."]
-        lines.append("You can keep it again from My apps until then.")
+            lines = [_("%(app)s does not renew.", app=app.name)]
+        lines.append(_("You can keep it again from My apps until then."))
         # The spend view's Cancel on an unused app says why (issue T); the POST needs no reason.
         reason = request.args.get("reason", "").strip()[:200]
         if reason:
-            lines.insert(0, f"Reason: {reason}")
-        return confirm_page(f"/account/apps/{app.slug}/cancel", f"Cancel {app.name}?", f"Cancel {app.name}",
-                            "/account/apps", lines, danger=True, back_label="Keep it")
-    return _ask(slug, "Only your company's admins can cancel subscriptions.", question)
+            lines.insert(0, _("Reason: %(reason)s", reason=reason))
+        return confirm_page(f"/account/apps/{app.slug}/cancel", _("Cancel %(app)s?", app=app.name),
+                            _("Cancel %(app)s", app=app.name), "/account/apps", lines, danger=True,
+                            back_label=_("Keep it"))
+    return _ask(slug, _("Only your company's admins can cancel subscriptions."), question)
 
 
 @bp.get("/account/apps/<slug>/remove")
@@ -334,16 +345,17 @@ def ask_remove(slug):
             abort(404)
         lines = []
         if connected:
-            lines.append(f"{app.name} loses access to your company's data at once.")
+            lines.append(_("%(app)s loses access to your company's data at once.", app=app.name))
         if sub is not None and not sub.cancel_at_period_end:
             if sub.status == "trialing":
-                lines.append(f"The trial ends on {day(sub.trial_end or sub.current_period_end)}; nothing is charged.")
+                lines.append(_("The trial ends on %(date)s; nothing is charged.", date=day(sub.trial_end or sub.current_period_end)))
             elif sub.current_period_end:
-                lines.append(f"The subscription is canceled and ends on {day(sub.current_period_end)}; "
-                             "nothing is refunded.")
-        return confirm_page(f"/account/apps/{app.slug}/remove", f"Remove {app.name}?", f"Remove {app.name}",
-                            "/account/apps", lines, danger=True, back_label="Keep it")
-    return _ask(slug, "Only your company's admins can remove apps.", question)
+                lines.append(_("The subscription is canceled and ends on %(date)s; nothing is refunded.",
+                               date=day(sub.current_period_end)))
+        return confirm_page(f"/account/apps/{app.slug}/remove", _("Remove %(app)s?", app=app.name),
+                            _("Remove %(app)s", app=app.name), "/account/apps", lines, danger=True,
+                            back_label=_("Keep it"))
+    return _ask(slug, _("Only your company's admins can remove apps."), question)
 
 
 def plan_change_amount(config, sub, plan, now=None):
@@ -375,29 +387,33 @@ def ask_plan(slug):
         try:
             plan = catalogue.choose_plan(app, request.args.get("plan"))
         except refusals.BuyRefused as refused:
-            return render_page("billing/problem.html", status=refusal_status(refused), title="That did not work",
-                               message=refused.message, app=app)
+            return render_page("billing/problem.html", status=refusal_status(refused), title=_("That did not work"),
+                               message=locale.said(refused), app=app)
         if plan.id == sub.plan_id:
-            return render_page("billing/problem.html", status=400, title="That did not work",
-                               message=f"Your company is already on the {plan.name} plan.", app=app)
+            return render_page("billing/problem.html", status=400, title=_("That did not work"),
+                               message=_("Your company is already on the %(plan)s plan.", plan=plan.name), app=app)
         how, now_ore, when, monthly = plan_change_amount(current_app.config, sub, plan)
-        current = sub.plan.name if sub.plan else "your plan"
+        current = sub.plan.name if sub.plan else _("your plan")
         amount_line = None
         if how == "downgrade":
-            lines = [f"{app.name} changes to {plan.name} on {day(when)}, when the period you paid for ends; "
-                     f"until then it stays on {current}.", f"From then it costs {money.format_kr(monthly)} inkl. moms a month."]
+            lines = [_("%(app)s changes to %(plan)s on %(date)s, when the period you paid for ends; until then it "
+                       "stays on %(current)s.", app=app.name, plan=plan.name, date=day(when), current=current),
+                     _("From then it costs %(amount)s inkl. moms a month.", amount=kr(monthly))]
         elif how == "trial":
-            lines = [f"{app.name} changes to {plan.name} now. Your trial continues until {day(when)}; nothing is charged now.",
-                     f"From {day(when)} it costs {money.format_kr(monthly)} inkl. moms a month."]
+            lines = [_("%(app)s changes to %(plan)s now. Your trial continues until %(date)s; nothing is charged now.",
+                       app=app.name, plan=plan.name, date=day(when)),
+                     _("From %(date)s it costs %(amount)s inkl. moms a month.", date=day(when), amount=kr(monthly))]
         else:
-            lines = [f"{app.name} changes to {plan.name} now, and the rest of this period is charged at once."]
+            lines = [_("%(app)s changes to %(plan)s now, and the rest of this period is charged at once.",
+                       app=app.name, plan=plan.name)]
             if now_ore is not None:
-                amount_line = f"About {money.format_kr(now_ore)} inkl. moms now, for the days left until {day(when)}."
-            lines.append(f"Then {money.format_kr(monthly)} inkl. moms a month. The invoice has the exact amount.")
-        return confirm_page(f"/account/apps/{app.slug}/plan", f"Change {app.name} to {plan.name}?",
-                            f"Change to {plan.name}", "/account/apps", lines, fields={"plan": plan.id},
-                            amount_line=amount_line, back_label=f"Stay on {current}")
-    return _ask(slug, "Only your company's admins can change plans.", question)
+                amount_line = _("About %(amount)s inkl. moms now, for the days left until %(date)s.",
+                                amount=kr(now_ore), date=day(when))
+            lines.append(_("Then %(amount)s inkl. moms a month. The invoice has the exact amount.", amount=kr(monthly)))
+        return confirm_page(f"/account/apps/{app.slug}/plan", _("Change %(app)s to %(plan)s?", app=app.name, plan=plan.name),
+                            _("Change to %(plan)s", plan=plan.name), "/account/apps", lines, fields={"plan": plan.id},
+                            amount_line=amount_line, back_label=_("Stay on %(plan)s", plan=current))
+    return _ask(slug, _("Only your company's admins can change plans."), question)
 
 
 @bp.post("/account/apps/<slug>/cancel")
@@ -406,11 +422,13 @@ def cancel(slug):
         sub = subscriptions.cancel_at_period_end(current_app.config, user.company, app)
         if sub.status == "trialing":
             end = sub.trial_end or sub.current_period_end
-            return f"{app.name}'s trial ends on {day(end)}; nothing will be charged." if end else \
-                f"{app.name}'s trial will end; nothing will be charged."
-        when = f" on {day(sub.current_period_end)}" if sub.current_period_end else ""
-        return f"{app.name} will be canceled at the end of the paid period{when}."
-    return _subscription_action(slug, "Only your company's admins can cancel subscriptions.", act)
+            return _("%(app)s's trial ends on %(date)s; nothing will be charged.", app=app.name, date=day(end)) if end else \
+                _("%(app)s's trial will end; nothing will be charged.", app=app.name)
+        if sub.current_period_end:
+            return _("%(app)s will be canceled at the end of the paid period on %(date)s.", app=app.name,
+                     date=day(sub.current_period_end))
+        return _("%(app)s will be canceled at the end of the paid period.", app=app.name)
+    return _subscription_action(slug, _("Only your company's admins can cancel subscriptions."), act)
 
 
 @bp.get("/account/apps/<slug>/refund")
@@ -419,24 +437,24 @@ def ask_refund(slug):
         try:
             sub = refund_window.check(current_app.config, user.company, app)
         except refusals.BuyRefused as refused:
-            return render_page("billing/problem.html", status=refusal_status(refused), title="No money back",
-                               message=refused.message, app=app)
+            return render_page("billing/problem.html", status=refusal_status(refused), title=_("No money back"),
+                               message=locale.said(refused), app=app)
         left = refund_window.left_to_refund(sub)
         end = refund_window.window_end(current_app.config, sub)
-        lines = [f"{app.name} ends now and loses access to your company's data at once.",
-                 f"Every payment for it is refunded in full to the card it was paid with; money back is "
-                 f"possible until {day(end)} and once per company and app.",
-                 "This cannot be undone: to use the app again, buy it again."]
-        return confirm_page(f"/account/apps/{app.slug}/refund", f"End {app.name} and get your money back?",
-                            f"End and refund {money.format_kr(left)}", "/account/apps", lines, danger=True,
-                            amount_line=f"{money.format_kr(left)} inkl. moms back to your company",
-                            back_label="Keep it")
-    return _ask(slug, "Only your company's admins can end subscriptions with a refund.", question)
+        lines = [_("%(app)s ends now and loses access to your company's data at once.", app=app.name),
+                 _("Every payment for it is refunded in full to the card it was paid with; money back is possible "
+                   "until %(date)s and once per company and app.", date=day(end)),
+                 _("This cannot be undone: to use the app again, buy it again.")]
+        return confirm_page(f"/account/apps/{app.slug}/refund", _("End %(app)s and get your money back?", app=app.name),
+                            _("End and refund %(amount)s", amount=kr(left)), "/account/apps", lines, danger=True,
+                            amount_line=_("%(amount)s inkl. moms back to your company", amount=kr(left)),
+                            back_label=_("Keep it"))
+    return _ask(slug, _("Only your company's admins can end subscriptions with a refund."), question)
 
 
 @bp.post("/account/apps/<slug>/refund")
 def refund_subscription(slug):
-    user = _company_admin("Only your company's admins can end subscriptions with a refund.")
+    user = _company_admin(_("Only your company's admins can end subscriptions with a refund."))
     if user is None:
         return _login_redirect("/account/apps")
     app = _app_or_404(slug)
@@ -445,16 +463,16 @@ def refund_subscription(slug):
     except refusals.BuyRefused as refused:
         if refusal_status(refused) == 404:
             abort(404)
-        return render_page("billing/problem.html", status=refusal_status(refused), title="No money back",
-                           message=refused.message, app=app)
+        return render_page("billing/problem.html", status=refusal_status(refused), title=_("No money back"),
+                           message=locale.said(refused), app=app)
     except gateway.StripeError as error:
         return _stripe_unavailable(error)
     if failed:
-        flash(f"{app.name} has ended, but {money.format_kr(failed)} could not be refunded yet. The App "
-              "Market's admins see it and will refund the rest.", "error")
+        flash(_("%(app)s has ended, but %(amount)s could not be refunded yet. The App Market's admins see it "
+                "and will refund the rest.", app=app.name, amount=kr(failed)), "error")
     else:
-        flash(f"{app.name} has ended and {money.format_kr(refunded)} inkl. moms is on its way back to your "
-              "company's card.", "info")
+        flash(_("%(app)s has ended and %(amount)s inkl. moms is on its way back to your company's card.",
+                app=app.name, amount=kr(refunded)), "info")
     return redirect("/account/apps", 303)
 
 
@@ -462,63 +480,70 @@ def refund_subscription(slug):
 def resume(slug):
     def act(user, app):
         sub = subscriptions.resume(current_app.config, user.company, app)
-        when = f" on {day(sub.current_period_end)}" if sub.current_period_end else ""
         if sub.status == "trialing":
-            return f"{app.name} stays yours: the trial continues and the subscription starts when it ends."
-        return f"{app.name} will renew{when} as before."
-    return _subscription_action(slug, "Only your company's admins can change subscriptions.", act)
+            return _("%(app)s stays yours: the trial continues and the subscription starts when it ends.", app=app.name)
+        if sub.current_period_end:
+            return _("%(app)s will renew on %(date)s as before.", app=app.name, date=day(sub.current_period_end))
+        return _("%(app)s will renew as before.", app=app.name)
+    return _subscription_action(slug, _("Only your company's admins can change subscriptions."), act)
 
 
 @bp.post("/account/apps/<slug>/plan")
 def change_plan(slug):
     def act(user, app):
         sub, how = subscriptions.change_plan(current_app.config, user.company, app, request.form.get("plan"))
-        name = sub.plan.name if sub.plan else "the new plan"
+        name = sub.plan.name if sub.plan else _("the new plan")
         if how == "upgraded" and sub.status == "trialing":
             end = sub.trial_end or sub.current_period_end
-            return (f"{app.name} is now on {name}. Your trial continues" + (f" until {day(end)}" if end else "")
-                    + "; nothing was charged.")
+            if end:
+                return _("%(app)s is now on %(plan)s. Your trial continues until %(date)s; nothing was charged.",
+                         app=app.name, plan=name, date=day(end))
+            return _("%(app)s is now on %(plan)s. Your trial continues; nothing was charged.", app=app.name, plan=name)
         if how == "upgraded":
-            return f"{app.name} is now on {name}; the difference for the rest of this period was charged."
+            return _("%(app)s is now on %(plan)s; the difference for the rest of this period was charged.",
+                     app=app.name, plan=name)
         pending = subscriptions.pending_plan_change(sub)
-        return (f"{app.name} changes to {pending.plan.name} on {day(pending.effective_at)}; "
-                f"until then it stays on {name}.")
-    return _subscription_action(slug, "Only your company's admins can change plans.", act)
+        return _("%(app)s changes to %(new)s on %(date)s; until then it stays on %(plan)s.", app=app.name,
+                 new=pending.plan.name, date=day(pending.effective_at), plan=name)
+    return _subscription_action(slug, _("Only your company's admins can change plans."), act)
 
 
 @bp.post("/account/apps/<slug>/plan/undo")
 def undo_plan_change(slug):
     def act(user, app):
         sub = subscriptions.undo_plan_change(user.company, app)
-        name = sub.plan.name if sub.plan else "its plan"
-        return f"{app.name} stays on {name}."
-    return _subscription_action(slug, "Only your company's admins can change plans.", act)
+        name = sub.plan.name if sub.plan else _("its plan")
+        return _("%(app)s stays on %(plan)s.", app=app.name, plan=name)
+    return _subscription_action(slug, _("Only your company's admins can change plans."), act)
 
 
 @bp.post("/account/apps/<slug>/remove")
 def remove(slug):
     def act(user, app):
         sub, revoked = subscriptions.remove_app(current_app.config, user.company, app)
-        parts = []
+        ends = sub is not None and sub.current_period_end
+        if revoked and ends:
+            return _("%(app)s no longer has access to your company's data, and the subscription ends on %(date)s.",
+                     app=app.name, date=day(sub.current_period_end))
         if revoked:
-            parts.append(f"{app.name} no longer has access to your company's data")
-        if sub is not None and sub.current_period_end:
-            parts.append(f"the subscription ends on {day(sub.current_period_end)}")
-        return (", and ".join(parts) or f"{app.name} was removed") + "."
-    return _subscription_action(slug, "Only your company's admins can remove apps.", act)
+            return _("%(app)s no longer has access to your company's data.", app=app.name)
+        if ends:
+            return _("The subscription ends on %(date)s.", date=day(sub.current_period_end))
+        return _("%(app)s was removed.", app=app.name)
+    return _subscription_action(slug, _("Only your company's admins can remove apps."), act)
 
 
 @bp.post("/account/billing-portal")
 def billing_portal():
-    user = _company_admin("Only your company's admins can manage payment details.")
+    user = _company_admin(_("Only your company's admins can manage payment details."))
     if user is None:
         return _login_redirect("/account/apps")
     return_url = current_app.config["MARKET_URL"].rstrip("/") + "/account/apps"
     try:
         url = subscriptions.billing_portal_url(current_app.config, user.company, return_url, locale.current_language())
     except refusals.BuyRefused as refused:
-        return render_page("billing/problem.html", status=refusal_status(refused), title="No billing account yet",
-                           message=refused.message)
+        return render_page("billing/problem.html", status=refusal_status(refused), title=_("No billing account yet"),
+                           message=locale.said(refused))
     except gateway.StripeError as error:
         return _stripe_unavailable(error)
     return redirect(url, 303)
@@ -560,20 +585,22 @@ def _ask_refund():
     try:
         payment, rest = left[int(form["payment"])]
     except (ValueError, KeyError):
-        return _whole_refunds_page(404, "No such payment to refund.", form)
+        return _whole_refunds_page(404, _("No such payment to refund."), form)
     amount = rest if not form["amount"].strip() else money.parse_kronor(form["amount"])
     if amount is None or amount <= 0 or amount > rest:
-        return _whole_refunds_page(400, f"Choose an amount of at most {money.format_kr(rest)}.", form)
+        return _whole_refunds_page(400, _("Choose an amount of at most %(amount)s.", amount=kr(rest)), form)
     if not form["reason"].strip():
-        return _whole_refunds_page(400, "Say why the payment is refunded.", form)
+        return _whole_refunds_page(400, _("Say why the payment is refunded."), form)
     customer = payment.company.name if payment.company else "the customer"
-    lines = [f"{payment.app.name}, paid by {customer} on {day(payment.occurred_at)}: "
-             f"{money.format_kr(payment.gross_ore)} inkl. moms, {money.format_kr(rest)} left to refund.",
-             f"Reason: {form['reason']}",
-             "The developer's share and the platform's fee are reversed in proportion. A refund cannot be undone."]
-    return confirm_page("/admin/refunds", f"Refund {money.format_kr(amount)}?", f"Refund {money.format_kr(amount)}",
+    lines = [_("%(app)s, paid by %(customer)s on %(date)s: %(paid)s inkl. moms, %(rest)s left to refund.",
+               app=payment.app.name, customer=customer, date=day(payment.occurred_at), paid=kr(payment.gross_ore),
+               rest=kr(rest)),
+             _("Reason: %(reason)s", reason=form["reason"]),
+             _("The developer's share and the platform's fee are reversed in proportion. A refund cannot be undone.")]
+    return confirm_page("/admin/refunds", _("Refund %(amount)s?", amount=kr(amount)), _("Refund %(amount)s", amount=kr(amount)),
                         "/admin/refunds", lines, fields=form, danger=True,
-                        amount_line=f"{money.format_kr(amount)} back to {customer}", back_label="Do not refund")
+                        amount_line=_("%(amount)s back to %(customer)s", amount=kr(amount), customer=customer),
+                        back_label=_("Do not refund"))
 
 
 @bp.post("/admin/refunds")
@@ -586,12 +613,12 @@ def make_refund():
         return _refunds_page(status=400, error=refused.message, form=form)
     except gateway.StripeError as error:
         current_app.logger.warning("refund failed at Stripe: %s", error)
-        message = getattr(error, "user_message", None) or "Stripe refused or could not be reached; nothing was refunded."
+        message = getattr(error, "user_message", None) or _("Stripe refused or could not be reached; nothing was refunded.")
         return _refunds_page(status=502, error=message, form=form)
     if entry is None:
-        flash("Nothing was left to refund of that payment.", "info")
+        flash(_("Nothing was left to refund of that payment."), "info")
     else:
-        flash(f"Refunded {money.format_kr(-entry.gross_ore)}.", "info")
+        flash(_("Refunded %(amount)s.", amount=kr(-entry.gross_ore)), "info")
     return redirect("/admin/refunds", 303)
 
 
@@ -600,7 +627,7 @@ def _developer():
     if not current_user.is_authenticated:
         return None
     if not current_user.developer_id:
-        _forbidden("Only developers set up payouts.")
+        _forbidden(_("Only developers set up payouts."))
     return Developer.get_by_id(current_user.developer_id)
 
 

@@ -1,5 +1,6 @@
 """Connected apps (DESIGN.md §3): the grants a company gave apps, and withdrawing them."""
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from market.core import scopes
@@ -40,12 +41,12 @@ def ask_revoke(slug):
     connection = oauth_connections.active_connection(user.company_id, app) if app else None
     if connection is None:
         abort(404)
-    lines = [f"{app.name} loses access to your company's data at once: its tokens stop working.",
-             "A subscription to it is not canceled by this; cancel it in My apps to stop paying.",
-             f"To connect {app.name} again later, activate it from My apps."]
-    return confirm_page(url_for("connections.revoke", slug=slug), f"Revoke {app.name}'s access?",
-                        "Revoke access", url_for("connections.connections"), lines, danger=True,
-                        back_label="Keep access")
+    lines = [_("%(app)s loses access to your company's data at once: its tokens stop working.", app=app.name),
+             _("A subscription to it is not canceled by this; cancel it in My apps to stop paying."),
+             _("To connect %(app)s again later, activate it from My apps.", app=app.name)]
+    return confirm_page(url_for("connections.revoke", slug=slug), _("Revoke %(app)s's access?", app=app.name),
+                        _("Revoke access"), url_for("connections.connections"), lines, danger=True,
+                        back_label=_("Keep access"))
 
 
 @bp.post("/account/connections/<slug>/revoke")
@@ -59,7 +60,7 @@ def revoke(slug):
     if connection is None:
         abort(404)
     oauth_connections.revoke_connection(current_app.config, connection)
-    flash(f"{app.name} no longer has access to your company's data.", "success")
+    flash(_("%(app)s no longer has access to your company's data.", app=app.name), "success")
     if wants_fragment():
         return _page(user)
     return redirect(url_for("connections.connections"), 303)
