@@ -13,6 +13,7 @@ import uuid
 import psycopg
 import pytest
 import stripe._http_client as stripe_http
+from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from peewee import sort_models
 
@@ -66,6 +67,15 @@ def _empty_postgres(url):
             db.execute_sql(f'DELETE FROM "{model._meta.table_name}"')
 
 
+class EnglishClient(FlaskClient):
+    """Every test client asks for English, the msgids' language, unless a test says otherwise
+    (tests of the Swedish market drop the header: `client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
+
+
 def make_test_app(url, extra=None):
     settings = {
         "MARKET_ENV": "test",
@@ -77,7 +87,9 @@ def make_test_app(url, extra=None):
         "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_test_market_connect",
     }
     settings.update(extra or {})
-    return create_app(settings)
+    application = create_app(settings)
+    application.test_client_class = EnglishClient
+    return application
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

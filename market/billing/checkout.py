@@ -53,7 +53,7 @@ def _session_params(config, company, app, plan, tax_rate, price_id, success_url=
     coming = price_schedule.open_change(plan)
     if coming is not None and coming.old_stripe_price_id == price_id:
         # Bought during the notice: the buyer is told, and moves with the subscribers told.
-        subscription_data["description"] = f"{app.name} — {price_schedule.notice_words(coming)}"
+        subscription_data["description"] = f"{app.name} — {price_schedule.notice_words(coming).said_in(locale)}"
     if plan.trial_days and not had_subscription(company, app):
         subscription_data["trial_period_days"] = plan.trial_days
     return {

@@ -29,7 +29,7 @@ from market.billing.refusals import InvalidChoice, NotFound
 from market.billing.subscriptions import PLAN_CHANGE_LEAD
 from market.billing.transactions import write_transaction
 from market.catalog import listings
-from market.core import money, words
+from market.core import clock, money, words
 from market.core.clock import STOCKHOLM, format_day, local_date, utcnow
 from market.data.database import is_postgres
 from models import PendingPlanChange, Plan, PlanPriceChange, ScheduledPriceChange, Subscription, db
@@ -78,8 +78,11 @@ def open_changes(app_id):
 
 
 def notice_words(change):
-    """"From 2027-01-02: 249 kr/mån exkl. moms": the coming price, beside the plan."""
-    return f"From {change.effective_on:%Y-%m-%d}: {money.format_price(change.new_price_ore)}"
+    """"Från 2 jan. 2027: 249 kr/mån exkl. moms" ("From 2 Jan 2027: …"): the coming price,
+    beside the plan, in each reader's language."""
+    return words.Phrase(words.marked("From %(date)s: %(price)s"),
+                        date=lambda locale: clock.format_day(change.effective_on, locale),
+                        price=lambda locale: money.format_price(change.new_price_ore, locale))
 
 
 def _parse(data, plan, config, now):
@@ -234,9 +237,10 @@ def notice_for(subscription):
 
 def subscriber_notice(change):
     """What the subscriber's My apps row says (data-notice="price-change")."""
-    return (f"The price changes to {money.format_price(change.new_price_ore)} from "
-            f"{change.effective_on:%Y-%m-%d}: your company pays it from its first renewal on or after that "
-            "date, never before. You may cancel before then.")
+    return words.Phrase(words.marked("The price changes to %(price)s from %(date)s: your company pays it from its "
+                                     "first renewal on or after that date, never before. You may cancel before then."),
+                        date=lambda locale: clock.format_day(change.effective_on, locale),
+                        price=lambda locale: money.format_price(change.new_price_ore, locale))
 
 
 def renewal_moment(subscription):

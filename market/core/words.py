@@ -150,7 +150,9 @@ class Phrase:
         self.msgid, self.values = message, values
 
     def said_in(self, locale):
-        values = {k: v.said_in(locale) if isinstance(v, Phrase) else v for k, v in self.values.items()}
+        """A value may be a Phrase, or a function of the locale (an amount, a date), said too."""
+        values = {k: v.said_in(locale) if isinstance(v, Phrase) else v(locale) if callable(v) else v
+                  for k, v in self.values.items()}
         return say(locale, self.msgid, **values)
 
     def __str__(self):

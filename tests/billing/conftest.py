@@ -174,7 +174,9 @@ class LiveMarket:
         self.requests = requests
 
     def browser(self):
-        return self.requests.Session()
+        session = self.requests.Session()
+        session.headers["Accept-Language"] = "en"  # the suite reads English (tests/conftest.py)
+        return session
 
     def login(self, email, password=factories.PASSWORD):
         import re

@@ -30,6 +30,7 @@ from tests.billing.conftest import sandbox_config
 from tests.billing.test_downgrade import advance_to, subscription_updates
 from tests.billing.test_lifecycle import bought, row_of
 from tests.billing.test_purchase import buy, make_shop
+from tests.english import day
 
 
 @pytest.fixture
@@ -90,9 +91,9 @@ def test_a_pending_downgrade_is_charged_at_the_price_chosen_after_the_developer_
     # The developer sets Lite to 999 kr: new buyers pay that, this customer still 49 kr.
     set_price(market, dev, listing, lite, "999")
     row = my_apps_row(market, http, listing)
-    assert next_charge(row) == f"61,25 kr inkl. moms on {end:%Y-%m-%d}"
+    assert next_charge(row) == f"61.25 kr inkl. moms on {day(end)}"
     assert "1 248,75" not in row
-    assert "49 kr/mån exkl. moms" in row
+    assert "49 kr/month excl. VAT" in row
 
     # The sweep switches the Stripe subscription to exactly the price chosen.
     advance_to(market, end - datetime.timedelta(minutes=30))
@@ -108,7 +109,7 @@ def test_a_pending_downgrade_is_charged_at_the_price_chosen_after_the_developer_
     market.sandbox.advance(hours=1)
     renewal = LedgerEntry.select().order_by(LedgerEntry.id.desc()).first()
     assert LedgerEntry.select().count() == 2 and (renewal.net_ore, renewal.gross_ore) == (4900, 6125)
-    assert next_charge(my_apps_row(market, http, listing)).startswith("61,25 kr inkl. moms")
+    assert next_charge(my_apps_row(market, http, listing)).startswith("61.25 kr inkl. moms")
 
 
 def test_retiring_the_chosen_plan_drops_the_change_and_tells_the_customer(market):
@@ -131,7 +132,7 @@ def test_retiring_the_chosen_plan_drops_the_change_and_tells_the_customer(market
     row = my_apps_row(market, http, listing)
     assert 'data-notice="plan-retired"' in row
     assert "Changes to" not in row
-    assert next_charge(row) == f"248,75 kr inkl. moms on {end:%Y-%m-%d}"
+    assert next_charge(row) == f"248.75 kr inkl. moms on {day(end)}"
 
     # The sweep asks Stripe for nothing: the renewal is on Standard at 199 kr.
     updates = len(subscription_updates(market, sub))
@@ -153,7 +154,7 @@ def test_a_subscriber_keeps_its_price_when_the_developer_edits_the_plan(market):
     set_price(market, dev, listing, standard, "299")
     assert Plan.get_by_id(standard.id).stripe_price_id is None  # a new Stripe price for new buyers
     row = my_apps_row(market, http, listing)
-    assert "199 kr/mån exkl. moms" in row and next_charge(row).startswith("248,75 kr")
+    assert "199 kr/month excl. VAT" in row and next_charge(row).startswith("248.75 kr")
     market.sandbox.advance(days=31)
     renewal = LedgerEntry.select().order_by(LedgerEntry.id.desc()).first()
     assert LedgerEntry.select().count() == 2 and renewal.net_ore == 19900

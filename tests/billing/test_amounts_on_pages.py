@@ -31,20 +31,26 @@ def row_of(html, slug):
     return html.split(f'<tr data-app="{slug}">', 1)[1].split("</tr>", 1)[0]
 
 
+def in_swedish(session):
+    """The market's own language: the way a Swedish reader sees every amount (issue Q)."""
+    session.headers["Accept-Language"] = "sv"
+    return session
+
+
 @pytest.mark.parametrize("price_ore, gross_ore, net, gross", [
     (14950, 18688, "149,50 kr", "186,88 kr"),  # moms 37,375 kr, rounded half up
     (159200, 199000, f"1{NBSP}592 kr", f"1{NBSP}990 kr"),  # whole kronor, thousands grouped
 ])
 def test_one_amount_reads_the_same_on_every_page(market, price_ore, gross_ore, net, gross):
-    dev_user = factories.developer_user(email="dev@example.test")
+    dev_user = factories.developer_user(email="dev@example.test", language="sv")
     developer = Developer.get_by_id(dev_user.developer_id)
     listing = factories.app_listing(developer_obj=developer, price_ore=price_ore, slug="ledger-pro",
                                     name="Ledger Pro")
     onboard_developer(market, developer, dev_user.email)
-    buyer = factories.customer_admin(email="buyer@example.test")
-    factories.user(email="root@example.test", is_platform_admin=True)
+    buyer = factories.customer_admin(email="buyer@example.test", language="sv")
+    factories.user(email="root@example.test", is_platform_admin=True, language="sv")
 
-    customer = market.login(buyer.email)
+    customer = in_swedish(market.login(buyer.email))
     app_page = customer.get(market.url + "/apps/ledger-pro", timeout=10).text
     assert only(r'<p class="plan-price">(.*?)</p>', app_page) == f"{net}/mån exkl. moms"
 
@@ -63,12 +69,12 @@ def test_one_amount_reads_the_same_on_every_page(market, price_ore, gross_ore, n
     receipt = only(r'<ul class="invoice-list">(.*?)</ul>', my_apps)
     assert f"· {gross} · paid" in receipt
 
-    admin = market.login("root@example.test")
+    admin = in_swedish(market.login("root@example.test"))
     ledger = admin.get(market.url + "/admin/refunds", timeout=10).text
     payment = ledger.split(f'data-payment="{entry.id}"', 1)[1].split("</tr>", 1)[0]
     assert re.findall(r"<td>([^<]*kr)</td>", payment) == [gross, gross]  # paid, and all of it left to refund
 
-    dashboard_html = market.login(dev_user.email).get(market.url + "/developer", timeout=10).text
+    dashboard_html = in_swedish(market.login(dev_user.email)).get(market.url + "/developer", timeout=10).text
     for scope in (dashboard_html.split('data-scope="total"', 1)[1].split("</dl>", 1)[0],
                   row_of(dashboard_html, "ledger-pro")):
         assert only(r'data-figure="mrr_ore" data-ore="\d+">([^<]*)<', scope) == net

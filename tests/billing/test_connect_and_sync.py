@@ -10,7 +10,7 @@ from models import App, Developer, MarketSetting, Plan, Subscription, User
 from tests import factories
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
-from views.filters import day
+from tests.english import day
 
 
 @pytest.fixture

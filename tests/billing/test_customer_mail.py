@@ -15,6 +15,7 @@ from market.core.clock import format_day
 from models import App, LedgerEntry, OutboxMail, Subscription, utcnow
 from tests import factories
 from tests.billing.conftest import event, invoice_object, post_event, subscription_object
+from tests.english import day
 
 
 def mails(to, contains=""):
@@ -141,9 +142,9 @@ def test_a_refund_is_mailed_once_and_listed_under_its_invoice(client, auth, fake
     auth.login(admin.email)
     page = client.get("/account/apps").get_data(as_text=True)
     row = page.split(f'<tr data-app="{listing.slug}"')[1].split("</tr>")[0]
-    assert "AM-0042" in row and "248,75 kr · paid" in row
+    assert "AM-0042" in row and "248.75 kr · paid" in row
     refunds = row.split('class="refund-list"')[1].split("</ul>")[0]
-    today = f"{utcnow():%Y-%m-%d}"
+    today = day(utcnow())
     assert f'data-refund-status="succeeded">Refund 100 kr · {today} · paid back' in refunds
     assert f'data-refund-status="failed">Refund 50 kr · {today} · failed, nothing was paid back' in refunds
     assert refunds.count("<li") == 2
@@ -163,7 +164,7 @@ def test_my_apps_explains_a_suspended_app(client, auth, paid_app):
     row = page.split(f'<tr data-app="{listing.slug}"')[1].split("</tr>")[0]
     notice = row.split('data-notice="suspended">')[1].split("</p>")[0]
     assert f"The App Market has suspended {listing.name}" in notice
-    assert f"it ends on {end:%Y-%m-%d} and nothing more is charged" in notice
+    assert f"it ends on {day(end)} and nothing more is charged" in notice
     assert f'href="/apps/{listing.slug}"' not in row  # no link to a page that is gone
     assert "Connected" not in row and f'action="/apps/{listing.slug}/activate"' not in row
     assert client.get(f"/apps/{listing.slug}").status_code == 404

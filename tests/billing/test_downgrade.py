@@ -13,6 +13,7 @@ from models import LedgerEntry, PendingPlanChange, Plan, Subscription
 from tests import factories
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_lifecycle import bought, row_of
+from tests.english import day
 
 
 @pytest.fixture
@@ -51,10 +52,10 @@ def test_downgrade_keeps_the_paid_plan_until_the_sweep_switches_it_before_renewa
     pending = PendingPlanChange.get(PendingPlanChange.subscription == sub.id)
     assert (pending.plan_id, pending.effective_at) == (lite.id, still.current_period_end)
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
-    assert f"Changes to Lite on {still.current_period_end:%Y-%m-%d}" in row
-    assert "123,75 kr inkl. moms" in row  # the next charge is the renewal's, at the Lite price
+    assert f"Changes to Lite on {day(still.current_period_end)}" in row
+    assert "123.75 kr inkl. moms" in row  # the next charge is the renewal's, at the Lite price
     assert f'action="/account/apps/{listing.slug}/plan/undo"' in row
-    assert "199 kr/mån exkl. moms" in row
+    assert "199 kr/month excl. VAT" in row
     assert LedgerEntry.select().count() == 1  # nothing charged or credited
 
     # Two hours before the period end the sweep leaves it alone.

@@ -29,8 +29,8 @@ from models import (
 from tests import factories
 from tests.billing.conftest import sandbox_config
 from tests.billing.test_purchase import buy, make_shop, pay
+from tests.english import day
 from views.billing import refusal_status
-from views.filters import day
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ def test_a_year_of_renewals_one_ledger_row_per_paid_invoice(market):
     assert now.status == "active" and now.current_period_end > first_end + datetime.timedelta(days=360)
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     assert f"Renews on {day(now.current_period_end)}" in row
-    assert f"248,75 kr inkl. moms on {now.current_period_end:%Y-%m-%d}" in row
-    assert "199 kr/mån exkl. moms" in row
+    assert f"248.75 kr inkl. moms on {day(now.current_period_end)}" in row
+    assert "199 kr/month excl. VAT" in row
     # Invoices link to Stripe's hosted pages.
     links = re.findall(r'<a href="(http[^"]+/i/[^"]+)"', row)
     assert len(links) == 12  # the newest twelve
@@ -99,7 +99,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     deadline = due.past_due_since + datetime.timedelta(days=7)
     # The customer is told: on My apps, in a banner on every page, by mail; the developer sees it.
     page = http.get(market.url + "/apps", timeout=10).text
-    assert f"Payment for {listing.name} failed — update your card by {deadline:%Y-%m-%d}" in page
+    assert f"Payment for {listing.name} failed — update your card by {day(deadline)}" in page
     assert f"Update your card by {day(deadline)}" in row_of(
         http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     mails = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("failed")))
@@ -108,7 +108,7 @@ def test_failed_renewal_grace_and_recovery_then_grace_passing_ends_access(market
     assert [(d["company"].id, d["status"]) for d in dunning] == [(company.id, "past_due")]
     developer_http = login_at(market, "dev@example.test", f"/developer/apps/{listing.slug}")
     section = developer_http.get(f"{market.url}/developer/apps/{listing.slug}", timeout=10).text
-    assert re.search(rf'data-company="{company.public_id}">[^<]*payment failed.*?access until {deadline:%Y-%m-%d}',
+    assert re.search(rf'data-company="{company.public_id}">[^<]*payment failed.*?access until {day(deadline)}',
                      section, re.S)
     # Still entitled within the grace, even when the sweep runs.
     assert sweep.run(market.app.config, now=deadline - datetime.timedelta(minutes=1))["entitlements_ended"] == 0
@@ -274,11 +274,11 @@ def test_refunds_from_admin_and_a_lost_dispute(market):
     told = [m.subject for m in OutboxMail.select().where(OutboxMail.to == buyer.email,
                                                          OutboxMail.subject.startswith("Refund"))
             .order_by(OutboxMail.id)]
-    assert told == [f"Refund of 100 kr for {listing.name}", f"Refund of 148,75 kr for {listing.name}"]
+    assert told == [f"Refund of 100 kr for {listing.name}", f"Refund of 148.75 kr for {listing.name}"]
     # My apps lists both under the invoice, from the ledger.
     row = http.get(market.url + "/account/apps", timeout=10).text.split(f'<tr data-app="{listing.slug}"')[1]
     refunds = row.split('class="refund-list"')[1].split("</ul>")[0]
-    assert "Refund 100 kr" in refunds and "Refund 148,75 kr" in refunds
+    assert "Refund 100 kr" in refunds and "Refund 148.75 kr" in refunds
 
     # Another company pays with a card that is disputed; the dispute is lost.
     other = factories.customer_admin(email="other@example.test")

@@ -57,7 +57,7 @@ def test_money_back_inside_the_window_reverses_both_shares_exactly_and_only_once
     assert f'href="/account/apps/{listing.slug}/refund"' in page
     question = http.get(market.url + f"/account/apps/{listing.slug}/refund", timeout=10)
     assert question.status_code == 200
-    assert "248,75 kr" in question.text and f'action="/account/apps/{listing.slug}/refund"' in question.text
+    assert "248.75 kr" in question.text and f'action="/account/apps/{listing.slug}/refund"' in question.text
     assert market.sandbox.requests(path="/v1/refunds", method="POST") == []
 
     response = market.post(http, f"/account/apps/{listing.slug}/refund")
@@ -172,7 +172,7 @@ def test_a_failed_refund_is_shown_to_the_customer_and_the_admin_and_access_stays
     # The customer is told; the subscription and the grant stay ended.
     page = http.get(market.url + "/account/apps", timeout=10).text
     row = page.split(f'<tr data-app="{listing.slug}">', 1)[1].split("</tr>", 1)[0]
-    assert 'data-notice="refund-failed"' in row and "248,75 kr could not be refunded" in row
+    assert 'data-notice="refund-failed"' in row and "248.75 kr could not be refunded" in row
     assert Subscription.get_by_id(sub.id).status == "canceled"
     assert Connection.get_by_id(connection.id).revoked_at is not None
     assert 'href="/account/apps/' + listing.slug + '/refund"' not in page
@@ -181,7 +181,7 @@ def test_a_failed_refund_is_shown_to_the_customer_and_the_admin_and_access_stays
     admin = market.login("root@example.test")
     admin_page = admin.get(market.url + "/admin/refunds", timeout=10).text
     unfinished = admin_page.split('class="money-back-unfinished"', 1)[1].split("</ul>", 1)[0]
-    assert listing.name in unfinished and "248,75 kr left to refund" in unfinished
+    assert listing.name in unfinished and "248.75 kr left to refund" in unfinished
     payment_row = admin_page.split(f'data-payment="{payment.id}"', 1)[1].split("</tr>", 1)[0]
     assert "Refund…" in payment_row
     # A second money back is still refused: the retry is the admin's.

@@ -3,7 +3,7 @@ import pytest
 
 from models import CheckoutAttempt, Subscription, utcnow
 from tests import factories
-from views.filters import day
+from tests.english import day
 
 
 @pytest.fixture

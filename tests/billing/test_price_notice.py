@@ -30,6 +30,7 @@ from tests.billing.test_agreed_price import developer_login, mails_to, my_apps_r
 from tests.billing.test_downgrade import advance_to, subscription_updates
 from tests.billing.test_lifecycle import bought, stripe_invoices
 from tests.billing.test_purchase import buy, make_shop, pay
+from tests.english import day
 
 HALF_HOUR = datetime.timedelta(minutes=30)
 
@@ -134,14 +135,14 @@ def test_a_rise_30_days_ahead_keeps_the_next_invoice_and_moves_the_first_renewal
         (19900, 24900, effective_on)}
     row = my_apps_row(market, http, listing)
     notice = re.search(r'data-notice="price-change">(.*?)</li>', row, re.S).group(1)
-    assert "249 kr/mån exkl. moms" in notice and effective_on in notice
+    assert "249 kr/month excl. VAT" in notice and day(datetime.date.fromisoformat(effective_on)) in notice
     # The next invoice (the trial's end, before the date) is at the old price.
     trial_end = renewal_of(sub)
-    assert next_charge(row) == f"248,75 kr inkl. moms on {trial_end:%Y-%m-%d}"
+    assert next_charge(row) == f"248.75 kr inkl. moms on {day(trial_end)}"
     # The plan is not a revision: the published price stays until the date, the coming one beside it.
     assert Plan.get_by_id(standard.id).price_ore == 19900
     plans_page = dev.get(market.url + f"/developer/apps/{listing.slug}/plans", timeout=10).text
-    assert f"From {effective_on}: 249 kr/mån exkl. moms" in plans_page
+    assert f"From {effective_on}: 249 kr/month excl. VAT" in plans_page
 
     # The renewal before the date: old price for both, Stripe asked nothing.
     end, summary = renew(market, [sub, second_sub])
@@ -171,7 +172,7 @@ def test_a_rise_30_days_ahead_keeps_the_next_invoice_and_moves_the_first_renewal
     assert (plan.price_ore, plan.stripe_price_id) == (24900, change.new_stripe_price_id)
     assert PlanPriceChange.get(PlanPriceChange.plan == plan.id).new_price_ore == 24900
     row = my_apps_row(market, http, listing)
-    assert 'data-notice="price-change"' not in row and next_charge(row).startswith("311,25 kr inkl. moms")
+    assert 'data-notice="price-change"' not in row and next_charge(row).startswith("311.25 kr inkl. moms")
 
 
 def test_buyers_before_the_date_pay_the_current_price_and_move_with_the_rest_after_it_the_new(market):
@@ -180,7 +181,7 @@ def test_buyers_before_the_date_pay_the_current_price_and_move_with_the_rest_aft
     effective_on = days_ahead(30)
     assert announce(market, dev, listing, standard, "249", effective_on).status_code == 303
     change = ScheduledPriceChange.get()
-    words = f"From {effective_on}: 249 kr/mån exkl. moms"
+    words = f"From {day(datetime.date.fromisoformat(effective_on))}: 249 kr/month excl. VAT"
     assert words in market.browser().get(market.url + f"/apps/{listing.slug}", timeout=10).text
 
     # A buyer during the notice pays today's price and is told, in Checkout's line item too.
@@ -210,7 +211,7 @@ def test_buyers_before_the_date_pay_the_current_price_and_move_with_the_rest_aft
     # From the date new buyers pay the new price, and the store shows it without the notice.
     assert Plan.get_by_id(standard.id).price_ore == 24900
     page = market.browser().get(market.url + f"/apps/{listing.slug}", timeout=10).text
-    assert "249 kr/mån exkl. moms" in page and "From " + effective_on not in page
+    assert "249 kr/month excl. VAT" in page and "From " + effective_on not in page
     newcomer = factories.customer_admin(email="newcomer@example.test")
     later = buy(market, market.login(newcomer.email), listing.slug).headers["Location"]
     session = client.v1.checkout.sessions.retrieve(later.rsplit("/", 1)[1])

@@ -11,7 +11,9 @@ from tests import factories
 @pytest.fixture
 def bare(app):
     """A browser that sends no Accept-Language at all (the suite's `client` asks for English)."""
-    return app.test_client()
+    browser = app.test_client()
+    browser.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
+    return browser
 
 
 @pytest.fixture
