@@ -65,7 +65,7 @@ def test_one_amount_reads_the_same_on_every_page(market, price_ore, gross_ore, n
     my_apps = row_of(customer.get(market.url + "/account/apps", timeout=10).text, "ledger-pro")
     assert f"Standard: {net}/mån exkl. moms" in my_apps
     next_charge = only(r'<td class="next-charge">(.*?)</td>', my_apps)
-    assert next_charge.startswith(f"{gross} inkl. moms on ")
+    assert next_charge.startswith(f"{gross} inkl. moms den ")
     receipt = only(r'<ul class="invoice-list">(.*?)</ul>', my_apps)
     assert f"· {gross} · paid" in receipt
 
