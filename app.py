@@ -23,7 +23,7 @@ from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import api as api_views
-from views import filters, locale, security
+from views import filters, locale, security, visitor_cache
 from views.blueprints import register_blueprints
 
 htmx = Htmx()
@@ -66,6 +66,7 @@ def create_app(config=None):
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
     notifications_web.init_app(app)  # the app-notification sender and `flask notify`
+    visitor_cache.init_app(app)  # last: cached visitor pages are answered before all of the above
     return app
 
 

@@ -23,6 +23,10 @@ from views.locale import current_language
 
 # Longer URLs (a 10 kB q) are served but not cached: they would crowd out real pages.
 MAX_CACHED_PATH = 1000
+# What the WSGI layer in front of Flask (views/visitor_cache.py) and this module tell each other
+# in the request's environ: the generation it keyed by, and that an answer is a visitor page.
+GENERATION_KEY = "market.store_generation"
+CACHEABLE_KEY = "market.visitor_cacheable"
 # Stands in for the reader's CSRF token in kept HTML; random, so no review text can contain it.
 CSRF_MARK = "csrf-" + secrets.token_hex(16)
 
@@ -68,7 +72,8 @@ def page_cache():
 def store_generation():
     """The store generation, read once per request."""
     if "store_generation" not in g:
-        g.store_generation = store.store_generation()
+        generation = request.environ.get(GENERATION_KEY)
+        g.store_generation = store.store_generation() if generation is None else generation
     return g.store_generation
 
 
@@ -108,7 +113,8 @@ def visitor_cached(view):
             response.headers["Cache-Control"] = "private"
             response.vary.add("Cookie")
             return response
-        generation = g.store_generation = store.store_generation()
+        generation = store_generation()  # the WSGI layer's, when it keyed this request
+        layer_keeps = GENERATION_KEY in request.environ  # the layer keeps the whole answer
         fragment = wants_fragment()
         language = current_language()  # one shared copy per language (issue Q)
         etag = f"g{generation}-{language}-{'fragment' if fragment else 'page'}"
@@ -117,10 +123,10 @@ def visitor_cached(view):
         else:
             key = (request.full_path, fragment, language, generation)
             cacheable = len(request.full_path) <= MAX_CACHED_PATH
-            cached = page_cache().get(key) if cacheable else None
+            cached = page_cache().get(key) if cacheable and not layer_keeps else None
             if cached is None:
                 response = make_response(view(*args, **kwargs))
-                if cacheable and response.status_code == 200:
+                if cacheable and response.status_code == 200 and not layer_keeps:
                     page_cache().put(key, (response.get_data(), response.mimetype))
             else:
                 body, mimetype = cached
@@ -132,6 +138,8 @@ def visitor_cached(view):
         response.vary.add("HX-Request")
         response.vary.add("Cookie")
         response.vary.add("Accept-Language")
+        if response.status_code == 200:
+            request.environ[CACHEABLE_KEY] = True
         return response
 
     return wrapper
