@@ -70,6 +70,9 @@ def visitor_language(cookie, accept_language, pseudo=False):
     cache in front of Flask (views/visitor_cache.py), which must key pages as Flask chooses."""
     if pseudo:
         return words.PSEUDO
+    chosen = words.supported(cookie)
+    if chosen:
+        return chosen
     header = accept_language or ""
     # Browsers send a handful of distinct headers; parsing each once keeps a cache hit cheap
     # (long ones, which no browser sends, are parsed every time rather than kept).
