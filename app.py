@@ -23,7 +23,7 @@ from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import api as api_views
-from views import filters, locale, security, visitor_cache
+from views import caching, filters, locale, security, visitor_cache
 from views.blueprints import register_blueprints
 
 htmx = Htmx()
@@ -57,6 +57,7 @@ def create_app(config=None):
     init_database(app)
     accounts_web.login_manager.init_app(app)
     security.init_app(app)
+    caching.init_app(app)  # the CSRF token's signature kept per session
     htmx.init_app(app)
     locale.init_app(app)  # Flask-Babel, the reader's language and the footer's switch
     api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)

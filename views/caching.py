@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from functools import wraps
 
-from flask import current_app, g, make_response, request
+from flask import current_app, g, make_response, request, session
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -143,3 +143,39 @@ def visitor_cached(view):
         return response
 
     return wrapper
+
+
+# --- the CSRF token's signature, kept per session ------------------------------------------------
+# Flask-WTF signs the session's raw token anew on every page with a form (itsdangerous, ~0.3 ms of
+# a logged-in page). With WTF_CSRF_TIME_LIMIT=None a signature never expires, so the one made for
+# this raw token and key is as valid on the next page; it is kept per process (bounded), and the
+# check on POST (flask_wtf's validate_csrf) is unchanged.
+CSRF_SIGNATURES_MAX = 20000
+_csrf_signatures = {}
+
+
+def _reuse_csrf_signature():
+    if current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return  # a visitor has no token; touching the session would only cost
+    raw = session.get("csrf_token")
+    if isinstance(raw, str):
+        signed = _csrf_signatures.get((current_app.secret_key, raw))
+        if signed is not None:
+            g.csrf_token = signed  # what flask_wtf.csrf.generate_csrf keeps for the request
+
+
+def _keep_csrf_signature(response):
+    signed = g.get("csrf_token")
+    raw = session.get("csrf_token") if signed is not None else None
+    if isinstance(raw, str):
+        if len(_csrf_signatures) >= CSRF_SIGNATURES_MAX:
+            _csrf_signatures.clear()  # rare, and only costs one signature per session again
+        _csrf_signatures[(current_app.secret_key, raw)] = signed
+    return response
+
+
+def init_app(app):
+    app.before_request(_reuse_csrf_signature)
+    app.after_request(_keep_csrf_signature)

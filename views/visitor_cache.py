@@ -167,7 +167,9 @@ class VisitorCache:
             return self.wsgi_app(environ, start_response)
         language = visitor_language(lang, environ.get("HTTP_ACCEPT_LANGUAGE"), config.get("PSEUDO_LOCALE"))
         generation = self.generation()
-        key = (path, query, bool(environ.get("HTTP_HX_REQUEST")), language, generation)
+        # The HTMX headers as sent: a fragment, a history restore's full page (views.wants_fragment).
+        key = (path, query, environ.get("HTTP_HX_REQUEST"), environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST"),
+               language, generation)
         entry = self.cache.get(key)
         if entry is None:
             environ[GENERATION] = generation

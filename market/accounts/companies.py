@@ -11,7 +11,7 @@ from peewee import fn
 
 from market.accounts import auth as accounts
 from market.core import credentials
-from market.data import database
+from market.data import database, prepared
 from market.outbound.mail import MailNotConfigured, send_mail
 from models import AccountToken, Company, Developer, IntegrityError, Membership, User, db, utcnow
 
@@ -487,7 +487,10 @@ def memberships_of(user):
 
 
 def membership_count(user):
-    ids = {m.company_id for m in Membership.select(Membership.company).where(Membership.user == user.id)}
+    # Asked on every logged-in page (the account menu): its SQL is built once (prepared.py).
+    rows = prepared.select("membership_companies", lambda user_id: Membership.select(Membership.company)
+                           .where(Membership.user == user_id).tuples(), user.id)
+    ids = {company_id for (company_id,) in rows}
     if user.company_id:
         ids.add(user.company_id)
     return len(ids)
