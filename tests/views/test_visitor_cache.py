@@ -112,9 +112,12 @@ def test_the_generation_is_read_at_most_every_250_ms(app, client, listing, monke
     real = store.store_generation
     monkeypatch.setattr(store, "store_generation", lambda: reads.append(1) or real())
     layer(app).forget_generation()
+    started = time.monotonic()
     for _ in range(20):
         client.get("/")
-    assert len(reads) == 1
+    elapsed = time.monotonic() - started
+    assert 1 <= len(reads) <= 1 + int(elapsed / 0.25)  # a loaded machine may take over 250 ms
+    assert len(reads) < 20
 
 
 def test_the_cache_stays_within_its_bound_in_bytes(app, client, listing):
