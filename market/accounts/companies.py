@@ -538,9 +538,10 @@ def members(company):
     if company_id is None:
         return []
     # On every app page a logged-in reader opens (whom to ask): SQL built once (prepared.py).
-    people = prepared.select("company_members", lambda cid: User.select().where(
-        (User.company == cid) | User.id.in_(Membership.select(Membership.user).where(Membership.company == cid)))
-        .order_by(User.email), company_id)
+    # A UNION of the two id lookups, not an OR: PostgreSQL scanned every user for the OR.
+    people = prepared.select("company_members", lambda cid: User.select().where(User.id.in_(
+        User.select(User.id).where(User.company == cid)
+        | Membership.select(Membership.user).where(Membership.company == cid))).order_by(User.email), company_id)
     roles = dict(prepared.select("company_member_roles", lambda cid: Membership.select(
         Membership.user, Membership.role).where(Membership.company == cid).tuples(), company_id))
     for person in people:
