@@ -23,7 +23,7 @@ from market.oauth import web as oauth_web
 from market.wiring import connect_signals
 from models import db
 from views import api as api_views
-from views import filters, locale, security
+from views import caching, filters, locale, security, visitor_cache
 from views.blueprints import register_blueprints
 
 htmx = Htmx()
@@ -57,6 +57,7 @@ def create_app(config=None):
     init_database(app)
     accounts_web.login_manager.init_app(app)
     security.init_app(app)
+    caching.init_app(app)  # the CSRF token's signature kept per session
     htmx.init_app(app)
     locale.init_app(app)  # Flask-Babel, the reader's language and the footer's switch
     api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)
@@ -66,6 +67,7 @@ def create_app(config=None):
     app.config["CSRF_EXEMPT"] = sorted(security.CSRF_EXEMPT_ENDPOINTS)
     register_commands(app)
     notifications_web.init_app(app)  # the app-notification sender and `flask notify`
+    visitor_cache.init_app(app)  # last: cached visitor pages are answered before all of the above
     return app
 
 

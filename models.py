@@ -397,7 +397,7 @@ class LedgerEntry(BaseModel):
     developer = ForeignKeyField(Developer, on_delete="CASCADE", index=True)
     subscription = ForeignKeyField(Subscription, null=True, on_delete="SET NULL")
     stripe_invoice_id = CharField(max_length=64, null=True)
-    stripe_charge_id = CharField(max_length=64, null=True)
+    stripe_charge_id = CharField(max_length=64, null=True, index=True)  # refunds summed per charge
     stripe_ref = CharField(max_length=100, unique=True)  # invoice, refund or dispute id
     currency = CharField(max_length=3, default="sek")
     net_ore = IntegerField()

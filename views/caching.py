@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from functools import wraps
 
-from flask import current_app, g, make_response, request
+from flask import current_app, g, make_response, request, session
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -23,6 +23,10 @@ from views.locale import current_language
 
 # Longer URLs (a 10 kB q) are served but not cached: they would crowd out real pages.
 MAX_CACHED_PATH = 1000
+# What the WSGI layer in front of Flask (views/visitor_cache.py) and this module tell each other
+# in the request's environ: the generation it keyed by, and that an answer is a visitor page.
+GENERATION_KEY = "market.store_generation"
+CACHEABLE_KEY = "market.visitor_cacheable"
 # Stands in for the reader's CSRF token in kept HTML; random, so no review text can contain it.
 CSRF_MARK = "csrf-" + secrets.token_hex(16)
 
@@ -68,7 +72,8 @@ def page_cache():
 def store_generation():
     """The store generation, read once per request."""
     if "store_generation" not in g:
-        g.store_generation = store.store_generation()
+        generation = request.environ.get(GENERATION_KEY)
+        g.store_generation = store.store_generation() if generation is None else generation
     return g.store_generation
 
 
@@ -108,7 +113,8 @@ def visitor_cached(view):
             response.headers["Cache-Control"] = "private"
             response.vary.add("Cookie")
             return response
-        generation = g.store_generation = store.store_generation()
+        generation = store_generation()  # the WSGI layer's, when it keyed this request
+        layer_keeps = GENERATION_KEY in request.environ  # the layer keeps the whole answer
         fragment = wants_fragment()
         language = current_language()  # one shared copy per language (issue Q)
         etag = f"g{generation}-{language}-{'fragment' if fragment else 'page'}"
@@ -117,10 +123,10 @@ def visitor_cached(view):
         else:
             key = (request.full_path, fragment, language, generation)
             cacheable = len(request.full_path) <= MAX_CACHED_PATH
-            cached = page_cache().get(key) if cacheable else None
+            cached = page_cache().get(key) if cacheable and not layer_keeps else None
             if cached is None:
                 response = make_response(view(*args, **kwargs))
-                if cacheable and response.status_code == 200:
+                if cacheable and response.status_code == 200 and not layer_keeps:
                     page_cache().put(key, (response.get_data(), response.mimetype))
             else:
                 body, mimetype = cached
@@ -132,6 +138,44 @@ def visitor_cached(view):
         response.vary.add("HX-Request")
         response.vary.add("Cookie")
         response.vary.add("Accept-Language")
+        if response.status_code == 200:
+            request.environ[CACHEABLE_KEY] = True
         return response
 
     return wrapper
+
+
+# --- the CSRF token's signature, kept per session ------------------------------------------------
+# Flask-WTF signs the session's raw token anew on every page with a form (itsdangerous, ~0.3 ms of
+# a logged-in page). With WTF_CSRF_TIME_LIMIT=None a signature never expires, so the one made for
+# this raw token and key is as valid on the next page; it is kept per process (bounded), and the
+# check on POST (flask_wtf's validate_csrf) is unchanged.
+CSRF_SIGNATURES_MAX = 20000
+_csrf_signatures = {}
+
+
+def _reuse_csrf_signature():
+    if current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return  # a visitor has no token; touching the session would only cost
+    raw = session.get("csrf_token")
+    if isinstance(raw, str):
+        signed = _csrf_signatures.get((current_app.secret_key, raw))
+        if signed is not None:
+            g.csrf_token = signed  # what flask_wtf.csrf.generate_csrf keeps for the request
+
+
+def _keep_csrf_signature(response):
+    signed = g.get("csrf_token")
+    raw = session.get("csrf_token") if signed is not None else None
+    if isinstance(raw, str):
+        if len(_csrf_signatures) >= CSRF_SIGNATURES_MAX:
+            _csrf_signatures.clear()  # rare, and only costs one signature per session again
+        _csrf_signatures[(current_app.secret_key, raw)] = signed
+    return response
+
+
+def init_app(app):
+    app.before_request(_reuse_csrf_signature)
+    app.after_request(_keep_csrf_signature)

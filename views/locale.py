@@ -8,11 +8,13 @@ choice, `Accept-Language`, Swedish. Visitor pages are shared per language, so th
 The words themselves come from market.core.words, which the domain uses for mail too; this
 module hands the same compiled translations to Flask-Babel for templates, flashes and errors.
 """
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from flask import Blueprint, current_app, g, redirect, request
 from flask_babel import Babel, Domain, get_locale
 from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from market.core import clock, words
 from views.security import safe_next
@@ -51,17 +53,37 @@ def current_language():
 
 
 def _choose():
-    pseudo = current_app.config.get("PSEUDO_LOCALE")
-    if pseudo:
+    if current_app.config.get("PSEUDO_LOCALE"):
         return words.PSEUDO
-    chosen = words.supported(request.cookies.get(COOKIE))
-    if chosen:
-        return chosen
-    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies and current_user.is_authenticated:
+    cookie = request.cookies.get(COOKIE)
+    if words.supported(cookie) is None and current_app.config["SESSION_COOKIE_NAME"] in request.cookies \
+            and current_user.is_authenticated:
         saved = words.supported(getattr(current_user.user, "language", None))
         if saved:
             return saved
-    return request.accept_languages.best_match(words.LANGUAGES) or words.DEFAULT
+    return visitor_language(cookie, request.headers.get("Accept-Language"))
+
+
+def visitor_language(cookie, accept_language, pseudo=False):
+    """The language of a reader without a saved choice, from the `lang` cookie's and the
+    Accept-Language header's values alone: the one rule shared by Flask's pages and the visitor
+    cache in front of Flask (views/visitor_cache.py), which must key pages as Flask chooses."""
+    if pseudo:
+        return words.PSEUDO
+    chosen = words.supported(cookie)
+    if chosen:
+        return chosen
+    header = accept_language or ""
+    # Browsers send a handful of distinct headers; parsing each once keeps a cache hit cheap
+    # (long ones, which no browser sends, are parsed every time rather than kept).
+    return _best_accepted(header) if len(header) <= 200 else _parse_best(header)
+
+
+def _parse_best(header):
+    return parse_accept_header(header, LanguageAccept).best_match(words.LANGUAGES) or words.DEFAULT
+
+
+_best_accepted = lru_cache(maxsize=512)(_parse_best)
 
 
 def said(refusal):
@@ -118,4 +140,4 @@ def init_app(app):
         return {"html_lang": html_lang(), "languages": [(code, words.NAMES[code]) for code in words.LANGUAGES]}
 
 
-__all__ = ["current_language", "get_locale", "html_lang", "init_app", "remember", "said"]
+__all__ = ["current_language", "get_locale", "html_lang", "init_app", "remember", "said", "visitor_language"]

@@ -11,7 +11,7 @@ from peewee import fn
 
 from market.accounts import auth as accounts
 from market.core import credentials, words
-from market.data import database
+from market.data import database, prepared
 from market.outbound.mail import MailNotConfigured, send_mail
 from models import AccountToken, Company, Developer, IntegrityError, Membership, User, db, utcnow
 
@@ -493,7 +493,10 @@ def memberships_of(user):
 
 
 def membership_count(user):
-    ids = {m.company_id for m in Membership.select(Membership.company).where(Membership.user == user.id)}
+    # Asked on every logged-in page (the account menu): its SQL is built once (prepared.py).
+    rows = prepared.select("membership_companies", lambda user_id: Membership.select(Membership.company)
+                           .where(Membership.user == user_id).tuples(), user.id)
+    ids = {company_id for (company_id,) in rows}
     if user.company_id:
         ids.add(user.company_id)
     return len(ids)
@@ -538,8 +541,15 @@ def _member_ids(company_id):
 def members(company):
     """The company's users, each with `company_role` set to the role in this company."""
     company_id = getattr(company, "id", company)
-    people = list(User.select().where(User.id.in_(list(_member_ids(company_id)) or [0])).order_by(User.email))
-    roles = {m.user_id: m.role for m in Membership.select().where(Membership.company == company_id)}
+    if company_id is None:
+        return []
+    # On every app page a logged-in reader opens (whom to ask): SQL built once (prepared.py).
+    # A UNION of the two id lookups, not an OR: PostgreSQL scanned every user for the OR.
+    people = prepared.select("company_members", lambda cid: User.select().where(User.id.in_(
+        User.select(User.id).where(User.company == cid)
+        | Membership.select(Membership.user).where(Membership.company == cid))).order_by(User.email), company_id)
+    roles = dict(prepared.select("company_member_roles", lambda cid: Membership.select(
+        Membership.user, Membership.role).where(Membership.company == cid).tuples(), company_id))
     for person in people:
         if person.company_id != company_id:
             person.company_role = roles.get(person.id, "member")

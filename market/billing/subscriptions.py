@@ -14,6 +14,7 @@ from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
 from market.billing.transactions import write_transaction
 from market.core import money, words
 from market.core.clock import utcnow
+from market.data import prepared
 from market.outbound import mail
 from models import App, Connection, PendingPlanChange, Plan, Subscription
 
@@ -24,11 +25,15 @@ PLAN_CHANGE_LEAD = datetime.timedelta(hours=1)
 
 def current_subscription(company, app):
     """The company's newest subscription to the app that is not over, or None."""
-    return (Subscription.select()
-            .where(Subscription.company == company, Subscription.app == app,
-                   Subscription.status.in_(Subscription.LIVE_STATUSES))
-            .order_by(Subscription.created_at.desc(), Subscription.id.desc())
-            .first())
+    if company is None or app is None:
+        return None
+    # On every app page a customer opens: its SQL is built once (prepared.py).
+    return prepared.first("current_subscription", lambda company_id, app_id: (
+        Subscription.select()
+        .where(Subscription.company == company_id, Subscription.app == app_id,
+               Subscription.status.in_(Subscription.LIVE_STATUSES))
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc()).limit(1)),
+        getattr(company, "id", company), getattr(app, "id", app))
 
 
 # ---------------------------------------------------------------------------- cancel and resume

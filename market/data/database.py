@@ -45,7 +45,8 @@ def open_database(url):
                 "busy_timeout": 10000,
                 "foreign_keys": 1,
                 "synchronous": "normal",
-                "cache_size": -16000,
+                # 8 MB per connection (up to 4 per worker, one per thread): worker memory under 150 MB.
+                "cache_size": -8000,
             },
             check_same_thread=False,
             lock_type="IMMEDIATE",

@@ -8,6 +8,7 @@ sent inside the transaction that made the change, with the settings (`config`) a
 import datetime
 
 from market.core.clock import local_date, utcnow
+from market.data import prepared
 from market.oauth import signals
 from models import App, Connection, ConnectionUseDay, OAuthToken, db
 
@@ -17,8 +18,12 @@ LAST_USED_PRECISION = datetime.timedelta(hours=1)
 
 def active_connection(company, app):
     """The company's grant to the app, unless it was revoked; None without one."""
-    return Connection.get_or_none(Connection.company == company, Connection.app == app,
-                                  Connection.revoked_at.is_null())
+    if company is None or app is None:
+        return None
+    # On every app page a customer opens: its SQL is built once (prepared.py).
+    return prepared.first("active_connection", lambda company_id, app_id: Connection.select().where(
+        Connection.company == company_id, Connection.app == app_id, Connection.revoked_at.is_null()).limit(1),
+        getattr(company, "id", company), getattr(app, "id", app))
 
 
 def connections_of(company):

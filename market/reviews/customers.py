@@ -18,7 +18,8 @@ Recommended on them (issue 17, attack 8).
 from peewee import SQL, Value, fn
 
 from market.accounts import companies
-from models import App, Connection, ConnectionUseDay, LedgerEntry, Review, Subscription
+from market.data import prepared
+from models import App, Connection, ConnectionUseDay, LedgerEntry, Review, Subscription, User
 
 USE_DAYS = 3
 # An imported subscription in one of these was billed in the old system.
@@ -75,8 +76,28 @@ def is_verified_customer(company, app):
     if company is None or companies.is_test_company(company):
         return False
     company_id = getattr(company, "id", company)
-    query = App.select(SQL("1")).where(App.id == app.id, verified_condition(Value(company_id), App.id, app.is_free))
-    return query.exists()
+    by_id = not hasattr(company, "test_of_developer_id")  # an id: is_test_company could not tell
+    free = bool(app.is_free)
+    # Asked on every app page a customer opens; its SQL is built once (prepared.py): building it
+    # cost 1.6 ms, running it 0.02 ms.
+    rows = prepared.select(f"verified_customer:{free}:{by_id}",
+                           lambda company_id, app_id: _one_company_verified(company_id, app_id, free, by_id),
+                           company_id, app.id)
+    return bool(rows)
+
+
+def _one_company_verified(company_id, app_id, free, by_id):
+    # For one company its own users decide whether its registration was confirmed (the rule of
+    # accounts.companies.registration_confirmed, as index lookups): the set-wide NOT IN grouped
+    # every company's users on each app page view, 60 ms at 100,000 companies.
+    users = User.alias("verified_user")
+    any_user = users.select(SQL("1")).where(users.company == company_id)
+    confirmed_user = users.select(SQL("1")).where(users.company == company_id, users.confirmed_at.is_null(False))
+    used_or_paid = (_used_condition if free else _paid_condition)(Value(company_id), App.id)
+    condition = (~fn.EXISTS(any_user) | fn.EXISTS(confirmed_user)) & used_or_paid
+    if by_id:
+        condition &= companies.counts_as_customer(Value(company_id))
+    return App.select(SQL("1")).where(App.id == app_id, condition).limit(1).tuples()
 
 
 def counted_reviews():
