@@ -4,6 +4,7 @@
 import functools
 
 from flask import Blueprint, abort, current_app, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from market.accounts.companies import InvalidInput
@@ -23,7 +24,7 @@ def platform_admin_required(view):
     @login_required
     def wrapper(*args, **kwargs):
         if not current_user.is_platform_admin:
-            raise forbidden("This page is for App Market administrators.")
+            raise forbidden(_("This page is for App Market administrators."))
         return view(*args, **kwargs)
     return wrapper
 
@@ -75,8 +76,8 @@ def approve(slug):
         return _queue_page(409, problem.errors, slug)
     company_mail.tell_listing_decision(current_app.config, listing, True, revision=revision)
     if revisions.under_review(listing):
-        return finished("/admin/review", f"The changes to {listing.name} are published.")
-    return finished("/admin/review", f"{listing.name} is published.")
+        return finished("/admin/review", _("The changes to %(app)s are published.", app=listing.name))
+    return finished("/admin/review", _("%(app)s is published.", app=listing.name))
 
 
 @bp.post("/admin/review/<slug>/reject")
@@ -94,8 +95,9 @@ def reject(slug):
     reason = (request.form.get("reason") or "").strip() if revision is not None else listing.rejection_reason
     company_mail.tell_listing_decision(current_app.config, listing, False, reason, revision=revision)
     if revisions.under_review(listing):
-        return finished("/admin/review", f"The changes to {listing.name} are rejected; the developer sees your reason.")
-    return finished("/admin/review", f"{listing.name} is rejected; the developer sees your reason.")
+        return finished("/admin/review", _("The changes to %(app)s are rejected; the developer sees your reason.",
+                                                 app=listing.name))
+    return finished("/admin/review", _("%(app)s is rejected; the developer sees your reason.", app=listing.name))
 
 
 def _apps_page(status=200, errors=None, failed_slug=None):
@@ -119,12 +121,12 @@ def ask_suspend(slug):
         response.headers["HX-Retarget"] = "#app-table"
         response.headers["HX-Reswap"] = "outerHTML"
         return response
-    lines = [f"{listing.name} is hidden from the store at once, its customers' subscriptions are set to "
-             "cancel at the end of their periods, and its developer is told why.",
-             "You can restore it later; each customer then chooses whether to keep its subscription."]
-    return confirm_page(url_for("admin.suspend", slug=slug), f"Suspend {listing.name}?", f"Suspend {listing.name}",
-                        "/admin/apps", lines, danger=True, reason="Reason (sent to the developer)",
-                        back_label="Do not suspend")
+    lines = [_("%(app)s is hidden from the store at once, its customers' subscriptions are set to cancel at the "
+               "end of their periods, and its developer is told why.", app=listing.name),
+             _("You can restore it later; each customer then chooses whether to keep its subscription.")]
+    return confirm_page(url_for("admin.suspend", slug=slug), _("Suspend %(app)s?", app=listing.name),
+                        _("Suspend %(app)s", app=listing.name), "/admin/apps", lines, danger=True,
+                        reason=_("Reason (sent to the developer)"), back_label=_("Do not suspend"))
 
 
 @bp.post("/admin/apps/<slug>/suspend")
@@ -140,7 +142,8 @@ def suspend(slug):
     # The developer is told why (issue P 6): the reason asked for on the question before this POST.
     # The mail, in the developer's language, says so when no reason was given.
     company_mail.tell_app_suspended(current_app.config, listing, (request.form.get("reason") or "").strip()[:500])
-    return finished("/admin/apps", f"{listing.name} is suspended and hidden from the store; its developer is told why.")
+    return finished("/admin/apps", _("%(app)s is suspended and hidden from the store; its developer is told why.",
+                                     app=listing.name))
 
 
 @bp.post("/admin/apps/<slug>/restore")
@@ -152,4 +155,4 @@ def restore(slug):
     except InvalidInput as problem:
         return _apps_page(409, problem.errors, slug)
     suspension.on_app_restored(current_app.config, listing)
-    return finished("/admin/apps", f"{listing.name} is back in the store.")
+    return finished("/admin/apps", _("%(app)s is back in the store.", app=listing.name))

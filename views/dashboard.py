@@ -8,6 +8,7 @@ import io
 import time
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from market.api import health as api_health
@@ -98,7 +99,7 @@ def _csv_response(filename, header, rows):
 def export_ledger():
     now, period, problem = _period()
     if problem:
-        abort(400, problem)
+        abort(400, _(problem))
     selected = _selected_app()
     app_id = selected.id if selected else None
     total = dashboard.developer_figures(current_user.developer_id, period, app=app_id)["total"]
@@ -119,7 +120,7 @@ def export_customers():
 @bp.get("/developer/statements")
 @developer_required
 def statement_months():
-    now, _ = dashboard.now_and_today()
+    now, _today = dashboard.now_and_today()
     months = statements.months(current_user.developer_id, now)
     return render_page("dashboard/statements.html", None, months=months, now=now, label=statements.label,
                        is_closed=statements.is_closed, closing_text=statements.closing_text)
@@ -135,14 +136,14 @@ def statement_page(name):
     if month is None:
         abort(404)
     selected = _selected_app()
-    now, _ = dashboard.now_and_today()
+    now, _today = dashboard.now_and_today()
     try:
         body = statements.statement(current_app.config, current_user.developer_id, month, now,
                                     app_slug=selected.slug if selected else None)
     except statements.StatementUnavailable:
-        return render_page("errors/error.html", None, status=503, title="Statement not ready",
-                           message="Stripe did not answer when asked for your payouts. Nothing was kept; "
-                                   "try again in a minute.")
+        return render_page("errors/error.html", None, status=503, title=_("Statement not ready"),
+                           message=_("Stripe did not answer when asked for your payouts. Nothing was kept; "
+                                     "try again in a minute."))
     if as_csv:
         return _statement_csv(f"statement-{statements.label(month)}.csv", body)
     return render_page("dashboard/statement.html", None, body=body, month=month, selected=selected,
@@ -226,13 +227,14 @@ def stripe_replay():
     except (ValueError, OverflowError):
         since = None
     if since is None or not 0 <= since <= time.time() + 86400:
-        return _admin_page(400, "Write the start as a date (2026-11-01) or Unix seconds, not in the future.",
+        return _admin_page(400, _("Write the start as a date (2026-11-01) or Unix seconds, not in the future."),
                            since_text[:40])
     try:
         counts = replay.replay_events(current_app.config, since)
     except gateway.StripeError as problem:
-        return _admin_page(502, f"Stripe did not answer the replay: {problem.user_message or problem}",
+        return _admin_page(502, _("Stripe did not answer the replay: %(problem)s", problem=problem.user_message or problem),
                            since_text[:40])
     notifications.deliver_due(current_app.config)
-    flash("Replayed from Stripe: " + ", ".join(f"{name} {value}" for name, value in counts.items()), "success")
+    flash(_("Replayed from Stripe: %(counts)s", counts=", ".join(f"{name} {value}" for name, value in counts.items())),
+          "success")
     return redirect(url_for("dashboard.admin_dashboard"), 303)

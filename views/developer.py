@@ -5,6 +5,8 @@ pages."""
 import functools
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from market.accounts import auth as accounts
@@ -13,7 +15,7 @@ from market.billing import price_schedule, retirement
 from market.catalog import listings, revisions, store
 from market.core.scopes import SCOPES
 from models import Developer
-from views import render_page
+from views import filters, render_page
 from views.account import finished, forbidden, form_errors, refuse_nul_characters
 
 bp = Blueprint("developer", __name__)
@@ -25,7 +27,7 @@ def developer_required(view):
     @login_required
     def wrapper(*args, **kwargs):
         if not current_user.developer_id:
-            raise forbidden("Developer pages are for developer accounts. Register as a developer to list apps.")
+            raise forbidden(_("Developer pages are for developer accounts. Register as a developer to list apps."))
         return view(*args, **kwargs)
     return wrapper
 
@@ -45,11 +47,17 @@ def _own_app(slug):
         abort(404)
 
 
-WAITING = " It waits for review: customers see the published version until the App Market approves."
+# A sentence of its own, added after what was saved.
+WAITING = _l("It waits for review: customers see the published version until the App Market approves.")
+
+
+def _waiting(message, waits):
+    """The saved message, and the review's sentence when the change waits for it."""
+    return f"{message} {WAITING}" if waits else message
 
 
 def _saved(listing, message, waits):
-    return finished(f"/developer/apps/{listing.slug}", message + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}", _waiting(message, waits))
 
 
 def _listing_form(listing):
@@ -80,7 +88,7 @@ def new_app():
         listing = listings.create_listing(_developer(), form)
     except InvalidInput as problem:
         return form_errors("developer/new.html", "listing_form", form=form, errors=problem.errors, **context)
-    return finished(f"/developer/apps/{listing.slug}", "The app is created as a draft.")
+    return finished(f"/developer/apps/{listing.slug}", _("The app is created as a draft."))
 
 
 @bp.get("/developer/apps/<slug>")
@@ -112,7 +120,7 @@ def edit_app(slug):
         waits = revisions.edit_listing(listing, form)
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "listing_form", form=form, errors=problem.errors, **context)
-    return _saved(listing, "The listing is saved.", waits)
+    return _saved(listing, _("The listing is saved."), waits)
 
 
 def _edit_context(listing, **extra):
@@ -143,7 +151,7 @@ def upload_icon(slug):
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "icon_form", form=_listing_form(listing), errors={},
                            **_edit_context(listing, icon_errors=problem.errors))
-    return finished(f"/developer/apps/{listing.slug}/edit", "The icon is saved." + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}/edit", _waiting(_("The icon is saved."), waits))
 
 
 @bp.post("/developer/apps/<slug>/screenshots")
@@ -158,7 +166,7 @@ def upload_screenshot(slug):
     except InvalidInput as problem:
         return form_errors("developer/edit.html", "screenshot_form", form=_listing_form(listing), errors={},
                            **_edit_context(listing, screenshot_errors=problem.errors))
-    return finished(f"/developer/apps/{listing.slug}/edit", "The screenshot is added." + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}/edit", _waiting(_("The screenshot is added."), waits))
 
 
 @bp.post("/developer/apps/<slug>/screenshots/<name>/remove")
@@ -169,7 +177,7 @@ def remove_screenshot(slug, name):
         waits = revisions.remove_screenshot(listing, name)
     except listings.ListingNotFound:
         abort(404)
-    return finished(f"/developer/apps/{listing.slug}/edit", "The screenshot is removed." + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}/edit", _waiting(_("The screenshot is removed."), waits))
 
 
 @bp.get("/screenshots/<name>")
@@ -222,7 +230,7 @@ def integration(slug):
     except InvalidInput as problem:
         return form_errors("developer/integration.html", "integration_form", listing=listing, form=form,
                            chosen=chosen, scopes=SCOPES, errors=problem.errors)
-    return _saved(listing, "The integration settings are saved.", waits)
+    return _saved(listing, _("The integration settings are saved."), waits)
 
 
 def _plans_page(listing, status=200, form=None, errors=None, block=None, plan_errors=None, price_form=None):
@@ -244,7 +252,7 @@ def plans(slug):
         waits = revisions.add_plan(listing, form)
     except InvalidInput as problem:
         return _plans_page(listing, 422, form, problem.errors, block="plan_form")
-    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is added." + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}/plans", _waiting(_("The plan is added."), waits))
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>")
@@ -260,7 +268,7 @@ def update_plan(slug, plan_id):
         abort(404)
     except InvalidInput as problem:
         return _plans_page(listing, 422, plan_errors={_plan_key(plan_id): problem.errors})
-    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is saved." + (WAITING if waits else ""))
+    return finished(f"/developer/apps/{listing.slug}/plans", _waiting(_("The plan is saved."), waits))
 
 
 def _announced_price_refusal(listing, plan_id, price_kr):
@@ -279,8 +287,8 @@ def _announced_price_refusal(listing, plan_id, price_kr):
         return None  # the plan form says what is wrong with it
     if price_ore == plan.price_ore:
         return None
-    return (f"{plan.name} has a price change announced for {coming.effective_on:%Y-%m-%d}: withdraw it "
-            "before setting another price. Nothing was changed.")
+    return _("%(plan)s has a price change announced for %(date)s: withdraw it before setting another price. "
+             "Nothing was changed.", plan=plan.name, date=filters.day(coming.effective_on))
 
 
 def _plan_key(plan_id):
@@ -303,7 +311,8 @@ def schedule_price_change(slug, plan_id):
         return _plans_page(listing, 422, plan_errors={plan.id: {problem.field or "price_change": problem.message}},
                            price_form={plan.id: form})
     return finished(f"/developer/apps/{listing.slug}/plans",
-                    f"{plan.name}: {price_schedule.notice_words(change)}. Every subscriber has been told.")
+                    _("%(plan)s: %(notice)s. Every subscriber has been told.", plan=plan.name,
+                      notice=price_schedule.notice_words(change)))
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>/price-change/withdraw")
@@ -321,7 +330,7 @@ def withdraw_price_change(slug, plan_id):
     except price_schedule.NotFound as problem:
         return _plans_page(listing, 404, plan_errors={plan.id: {"price_change": problem.message}})
     return finished(f"/developer/apps/{listing.slug}/plans",
-                    f"The price change of {plan.name} is withdrawn; every subscriber has been told.")
+                    _("The price change of %(plan)s is withdrawn; every subscriber has been told.", plan=plan.name))
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>/retire")
@@ -341,7 +350,7 @@ def retire_plan(slug, plan_id):
             abort(404)
         if waits:
             return finished(f"/developer/apps/{listing.slug}/plans",
-                            "The plan is taken out of your pending changes." + WAITING)
+                            _waiting(_("The plan is taken out of your pending changes."), True))
         abort(404)
     try:
         outcome = retirement.retire_plan(current_app.config, listing, plan,
@@ -351,9 +360,9 @@ def retire_plan(slug, plan_id):
     revisions.forget_retired_plan(listing, plan.id)
     if outcome["ending"]:
         return finished(f"/developer/apps/{listing.slug}/plans",
-                        "The plan is retired and the app is no longer sold: its subscriptions end at the end of "
-                        "their paid period, and every subscriber has been told.")
-    return finished(f"/developer/apps/{listing.slug}/plans", "The plan is retired; its subscribers keep it.")
+                        _("The plan is retired and the app is no longer sold: its subscriptions end at the end of "
+                          "their paid period, and every subscriber has been told."))
+    return finished(f"/developer/apps/{listing.slug}/plans", _("The plan is retired; its subscribers keep it."))
 
 
 @bp.post("/developer/apps/<slug>/revision/withdraw")
@@ -364,7 +373,7 @@ def withdraw_revision(slug):
         revisions.withdraw(listing)
     except InvalidInput as problem:
         return _app_page(listing, 409, problem.errors)
-    return finished(f"/developer/apps/{listing.slug}", "The revision is withdrawn; the published version stays.")
+    return finished(f"/developer/apps/{listing.slug}", _("The revision is withdrawn; the published version stays."))
 
 
 def _credentials_page(listing, secret=None):
@@ -401,4 +410,4 @@ def submit(slug):
         listings.submit_for_review(listing)
     except InvalidInput as problem:
         return _app_page(listing, 422, problem.errors)
-    return finished(f"/developer/apps/{listing.slug}", "Submitted for review. We will tell you here what the reviewer decides.")
+    return finished(f"/developer/apps/{listing.slug}", _("Submitted for review. We will tell you here what the reviewer decides."))

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from market.accounts.companies import InvalidInput, parse_id
 from market.catalog import store
-from market.core import credentials, money
+from market.core import credentials, money, words
 from market.core.scopes import SCOPES
 from market.outbound import http as outbound_http
 from models import (
@@ -589,15 +589,15 @@ def checklist(listing):
     """What must hold before the app can be submitted: (key, label, done)."""
     client = oauth_client(listing)
     steps = [
-        ("landing_url", "Landing page URL (activation goes through it)", bool(listing.landing_url)),
-        ("redirect_uris", "At least one OAuth redirect URI", bool(client.redirect_uris.strip())),
-        ("scopes", "At least one API scope", bool(client.scopes.strip())),
-        ("privacy_url", "Privacy policy URL (customers read it before they connect the app)",
+        ("landing_url", words.marked("Landing page URL (activation goes through it)"), bool(listing.landing_url)),
+        ("redirect_uris", words.marked("At least one OAuth redirect URI"), bool(client.redirect_uris.strip())),
+        ("scopes", words.marked("At least one API scope"), bool(client.scopes.strip())),
+        ("privacy_url", words.marked("Privacy policy URL (customers read it before they connect the app)"),
          bool(listing.privacy_url)),
     ]
     if not listing.is_free:
         developer = Developer.get_by_id(listing.developer_id)
-        steps.append(("payouts", "Set up payouts (a Stripe account that can be paid)", developer.payouts_enabled))
+        steps.append(("payouts", words.marked("Set up payouts (a Stripe account that can be paid)"), developer.payouts_enabled))
     return steps
 
 

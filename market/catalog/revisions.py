@@ -16,7 +16,7 @@ import json
 from market.accounts.companies import InvalidInput
 from market.catalog import listings, signals, store
 from market.catalog.listings import ListingNotFound
-from market.core import money
+from market.core import money, words
 from market.data.database import is_postgres
 from models import (
     App,
@@ -34,10 +34,14 @@ from models import (
 # The fields a revision may change, in the order the review shows them.
 FIELDS = ("name", "vendor_name", "tagline", "description", "category", "support", "website_url", "privacy_url",
           "icon", "screenshots", "landing_url", "redirect_uris", "scopes", "webhook_url", "plans")
-LABELS = {"name": "Name", "vendor_name": "Vendor", "tagline": "Tagline", "description": "Description",
-          "category": "Category", "support": "Support", "website_url": "Website", "privacy_url": "Privacy policy",
-          "icon": "Icon", "screenshots": "Screenshots", "landing_url": "Landing page",
-          "redirect_uris": "Redirect URIs", "scopes": "Scopes", "webhook_url": "Webhook", "plans": "Plans and prices"}
+# Messages: the pages write them in the reader's language.
+LABELS = {"name": words.marked("Name"), "vendor_name": words.marked("Vendor"), "tagline": words.marked("Tagline"),
+          "description": words.marked("Description"), "category": words.marked("Category"),
+          "support": words.marked("Support"), "website_url": words.marked("Website"),
+          "privacy_url": words.marked("Privacy policy"), "icon": words.marked("Icon"),
+          "screenshots": words.marked("Screenshots"), "landing_url": words.marked("Landing page"),
+          "redirect_uris": words.marked("Redirect URIs"), "scopes": words.marked("Scopes"),
+          "webhook_url": words.marked("Webhook"), "plans": words.marked("Plans and prices")}
 LISTING_FIELDS = ("name", "vendor_name", "tagline", "description", "category", "support", "website_url",
                   "privacy_url")
 # The App columns a revision sets as they are stored in it.

@@ -32,7 +32,7 @@ from peewee import JOIN, SQL, Case, fn
 from market.accounts import companies
 from market.billing import history as subscription_history
 from market.catalog.store import mean_rating
-from market.core import money
+from market.core import money, words
 from market.data import database
 from market.recommendations import ranking as recommendations
 from models import (
@@ -121,11 +121,11 @@ def parse_period(from_text, to_text, today):
         first = _parse_date(from_text) if (from_text or "").strip() else default.first
         last = _parse_date(to_text) if (to_text or "").strip() else today
     except ValueError:
-        return default, "Dates are written YYYY-MM-DD, for example 2026-01-31. Showing the last 12 months."
+        return default, words.marked("Dates are written YYYY-MM-DD, for example 2026-01-31. Showing the last 12 months.")
     if first > last:
-        return default, "The start date is after the end date. Showing the last 12 months."
+        return default, words.marked("The start date is after the end date. Showing the last 12 months.")
     if (last - first).days > MAX_RANGE_DAYS:
-        return default, "A period can be at most five years. Showing the last 12 months."
+        return default, words.marked("A period can be at most five years. Showing the last 12 months.")
     return Period(first, last), None
 
 
@@ -525,15 +525,25 @@ def webhook_health(now):
     return rows
 
 
+@dataclass
+class Duration:
+    """How long ago, as a message with its number (the page writes it in the reader's language)."""
+    unit: str
+    n: int
+
+    def __str__(self):
+        return self.unit % {"n": self.n}
+
+
 def _duration(delta):
     seconds = max(int(delta.total_seconds()), 0)
     if seconds < 120:
-        return f"{seconds} s"
+        return Duration(words.marked("%(n)s s"), seconds)
     if seconds < 7200:
-        return f"{seconds // 60} min"
+        return Duration(words.marked("%(n)s min"), seconds // 60)
     if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
+        return Duration(words.marked("%(n)s h"), seconds // 3600)
+    return Duration(words.marked("%(n)s days"), seconds // 86400)
 
 
 def notification_health(now, max_attempts):
@@ -589,16 +599,18 @@ def first_run_checklist(developer_id):
     plan_app = next((app for app in apps if app not in priced), first)
     submit_app = next((app for app in apps if app.status in ("draft", "rejected")), first)
     return [
-        Step("app", "Create an app", first is not None, "/developer/apps/new" if first is None
-             else f"/developer/apps/{first.slug}", "Its name, description and where customers land."),
-        Step("plans", "Add plans", bool(apps) and len(priced) == len(apps),
+        # Titles and hints are messages: the page writes them in the reader's language.
+        Step("app", words.marked("Create an app"), first is not None, "/developer/apps/new" if first is None
+             else f"/developer/apps/{first.slug}", words.marked("Its name, description and where customers land.")),
+        Step("plans", words.marked("Add plans"), bool(apps) and len(priced) == len(apps),
              f"/developer/apps/{plan_app.slug}/plans" if plan_app else "/developer/apps/new",
-             "What customers pay each month, excluding moms; or make the app free."),
-        Step("payouts", "Set up payouts", bool(developer.payouts_enabled) or (bool(apps) and not needs_payouts),
-             "/developer/payouts", "A Stripe account, so customers can buy your paid apps and you are paid."),
-        Step("submit", "Submit for review", bool(listed),
+             words.marked("What customers pay each month, excluding VAT; or make the app free.")),
+        Step("payouts", words.marked("Set up payouts"),
+             bool(developer.payouts_enabled) or (bool(apps) and not needs_payouts), "/developer/payouts",
+             words.marked("A Stripe account, so customers can buy your paid apps and you are paid.")),
+        Step("submit", words.marked("Submit for review"), bool(listed),
              f"/developer/apps/{submit_app.slug}" if submit_app else "/developer/apps/new",
-             "The App Market checks the listing and publishes it in the store."),
+             words.marked("The App Market checks the listing and publishes it in the store.")),
     ]
 
 
