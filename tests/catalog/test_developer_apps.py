@@ -320,7 +320,9 @@ def test_a_plans_price_is_shown_the_markets_way_and_its_field_saves_it_unchanged
     assert plan.price_ore == ore
     page = client.get("/developer/apps/priced-app/plans").get_data(as_text=True)
     assert f'name="price_kr" value="{field}"' in page
-    assert f"from {shown}" in client.get("/developer/apps").get_data(as_text=True)
+    client.set_cookie("lang", "sv")  # the market's way is the Swedish reader's (the English one: 199 kr/month)
+    assert f"från {shown}" in client.get("/developer/apps").get_data(as_text=True)
+    client.delete_cookie("lang")
     assert auth.post(f"/developer/apps/priced-app/plans/{plan.id}",
                      {"name": "Std", "price_kr": field, "trial_days": "0"}).status_code == 303
     assert Plan.get_by_id(plan.id).price_ore == ore and PlanPriceChange.select().count() == 0

@@ -147,4 +147,4 @@ def test_refunds_and_disputes_of_a_month_are_one_figure(app, admin, client):
              if row["month"] == this_month.strftime("%Y-%m")][0]
     assert month["refunds_and_disputes_ore"] == month["refunds_ore"] + month["disputes_ore"] == -17550
     html = client.get("/admin").get_data(as_text=True)
-    assert cell(html, "data-month", this_month.strftime("%Y-%m")).endswith(f"<td>{money.format_kr(-17550)}</td>")
+    assert cell(html, "data-month", this_month.strftime("%Y-%m")).endswith(f"<td>{money.format_kr(-17550, 'en')}</td>")
