@@ -202,7 +202,7 @@ def confirm_registration(token):
             return render_page("account/confirm_registration.html", None, email=row.email, token=token)
         companies.confirm_registration(token)
     except companies.InvalidLink as problem:
-        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+        return render_page("account/link_problem.html", None, status=400, message=locale.said(problem))
     return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
                     _(_("Your email address is confirmed.")))
 
@@ -352,7 +352,7 @@ def confirm_email(token):
             return render_page("account/confirm_email.html", None, new_email=row.email, token=token)
         companies.confirm_email_change(token)
     except companies.InvalidLink as problem:
-        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+        return render_page("account/link_problem.html", None, status=400, message=locale.said(problem))
     return finished(url_for("account.overview") if current_user.is_authenticated else url_for("auth.login"),
                     _(_("Your email address is changed.")))
 
@@ -385,7 +385,7 @@ def reset_password(token):
             return render_page("account/reset_password.html", None, token=token, errors={})
         companies.reset_password(token, request.form.get("password"))
     except companies.InvalidLink as problem:
-        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+        return render_page("account/link_problem.html", None, status=400, message=locale.said(problem))
     except companies.InvalidInput as problem:
         return form_errors("account/reset_password.html", "reset_password_form", token=token, errors=problem.errors)
     accounts_web.end_session()
@@ -500,7 +500,7 @@ def accept_invitation(token):
             return form_errors("account/invitation.html", "invitation_form", token=token, invitation=row,
                                company=company, form=form, errors=problem.errors)
     except companies.InvalidLink as problem:
-        return render_page("account/link_problem.html", None, status=400, message=str(problem))
+        return render_page("account/link_problem.html", None, status=400, message=locale.said(problem))
     _start_session(user)
     return finished("/", _("Welcome to %(company)s in the App Market.", company=company.name))
 

@@ -255,7 +255,7 @@ def confirm_registration(raw):
         _use_token(row)
         user = User.get_or_none(User.id == row.user_id)
         if user is None or user.email != row.email:
-            raise InvalidLink("This link is not valid.")
+            raise InvalidLink(words.marked("This link is not valid."))
         if user.confirmed_at is None:
             User.update(confirmed_at=utcnow()).where(User.id == user.id).execute()
     return user
@@ -357,15 +357,15 @@ def _send_link(config, raw, to, subject, body):
 def find_token(kind, raw):
     """The valid, unused token row for a link, or InvalidLink."""
     if not isinstance(raw, str) or not 10 <= len(raw) <= 200:
-        raise InvalidLink("This link is not valid.")
+        raise InvalidLink(words.marked("This link is not valid."))
     row = AccountToken.get_or_none(AccountToken.token_hash == credentials.token_hash(raw),
                                    AccountToken.kind == kind)
     if row is None:
-        raise InvalidLink("This link is not valid.")
+        raise InvalidLink(words.marked("This link is not valid."))
     if row.used_at is not None:
-        raise InvalidLink("This link has already been used.")
+        raise InvalidLink(words.marked("This link has already been used."))
     if row.expires_at <= utcnow():
-        raise InvalidLink("This link has expired.")
+        raise InvalidLink(words.marked("This link has expired."))
     return row
 
 
@@ -375,7 +375,7 @@ def _use_token(row):
             .where(AccountToken.id == row.id, AccountToken.used_at.is_null())
             .execute())
     if used != 1:
-        raise InvalidLink("This link has already been used.")
+        raise InvalidLink(words.marked("This link has already been used."))
 
 
 def request_password_reset(config, email):
@@ -459,7 +459,7 @@ def confirm_email_change(raw):
             User.update(email=row.email).where(User.id == user.id).execute()
             user.email = row.email
     except IntegrityError:
-        raise InvalidLink("Another account started using this email address; the change was not made.") from None
+        raise InvalidLink(words.marked("Another account started using this email address; the change was not made.")) from None
     return user
 
 
@@ -614,7 +614,7 @@ def accept_invitation(raw, password, name, user=None):
             add_membership(user, row.company_id, row.role)
             return user
     except IntegrityError:
-        raise InvalidLink("An account with this email address already exists. Log in instead.") from None
+        raise InvalidLink(words.marked("An account with this email address already exists. Log in instead.")) from None
 
 
 def _check_sender(row):

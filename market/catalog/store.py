@@ -190,7 +190,11 @@ def document(app_id, name, tagline, description, category_name):
 
 
 def _document(listing, category_name):
-    return document(listing.id, listing.name, listing.tagline, listing.description, category_name)
+    """Both languages of a listing are searchable: a reader of the English interface types
+    "invoice", a Swedish one "faktura" (issue Q)."""
+    tagline = " ".join(filter(None, (listing.tagline, getattr(listing, "tagline_en", None))))
+    description = " ".join(filter(None, (listing.description, getattr(listing, "description_en", None))))
+    return document(listing.id, listing.name, tagline, description, category_name)
 
 
 def index_apps(rows):

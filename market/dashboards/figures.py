@@ -35,6 +35,7 @@ from market.catalog.store import mean_rating
 from market.core import money, words
 from market.data import database
 from market.recommendations import ranking as recommendations
+from market.reviews import ratings
 from models import (
     App,
     AppNotification,
@@ -451,11 +452,10 @@ def review_inbox(developer, unanswered_only=False, limit=100):
     shown = []
     for review in query:
         company = review.company
-        industry = (company.industry or "").replace("_", " ").capitalize() or "A"
         reply = getattr(review, "reviewreply", None)
         shown.append({
             "id": review.id, "app": review.app, "stars": review.stars, "text": review.text,
-            "author": company.name if company.show_name_in_reviews else f"{industry} company",
+            "author": company.name if company.show_name_in_reviews else ratings.industry_phrase(company.industry),
             "written_at": review.updated_at, "reply": reply.text if reply is not None and reply.id else None,
             "open_reports": int(review.open_reports or 0)})
     return shown

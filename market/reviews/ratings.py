@@ -344,6 +344,11 @@ def usage_length(since, now):
     return words.Phrase(words.marked("Used the app for %(n)s years"), n=years)
 
 
+def industry_phrase(industry):
+    """An anonymous reviewer as a page names it: its industry, in the reader's words."""
+    return _industry_label(industry)
+
+
 def _industry_label(industry):
     """The industry's name (companies.INDUSTRIES), or "A company" for none, as a phrase."""
     label = companies.INDUSTRIES.get(industry or "")

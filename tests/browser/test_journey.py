@@ -8,16 +8,21 @@ keyboard and screen-reader basics with axe-core, which axe-playwright-python car
 The tests of one engine share one demo and run in file order; what a later test needs from an
 earlier one (the customer's purchase) is a module fixture, so any test can also run alone."""
 import datetime
+import functools
 import itertools
 import re
 import sqlite3
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
 import pytest
+from babel.messages.pofile import read_po
 
+from market.core import words
+from stripe_sandbox import words as sandbox_words
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -46,6 +51,41 @@ def step_number(engine):
 # each language once, the browser asking for it as a Swedish or an English reader's does.
 LANGUAGE = {"sqlite": "sv", "postgresql": "en"}
 BROWSER_LOCALE = {"sv": "sv-SE", "en": "en-GB"}
+SAMPLE_CATALOGUE = (Path(__file__).resolve().parents[2] / "examples" / "sample_integration" / "translations"
+                    / "sv" / "LC_MESSAGES" / "messages.po")
+
+
+def t(page, text, **values):
+    """The market's words as this window reads them: the catalogue's Swedish, or the English."""
+    return words.say(page.market_language, text, **values)
+
+
+def t_plural(page, singular, plural, n):
+    return words.say_plural(page.market_language, singular, plural, n, num=n)
+
+
+def t_stripe(page, text, **values):
+    """The sandbox's Checkout and portal pages follow the locale the market passed to Stripe."""
+    return sandbox_words.word(page.market_language, text, **values)
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_swedish():
+    with SAMPLE_CATALOGUE.open("rb") as handle:
+        return {m.id: m.string for m in read_po(handle) if m.id and m.string}
+
+
+def t_sample(page, text, **values):
+    """The sample integration's own catalogue (a separate program, its own words)."""
+    said = _sample_swedish().get(text, text) if page.market_language == "sv" else text
+    return said % values if values else said
+
+
+# What the journey reads that is a pattern, not one sentence, per language.
+RENEWS = {"en": r"^Active\s+Renews on \d{1,2} [A-Z][a-z]{2} \d{4}\.$",
+          "sv": r"^Aktiv\s+Förnyas \d{1,2} [a-zåäö]{3,4}\.? \d{4}\.$"}
+ACTIVATING = {"en": "activating…", "sv": "aktiverar…"}
+USED_ON_THREE_DAYS = {"en": "used it on 3 different days", "sv": "använt den 3 olika dagar"}
 
 
 class Window:
@@ -62,6 +102,7 @@ class Window:
         self.context.set_default_timeout(TIMEOUT_MS)
         self.context.set_default_navigation_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
+        self.page.market_language = self.language  # what t() reads the page's words in
         self.console = []
         self.page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
         self.page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
@@ -131,43 +172,45 @@ def expect():
 
 def log_in(page, email):
     """On the login page: type the email and password, press Log in."""
-    expect()(page.locator("h1")).to_have_text("Log in")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    expect()(page.locator("h1")).to_have_text(t(page, "Log in"))
+    page.get_by_label(t(page, "Email")).fill(email)
+    page.get_by_label(t(page, "Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t(page, "Log in")).click()
 
 
 def log_in_from_home(win, email):
     page = win.page
     page.goto(win.demo.market + "/")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
+    page.get_by_role("navigation", name=t(page, "Main")).get_by_role("link", name=t(page, "Log in")).click()
     log_in(page, email)
-    expect()(page.get_by_role("navigation", name="Main")).to_contain_text(email)
+    expect()(page.get_by_role("navigation", name=t(page, "Main"))).to_contain_text(email)
 
 
 def pay_on_checkout(page, card_number):
     """The sandbox's hosted Checkout: card number, expiry MM/YY, CVC, name; Subscribe."""
-    expect()(page.get_by_role("button", name="Subscribe")).to_be_visible()
-    page.get_by_label("Card number").fill(card_number)
-    page.get_by_label("Expiry (MM/YY)").fill("12/34")
-    page.get_by_label("CVC").fill("123")
-    page.get_by_label("Name on card").fill("Anna Andersson")
-    page.get_by_role("button", name="Subscribe").click()
+    expect()(page.get_by_role("button", name=t_stripe(page, "Subscribe"))).to_be_visible()
+    page.get_by_label(t_stripe(page, "Card number")).fill(card_number)
+    page.get_by_label(t_stripe(page, "Expiry (MM/YY)")).fill("12/34")
+    page.get_by_label(t_stripe(page, "CVC")).fill("123")
+    page.get_by_label(t_stripe(page, "Name on card")).fill("Anna Andersson")
+    page.get_by_role("button", name=t_stripe(page, "Subscribe")).click()
 
 
 def update_card_in_portal(win, card_number):
     """My apps → Update card and billing → the sandbox's billing portal → Update card → Return."""
     page = win.page
     page.goto(win.demo.market + "/account/apps")
-    page.get_by_role("button", name="Update card and billing").click()
+    page.get_by_role("button", name=t(page, "Update card and billing")).click()
     page.wait_for_url(re.compile(re.escape(win.demo.sandbox) + r"/p/session/"))
-    page.get_by_label("Card number").fill(card_number)
-    page.get_by_label("Expiry (MM/YY)").fill("12/34")
-    page.get_by_label("CVC").fill("123")
-    page.get_by_label("Name on card").fill("Anna Andersson")
-    page.get_by_role("button", name="Update card").click()
-    expect()(page.locator("main")).to_contain_text("ending in " + card_number[-4:])
-    page.get_by_role("link", name="Return").click()
+    page.get_by_label(t_stripe(page, "Card number")).fill(card_number)
+    page.get_by_label(t_stripe(page, "Expiry (MM/YY)")).fill("12/34")
+    page.get_by_label(t_stripe(page, "CVC")).fill("123")
+    page.get_by_label(t_stripe(page, "Name on card")).fill("Anna Andersson")
+    page.get_by_role("button", name=t_stripe(page, "Update card")).click()
+    ending = t_stripe(page, "%(brand)s ending in %(last4)s, expires %(expiry)s", brand="", last4=card_number[-4:],
+                      expiry="").strip().split(",")[0].strip()
+    expect()(page.locator("main")).to_contain_text(ending)
+    page.get_by_role("link", name=t_stripe(page, "Return")).click()
     page.wait_for_url(re.compile(re.escape(win.demo.market) + "/"))
 
 
@@ -272,7 +315,8 @@ def dashboard_before(chromium, demo):
     try:
         with win.step("developer-dashboard-before"):
             log_in_from_home(win, "developer@demo.test")
-            win.page.get_by_role("navigation", name="Main").get_by_role("link", name="Developer").click()
+            win.page.get_by_role("navigation", name=t(win.page, "Main")).get_by_role(
+                "link", name=t(win.page, "Developer")).click()
             win.page.wait_for_url(demo.market + "/developer")
             yield read_dashboard_row(win.page, "time-tracker-pro")
     finally:
@@ -290,63 +334,66 @@ def purchase(chromium, demo, dashboard_before):
         with win.step("visitor-searches"):
             page.goto(demo.market + "/")
             check_accessibility(win, "store home")
-            page.get_by_label("Search apps").fill("invoice")
-            page.get_by_role("button", name="Search").click()
-            page.wait_for_url(re.compile(r"/apps\?q=invoice$"))
+            query = {"sv": "fakturera", "en": "invoice"}[win.language]  # the listing's words, each language
+            page.get_by_label(t(page, "Search apps")).fill(query)
+            page.get_by_role("button", name=t(page, "Search")).click()
+            page.wait_for_url(re.compile(rf"/apps\?q={query}$"))
             expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
             categories = page.locator("#results .app-card-category")
-            assert set(categories.all_inner_texts()) - {"Time tracking"}, "the search alone spans categories"
+            time_tracking = t(page, "Time tracking")
+            assert set(categories.all_inner_texts()) - {time_tracking}, "the search alone spans categories"
 
         with win.step("visitor-filters-by-category"):
-            page.get_by_label("Category").select_option(label="Time tracking")
-            page.wait_for_url(re.compile(r"q=invoice&category=time-tracking"))
-            expect()(page.locator("#results .app-card-category").first).to_have_text("Time tracking")
+            page.get_by_label(t(page, "Category")).select_option(label=time_tracking)
+            page.wait_for_url(re.compile(rf"q={query}&category=time-tracking"))
+            expect()(page.locator("#results .app-card-category").first).to_have_text(time_tracking)
             expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
             # Every card left is a time-tracking app: the filter narrowed the search.
-            assert set(categories.all_inner_texts()) == {"Time tracking"}
+            assert set(categories.all_inner_texts()) == {time_tracking}
 
         with win.step("app-page"):
             page.locator('#results [data-app="time-tracker-pro"]').get_by_role("link").first.click()
             page.wait_for_url(demo.market + "/apps/time-tracker-pro")
             article = page.locator('article[data-app="time-tracker-pro"]')
             expect()(article.locator("h1")).to_have_text("Time Tracker Pro")
-            expect()(article.locator(".plan-price").first).to_have_text("199 kr/mån exkl. moms")
+            expect()(article.locator(".plan-price").first).to_have_text(
+                t(page, "%(amount)s/month excl. VAT", amount="199 kr"))
             check_accessibility(win, "app page")
 
         with win.step("buy-asks-to-log-in"):
-            article.get_by_role("link", name="Buy").click()
+            article.get_by_role("link", name=t(page, "Buy")).click()
             page.wait_for_url(re.compile(r"/login\?next="))
             log_in(page, CUSTOMER)
             page.wait_for_url(demo.market + "/apps/time-tracker-pro")
-            expect()(page.get_by_role("navigation", name="Main")).to_contain_text(CUSTOMER)
+            expect()(page.get_by_role("navigation", name=t(page, "Main"))).to_contain_text(CUSTOMER)
 
         with win.step("sandbox-checkout"):
-            page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy").click()
+            page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name=t(page, "Buy")).click()
             page.wait_for_url(re.compile(re.escape(demo.sandbox) + r"/c/pay/cs_"))
             expect()(page.locator("main")).to_contain_text("Time Tracker Pro")
-            expect()(page.locator("main")).to_contain_text("Paying as")
+            expect()(page.locator("main")).to_contain_text(t_stripe(page, "Paying as %(email)s", email=CUSTOMER))
             pay_on_checkout(page, GOOD_CARD)
 
         with win.step("checkout-return"):
             page.wait_for_url(re.compile(re.escape(demo.market) + r"/apps/time-tracker-pro/bought\?session_id=cs_"))
             status = page.locator("#checkout-status")
             # The webhook may beat the browser back; when it does not, the page says so and polls.
-            seen["activating"] = "activating…" in status.inner_text()
+            seen["activating"] = ACTIVATING[win.language] in status.inner_text()
             (ARTIFACTS / f"journey-{demo.engine}-checkout-return.txt").write_text(
                 "the return page said activating… before active (HTMX polling)\n" if seen["activating"]
                 else "the webhook was in before the browser: the return page was active at once\n")
-            expect()(status).to_contain_text("Your subscription is active", timeout=30_000)
-            expect()(status).not_to_contain_text("activating")
+            expect()(status).to_contain_text(t(page, "Your subscription is active."), timeout=30_000)
+            expect()(status).not_to_contain_text(ACTIVATING[win.language])
             check_accessibility(win, "checkout return")
 
         with win.step("my-apps-active"):
-            page.get_by_role("link", name="Go to My apps").click()
+            page.get_by_role("link", name=t(page, "Go to My apps")).click()
             page.wait_for_url(demo.market + "/account/apps")
             row = page.locator('#my-apps tr[data-app="time-tracker-pro"]')
             # A badge and a sentence (issue P): "Active Renews on 3 Jan 2027."
-            expect()(row.locator(".status .badge")).to_have_text("Active")
-            expect()(row.locator(".status")).to_have_text(re.compile(r"^Active\s+Renews on \d{1,2} [A-Z][a-z]{2} \d{4}\.$"))
-            expect()(row).to_contain_text("199 kr/mån exkl. moms")
+            expect()(row.locator(".status .badge")).to_have_text(t(page, "Active"))
+            expect()(row.locator(".status")).to_have_text(re.compile(RENEWS[win.language]))
+            expect()(row).to_contain_text(t(page, "%(amount)s/month excl. VAT", amount="199 kr"))
             seen["status"] = row.locator(".status").inner_text()
             check_accessibility(win, "My apps")
 
@@ -356,7 +403,7 @@ def purchase(chromium, demo, dashboard_before):
             landing = {}
             page.on("request", lambda request: landing.setdefault("url", request.url)
                     if request.url.startswith(own_landing + "?") else None)
-            page.locator('tr[data-app="time-tracker-pro"]').get_by_role("button", name="Activate").click()
+            page.locator('tr[data-app="time-tracker-pro"]').get_by_role("button", name=t(page, "Activate")).click()
             # The signed link is spent at once: the integration redirects to its clean URL.
             page.wait_for_url(own_landing)
             expect()(page.locator("h1")).to_contain_text("Time Tracker Pro")
@@ -366,13 +413,14 @@ def purchase(chromium, demo, dashboard_before):
             assert re.fullmatch(r"[0-9a-f]{64}", signed["hmac"][0])
             assert abs(int(signed["ts"][0]) - time.time()) < 300
         seen["script_errors"] = win.script_errors()
+        seen["language"] = win.language
         yield seen
     finally:
         win.close()
 
 
 def test_a_visitor_finds_buys_and_pays_for_time_tracker_pro(purchase):
-    assert re.match(r"Active\s+Renews on ", purchase["status"])
+    assert re.match(RENEWS[purchase["language"]], purchase["status"])
     assert purchase["script_errors"] == []
 
 
@@ -404,21 +452,22 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         log_in_from_home(win, CUSTOMER)
 
     with win.step("activate-free-app"):
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="All apps").click()
-        page.get_by_label("Search").fill("sample integration")
+        page.get_by_role("navigation", name=t(page, "Main")).get_by_role("link", name=t(page, "All apps")).click()
+        page.get_by_label(t(page, "Search"), exact=True).fill("sample integration")
         page.wait_for_url(re.compile(r"q=sample"))
         page.locator('#results [data-app="sample-integration"]').get_by_role("link").first.click()
         page.wait_for_url(demo.market + "/apps/sample-integration")
-        expect()(page.locator(".plan-price")).to_have_text("Free")
-        page.get_by_role("button", name="Activate").click()
+        expect()(page.locator(".plan-price")).to_have_text(t(page, "Free"))
+        page.get_by_role("button", name=t(page, "Activate")).click()
         # The signed link is spent at once: the integration redirects to its clean URL.
         page.wait_for_url(demo.integration + "/")
-        expect()(page.locator("h1")).to_have_text("Connect Sample Integration")
+        expect()(page.locator("h1")).to_have_text(t_sample(page, "Connect %(app)s", app="Sample Integration"))
 
     with win.step("consent-lists-scopes"):
-        page.get_by_role("link", name="Connect to App Market").click()
+        page.get_by_role("link", name=t_sample(page, "Connect to App Market")).click()
         page.wait_for_url(re.compile(re.escape(demo.market) + r"/oauth-v1/auth\?"))
-        expect()(page.locator("h1")).to_have_text("Connect Sample Integration to Demo Bygg AB?")
+        expect()(page.locator("h1")).to_have_text(t(page, "Connect %(app)s to %(company)s?", app="Sample Integration",
+                                                    company="Demo Bygg AB"))
         scopes = page.locator("ul.scopes li[data-scope]")
         assert sorted(scopes.evaluate_all("items => items.map(i => i.dataset.scope)")) == [
             "companyinformation", "customer"]
@@ -427,7 +476,7 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         check_accessibility(win, "consent")
 
     with win.step("integration-shows-company-data"):
-        page.get_by_role("button", name="Allow").click()
+        page.get_by_role("button", name=t(page, "Allow")).click()
         page.wait_for_url(demo.integration + "/company")
         expect()(page.locator("#company-name")).to_have_text("Demo Bygg AB")
         expect()(page.locator("#subscription")).to_contain_text("free")
@@ -437,8 +486,8 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         # Verified customers rate (issue N): a free app's connection used on 3 different days.
         page.goto(demo.market + "/apps/sample-integration")
         reviews = page.locator("#reviews")
-        expect()(reviews).to_contain_text("used it on 3 different days")
-        expect()(reviews.get_by_label("4 stars")).to_have_count(0)
+        expect()(reviews).to_contain_text(USED_ON_THREE_DAYS[win.language])
+        expect()(reviews.get_by_label(t_plural(page, "%(num)d star", "%(num)d stars", 4))).to_have_count(0)
 
     with win.step("customer-rates-the-app"):
         # Two earlier days of use, as if the company had used the integration since then.
@@ -446,12 +495,12 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         page.goto(demo.market + "/apps/sample-integration")
         page.evaluate("() => { window.__samePage = true; }")
         reviews = page.locator("#reviews")
-        reviews.get_by_label("4 stars").check()
-        reviews.get_by_label("Your review (optional)").fill("Shows our customers in a minute. Nice example.")
-        reviews.get_by_role("button", name="Publish review").click()
+        reviews.get_by_label(t_plural(page, "%(num)d star", "%(num)d stars", 4)).check()
+        reviews.get_by_label(t(page, "Your review (optional)")).fill("Shows our customers in a minute. Nice example.")
+        reviews.get_by_role("button", name=t(page, "Publish review")).click()
         expect()(reviews.locator(".review-list")).to_contain_text("Shows our customers in a minute.")
         expect()(reviews.locator('.review[data-stars="4"]')).to_have_count(1)
-        expect()(reviews.get_by_role("button", name="Update review")).to_be_visible()
+        expect()(reviews.get_by_role("button", name=t(page, "Update review"))).to_be_visible()
         # Swapped in place by HTMX: the page (and its script state) is the same one.
         assert page.evaluate("() => window.__samePage === true")
         page.reload()
@@ -462,15 +511,16 @@ def test_activate_connect_consent_rate_and_revoke_the_sample_integration(window,
         row = page.locator('#connections tr[data-app="sample-integration"]')
         expect()(row).to_contain_text("Sample Integration")
         # Revoke asks first, in place (issue P); the question's button posts.
-        row.get_by_role("link", name="Revoke access").click()
-        row.locator(".confirm").get_by_role("button", name="Revoke access").click()
+        row.get_by_role("link", name=t(page, "Revoke access")).click()
+        row.locator(".confirm").get_by_role("button", name=t(page, "Revoke access")).click()
         expect()(page.locator('#connections tr[data-app="sample-integration"]')).to_have_count(0)
 
     with win.step("integration-shows-access-withdrawn"):
         page.goto(demo.integration + "/company")
         page.reload()
-        expect()(page.locator("h1")).to_have_text("Access withdrawn")
-        expect()(page.locator(".message")).to_contain_text("withdrawn")
+        expect()(page.locator("h1")).to_have_text(t_sample(page, "Access withdrawn"))
+        expect()(page.locator(".message")).to_contain_text(
+            t_sample(page, "Access to your App Market account was withdrawn; activate again from the App Market."))
     assert win.script_errors() == []
 
 
@@ -479,21 +529,21 @@ def test_a_declined_card_shows_its_message_and_buys_nothing(window, demo):
     page = win.page
     with win.step("declined-card"):
         page.goto(demo.market + "/apps/time-tracker-pro")
-        page.locator('article[data-app="time-tracker-pro"]').get_by_role("link", name="Buy").click()
+        page.locator('article[data-app="time-tracker-pro"]').get_by_role("link", name=t(page, "Buy")).click()
         log_in(page, OTHER)
         page.wait_for_url(demo.market + "/apps/time-tracker-pro")
-        page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy").click()
+        page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name=t(page, "Buy")).click()
         page.wait_for_url(re.compile(re.escape(demo.sandbox) + r"/c/pay/cs_"))
         pay_on_checkout(page, DECLINED_CARD)
-        expect()(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+        expect()(page.get_by_role("alert")).to_contain_text(t_stripe(page, "Your card was declined."))
         assert page.url.startswith(demo.sandbox + "/c/pay/")
 
     with win.step("declined-leaves-nothing-bought"):
         page.goto(demo.market + "/account/apps")
-        expect()(page.locator("h1")).to_have_text("My apps")
+        expect()(page.locator("h1")).to_have_text(t(page, "My apps"))
         expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"]')).to_have_count(0)
         page.goto(demo.market + "/apps/time-tracker-pro")
-        expect()(page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name="Buy")).to_be_visible()
+        expect()(page.locator('article[data-app="time-tracker-pro"]').get_by_role("button", name=t(page, "Buy"))).to_be_visible()
     assert win.script_errors() == []
 
 
@@ -502,22 +552,22 @@ def test_browse_search_and_app_page_work_without_javascript(window, demo):
     page = win.page
     with win.step("nojs-search"):
         page.goto(demo.market + "/")
-        page.get_by_label("Search apps").fill("tid")
-        page.get_by_label("Search apps").press("Enter")
+        page.get_by_label(t(page, "Search apps")).fill("tid")
+        page.get_by_label(t(page, "Search apps")).press("Enter")
         page.wait_for_url(re.compile(r"/apps\?q=tid$"))
-        expect()(page.locator("#results")).to_contain_text("matching “tid”")
+        expect()(page.locator("#results")).to_contain_text(t(page, "matching “%(q)s”", q="tid"))
         expect()(page.locator('#results [data-app="tidrapport-enkel"]')).to_be_visible()
 
     with win.step("nojs-filter"):
-        page.get_by_label("Category").select_option(label="Time tracking")
-        page.get_by_label("Price").select_option("paid")
-        page.get_by_role("button", name="Show apps").click()
+        page.get_by_label(t(page, "Category")).select_option(label=t(page, "Time tracking"))
+        page.get_by_label(t(page, "Price")).select_option("paid")
+        page.get_by_role("button", name=t(page, "Show apps")).click()
         page.wait_for_url(re.compile(r"/apps\?q=tid&category=time-tracking&price=paid"))
         # Tidrapport Enkel is free; "tid" also matches inside Projekttid Plus (paid) since issue P 9.
         expect()(page.locator('#results [data-app="projekttid-plus"]')).to_be_visible()
         expect()(page.locator('#results [data-app="tidrapport-enkel"]')).to_have_count(0)
-        page.get_by_label("Price").select_option("free")
-        page.get_by_role("button", name="Show apps").click()
+        page.get_by_label(t(page, "Price")).select_option("free")
+        page.get_by_role("button", name=t(page, "Show apps")).click()
         page.wait_for_url(re.compile(r"/apps\?q=tid&category=time-tracking&price=free"))
         expect()(page.locator('#results [data-app="tidrapport-enkel"]')).to_be_visible()
 
@@ -526,8 +576,9 @@ def test_browse_search_and_app_page_work_without_javascript(window, demo):
         page.locator('#results [data-app="time-tracker-pro"]').get_by_role("link").first.click()
         page.wait_for_url(demo.market + "/apps/time-tracker-pro")
         expect()(page.locator("h1")).to_have_text("Time Tracker Pro")
-        expect()(page.locator(".plan-price").first).to_have_text("199 kr/mån exkl. moms")
-        expect()(page.locator('a.button:has-text("Buy")')).to_have_attribute("href", "/login?next=/apps/time-tracker-pro")
+        expect()(page.locator(".plan-price").first).to_have_text(t(page, "%(amount)s/month excl. VAT", amount="199 kr"))
+        expect()(page.locator(f'a.button:has-text("{t(page, "Buy")}")')).to_have_attribute(
+            "href", "/login?next=/apps/time-tracker-pro")
 
 
 def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo):
@@ -535,17 +586,17 @@ def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo)
     page = win.page
     with win.step("htmx-first-search"):
         page.goto(demo.market + "/apps")
-        page.get_by_label("Search").press_sequentially("time tracker", delay=30)
+        page.get_by_label(t(page, "Search"), exact=True).press_sequentially("time tracker", delay=30)
         page.wait_for_url(re.compile(r"/apps\?q=time(%20|\+)tracker&"))
         expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
         page.evaluate("() => { window.__samePage = true; }")
 
     with win.step("htmx-second-search"):
-        page.get_by_label("Search").fill("")
-        page.get_by_label("Search").press_sequentially("lön", delay=30)
+        page.get_by_label(t(page, "Search"), exact=True).fill("")
+        page.get_by_label(t(page, "Search"), exact=True).press_sequentially("lön", delay=30)
         page.wait_for_url(re.compile(r"/apps\?q=l%C3%B6n"))
         expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_have_count(0)
-        expect()(page.locator("#results")).to_contain_text("matching “lön”")
+        expect()(page.locator("#results")).to_contain_text(t(page, "matching “%(q)s”", q="lön"))
 
     with win.step("htmx-back"):
         page.go_back()
@@ -553,7 +604,7 @@ def test_back_after_an_htmx_search_returns_to_the_previous_results(window, demo)
         expect()(page.locator('#results [data-app="time-tracker-pro"]')).to_be_visible()
         expect()(page.locator("h1")).to_have_count(1)  # the whole page, not a bare fragment
         # The restored page is the server's (no htmx history cache), so the box says what was searched.
-        expect()(page.get_by_label("Search")).to_have_value("time tracker")
+        expect()(page.get_by_label(t(page, "Search"), exact=True)).to_have_value("time tracker")
         assert page.evaluate("() => window.__samePage === true"), "the searches were HTMX swaps"
     assert win.script_errors() == []
 
@@ -565,9 +616,9 @@ def test_the_developer_sees_the_new_customer_the_mrr_change_and_the_split(purcha
     page = win.page
     with win.step("developer-dashboard-after"):
         log_in_from_home(win, "developer@demo.test")
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Developer").click()
+        page.get_by_role("navigation", name=t(page, "Main")).get_by_role("link", name=t(page, "Developer")).click()
         page.wait_for_url(demo.market + "/developer")
-        expect()(page.locator("h1")).to_contain_text("dashboard")
+        expect()(page.locator("h1")).to_contain_text(t(page, "%(developer)s: dashboard", developer="").strip(": "))
         after = read_dashboard_row(page, "time-tracker-pro")
         change = {name: after[name] - dashboard_before[name] for name in DASHBOARD_FIGURES}
         assert change == {
@@ -575,8 +626,8 @@ def test_the_developer_sees_the_new_customer_the_mrr_change_and_the_split(purcha
             "gross_ore": price + moms, "moms_ore": moms,
             "developer_ore": price * 75 // 100, "platform_ore": price * 25 // 100,
         }
-        expect()(page.locator("dl.figures")).to_contain_text("Your part (75 %)")
-        expect()(page.locator("dl.figures")).to_contain_text("The platform's part (25 %)")
+        expect()(page.locator("dl.figures")).to_contain_text(t(page, "Your part (%(percent)s %%)", percent=75))
+        expect()(page.locator("dl.figures")).to_contain_text(t(page, "The platform's part (%(percent)s %%)", percent=25))
         check_accessibility(win, "developer dashboard")
     assert win.script_errors() == []
 
@@ -596,16 +647,17 @@ def test_a_failed_renewal_shows_the_dunning_banner_until_the_card_is_updated(pur
         assert moved.returncode == 0, moved.stderr
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 1)
-        expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")
-        expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"] .status')).to_contain_text("Payment failed")
+        failed = f'{t(page, "Payment for")} Time Tracker Pro {t(page, "failed — update your card by").split(" — ")[0]}'
+        expect()(banner).to_contain_text(failed)
+        expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"] .status')).to_contain_text(t(page, "Payment failed"))
         check_accessibility(win, "My apps with the dunning banner")
         page.goto(demo.market + "/apps")
-        expect()(banner).to_contain_text("Payment for Time Tracker Pro failed")  # on every page
+        expect()(banner).to_contain_text(failed)  # on every page
 
     with win.step("card-updated-banner-cleared"):
         update_card_in_portal(win, GOOD_CARD)
         page.goto(demo.market + "/account/apps")
         reload_until(page, lambda: banner.count() == 0)
         expect()(page.locator('#my-apps tr[data-app="time-tracker-pro"] .status')).to_have_text(
-            re.compile(r"^Active\s+Renews on "))
+            re.compile(RENEWS[win.language].split("\\d")[0]))
     assert win.script_errors() == []

@@ -30,10 +30,11 @@ MARKED = re.compile(re.escape(words.MARK_OPEN) + "[^" + re.escape(words.MARK_OPE
 WORD = re.compile(r"[^\W\d_]+")
 # Words that are data by nature: the market's name, the currency, Babel's month and weekday
 # names (dates are data), each language's own name in the switch.
-ALWAYS_DATA = {"App", "Market", "kr", "öre", "Svenska", "English", "SEK"} | {
+ALWAYS_DATA = {"App", "Market", "kr", "öre", "Svenska", "English", "SEK", "CSV", "xx", "Werkzeug"} | {
     m.strip(".") for m in ("jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec. "
                            "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()}
 READ_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
 @pytest.fixture
@@ -50,11 +51,16 @@ class _Readable(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.pieces, self._skip = [], 0
+        self._english = []  # open elements: True where lang="en" declares the words English
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag not in VOID:
+            self._english.append(attrs.get("lang") == "en" and tag != "a")
         if tag in ("script", "style", "code", "pre", "svg"):
             self._skip += 1
+        if any(self._english):
+            return  # declared English: the developer guide, as the platform's API docs (issue Q)
         for name in READ_ATTRIBUTES:
             if attrs.get(name):
                 self.pieces.append((f"<{tag} {name}>", attrs[name]))
@@ -63,11 +69,13 @@ class _Readable(HTMLParser):
             self.pieces.append((f"<{tag} value>", attrs["value"]))
 
     def handle_endtag(self, tag):
+        if tag not in VOID and self._english:
+            self._english.pop()
         if tag in ("script", "style", "code", "pre", "svg") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data):
-        if not self._skip and data.strip():
+        if not self._skip and data.strip() and not any(self._english):
             self.pieces.append(("text", data))
 
 
@@ -78,6 +86,12 @@ def _unmarked_words(text, data_words):
         if shorter == rest:
             break
         rest = shorter
+    # A message holding markup ("the address /apps/<code>slug</code>. It cannot…") is cut by its
+    # elements: the text before a lone closing mark and after a lone opening one is the message's.
+    if words.MARK_CLOSE in rest:
+        rest = rest.rsplit(words.MARK_CLOSE, 1)[1]
+    if words.MARK_OPEN in rest:
+        rest = rest.split(words.MARK_OPEN, 1)[0]
     return [w for w in WORD.findall(rest) if w not in data_words and w not in ALWAYS_DATA]
 
 
