@@ -80,7 +80,7 @@ def test_a_scripted_burst_is_counted_exactly(app, client, auth, runner, burst_wo
     p95 = after.pop("p95-ms")
     assert after == {"calls": "39", "4xx": "10", "5xx": "2", "429": "4", "refresh-failed": "2", "token-errors": "3"}
     assert int(p95) in health.BUCKETS_MS
-    assert "as of 2026-12-03 10:00:00 UTC" in section
+    assert "as of 3 Dec 2026 11:00 Stockholm time" in section  # Stockholm's clock, the zone named
     assert 'data-company="Busy AB" data-429="4"' in section and "Calm AB" not in section
     assert 'data-chart="chart-api-calls-ledger-app"' in section and "12-03: 39" in section
     assert "12-03: 12" in section  # the errors chart: 10 4xx and 2 5xx

@@ -264,7 +264,7 @@ def test_plan_prices_and_new_plans_of_a_published_app_wait_for_approval_and_reti
     assert (plan.price_ore, plan.stripe_price_id) == (19900, "price_old") and not Plan.get_by_id(lite.id).active
     assert PlanPriceChange.select().count() == 0
     store_page = client.get("/apps/paid-app").get_data(as_text=True)
-    assert "199 kr/mån" in store_page and "Lite" not in store_page and "Team" not in store_page
+    assert "199 kr/month" in store_page and "Lite" not in store_page and "Team" not in store_page
     auth.logout()
 
     auth.login(ADMIN_EMAIL)

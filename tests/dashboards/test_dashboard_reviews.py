@@ -22,7 +22,7 @@ def test_inbox_lists_own_reviews_and_replies_go_through_the_reply_route(app, aut
     html = client.get("/developer/reviews").get_data(as_text=True)
     assert f'data-review="{praise.id}"' in html and f'data-review="{moan.id}"' in html
     assert "Rival review text" not in html
-    assert "Named Bygg AB" in html and "Hidden Name AB" not in html and "Retail company" in html
+    assert "Named Bygg AB" in html and "Hidden Name AB" not in html and "Retail and e-commerce" in html
     assert "<script>alert" not in html and "&lt;script&gt;" in html
     assert "reported 1 time" in html
     assert f'action="/reviews/{moan.id}/reply"' in html

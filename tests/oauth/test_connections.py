@@ -22,7 +22,7 @@ def test_page_lists_apps_with_scopes_who_and_when(client, auth):
     assert f'data-app="{market.app.slug}"' in html and market.app.name in html
     assert scopes.SCOPES["customer"] in html
     assert market.user.email in html
-    assert "2026-02-03" in html
+    assert "3 Feb 2026" in html
     assert 'name="csrf_token"' in html and "Revoke" in html
     assert html.count("<h1") == 1
 
