@@ -309,6 +309,27 @@ def test_an_app_never_published_is_still_edited_in_place(client, auth, live_app)
     assert ListingRevision.select().count() == 0
 
 
+def test_an_approved_description_reaches_english_readers_and_the_stale_translation_goes(client, auth, live_app):
+    """A listing's English text translates its Swedish one; once the admin approves a new Swedish
+    text, English readers must read what was approved, not the old translation."""
+    App.update(tagline_en="Backs up your books (en)", description_en="Old English words.",
+               description_html_en="<p>Old English words.</p>").where(App.id == live_app["app"].id).execute()
+    english = client.get("/apps/backup-app").get_data(as_text=True)
+    assert "Old English words." in english
+    auth.login(DEV_EMAIL)
+    assert auth.post("/developer/apps/backup-app/edit", {
+        "name": "Backup Helper", "tagline": "Säkerhetskopierar bokföringen", "description": "Nya ord.",
+        "category": "bookkeeping"}).status_code == 303
+    auth.logout()
+    assert "Old English words." in client.get("/apps/backup-app").get_data(as_text=True)
+    auth.login(ADMIN_EMAIL)
+    assert auth.post("/admin/review/backup-app/approve").status_code == 303
+    auth.logout()
+    english = client.get("/apps/backup-app").get_data(as_text=True)
+    assert "Nya ord." in english and "Säkerhetskopierar bokföringen" in english
+    assert "Old English words." not in english and "(en)" not in english
+
+
 @pytest.fixture
 def app_config(tmp_path):
     return {"ICON_DIR": str(tmp_path / "icons")}
