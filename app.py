@@ -13,7 +13,7 @@ from market import config as market_config
 from market.accounts import auth as accounts
 from market.accounts import web as accounts_web
 from market.api import health as api_health
-from market.billing import catalogue, replay
+from market.billing import catalogue, invoice_records, replay
 from market.data import database
 from market.jobs import demo, rebuild, seed, sweep
 from market.notifications import outbox as notifications
@@ -149,6 +149,14 @@ def register_commands(app):
             counts = replay.replay_events(app.config, moment)
             notifications.deliver_due(app.config)
         click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
+
+    @app.cli.command("invoices-backfill")
+    def invoices_backfill_command():
+        """Once, after migration 023: record the invoices of subscriptions made before the market
+        kept them (My apps reads only its own records). Asks Stripe outside any transaction."""
+        with db.connection_context():
+            done, count = invoice_records.backfill(app.config, echo=click.echo)
+        click.echo(f"invoices: {count} recorded for {done} subscription(s)")
 
     @app.cli.command("sweep")
     def sweep_command():

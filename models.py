@@ -807,6 +807,27 @@ class BureauSubscription(BaseModel):
         table_name = "bureau_subscription"
 
 
+class SubscriptionInvoice(BaseModel):
+    """A subscription's invoice as Stripe last told the market of it (issue R), kept from the
+    `invoice.*` webhook events (market.billing.invoice_records), so My apps lists invoices
+    without asking Stripe while it renders. status: draft | open | paid | uncollectible | void;
+    `created` is the invoice's own time at Stripe (UTC)."""
+    id = AutoField()
+    subscription = ForeignKeyField(Subscription, backref="invoice_records", on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    stripe_invoice_id = CharField(max_length=64, unique=True)
+    number = CharField(max_length=64, default="")
+    status = CharField(max_length=20)
+    total_ore = IntegerField(default=0)  # the invoice's total including moms
+    created = DateTimeField()
+    hosted_invoice_url = TextField(default="")
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "subscription_invoice"
+        indexes = ((("subscription", "created"), False),)
+
+
 MODELS = [
     MarketSetting, Developer, Company, User, LoginFailure, AccountToken, OutboxMail, Category,
     App, AppStats, Plan, PlanPriceChange, OAuthClient, Connection, AuthorizationCode, OAuthToken,
@@ -814,7 +835,7 @@ MODELS = [
     CoUsage, CompanyCustomer, CompanyInvoice, AppNotification, SegmentUsage, SubscriptionChange,
     PendingPlanChange, ListingRevision, DisputeReversal, LoginSession, ConnectionUseDay, StatementMonth,
     ApiHealthDay, ApiHealthLatency, ApiHealthThrottle, MailOnce, ScheduledPriceChange, MoneyBack,
-    Membership, BureauCard, BureauStep, BureauSubscription,
+    Membership, BureauCard, BureauStep, BureauSubscription, SubscriptionInvoice,
 ]
 
 __all__ = ["db", "utcnow", "MODELS", "IntegrityError"] + [m.__name__ for m in MODELS]

@@ -24,14 +24,15 @@ import run as bench  # noqa: E402
 
 def requests_for(client, ctx, name, n):
     """n (method, path, kwargs) requests of the scenario, as bench/run.py sends them."""
-    if name in ("home-customer", "search-customer", "app-customer", "recommended-customer"):
+    if name in ("home-customer", "search-customer", "app-customer", "myapps-customer", "recommended-customer"):
         page = client.get("/login")
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
         answer = client.post("/login", data={"email": bench.CUSTOMER, "password": bench.PASSWORD,
                                              "csrf_token": token})
         assert answer.status_code == 303, answer.status_code
     paths = {"home-visitor": "/", "search-visitor": bench.SEARCH, "app-visitor": f"/apps/{bench.APP_SLUG}",
-             "home-customer": "/", "search-customer": bench.SEARCH, "app-customer": f"/apps/{bench.APP_SLUG}"}
+             "home-customer": "/", "search-customer": bench.SEARCH, "app-customer": f"/apps/{bench.APP_SLUG}",
+             "myapps-customer": "/account/apps"}
     if name in paths:
         return [("GET", paths[name], {})] * n
     if name == "recommended-customer":

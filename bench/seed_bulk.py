@@ -21,12 +21,28 @@ from market.catalog import store  # noqa: E402
 from market.data import database  # noqa: E402
 from market.jobs import seed  # noqa: E402
 from market.stats import app_stats as stats  # noqa: E402
-from models import Company, Connection, Plan, Review, Subscription, User, db, utcnow  # noqa: E402
+from models import (  # noqa: E402
+    App,
+    Company,
+    Connection,
+    Plan,
+    Review,
+    Subscription,
+    SubscriptionInvoice,
+    User,
+    db,
+    utcnow,
+)
 
 SUBSCRIPTIONS_PER_SCALE = 10_000
 REVIEWS_PER_SCALE = 3_000
 BATCH = 2000
 TOP_UP_SEED = 7
+# The benchmark's customer (bench/run.py, myapps-customer): its live subscriptions, bought in the
+# market (not imported), each with its monthly paid invoices in the market's records (issue R).
+BENCH_CUSTOMER = "customer@demo.test"
+CUSTOMER_SUBSCRIPTIONS = 10
+CUSTOMER_INVOICES = 3
 
 
 def _insert(model, fields, rows):
@@ -88,6 +104,51 @@ def top_up(subscriptions_wanted, reviews_wanted, now=None, echo=print):
     return added_subscriptions, added_reviews
 
 
+def customer_subscriptions(now=None, echo=print):
+    """The benchmark customer's My apps (issue R): CUSTOMER_SUBSCRIPTIONS live subscriptions as
+    the market's own purchases, each with CUSTOMER_INVOICES paid invoices recorded as the
+    `invoice.*` events would. Its seeded live ones are taken first, other published paid apps
+    make up the rest. Idempotent (a --reuse'd database gets them once)."""
+    now = now or utcnow().replace(microsecond=0)
+    company_id = User.get(User.email == BENCH_CUSTOMER).company_id
+    with db.atomic():
+        live = list(Subscription.select().where(Subscription.company == company_id,
+                                                Subscription.status.in_(Subscription.LIVE_STATUSES))
+                    .order_by(Subscription.id))
+        used = {a for (a,) in Subscription.select(Subscription.app).where(Subscription.company == company_id).tuples()}
+        plans = (Plan.select(Plan.app, Plan.id, Plan.price_ore).join(App)
+                 .where(App.status == "published", App.is_free == False, Plan.price_ore > 0)  # noqa: E712
+                 .order_by(Plan.app, Plan.position).tuples())
+        for app_id, plan_id, price in plans:
+            if len(live) >= CUSTOMER_SUBSCRIPTIONS:
+                break
+            if app_id in used:
+                continue
+            used.add(app_id)
+            started = now - datetime.timedelta(days=30 * CUSTOMER_INVOICES - 5)
+            live.append(Subscription.create(
+                company=company_id, app=app_id, plan=plan_id, status="active", price_ore=price,
+                current_period_start=now - datetime.timedelta(days=25), current_period_end=now + datetime.timedelta(days=5),
+                imported=False, created_at=started, updated_at=now))
+        kept = SubscriptionInvoice.select().where(SubscriptionInvoice.company == company_id)
+        before = kept.count()
+        for sub in live[:CUSTOMER_SUBSCRIPTIONS]:
+            if sub.imported or not sub.stripe_subscription_id:
+                Subscription.update(imported=False, stripe_subscription_id=f"sub_bench_{sub.id}").where(
+                    Subscription.id == sub.id).execute()
+            gross = sub.price_ore * 125 // 100
+            for n in range(CUSTOMER_INVOICES):
+                SubscriptionInvoice.insert(
+                    subscription=sub.id, company=company_id, stripe_invoice_id=f"in_bench_{sub.id}_{n}",
+                    number=f"BENCH{sub.id}-{n + 1:04d}", status="paid", total_ore=gross,
+                    created=now - datetime.timedelta(days=30 * (CUSTOMER_INVOICES - n) - 5),
+                    hosted_invoice_url=f"https://invoice.stripe.test/i/in_bench_{sub.id}_{n}",
+                    updated_at=now).on_conflict_ignore().execute()
+        added = kept.count() - before
+    echo(f"  benchmark customer: {min(len(live), CUSTOMER_SUBSCRIPTIONS)} live subscriptions, {added} invoices added")
+    return len(live)
+
+
 def seed_bench(config, scale, echo=print):
     """Migrations, the demo seed at `scale`, the top-up, then the kept aggregates again."""
     started = time.monotonic()
@@ -97,6 +158,7 @@ def seed_bench(config, scale, echo=print):
     echo(seed.seed_demo(config, scale=scale, echo=echo))
     echo(f"  demo seed done in {time.monotonic() - started:.0f} s")
     top_up(SUBSCRIPTIONS_PER_SCALE * scale, REVIEWS_PER_SCALE * scale, echo=echo)
+    customer_subscriptions(echo=echo)
     stats.stats_rebuild(grace_days=config.get("BILLING_GRACE_DAYS", 7))
     store.bump_store_generation()
     db.execute_sql("ANALYZE")  # the planner's statistics for the data just loaded

@@ -426,7 +426,7 @@ def invite():
     except companies.InvalidInput as problem:
         return _members_page(422, form, problem.errors, block="invite_form")
     except accounts.NotConfirmed as problem:
-        return _members_page(403, form, {"email": str(problem)}, block="invite_form")
+        return _members_page(403, form, {"email": problem}, block="invite_form")
     except mail.MailNotConfigured as problem:
         return _members_page(503, form, {"email": str(problem)}, block="invite_form")
     return finished(url_for("account.members"), _("Invitation sent."))
@@ -453,7 +453,9 @@ def member_role(member_id):
         return _members_page(422, errors=problem.errors, block="members_body")
     if member.id == current_user.id and member.company_role != "admin":
         return finished(url_for("account.overview"), _("You are now a member; another admin manages the company."))
-    return finished(url_for("account.members"), f"{member.email} is now {member.company_role}.")
+    if member.company_role == "admin":
+        return finished(url_for("account.members"), _("%(email)s is now an admin.", email=member.email))
+    return finished(url_for("account.members"), _("%(email)s is now a member.", email=member.email))
 
 
 @bp.post("/account/members/<member_id>/remove")
@@ -471,7 +473,7 @@ def member_remove(member_id):
         if getattr(member, "account_removed", False):
             accounts_web.end_session()
         return finished("/", _("You left the company."))
-    return finished(url_for("account.members"), f"{member.email} was removed.")
+    return finished(url_for("account.members"), _("%(email)s was removed.", email=member.email))
 
 
 def _bureau_removed(member):

@@ -610,7 +610,7 @@ def make_refund():
     try:
         entry = money_back.refund(current_app.config, form["payment"], form["amount"], form["reason"])
     except refusals.RefundRefused as refused:
-        return _refunds_page(status=400, error=refused.message, form=form)
+        return _refunds_page(status=400, error=locale.said(refused), form=form)
     except gateway.StripeError as error:
         current_app.logger.warning("refund failed at Stripe: %s", error)
         message = getattr(error, "user_message", None) or _("Stripe refused or could not be reached; nothing was refunded.")

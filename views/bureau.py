@@ -25,7 +25,7 @@ bp = Blueprint("bureau", __name__)
 
 
 def _reader_locale():
-    """The reader's language, for the billing room's messages (it has no request)."""
+    """The reader's language, for the pages Stripe shows (the billing room has no request)."""
     return locale.current_language()
 
 
@@ -112,12 +112,13 @@ def card_saved():
     user = _bureau_user()
     own = _card_admin(user)
     try:
-        saved = payer.finish_card_setup(current_app.config, own, request.args.get("session_id", ""),
-                                        _reader_locale())
+        saved = payer.finish_card_setup(current_app.config, own, request.args.get("session_id", ""))
     except refusals.NotFound as refused:
-        return render_page("billing/problem.html", status=404, title=_("Card not saved"), message=refused.message)
+        return render_page("billing/problem.html", status=404, title=_("Card not saved"),
+                           message=locale.said(refused))
     except refusals.BuyRefused as refused:
-        return render_page("billing/problem.html", status=409, title=_("Card not saved"), message=refused.message)
+        return render_page("billing/problem.html", status=409, title=_("Card not saved"),
+                           message=locale.said(refused))
     except gateway.StripeError as error:
         current_app.logger.warning("Stripe call failed: %s", error)
         return render_page("billing/problem.html", status=502, title=_("Payment service unavailable"),
@@ -158,11 +159,11 @@ def start_clients(slug):
     if "bureau" in payers.values():
         _card_admin(user)  # only the bureau's admins spend its card
     try:
-        payer.plan_run(user, app, chosen, payers, _reader_locale(), request.form.get("plan") or None)
+        payer.plan_run(user, app, chosen, payers, request.form.get("plan") or None)
     except companies.NotAMember:
         abort(404)  # a company the user is not an admin of: nothing says whether it exists
     except refusals.BuyRefused as refused:
-        flash(refused.message, "error")
+        flash(locale.said(refused), "error")
         return redirect(f"/apps/{app.slug}/clients", 303)
     return redirect("/bureau/progress", 303)
 
@@ -202,7 +203,7 @@ def next_client():
             return redirect(url, 303)  # what Activate does: off to the app's landing page
         if step.payer == "bureau":
             state, url = payer.subscribe_for_client(config, payer.bureau_of(user), company, user, app,
-                                                    step.plan_id, _reader_locale())
+                                                    step.plan_id)
             payer.mark(step, state, "" if state == "done" else _("The card asks you to confirm the payment."),
                        url or "")
             return redirect(url if url else "/bureau/progress", 303)
@@ -212,7 +213,7 @@ def next_client():
         payer.mark(step, "needs_you", _("Pay at Checkout for this company."), url)
         return redirect(url, 303)
     except payer.NoCard as refused:
-        flash(refused.message, "error")  # the step waits: it goes on once the card is saved
+        flash(locale.said(refused), "error")  # the step waits: it goes on once the card is saved
         return redirect("/bureau/card", 303)
     except activation.ActivationRefused as refused:
         payer.mark(step, "failed", refused.reason)
@@ -221,7 +222,7 @@ def next_client():
     except refusals.AlreadyPaid:
         payer.mark(step, "needs_you", _("The payment is being confirmed."))
     except refusals.BuyRefused as refused:
-        payer.mark(step, "failed", refused.message)
+        payer.mark(step, "failed", locale.said(refused))  # kept as the reader reads it
     except gateway.StripeError as error:
         current_app.logger.warning("Stripe call failed: %s", error)
         payer.mark(step, "failed", _("We could not reach the payment service. Nothing was charged."))

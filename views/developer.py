@@ -17,6 +17,7 @@ from market.core.scopes import SCOPES
 from models import Developer
 from views import filters, render_page
 from views.account import finished, forbidden, form_errors, refuse_nul_characters
+from views.locale import said
 
 bp = Blueprint("developer", __name__)
 bp.before_request(refuse_nul_characters)
@@ -308,11 +309,11 @@ def schedule_price_change(slug, plan_id):
     try:
         change = price_schedule.schedule(current_app.config, listing, plan, form)
     except price_schedule.PriceChangeRefused as problem:
-        return _plans_page(listing, 422, plan_errors={plan.id: {problem.field or "price_change": problem.message}},
+        return _plans_page(listing, 422, plan_errors={plan.id: {problem.field or "price_change": problem}},
                            price_form={plan.id: form})
     return finished(f"/developer/apps/{listing.slug}/plans",
                     _("%(plan)s: %(notice)s. Every subscriber has been told.", plan=plan.name,
-                      notice=price_schedule.notice_words(change)))
+                      notice=said(price_schedule.notice_words(change))))
 
 
 @bp.post("/developer/apps/<slug>/plans/<plan_id>/price-change/withdraw")
@@ -326,9 +327,9 @@ def withdraw_price_change(slug, plan_id):
     try:
         price_schedule.withdraw(current_app.config, listing, plan)
     except price_schedule.PriceChangeRefused as problem:
-        return _plans_page(listing, 422, plan_errors={plan.id: {"price_change": problem.message}})
+        return _plans_page(listing, 422, plan_errors={plan.id: {"price_change": problem}})
     except price_schedule.NotFound as problem:
-        return _plans_page(listing, 404, plan_errors={plan.id: {"price_change": problem.message}})
+        return _plans_page(listing, 404, plan_errors={plan.id: {"price_change": problem}})
     return finished(f"/developer/apps/{listing.slug}/plans",
                     _("The price change of %(plan)s is withdrawn; every subscriber has been told.", plan=plan.name))
 
@@ -356,7 +357,7 @@ def retire_plan(slug, plan_id):
         outcome = retirement.retire_plan(current_app.config, listing, plan,
                                          end_subscriptions=request.form.get("end_subscriptions") == "yes")
     except retirement.EndSubscriptionsFirst as problem:
-        return _plans_page(listing, 422, plan_errors={plan.id: {"end_subscriptions": str(problem)}})
+        return _plans_page(listing, 422, plan_errors={plan.id: {"end_subscriptions": problem}})
     revisions.forget_retired_plan(listing, plan.id)
     if outcome["ending"]:
         return finished(f"/developer/apps/{listing.slug}/plans",

@@ -47,17 +47,24 @@ _ORG_RE = re.compile(r"^(\d{6})-?(\d{4})$")
 
 
 class InvalidInput(Exception):
+    """One message per field: a constant marked for the catalogues (words.marked) or a
+    words.Phrase with its values, so the page says it in the reader's language (`said()`).
+    `str()` is the English of every message (logs and tests read it)."""
+
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
+        super().__init__("; ".join(str(message) for message in errors.values()))
         self.errors = errors
 
 
-class InvalidLink(Exception):
+class InvalidLink(words.Refusal):
     """The link is unknown, used or expired; the message says what to do instead."""
 
 
+NOT_COMPANY_ADMIN = words.marked("Only an admin of your company may do this. Ask one of your company's admins.")
+
+
 class NotCompanyAdmin(Exception):
-    def __init__(self, message="Only an admin of your company may do this. Ask one of your company's admins."):
+    def __init__(self, message=NOT_COMPANY_ADMIN):
         super().__init__(message)
 
 
@@ -67,7 +74,7 @@ class MemberNotFound(Exception):
 
 class RegistrationLimited(Exception):
     def __init__(self, retry_after):
-        super().__init__("Too many registrations from your address. Please try again later.")
+        super().__init__(words.marked("Too many registrations from your address. Please try again later."))
         self.retry_after = retry_after
 
 
@@ -108,37 +115,48 @@ def normalise_org_number(raw):
     """NNNNNN-NNNN, or ValueError with a message a person can act on."""
     match = _ORG_RE.match(_text(raw))
     if not match:
-        raise ValueError("Enter the organisation number as NNNNNN-NNNN (10 digits).")
+        raise ValueError(words.marked("Enter the organisation number as NNNNNN-NNNN (10 digits)."))
     digits = match.group(1) + match.group(2)
     if not luhn_valid(digits):
-        raise ValueError("That organisation number is not valid (its check digit does not match).")
+        raise ValueError(words.marked("That organisation number is not valid (its check digit does not match)."))
     return f"{match.group(1)}-{match.group(2)}"
 
 
 def check_email(raw, errors, field="email"):
     email = accounts.normalise_email(raw if isinstance(raw, str) else "")
     if not email:
-        errors[field] = "Enter an email address."
+        errors[field] = words.marked("Enter an email address.")
     elif len(email) > MAX_EMAIL or not _EMAIL_RE.match(email):
-        errors[field] = "Enter a valid email address."
+        errors[field] = words.marked("Enter a valid email address.")
     return email
 
 
 def check_password(raw, errors, field="password"):
     password = raw if isinstance(raw, str) else ""
     if len(password) < PASSWORD_MIN:
-        errors[field] = f"Choose a password of at least {PASSWORD_MIN} characters."
+        errors[field] = words.Phrase(words.marked("Choose a password of at least %(n)s characters."), n=PASSWORD_MIN)
     elif len(password) > PASSWORD_MAX:
-        errors[field] = f"A password may have at most {PASSWORD_MAX} characters."
+        errors[field] = words.Phrase(words.marked("A password may have at most %(n)s characters."), n=PASSWORD_MAX)
     return password
 
 
-def _check_name(raw, errors, field, label, required=True):
+# A name field's messages, whole sentences: (when it is missing, when it is too long).
+_NAME_MESSAGES = {
+    "name": (words.marked("Enter your name."), words.marked("Your name may have at most %(n)s characters.")),
+    "company_name": (words.marked("Enter the company's name."),
+                     words.marked("The company's name may have at most %(n)s characters.")),
+    "vendor_name": (words.marked("Enter your company's name."),
+                    words.marked("Your company's name may have at most %(n)s characters.")),
+}
+
+
+def _check_name(raw, errors, field, required=True):
     value = _text(raw)
+    missing, too_long = _NAME_MESSAGES[field]
     if required and not value:
-        errors[field] = f"Enter {label}."
+        errors[field] = missing
     elif len(value) > MAX_NAME:
-        errors[field] = f"{label[0].upper()}{label[1:]} may have at most {MAX_NAME} characters."
+        errors[field] = words.Phrase(too_long, n=MAX_NAME)
     return value
 
 
@@ -169,22 +187,22 @@ def register_customer(*, email, password, name, company_name, org_number, indust
     errors = {}
     email = check_email(email, errors)
     password = check_password(password, errors)
-    name = _check_name(name, errors, "name", "your name", required=False)
-    company_name = _check_name(company_name, errors, "company_name", "the company's name")
+    name = _check_name(name, errors, "name", required=False)
+    company_name = _check_name(company_name, errors, "company_name")
     try:
         org = normalise_org_number(org_number)
     except ValueError as problem:
         errors["org_number"] = str(problem)
         org = None
     if industry not in INDUSTRIES:
-        errors["industry"] = "Choose your industry from the list."
+        errors["industry"] = words.marked("Choose your industry from the list.")
     if size not in SIZES:
-        errors["size"] = "Choose the company's size from the list."
+        errors["size"] = words.marked("Choose the company's size from the list.")
     if "email" not in errors and _email_taken(email):
-        errors["email"] = "An account with this email already exists. Log in, or reset your password."
+        errors["email"] = words.marked("An account with this email already exists. Log in, or reset your password.")
     if org and Company.select().where(Company.org_number == org).exists():
-        errors["org_number"] = ("A company with this organisation number is already registered. "
-                                "Ask its admin to invite you.")
+        errors["org_number"] = words.marked("A company with this organisation number is already registered. "
+                                            "Ask its admin to invite you.")
     if errors:
         raise InvalidInput(errors)
     try:
@@ -195,7 +213,8 @@ def register_customer(*, email, password, name, company_name, org_number, indust
                                company=company, company_role="admin", registered_from=(address or None) and address[:64])
     except IntegrityError:
         # Someone registered the same email or company a moment ago.
-        raise InvalidInput({"email": "An account with this email or organisation number already exists."}) from None
+        raise InvalidInput({"email": words.marked("An account with this email or organisation number already "
+                                                  "exists.")}) from None
 
 
 def register_developer(*, email, password, name, vendor_name, org_number="", address=None):
@@ -204,8 +223,8 @@ def register_developer(*, email, password, name, vendor_name, org_number="", add
     errors = {}
     email = check_email(email, errors)
     password = check_password(password, errors)
-    name = _check_name(name, errors, "name", "your name", required=False)
-    vendor_name = _check_name(vendor_name, errors, "vendor_name", "your company's name")
+    name = _check_name(name, errors, "name", required=False)
+    vendor_name = _check_name(vendor_name, errors, "vendor_name")
     org = None
     if _text(org_number):
         try:
@@ -213,7 +232,7 @@ def register_developer(*, email, password, name, vendor_name, org_number="", add
         except ValueError as problem:
             errors["org_number"] = str(problem)
     if "email" not in errors and _email_taken(email):
-        errors["email"] = "An account with this email already exists. Log in, or reset your password."
+        errors["email"] = words.marked("An account with this email already exists. Log in, or reset your password.")
     if errors:
         raise InvalidInput(errors)
     try:
@@ -224,7 +243,7 @@ def register_developer(*, email, password, name, vendor_name, org_number="", add
                                developer=developer, company=company, company_role="admin",
                                registered_from=(address or None) and address[:64])
     except IntegrityError:
-        raise InvalidInput({"email": "An account with this email already exists."}) from None
+        raise InvalidInput({"email": words.marked("An account with this email already exists.")}) from None
 
 
 def send_confirmation(config, user):
@@ -321,7 +340,7 @@ def change_password(user, current_password, new_password):
     """Sets the new password and ends every session (the caller logs this browser in again)."""
     errors = {}
     if not isinstance(current_password, str) or not accounts.check_password(user.password_hash, current_password):
-        errors["current_password"] = "Your current password is not correct."
+        errors["current_password"] = words.marked("Your current password is not correct.")
     new_password = check_password(new_password, errors, "new_password")
     if errors:
         raise InvalidInput(errors)
@@ -426,12 +445,12 @@ def request_email_change(config, user, new_email, password):
     errors = {}
     email = check_email(new_email, errors)
     if not isinstance(password, str) or not accounts.check_password(user.password_hash, password):
-        errors["password"] = "Your password is not correct."
+        errors["password"] = words.marked("Your password is not correct.")
     if "email" not in errors:
         if email == user.email:
-            errors["email"] = "That is already your email address."
+            errors["email"] = words.marked("That is already your email address.")
         elif _email_taken(email):
-            errors["email"] = "Another account uses this email address."
+            errors["email"] = words.marked("Another account uses this email address.")
     if errors:
         raise InvalidInput(errors)
     raw = _issue_token("email", EMAIL_CHANGE_TTL, user=user, email=email)
@@ -569,11 +588,11 @@ def invite_member(config, admin, email, role):
     errors = {}
     email = check_email(email, errors)
     if role not in ROLES:
-        errors["role"] = "Choose member or admin."
+        errors["role"] = words.marked("Choose member or admin.")
     if "email" not in errors:
         existing = User.get_or_none(User.email == email)
         if existing is not None and role_in(existing, admin.company_id) is not None:
-            errors["email"] = "This person is already a member of your company."
+            errors["email"] = words.marked("This person is already a member of your company.")
     if errors:
         raise InvalidInput(errors)
     company = Company.get_by_id(admin.company_id)
@@ -600,7 +619,7 @@ def accept_invitation(raw, password, name, user=None):
         return _join_with_account(raw, user)
     errors = {}
     password = check_password(password, errors)
-    name = _check_name(name, errors, "name", "your name", required=False)
+    name = _check_name(name, errors, "name", required=False)
     row = find_token("invite", raw)
     _check_sender(row)
     if errors:
@@ -622,14 +641,15 @@ def _check_sender(row):
         # An admin invitation is worth only what its sender still is (issue O, finding 7).
         sender = User.get_or_none(User.id == row.user_id) if row.user_id else None
         if sender is None or role_in(sender, row.company_id) != "admin":
-            raise InvalidLink("This invitation is no longer valid: the admin who sent it no longer is one. "
-                              "Ask an admin of the company to invite you again.")
+            raise InvalidLink(words.marked("This invitation is no longer valid: the admin who sent it no longer "
+                                           "is one. Ask an admin of the company to invite you again."))
 
 
 def _join_with_account(raw, user):
     row = find_token("invite", raw)
     if user.email != row.email:
-        raise InvalidLink(f"This invitation is for {row.email}. Log in with that address to accept it.")
+        raise InvalidLink(words.marked("This invitation is for %(email)s. Log in with that address to accept it."),
+                          email=row.email)
     _check_sender(row)
     with db.atomic():
         _use_token(row)
@@ -699,12 +719,13 @@ def _other_admins(member, company_id=None):
 def set_member_role(admin, member_id, role):
     admin = require_company_admin(admin)
     if role not in ROLES:
-        raise InvalidInput({"role": "Choose member or admin."})
+        raise InvalidInput({"role": words.marked("Choose member or admin.")})
     with db.atomic():
         _lock_company(admin.company_id)
         member = _member_of(admin, member_id)
         if role == "member" and member.company_role_here == "admin" and _other_admins(member, admin.company_id) == 0:
-            raise InvalidInput({"role": "The company needs at least one admin. Make someone else admin first."})
+            raise InvalidInput({"role": words.marked("The company needs at least one admin. "
+                                                     "Make someone else admin first.")})
         (Membership.update(role=role)
          .where(Membership.user == member.id, Membership.company == admin.company_id).execute())
         if member.company_id == admin.company_id:
@@ -723,7 +744,7 @@ def remove_member(admin, member_id):
         _lock_company(company_id)
         member = _member_of(admin, member_id)
         if member.company_role_here == "admin" and _other_admins(member, company_id) == 0:
-            raise InvalidInput({"member": "The company's last admin cannot be removed."})
+            raise InvalidInput({"member": words.marked("The company's last admin cannot be removed.")})
         others = list(Membership.select().where(Membership.user == member.id, Membership.company != company_id)
                       .order_by(Membership.created_at, Membership.id))
         if member.company_id != company_id:
@@ -762,14 +783,14 @@ def check_deletion(user, password):
     """What deleting this account deletes: "company" (its last admin takes the company with
     it) or "user". InvalidInput when the password is wrong or the account cannot go alone."""
     if not isinstance(password, str) or not accounts.check_password(user.password_hash, password):
-        raise InvalidInput({"password": "Your password is not correct."})
+        raise InvalidInput({"password": words.marked("Your password is not correct.")})
     if user.developer_id and User.select().where(User.developer == user.developer_id,
                                                  User.id != user.id).count() == 0:
-        raise InvalidInput({"password": "A developer's only account holds its apps and payouts: write to the "
-                                        "App Market to close the developer account."})
+        raise InvalidInput({"password": words.marked("A developer's only account holds its apps and payouts: "
+                                                     "write to the App Market to close the developer account.")})
     if user.is_platform_admin and User.select().where(User.is_platform_admin == True,  # noqa: E712
                                                       User.id != user.id).count() == 0:
-        raise InvalidInput({"password": "The platform's last admin cannot delete their account."})
+        raise InvalidInput({"password": words.marked("The platform's last admin cannot delete their account.")})
     return "company" if user.company_id and is_last_admin(user) else "user"
 
 

@@ -29,6 +29,10 @@ class NoCard(BuyRefused):
     """The bureau pays but has saved no card yet."""
 
 
+UNKNOWN_SETUP = words.marked("This card set-up is not known.")
+NOT_FINISHED = words.marked("The card was not saved: the set-up was not finished.")
+
+
 # ---------------------------------------------------------------------------- who is the bureau
 def bureau_of(user):
     """The user's own company: the one it belonged to first (a client's membership comes later,
@@ -66,25 +70,25 @@ def start_card_setup(config, bureau, user, now=None, locale=words.DEFAULT):
     return session.url
 
 
-def finish_card_setup(config, bureau, session_id, locale):
+def finish_card_setup(config, bureau, session_id):
     """After Checkout: the session's card becomes the bureau's saved card. Refused unless the
     session is a completed setup of this bureau's customer (a forged id changes nothing)."""
     if not isinstance(session_id, str) or not session_id.startswith("cs_") or len(session_id) > 200:
-        raise NotFound(words.say(locale, "This card set-up is not known."))
+        raise NotFound(UNKNOWN_SETUP)
     client = gateway.stripe_client(config)
     try:
         session = gateway.plain(client.v1.checkout.sessions.retrieve(session_id))
     except gateway.InvalidRequestError:
-        raise NotFound(words.say(locale, "This card set-up is not known.")) from None
+        raise NotFound(UNKNOWN_SETUP) from None
     if (session.get("mode") != "setup" or not bureau.stripe_customer_id
             or session.get("customer") != bureau.stripe_customer_id
             or (session.get("metadata") or {}).get("company_id") != str(bureau.id)):
-        raise NotFound(words.say(locale, "This card set-up is not known."))
+        raise NotFound(UNKNOWN_SETUP)
     if session.get("status") != "complete" or not session.get("setup_intent"):
-        raise InvalidChoice(words.say(locale, "The card was not saved: the set-up was not finished."))
+        raise InvalidChoice(NOT_FINISHED)
     intent = gateway.plain(client.v1.setup_intents.retrieve(session["setup_intent"]))
     if intent.get("status") != "succeeded" or not intent.get("payment_method"):
-        raise InvalidChoice(words.say(locale, "The card was not saved: the set-up was not finished."))
+        raise InvalidChoice(NOT_FINISHED)
     method = gateway.plain(client.v1.payment_methods.retrieve(intent["payment_method"]))
     card = method.get("card") or {}
     with write_transaction():
@@ -94,36 +98,36 @@ def finish_card_setup(config, bureau, session_id, locale):
 
 
 # ---------------------------------------------------------------------------- a subscription paid by the bureau
-def _checked_plan(config, company, app, plan_id, locale, now):
+def _checked_plan(config, company, app, plan_id, now):
     """The same checks as Buy (checkout.start_checkout) for the client company."""
     if app.status == "suspended":
-        raise BuyRefused(words.say(locale, "%(app)s has been suspended by the App Market and cannot be bought.",
-                                   app=app.name))
+        raise BuyRefused(words.marked("%(app)s has been suspended by the App Market and cannot be bought."),
+                         app=app.name)
     if app.status != "published":
-        raise NotFound(words.say(locale, "This app is not available in the App Market."))
+        raise NotFound(words.marked("This app is not available in the App Market."))
     if app.is_free:
-        raise InvalidChoice(words.say(locale, "This app is free: activate it instead of buying it."))
+        raise InvalidChoice(words.marked("This app is free: activate it instead of buying it."))
     if companies.is_test_company(company):
-        raise BuyRefused(words.say(locale, "A test company is never billed and cannot buy apps."))
+        raise BuyRefused(words.marked("A test company is never billed and cannot buy apps."))
     if dunning.entitles(subscriptions.current_subscription(company, app), config["BILLING_GRACE_DAYS"], now):
         raise AlreadyEntitled()
     plan = catalogue.choose_plan(app, plan_id)
     developer = app.developer
     if not developer.stripe_account_id or not developer.payouts_enabled:
-        raise BuyRefused(words.say(locale, "%(app)s cannot be bought yet: its developer has not finished "
-                                   "setting up payouts with Stripe. Nothing was charged.", app=app.name))
+        raise BuyRefused(words.marked("%(app)s cannot be bought yet: its developer has not finished setting up "
+                                      "payouts with Stripe. Nothing was charged."), app=app.name)
     return plan
 
 
-def subscribe_for_client(config, bureau, company, user, app, plan_id, locale, now=None):
+def subscribe_for_client(config, bureau, company, user, app, plan_id, now=None):
     """Make the client's subscription on the bureau's Stripe customer with its saved card.
     Returns ("done", None) when it entitles, ("needs_you", url) when the card asks for the
     hosted confirmation (the invoice's page), raising BuyRefused / AlreadyEntitled otherwise."""
     now = now or utcnow()
-    plan = _checked_plan(config, company, app, plan_id, locale, now)
+    plan = _checked_plan(config, company, app, plan_id, now)
     card = saved_card(bureau)
     if card is None or not bureau.stripe_customer_id:
-        raise NoCard(words.say(locale, "Save the bureau's card first: it pays this client's subscription."))
+        raise NoCard(words.marked("Save the bureau's card first: it pays this client's subscription."))
     tax_rate = catalogue.ensure_tax_rate(config)
     price_id = catalogue.ensure_price(config, plan, app)
     item = {"price": price_id, "quantity": 1}
@@ -159,7 +163,7 @@ def subscribe_for_client(config, bureau, company, user, app, plan_id, locale, no
     url = invoice.hosted_invoice_url if invoice is not None else None
     if sub.status == "incomplete" and url:
         return "needs_you", url
-    raise BuyRefused(words.say(locale, "The bureau's card was not charged for %(app)s.", app=app.name))
+    raise BuyRefused(words.marked("The bureau's card was not charged for %(app)s."), app=app.name)
 
 
 def paid_by(subscription):
@@ -219,14 +223,14 @@ def _tell_both(config, bureau, client_company, bureau_user, changed):
 
 
 # ---------------------------------------------------------------------------- the queue
-def plan_run(user, app, chosen, payers, locale, plan_id=None):
+def plan_run(user, app, chosen, payers, plan_id=None):
     """The bureau user's new run for `app`: one waiting step per chosen client company (public
     ids), in the order of the user's companies. Only companies where the user is an admin may be
     chosen; anything else refuses the whole run (NotAMember) and keeps the earlier run."""
     mine = {company.public_id: company for company, _role in admin_companies(user)}
     chosen = [c for c in dict.fromkeys(chosen or []) if isinstance(c, str)]
     if not chosen:
-        raise InvalidChoice(words.say(locale, "Choose at least one client company."))
+        raise InvalidChoice(words.marked("Choose at least one client company."))
     if any(public_id not in mine for public_id in chosen):
         raise companies.NotAMember()
     plan = None if app.is_free else catalogue.choose_plan(app, plan_id)

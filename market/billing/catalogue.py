@@ -3,6 +3,7 @@ per plan and price, made once and remembered (`flask stripe-sync` makes whatever
 and which of an app's plans can be bought."""
 from market.billing import gateway, market_settings
 from market.billing.refusals import BuyRefused, InvalidChoice
+from market.core import words
 from models import App, Plan
 
 
@@ -91,14 +92,14 @@ def choose_plan(app, plan_id=None):
     """The app's plan the customer chose (its first when none was chosen)."""
     plans = active_plans(app)
     if not plans:
-        raise BuyRefused("This app has no plan that can be bought right now.")
+        raise BuyRefused(words.marked("This app has no plan that can be bought right now."))
     if plan_id in (None, ""):
         return plans[0]
     try:
         wanted = int(plan_id)
     except (TypeError, ValueError):
-        raise InvalidChoice("Choose one of the app's plans.") from None
+        raise InvalidChoice(words.marked("Choose one of the app's plans.")) from None
     for plan in plans:
         if plan.id == wanted:
             return plan
-    raise InvalidChoice("Choose one of the app's plans.")
+    raise InvalidChoice(words.marked("Choose one of the app's plans."))

@@ -77,22 +77,25 @@ def start_checkout(config, company, user, app, plan_id=None, now=None, success_u
     session is reused as it is, in the language it was made in."""
     now = now or utcnow()
     if app.status == "suspended":
-        raise BuyRefused(f"{app.name} has been suspended by the App Market and cannot be bought.")
+        raise BuyRefused(words.marked("%(app)s has been suspended by the App Market and cannot be bought."),
+                         app=app.name)
     if app.status != "published":
-        raise NotFound("This app is not available in the App Market.")
+        raise NotFound(words.marked("This app is not available in the App Market."))
     if app.is_free:
-        raise InvalidChoice("This app is free: activate it instead of buying it.")
+        raise InvalidChoice(words.marked("This app is free: activate it instead of buying it."))
     if companies.is_test_company(company):
-        raise BuyRefused("A test company is never billed and cannot buy apps. It can use only its own "
-                         "developer's apps, without paying; buy from a customer company's account.")
+        raise BuyRefused(words.marked("A test company is never billed and cannot buy apps. It can use only its "
+                                      "own developer's apps, without paying; buy from a customer company's "
+                                      "account."))
     # A published paid app: its company is entitled exactly when its subscription entitles.
     if dunning.entitles(current_subscription(company, app), config["BILLING_GRACE_DAYS"], now):
         raise AlreadyEntitled()
     plan = catalogue.choose_plan(app, plan_id)
     developer = app.developer
     if not developer.stripe_account_id or not developer.payouts_enabled:
-        raise BuyRefused(f"{app.name} cannot be bought yet: its developer has not finished setting up "
-                         "payouts with Stripe. Nothing was charged; please try again later.")
+        raise BuyRefused(words.marked("%(app)s cannot be bought yet: its developer has not finished setting up "
+                                      "payouts with Stripe. Nothing was charged; please try again later."),
+                         app=app.name)
     tax_rate = catalogue.ensure_tax_rate(config)
     price_id = catalogue.ensure_price(config, plan, app)
     ensure_customer(config, company, user.email if user else None)
@@ -127,7 +130,7 @@ def start_checkout(config, company, user, app, plan_id=None, now=None, success_u
         # A later Buy (another plan or price) superseded this attempt while Stripe answered:
         # the session just made must not stay payable.
         _expire_at_stripe(client, CheckoutAttempt(stripe_session_id=session.id))
-        raise BuyRefused("Another purchase of this app was started meanwhile; press Buy again.")
+        raise BuyRefused(words.marked("Another purchase of this app was started meanwhile; press Buy again."))
     return session.url
 
 

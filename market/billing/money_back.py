@@ -15,7 +15,7 @@ import datetime
 import logging
 
 from market.billing import company_mail, gateway, ledger, refunds, subscriptions, webhooks
-from market.billing.refusals import MoneyBackRefused, NotFound
+from market.billing.refusals import MoneyBackRefused, NotFound, day
 from market.billing.transactions import write_transaction
 from market.core import money, words
 from market.core.clock import utcnow
@@ -24,6 +24,8 @@ from models import IntegrityError, LedgerEntry, MoneyBack, Subscription
 log = logging.getLogger(__name__)
 
 REASON = "Money back within the refund window (customer's request from My apps)"
+ONCE = words.marked("Your company already had its money back for %(app)s once; it is given once per company "
+                    "and app.")
 
 
 def paid_invoices(subscription):
@@ -59,30 +61,29 @@ def check(config, company, app, now=None):
     """The live subscription money back would end, or raise why not (NotFound, MoneyBackRefused)."""
     now = now or utcnow()
     if given(company, app) is not None:
-        raise MoneyBackRefused(f"Your company already had its money back for {app.name} once; "
-                               "it is given once per company and app.")
+        raise MoneyBackRefused(ONCE, app=app.name)
     subscription = subscriptions.current_subscription(company, app)
     if subscription is None:
-        raise NotFound(f"Your company has no subscription to {app.name} to refund.")
+        raise NotFound(words.marked("Your company has no subscription to %(app)s to refund."), app=app.name)
     if int(config.get("REFUND_WINDOW_DAYS") or 0) <= 0:
-        raise MoneyBackRefused("The App Market does not offer money back now. You can cancel the "
-                               "subscription at the end of the paid period.")
+        raise MoneyBackRefused(words.marked("The App Market does not offer money back now. You can cancel the "
+                                            "subscription at the end of the paid period."))
     if subscription.imported or not subscription.stripe_subscription_id:
-        raise MoneyBackRefused("This subscription was imported from the old billing system; "
-                               "it cannot be refunded here.")
+        raise MoneyBackRefused(words.marked("This subscription was imported from the old billing system; it "
+                                            "cannot be refunded here."))
     payments = paid_invoices(subscription)
     if not payments:
-        raise MoneyBackRefused(f"Nothing has been paid for {app.name} yet, so there is nothing to refund. "
-                               "You can cancel the trial and nothing is charged.")
+        raise MoneyBackRefused(words.marked("Nothing has been paid for %(app)s yet, so there is nothing to refund. "
+                                            "You can cancel the trial and nothing is charged."), app=app.name)
     if _fully_refunded_before(company, app):
-        raise MoneyBackRefused(f"A payment for {app.name} was already refunded in full; "
-                               "money back is given once per company and app.")
+        raise MoneyBackRefused(words.marked("A payment for %(app)s was already refunded in full; money back is "
+                                            "given once per company and app."), app=app.name)
     end = window_end(config, subscription)
     if now > end:
         days = int(config["REFUND_WINDOW_DAYS"])
-        raise MoneyBackRefused(f"Money back is possible for {days} days after the first payment; "
-                               f"for {app.name} that ended on {end:%Y-%m-%d}. You can still cancel "
-                               "at the end of the paid period.")
+        raise MoneyBackRefused(words.marked("Money back is possible for %(days)s days after the first payment; "
+                                            "for %(app)s that ended on %(date)s. You can still cancel at the "
+                                            "end of the paid period."), days=days, app=app.name, date=day(end))
     return subscription
 
 
@@ -102,8 +103,7 @@ def give(config, company, app, user, now=None):
         with write_transaction():
             claim = MoneyBack.create(company=company, app=app, subscription=subscription, user=user, created_at=now)
     except IntegrityError as error:
-        raise MoneyBackRefused(f"Your company already had its money back for {app.name} once; "
-                               "it is given once per company and app.") from error
+        raise MoneyBackRefused(ONCE, app=app.name) from error
     client = gateway.stripe_client(config)
     try:
         canceled = client.v1.subscriptions.cancel(

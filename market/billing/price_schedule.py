@@ -24,7 +24,7 @@ import datetime
 import logging
 import re
 
-from market.billing import catalogue, company_mail, gateway, signals, webhooks
+from market.billing import catalogue, company_mail, gateway, refusals, signals, webhooks
 from market.billing.refusals import InvalidChoice, NotFound
 from market.billing.subscriptions import PLAN_CHANGE_LEAD
 from market.billing.transactions import write_transaction
@@ -40,13 +40,16 @@ SCHEDULED = "subscription.price_change_scheduled"
 WITHDRAWN = "subscription.price_change_withdrawn"
 LATEST_DAYS = 730  # how far ahead a change may be announced
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ANNOUNCED = words.marked("%(plan)s already has a price change announced: withdraw it first.")
+NOTHING_TO_WITHDRAW = words.marked("%(plan)s has no price change announced to withdraw.")
 
 
 class PriceChangeRefused(InvalidChoice):
-    """The scheduled change cannot be made or withdrawn as asked; nothing was changed."""
+    """The scheduled change cannot be made or withdrawn as asked; nothing was changed. `field`
+    names the form's field the refusal is about (price_kr, effective_on), or None."""
 
-    def __init__(self, message, field=None):
-        super().__init__(message)
+    def __init__(self, message, field=None, **values):
+        super().__init__(message, **values)
         self.field = field
 
 
@@ -89,30 +92,32 @@ def _parse(data, plan, config, now):
     try:
         new_price = listings.parse_kronor(data.get("price_kr"))
     except ValueError as problem:
-        raise PriceChangeRefused(str(problem), "price_kr") from None
+        raise PriceChangeRefused(str(problem), "price_kr") from None  # a msgid of the catalogues (parse_kronor)
     raw = str(data.get("effective_on") or "").strip()
     try:
         if not _ISO_DATE.fullmatch(raw):
             raise ValueError
         effective_on = datetime.date.fromisoformat(raw)
     except ValueError:
-        raise PriceChangeRefused("Enter the date the new price applies from as YYYY-MM-DD, like 2027-01-31.",
-                                 "effective_on") from None
+        raise PriceChangeRefused(words.marked("Enter the date the new price applies from as YYYY-MM-DD, like "
+                                              "2027-01-31."), "effective_on") from None
     if new_price == plan.price_ore:
-        raise PriceChangeRefused(f"{plan.name} already costs {money.format_price(new_price)}.", "price_kr")
+        raise PriceChangeRefused(words.marked("%(plan)s already costs %(price)s."), "price_kr", plan=plan.name,
+                                 price=refusals.price(new_price))
     first_day = today(now)
     notice_days = config["PRICE_NOTICE_DAYS"]
     earliest = first_day + datetime.timedelta(days=notice_days if new_price > plan.price_ore else 1)
     if effective_on < earliest:
         if new_price > plan.price_ore:
-            reason = (f"A higher price needs {notice_days} days' notice to subscribers: choose "
-                      f"{earliest:%Y-%m-%d} or later.")
-        else:
-            reason = f"A lower price can apply from tomorrow at the earliest: choose {earliest:%Y-%m-%d} or later."
-        raise PriceChangeRefused(reason + " Nothing was changed.", "effective_on")
+            raise PriceChangeRefused(words.marked("A higher price needs %(days)s days' notice to subscribers: choose "
+                                                  "%(date)s or later. Nothing was changed."), "effective_on",
+                                     days=notice_days, date=refusals.day(earliest))
+        raise PriceChangeRefused(words.marked("A lower price can apply from tomorrow at the earliest: choose %(date)s "
+                                              "or later. Nothing was changed."), "effective_on",
+                                 date=refusals.day(earliest))
     if effective_on > first_day + datetime.timedelta(days=LATEST_DAYS):
-        raise PriceChangeRefused(f"A price change can be announced at most {LATEST_DAYS} days ahead.",
-                                 "effective_on")
+        raise PriceChangeRefused(words.marked("A price change can be announced at most %(days)s days ahead."),
+                                 "effective_on", days=LATEST_DAYS)
     return new_price, effective_on
 
 
@@ -140,10 +145,10 @@ def schedule(config, listing, plan, data, now=None):
     PriceChangeRefused with a message for the developer. Returns the ScheduledPriceChange."""
     now = now or utcnow()
     if listing.is_free or not plan.active:
-        raise PriceChangeRefused("Only a plan that is sold can have a price change.")
+        raise PriceChangeRefused(words.marked("Only a plan that is sold can have a price change."))
     new_price, effective_on = _parse(data, plan, config, now)
     if open_change(plan) is not None:
-        raise PriceChangeRefused(f"{plan.name} already has a price change announced: withdraw it first.")
+        raise PriceChangeRefused(ANNOUNCED, plan=plan.name)
     # Stripe first, outside the transaction: the price subscribers pay now (what the notice
     # names) and the one they will pay.
     old_price_id = catalogue.ensure_price(config, plan, listing)
@@ -153,9 +158,10 @@ def schedule(config, listing, plan, data, now=None):
         _lock_plan(plan)
         current = Plan.get_by_id(plan.id)
         if open_change(plan) is not None:
-            raise PriceChangeRefused(f"{plan.name} already has a price change announced: withdraw it first.")
+            raise PriceChangeRefused(ANNOUNCED, plan=plan.name)
         if not current.active or current.price_ore != plan.price_ore or current.stripe_price_id != old_price_id:
-            raise PriceChangeRefused(f"{plan.name} changed meanwhile; look at it again and retry.")
+            raise PriceChangeRefused(words.marked("%(plan)s changed meanwhile; look at it again and retry."),
+                                     plan=plan.name)
         change = ScheduledPriceChange.create(
             plan=plan, old_price_ore=plan.price_ore, new_price_ore=new_price, old_stripe_price_id=old_price_id,
             new_stripe_price_id=new_price_id, effective_on=effective_on, created_at=now)
@@ -173,16 +179,16 @@ def withdraw(config, listing, plan, now=None):
     now = now or utcnow()
     change = open_change(plan)
     if change is None:
-        raise NotFound(f"{plan.name} has no price change announced to withdraw.")
+        raise NotFound(NOTHING_TO_WITHDRAW, plan=plan.name)
     if now >= effective_start(change) - PLAN_CHANGE_LEAD:
-        raise PriceChangeRefused(f"The price change of {plan.name} applies from {change.effective_on:%Y-%m-%d} "
-                                 "and can no longer be withdrawn.")
+        raise PriceChangeRefused(words.marked("The price change of %(plan)s applies from %(date)s and can no longer "
+                                              "be withdrawn."), plan=plan.name, date=refusals.day(change.effective_on))
     with write_transaction():
         claimed = ScheduledPriceChange.update(withdrawn_at=now).where(
             ScheduledPriceChange.id == change.id, ScheduledPriceChange.withdrawn_at.is_null(),
             ScheduledPriceChange.applied_at.is_null()).execute()
         if not claimed:
-            raise NotFound(f"{plan.name} has no price change announced to withdraw.")
+            raise NotFound(NOTHING_TO_WITHDRAW, plan=plan.name)
         told = _told(change)
         for subscription in told:
             signals.price_change_told.send(subscription, kind=WITHDRAWN, change=change, config=config, now=now)

@@ -5,9 +5,9 @@ import json
 
 from market.accounts.companies import parse_id
 from market.billing import company_mail, gateway, ledger
-from market.billing.refusals import RefundRefused
+from market.billing.refusals import RefundRefused, kronor
 from market.billing.transactions import write_transaction
-from market.core import money
+from market.core import money, words
 from market.core.clock import utcnow
 from market.outbound import mail
 from models import LedgerEntry, StripeEvent
@@ -22,19 +22,19 @@ def refund(config, entry_id, amount_text, reason, now=None):
     entry = None if wanted is None else LedgerEntry.get_or_none(LedgerEntry.id == wanted,
                                                                  LedgerEntry.kind == "payment")
     if entry is None:
-        raise RefundRefused("Choose a payment from the list.")
+        raise RefundRefused(words.marked("Choose a payment from the list."))
     if not entry.stripe_charge_id:
-        raise RefundRefused("This payment has no Stripe charge to refund.")
+        raise RefundRefused(words.marked("This payment has no Stripe charge to refund."))
     left = entry.gross_ore - ledger.reversed_so_far(entry)
     amount = money.parse_kronor(amount_text) if (amount_text or "").strip() else left
     if amount is None:
-        raise RefundRefused("Write the amount in kronor, e.g. 248,75.")
+        raise RefundRefused(words.marked("Write the amount in kronor, e.g. 248,75."))
     if amount <= 0 or amount > left:
-        raise RefundRefused(f"The amount must be more than 0 and at most {money.format_kr(left)} "
-                            "(what is left of this payment).")
+        raise RefundRefused(words.marked("The amount must be more than 0 and at most %(amount)s (what is left of "
+                                         "this payment)."), amount=kronor(left))
     reason = (reason or "").strip()
     if not reason or len(reason) > 500 or "\x00" in reason:
-        raise RefundRefused("Give a reason (at most 500 characters).")
+        raise RefundRefused(words.marked("Give a reason (at most 500 characters)."))
     return refund_payment(config, entry, amount, reason, now)
 
 

@@ -30,6 +30,15 @@ class EndSubscriptionsFirst(InvalidChoice):
     """Retiring the last plan would leave paying subscribers of an app that is no longer sold."""
 
 
+# Why, by how many companies still renew (Swedish counts as English does: one, or more).
+LAST_PLAN_ONE = words.marked(
+    "%(plan)s is the last plan of %(app)s and %(n)s company subscribes to it. Retiring it stops selling the app: "
+    "tick “End those subscriptions at the end of their paid period” to go on. Nothing was changed.")
+LAST_PLAN_MANY = words.marked(
+    "%(plan)s is the last plan of %(app)s and %(n)s companies subscribe to it. Retiring it stops selling the "
+    "app: tick “End those subscriptions at the end of their paid period” to go on. Nothing was changed.")
+
+
 def _renewing(app):
     """The app's subscriptions that would renew: live and not set to cancel."""
     return list(Subscription.select()
@@ -63,11 +72,8 @@ def retire_plan(config, listing, plan, end_subscriptions=False, now=None):
     renewing = _renewing(listing) if last else []
     if renewing and not end_subscriptions:
         count = len(renewing)
-        raise EndSubscriptionsFirst(
-            f"{plan.name} is the last plan of {listing.name} and {count} "
-            f"{'company subscribes' if count == 1 else 'companies subscribe'} to it. Retiring it stops "
-            "selling the app: tick “End those subscriptions at the end of their paid period” to go on. "
-            "Nothing was changed.")
+        raise EndSubscriptionsFirst(LAST_PLAN_ONE if count == 1 else LAST_PLAN_MANY, plan=plan.name,
+                                    app=listing.name, n=count)
     with write_transaction():
         listings.retire_plan(listing, plan)
         if last and _has_live_subscriptions(listing):

@@ -9,7 +9,16 @@ changed here alone.
 import datetime
 import logging
 
-from market.billing import catalogue, company_mail, dunning, gateway, ledger, signals, webhooks
+from market.billing import (
+    catalogue,
+    company_mail,
+    dunning,
+    gateway,
+    invoice_records,
+    ledger,
+    signals,
+    webhooks,
+)
 from market.billing.refusals import BuyRefused, InvalidChoice, NotFound
 from market.billing.transactions import write_transaction
 from market.core import money, words
@@ -41,7 +50,7 @@ def cancel_at_period_end(config, company, app):
     """Cancel the company's live subscription to the app when the paid period ends."""
     subscription = current_subscription(company, app)
     if subscription is None:
-        raise NotFound("Your company has no subscription to this app to cancel.")
+        raise NotFound(words.marked("Your company has no subscription to this app to cancel."))
     if subscription.cancel_at_period_end:
         return subscription
     return set_cancel_at_period_end(config, subscription, True, "cancel")
@@ -51,16 +60,18 @@ def resume(config, company, app):
     """Undo a cancellation at period end while the period has not ended."""
     subscription = current_subscription(company, app)
     if subscription is None:
-        raise NotFound("Your company has no subscription to this app to keep.")
+        raise NotFound(words.marked("Your company has no subscription to this app to keep."))
     if not subscription.cancel_at_period_end:
         return subscription
     if not app.is_free and not catalogue.active_plans(app):
         # Every plan retired (billing.retirement): it ends with its period, like everyone's.
-        raise BuyRefused(f"{app.name} is no longer sold: its subscription ends with the paid period.")
+        raise BuyRefused(words.marked("%(app)s is no longer sold: its subscription ends with the paid period."),
+                         app=app.name)
     if app.status == "suspended" or app.developer.stripe_deauthorized_at is not None:
         # Renewing would charge for an app that cannot be used, or pay a developer whose Stripe
         # account left the platform (issue O).
-        raise BuyRefused(f"{app.name} cannot be renewed now: it cannot be bought in the App Market.")
+        raise BuyRefused(words.marked("%(app)s cannot be renewed now: it cannot be bought in the App Market."),
+                         app=app.name)
     return set_cancel_at_period_end(config, subscription, False, "resume")
 
 
@@ -100,26 +111,26 @@ def change_plan(config, company, app, plan_id, now=None):
     now = now or utcnow()
     subscription = current_subscription(company, app)
     if subscription is None:
-        raise NotFound("Your company has no subscription to this app to change.")
+        raise NotFound(words.marked("Your company has no subscription to this app to change."))
     plan = catalogue.choose_plan(app, plan_id)
     if plan.id == subscription.plan_id and plan.stripe_price_id == subscription.stripe_price_id:
-        raise InvalidChoice(f"Your company is already on the {plan.name} plan.")
+        raise InvalidChoice(words.marked("Your company is already on the %(plan)s plan."), plan=plan.name)
     if subscription.imported or not subscription.stripe_subscription_id:
-        raise BuyRefused("This subscription was imported from the old billing system and cannot change "
-                         "plan here. Cancel it and buy the plan you want when it ends.")
+        raise BuyRefused(words.marked("This subscription was imported from the old billing system and cannot "
+                                      "change plan here. Cancel it and buy the plan you want when it ends."))
     if subscription.status in Subscription.DUNNING_STATUSES:
-        raise BuyRefused("A payment for this app failed. Update your card before changing plan.")
+        raise BuyRefused(words.marked("A payment for this app failed. Update your card before changing plan."))
     if subscription.cancel_at_period_end:
-        raise BuyRefused("This subscription is set to cancel. Keep it first, then change plan.")
+        raise BuyRefused(words.marked("This subscription is set to cancel. Keep it first, then change plan."))
     if plan.price_ore <= subscription.price_ore:
         if subscription.current_period_end is None:
-            raise BuyRefused("This subscription has no paid period to end yet; try again in a minute.")
+            raise BuyRefused(words.marked("This subscription has no paid period to end yet; try again in a minute."))
         # The price agreed is the price paid: the Stripe price and amount shown now are stored
         # and applied exactly, whatever the developer does to the plan's price meanwhile.
         price_id = catalogue.ensure_price(config, plan, app)
         with write_transaction():
             if not Plan.get_by_id(plan.id).active:
-                raise InvalidChoice(f"The {plan.name} plan was just retired; choose another plan.")
+                raise InvalidChoice(words.marked("The %(plan)s plan was just retired; choose another plan."), plan=plan.name)
             # One pending change per subscription: the latest choice replaces an earlier one.
             PendingPlanChange.delete().where(PendingPlanChange.subscription == subscription).execute()
             PendingPlanChange.create(subscription=subscription, plan=plan, stripe_price_id=price_id,
@@ -170,7 +181,7 @@ def undo_plan_change(company, app):
     subscription = current_subscription(company, app)
     pending = pending_plan_change(subscription)
     if pending is None:
-        raise NotFound("Your company has no plan change waiting for this app.")
+        raise NotFound(words.marked("Your company has no plan change waiting for this app."))
     PendingPlanChange.delete().where(PendingPlanChange.id == pending.id).execute()
     return subscription
 
@@ -231,7 +242,7 @@ def billing_portal_url(config, company, return_url, locale=words.DEFAULT):
     """A Stripe billing portal session, in the reader's `locale`: update the card, see invoices,
     cancel or undo."""
     if not company.stripe_customer_id:
-        raise NotFound("Your company has no billing account yet: it is made with the first purchase.")
+        raise NotFound(words.marked("Your company has no billing account yet: it is made with the first purchase."))
     session = gateway.stripe_client(config).v1.billing_portal.sessions.create(
         {"customer": company.stripe_customer_id, "return_url": return_url, "locale": gateway.stripe_locale(locale)})
     return session.url
@@ -252,7 +263,7 @@ def remove_app(config, company, app, now=None):
     subscription = current_subscription(company, app)
     connected = _connected(company, app)
     if subscription is None and not connected:
-        raise NotFound("Your company has nothing of this app to remove.")
+        raise NotFound(words.marked("Your company has nothing of this app to remove."))
     if subscription is not None and not subscription.cancel_at_period_end:
         subscription = set_cancel_at_period_end(config, subscription, True, "cancel", now)
     with write_transaction():
@@ -262,20 +273,12 @@ def remove_app(config, company, app, now=None):
 
 # ---------------------------------------------------------------------------- what My apps shows
 def invoices(config, subscription, limit=12):
-    """The subscription's invoices at Stripe, newest first, for My apps (nothing is cached:
-    the hosted invoice URLs are Stripe's to give). None for imported history; raises
-    gateway.StripeError when Stripe cannot be reached."""
+    """The subscription's invoices, newest first, for My apps: from the market's own records,
+    kept from Stripe's `invoice.*` events (billing.invoice_records), so no page waits for
+    Stripe (issue R). None for imported history."""
     if subscription is None or subscription.imported or not subscription.stripe_subscription_id:
         return None
-    listing = gateway.stripe_client(config).v1.invoices.list(
-        {"subscription": subscription.stripe_subscription_id, "limit": limit})
-    rows = []
-    for invoice in (i.to_dict() for i in listing.data):
-        rows.append({"id": invoice["id"], "number": invoice.get("number") or invoice["id"],
-                     "status": invoice.get("status"),
-                     "total_ore": int(invoice.get("total") or 0),
-                     "created": gateway.from_timestamp(invoice.get("created")),
-                     "url": invoice.get("hosted_invoice_url")})
+    rows = invoice_records.recorded_invoices(subscription, limit)
     # What was given back of each, from the market's own ledger (Stripe's invoice still says paid).
     refunds = ledger.refunds_by_invoice([row["id"] for row in rows])
     for row in rows:

@@ -10,7 +10,7 @@ event delivered late never moves a subscription backwards.
 import json
 import logging
 
-from market.billing import company_mail, connect, dunning, gateway, ledger, signals
+from market.billing import company_mail, connect, dunning, gateway, invoice_records, ledger, signals
 from market.billing import history as subscription_history
 from market.billing.company_mail import tell_company_admins, tell_developer, tell_platform_admins
 from market.billing.transactions import write_transaction
@@ -448,6 +448,7 @@ def on_invoice_paid(config, event, invoice, fetched):
     row = _require_subscription(config, event, fetched)
     if row is None:
         return "foreign"
+    invoice_records.record(row, invoice, event.get("created"))  # what My apps lists (issue R)
     if int(invoice.get("total") or 0) <= 0:
         return  # a trial's zero invoice moves no money
     payment = fetched.get("payment") or {}
@@ -462,6 +463,7 @@ def on_invoice_failed(config, event, invoice, fetched):
     row = _require_subscription(config, event, fetched)
     if row is None:
         return "foreign"
+    invoice_records.record(row, invoice, event.get("created"))  # what My apps lists (issue R)
     failed_at = gateway.from_timestamp(event.get("created")) or utcnow()
     if row.past_due_since is None and row.status in (*Subscription.LIVE_STATUSES, "incomplete"):
         # The grace (DESIGN.md §3) counts from the first failure, not the latest retry.
@@ -607,6 +609,7 @@ HANDLERS = {
     "invoice.paid": on_invoice_paid,
     "invoice.payment_succeeded": on_invoice_paid,
     "invoice.payment_failed": on_invoice_failed,
+    **{kind: invoice_records.on_invoice for kind in invoice_records.RECORD_ONLY_EVENTS},
     "account.updated": on_account,
     "account.application.deauthorized": on_deauthorized,
     "charge.refunded": on_charge_refunded,

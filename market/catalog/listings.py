@@ -11,6 +11,8 @@ import struct
 import zlib
 from urllib.parse import urlsplit
 
+from babel.numbers import format_decimal
+
 from market.accounts.companies import InvalidInput, parse_id
 from market.catalog import store
 from market.core import credentials, money, words
@@ -55,6 +57,15 @@ def _text(value):
     return value.strip() if isinstance(value, str) else ""
 
 
+def _number(value):
+    """A limit in a message, as the reader's language writes it ("20 000", "20,000"; "1,5")."""
+    return lambda locale: format_decimal(value, locale=words.supported(locale) or words.DEFAULT)
+
+
+def _at_most(message, limit):
+    return words.Phrase(message, n=_number(limit))
+
+
 # --- texts ---------------------------------------------------------------------------------
 
 def sanitise_description(text):
@@ -62,41 +73,65 @@ def sanitise_description(text):
     return store.sanitise_description(text)
 
 
-def check_url(raw, errors, field, label, required=False):
-    """https anywhere, or http on this machine (development); no credentials or fragments."""
+# Each address field's messages, whole sentences as each language words them: (when it is
+# missing, when it is not one address or too long, what is wrong with it: %(problem)s).
+URL_MESSAGES = {
+    "website_url": (words.marked("Enter the website's address."),
+                    words.marked("The website's address must be one address of at most %(n)s characters."),
+                    words.marked("The website's address: %(problem)s")),
+    "privacy_url": (words.marked("Enter the privacy policy's address."),
+                    words.marked("The privacy policy's address must be one address of at most %(n)s characters."),
+                    words.marked("The privacy policy's address: %(problem)s")),
+    "support": (words.marked("Enter the support address."),
+                words.marked("The support address must be one address of at most %(n)s characters."),
+                words.marked("The support address: %(problem)s")),
+    "landing_url": (words.marked("Enter the landing page URL."),
+                    words.marked("The landing page URL must be one address of at most %(n)s characters."),
+                    words.marked("The landing page URL: %(problem)s")),
+    "webhook_url": (words.marked("Enter the webhook URL."),
+                    words.marked("The webhook URL must be one address of at most %(n)s characters."),
+                    words.marked("The webhook URL: %(problem)s")),
+}
+
+
+def check_url(raw, errors, field, required=False):
+    """https anywhere, or http on this machine (development); no credentials or fragments.
+    `field` names the messages too (URL_MESSAGES)."""
+    missing, not_one, wrong = URL_MESSAGES[field]
     url = _text(raw)
     if not url:
         if required:
-            errors[field] = f"Enter {label}."
+            errors[field] = missing
         return None
     if len(url) > MAX_URL or any(c.isspace() for c in url):
-        errors[field] = f"{label[0].upper()}{label[1:]} must be one address of at most {MAX_URL} characters."
+        errors[field] = words.Phrase(not_one, n=MAX_URL)
         return None
     problem = url_problem(url)
     if problem:
-        errors[field] = f"{label[0].upper()}{label[1:]}: {problem}"
+        errors[field] = words.Phrase(wrong, problem=problem)
         return None
     return url
 
 
 def url_problem(url):
+    """What is wrong with the address (a words.Phrase, lowercase: it follows a colon), or None."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 -- raises on a malformed port
     except ValueError:
-        return "not a valid address."
+        return words.Phrase(words.marked("not a valid address."))
     if "#" in url:
-        return "an address may not contain a fragment (#)."
+        return words.Phrase(words.marked("an address may not contain a fragment (#)."))
     if not host:
-        return "enter a full address starting with https://."
+        return words.Phrase(words.marked("enter a full address starting with https://."))
     if parts.username is not None or parts.password is not None:
-        return "an address may not contain a user name or password."
+        return words.Phrase(words.marked("an address may not contain a user name or password."))
     if parts.scheme == "https":
         return None
     if parts.scheme == "http" and host in LOOPBACK_HOSTS:
         return None
-    return "use https (plain http only on 127.0.0.1 or localhost)."
+    return words.Phrase(words.marked("use https (plain http only on 127.0.0.1 or localhost)."))
 
 
 # --- the listing ---------------------------------------------------------------------------
@@ -108,28 +143,30 @@ def categories():
 def _check_listing(data, errors):
     name = _text(data.get("name"))
     if not name:
-        errors["name"] = "Enter the app's name."
+        errors["name"] = words.marked("Enter the app's name.")
     elif len(name) > MAX_NAME:
-        errors["name"] = f"The name may have at most {MAX_NAME} characters."
+        errors["name"] = _at_most(words.marked("The name may have at most %(n)s characters."), MAX_NAME)
     tagline = _text(data.get("tagline"))
     if len(tagline) > MAX_TAGLINE:
-        errors["tagline"] = f"The tagline may have at most {MAX_TAGLINE} characters."
+        errors["tagline"] = _at_most(words.marked("The tagline may have at most %(n)s characters."), MAX_TAGLINE)
     description = data.get("description") if isinstance(data.get("description"), str) else ""
     description = description.replace("\r\n", "\n").strip()
     if len(description) > MAX_DESCRIPTION:
-        errors["description"] = f"The description may have at most {MAX_DESCRIPTION:,} characters."
+        errors["description"] = _at_most(words.marked("The description may have at most %(n)s characters."),
+                                         MAX_DESCRIPTION)
     vendor_name = _text(data.get("vendor_name")) or None
     if vendor_name and len(vendor_name) > MAX_VENDOR:
-        errors["vendor_name"] = f"The vendor name may have at most {MAX_VENDOR} characters."
+        errors["vendor_name"] = _at_most(words.marked("The vendor name may have at most %(n)s characters."),
+                                         MAX_VENDOR)
     category = None
     slug = _text(data.get("category"))
     if slug:
         category = Category.get_or_none(Category.slug == slug)
         if category is None:
-            errors["category"] = "Choose a category from the list."
+            errors["category"] = words.marked("Choose a category from the list.")
     support = check_support(data.get("support"), errors)
-    website = check_url(data.get("website_url"), errors, "website_url", "the website's address")
-    privacy = check_url(data.get("privacy_url"), errors, "privacy_url", "the privacy policy's address")
+    website = check_url(data.get("website_url"), errors, "website_url")
+    privacy = check_url(data.get("privacy_url"), errors, "privacy_url")
     return {"name": name, "vendor_name": vendor_name, "tagline": tagline, "description": description,
             "description_html": sanitise_description(description), "category": category,
             "support": support, "website_url": website, "privacy_url": privacy}
@@ -142,10 +179,11 @@ def check_support(raw, errors):
         return ""
     if "@" in value and "/" not in value:
         if len(value) > MAX_URL or not EMAIL_RE.match(value):
-            errors["support"] = "Support: enter an e-mail address like support@example.com, or a web address."
+            errors["support"] = words.marked("Support: enter an e-mail address like support@example.com, "
+                                             "or a web address.")
             return ""
         return value
-    return check_url(value, errors, "support", "the support address") or ""
+    return check_url(value, errors, "support") or ""
 
 
 def check_listing(data):
@@ -160,10 +198,10 @@ def check_listing(data):
 def check_slug(raw, errors):
     slug = _text(raw)
     if not SLUG_RE.match(slug) or "--" in slug:
-        errors["slug"] = ("The address name must be 3–60 characters of lowercase a–z, 0–9 and single "
-                          "hyphens, starting and ending with a letter or digit.")
+        errors["slug"] = words.marked("The address name must be 3–60 characters of lowercase a–z, 0–9 and "
+                                      "single hyphens, starting and ending with a letter or digit.")
     elif slug in RESERVED_SLUGS or App.select().where(App.slug == slug).exists():
-        errors["slug"] = "That address name is taken. Choose another."
+        errors["slug"] = words.marked("That address name is taken. Choose another.")
     return slug
 
 
@@ -180,7 +218,7 @@ def create_listing(developer, data):
             AppStats.create(app=listing)
             OAuthClient.create(app=listing, client_id="app_" + secrets.token_hex(12))
     except IntegrityError:
-        raise InvalidInput({"slug": "That address name is taken. Choose another."}) from None
+        raise InvalidInput({"slug": words.marked("That address name is taken. Choose another.")}) from None
     return listing
 
 
@@ -188,6 +226,11 @@ def update_listing(listing, data):
     """In place: for an app never published (after approval, catalog.revisions decides)."""
     fields = check_listing(data)
     fields["updated_at"] = utcnow()
+    # An English text translated the old Swedish one; a changed text would leave it stale.
+    if fields.get("description", listing.description) != listing.description:
+        fields.update(description_en="", description_html_en="")
+    if fields.get("tagline", listing.tagline) != listing.tagline:
+        fields["tagline_en"] = ""
     App.update(**fields).where(App.id == listing.id).execute()
     for name, value in fields.items():
         setattr(listing, name, value)
@@ -235,12 +278,12 @@ def store_icon_file(directory, data):
     """The checked image stored under a random name in `directory` (ICON_DIR, default
     instance/icons); returns the name."""
     if not data:
-        raise InvalidInput({"icon": "Choose an image file to upload."})
+        raise InvalidInput({"icon": words.marked("Choose an image file to upload.")})
     if len(data) > MAX_ICON_BYTES:
-        raise InvalidInput({"icon": f"The icon may be at most {MAX_ICON_BYTES // 1024} kB."})
+        raise InvalidInput({"icon": _at_most(words.marked("The icon may be at most %(n)s kB."), MAX_ICON_BYTES // 1024)})
     kind = icon_type(data)
     if kind is None:
-        raise InvalidInput({"icon": "The icon must be a PNG, JPEG or WebP image."})
+        raise InvalidInput({"icon": words.marked("The icon must be a PNG, JPEG or WebP image.")})
     os.makedirs(directory, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{kind}"
     with open(os.path.join(directory, name), "wb") as out:
@@ -327,19 +370,21 @@ def image_size(data):
 def check_screenshot(data, count):
     """The screenshot's type, checked by content and size; `count` is how many the app has."""
     if count >= MAX_SCREENSHOTS:
-        raise InvalidInput({"screenshot": f"An app may have at most {MAX_SCREENSHOTS} screenshots. "
-                                          "Remove one first."})
+        raise InvalidInput({"screenshot": words.Phrase(words.marked(
+            "An app may have at most %(n)s screenshots. Remove one first."), n=MAX_SCREENSHOTS)})
     if not data:
-        raise InvalidInput({"screenshot": "Choose an image file to upload."})
+        raise InvalidInput({"screenshot": words.marked("Choose an image file to upload.")})
     if len(data) > MAX_SCREENSHOT_BYTES:
-        raise InvalidInput({"screenshot": f"A screenshot may be at most {MAX_SCREENSHOT_BYTES / (1024 * 1024):g} MB."})
+        raise InvalidInput({"screenshot": _at_most(words.marked("A screenshot may be at most %(n)s MB."),
+                                                   round(MAX_SCREENSHOT_BYTES / (1024 * 1024), 2))})
     read = image_size(data)
     if read is None:
-        raise InvalidInput({"screenshot": "A screenshot must be a PNG or JPEG image."})
+        raise InvalidInput({"screenshot": words.marked("A screenshot must be a PNG or JPEG image.")})
     kind, width, height = read
     if not (MIN_SCREENSHOT_SIDE <= width <= MAX_SCREENSHOT_SIDE and MIN_SCREENSHOT_SIDE <= height <= MAX_SCREENSHOT_SIDE):
-        raise InvalidInput({"screenshot": f"A screenshot must be {MIN_SCREENSHOT_SIDE}–{MAX_SCREENSHOT_SIDE} pixels "
-                                          "wide and high."})
+        raise InvalidInput({"screenshot": words.Phrase(words.marked(
+            "A screenshot must be %(least)s–%(most)s pixels wide and high."),
+            least=MIN_SCREENSHOT_SIDE, most=MAX_SCREENSHOT_SIDE)})
     return kind
 
 
@@ -388,34 +433,36 @@ def parse_kronor(raw):
     """ "199" or "49,50" kronor → öre, within what a plan may cost a month. """
     ore = money.parse_kronor(_text(raw))
     if ore is None:
-        raise ValueError("Enter the price in kronor, like 199 or 49,50.")
+        raise ValueError(words.marked("Enter the price in kronor, like 199 or 49,50."))
     if ore < 100:
-        raise ValueError("A plan costs at least 1 kr a month. A free app has no plans.")
+        raise ValueError(words.marked("A plan costs at least 1 kr a month. A free app has no plans."))
     if ore > MAX_PRICE_ORE:
-        raise ValueError("That price is higher than the market accepts.")
+        raise ValueError(words.marked("That price is higher than the market accepts."))
     return ore
 
 
 def _check_plan(data, errors):
     name = _text(data.get("name"))
     if not name:
-        errors["name"] = "Enter the plan's name."
+        errors["name"] = words.marked("Enter the plan's name.")
     elif len(name) > MAX_PLAN_NAME:
-        errors["name"] = f"The plan's name may have at most {MAX_PLAN_NAME} characters."
+        errors["name"] = _at_most(words.marked("The plan's name may have at most %(n)s characters."), MAX_PLAN_NAME)
     try:
         price_ore = parse_kronor(data.get("price_kr"))
     except ValueError as problem:
-        errors["price_kr"] = str(problem)
+        errors["price_kr"] = str(problem)  # a message of the catalogues (parse_kronor)
         price_ore = None
     trial_raw = _text(data.get("trial_days")) or "0"
     trial_days = int(trial_raw) if trial_raw.isdigit() and len(trial_raw) <= 3 else None
     if trial_days is None or trial_days > MAX_TRIAL_DAYS:
-        errors["trial_days"] = f"Trial days must be a whole number from 0 to {MAX_TRIAL_DAYS}."
+        errors["trial_days"] = words.Phrase(words.marked("Trial days must be a whole number from 0 to %(n)s."),
+                                            n=MAX_TRIAL_DAYS)
     description = data.get("description") if isinstance(data.get("description"), str) else ""
     description = "\n".join(line.strip() for line in description.replace("\r\n", "\n").split("\n")
                             if line.strip())
     if len(description) > MAX_PLAN_DESCRIPTION:
-        errors["description"] = f"The plan's description may have at most {MAX_PLAN_DESCRIPTION:,} characters."
+        errors["description"] = _at_most(words.marked("The plan's description may have at most %(n)s characters."),
+                                         MAX_PLAN_DESCRIPTION)
     return {"name": name, "price_ore": price_ore, "trial_days": trial_days, "description": description}
 
 
@@ -514,16 +561,17 @@ def parse_redirect_uris(raw, errors):
         uri = line.strip()
         if not uri:
             continue
-        problem = "longer than 500 characters." if len(uri) > MAX_URL else url_problem(uri)
+        problem = (words.Phrase(words.marked("longer than %(n)s characters."), n=MAX_URL) if len(uri) > MAX_URL
+                   else url_problem(uri))
         if problem is None and any(c.isspace() for c in uri):
-            problem = "an address may not contain spaces."
+            problem = words.Phrase(words.marked("an address may not contain spaces."))
         if problem:
-            errors["redirect_uris"] = f"{uri[:80]}: {problem}"
+            errors["redirect_uris"] = words.Phrase(words.marked("%(uri)s: %(problem)s"), uri=uri[:80], problem=problem)
             return []
         if uri not in uris:
             uris.append(uri)
     if len(uris) > MAX_REDIRECT_URIS:
-        errors["redirect_uris"] = f"At most {MAX_REDIRECT_URIS} redirect URIs."
+        errors["redirect_uris"] = words.Phrase(words.marked("At most %(n)s redirect URIs."), n=MAX_REDIRECT_URIS)
     return uris
 
 
@@ -531,7 +579,7 @@ def parse_scopes(names, errors):
     names = [n for n in (names or []) if isinstance(n, str)]
     unknown = [n for n in names if n not in SCOPES]
     if unknown:
-        errors["scopes"] = "Choose scopes from the list."
+        errors["scopes"] = words.marked("Choose scopes from the list.")
         return []
     return [name for name in SCOPES if name in names]
 
@@ -540,10 +588,10 @@ def check_integration(data, scope_names):
     """The integration form's values, checked (InvalidInput otherwise): landing and webhook
     URLs (or None), the redirect URIs and the scopes as lists."""
     errors = {}
-    landing = check_url(data.get("landing_url"), errors, "landing_url", "the landing page URL")
-    webhook = check_url(data.get("webhook_url"), errors, "webhook_url", "the webhook URL")
+    landing = check_url(data.get("landing_url"), errors, "landing_url")
+    webhook = check_url(data.get("webhook_url"), errors, "webhook_url")
     if webhook and (problem := outbound_http.destination_problem(webhook)):  # never a local address
-        errors["webhook_url"] = f"The webhook URL: {problem}"
+        errors["webhook_url"] = words.Phrase(URL_MESSAGES["webhook_url"][2], problem=problem)
     uris = parse_redirect_uris(data.get("redirect_uris"), errors)
     chosen = parse_scopes(scope_names, errors)
     if errors:
@@ -617,11 +665,11 @@ def _move(listing, from_statuses, **fields):
 
 def submit_for_review(listing):
     if listing.status not in ("draft", "rejected"):
-        raise InvalidInput({"status": "Only a draft or rejected app can be submitted for review."})
+        raise InvalidInput({"status": words.marked("Only a draft or rejected app can be submitted for review.")})
     if not checklist_done(listing):
-        raise InvalidInput({"status": "Complete every step of the checklist before submitting."})
+        raise InvalidInput({"status": words.marked("Complete every step of the checklist before submitting.")})
     if not _move(listing, ("draft", "rejected"), status="in_review"):
-        raise InvalidInput({"status": "The app's status changed meanwhile. Reload the page."})
+        raise InvalidInput({"status": words.marked("The app's status changed meanwhile. Reload the page.")})
     return listing
 
 
@@ -647,13 +695,13 @@ def store_apps():
 
 def approve(listing):
     if listing.status != "in_review":
-        raise InvalidInput({"status": "Only an app in review can be approved."})
+        raise InvalidInput({"status": words.marked("Only an app in review can be approved.")})
     if not checklist_done(listing):
-        raise InvalidInput({"status": "The app no longer meets the checklist; reject it with the reason."})
+        raise InvalidInput({"status": words.marked("The app no longer meets the checklist; reject it with the reason.")})
     with db.atomic():
         if not _move(listing, ("in_review",), status="published", published_at=listing.published_at or utcnow(),
                      rejection_reason=""):
-            raise InvalidInput({"status": "The app's status changed meanwhile. Reload the page."})
+            raise InvalidInput({"status": words.marked("The app's status changed meanwhile. Reload the page.")})
         store_changed(listing)
     return listing
 
@@ -661,12 +709,13 @@ def approve(listing):
 def reject(listing, reason):
     reason = _text(reason)
     if not reason:
-        raise InvalidInput({"reason": "Tell the developer why the app is rejected."})
+        raise InvalidInput({"reason": words.marked("Tell the developer why the app is rejected.")})
     if len(reason) > MAX_REASON:
-        raise InvalidInput({"reason": f"The reason may have at most {MAX_REASON} characters."})
+        raise InvalidInput({"reason": words.Phrase(words.marked("The reason may have at most %(n)s characters."),
+                                                   n=MAX_REASON)})
     if listing.status != "in_review" or not _move(listing, ("in_review",), status="rejected",
                                                     rejection_reason=reason):
-        raise InvalidInput({"status": "Only an app in review can be rejected."})
+        raise InvalidInput({"status": words.marked("Only an app in review can be rejected.")})
     return listing
 
 
@@ -674,7 +723,7 @@ def suspend_app(listing):
     """Hidden from the store (issue H adds the billing effects)."""
     with db.atomic():
         if not _move(listing, ("published",), status="suspended"):
-            raise InvalidInput({"status": "Only a published app can be suspended."})
+            raise InvalidInput({"status": words.marked("Only a published app can be suspended.")})
         store_changed(listing)
     return listing
 
@@ -682,7 +731,7 @@ def suspend_app(listing):
 def restore_app(listing):
     with db.atomic():
         if not _move(listing, ("suspended",), status="published"):
-            raise InvalidInput({"status": "Only a suspended app can be restored."})
+            raise InvalidInput({"status": words.marked("Only a suspended app can be restored.")})
         store_changed(listing)
     return listing
 

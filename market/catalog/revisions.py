@@ -14,7 +14,7 @@ Domain functions take explicit arguments and never read `request`; input errors 
 import json
 
 from market.accounts.companies import InvalidInput
-from market.catalog import listings, signals, store
+from market.catalog import categories, listings, signals, store
 from market.catalog.listings import ListingNotFound
 from market.core import money, words
 from market.data.database import is_postgres
@@ -183,7 +183,8 @@ def add_screenshot(directory, listing, data):
 
     def change(values):
         if len(values["screenshots"]) >= listings.MAX_SCREENSHOTS:
-            raise InvalidInput({"screenshot": f"An app may have at most {listings.MAX_SCREENSHOTS} screenshots."})
+            raise InvalidInput({"screenshot": words.Phrase(words.marked("An app may have at most %(n)s screenshots."),
+                                                           n=listings.MAX_SCREENSHOTS)})
         values["screenshots"] = [*values["screenshots"], name]
     _revise(listing, change)
     return True
@@ -285,7 +286,7 @@ def forget_retired_plan(listing, plan_id):
 def withdraw(listing):
     revision = pending(listing)
     if revision is None or not _close(revision, "withdrawn", "", utcnow()):
-        raise InvalidInput({"revision": "There is no pending revision to withdraw."})
+        raise InvalidInput({"revision": words.marked("There is no pending revision to withdraw.")})
 
 
 # --- the preview ---------------------------------------------------------------------------
@@ -324,29 +325,46 @@ def queue():
     return [(row.app, row) for row in rows]
 
 
+# A plan's line in the review, by whether it has a trial and whether the revision adds it.
+PLAN_LINES = {(False, False): words.marked("%(plan)s: %(price)s"),
+              (True, False): words.marked("%(plan)s: %(price)s, %(n)s trial days"),
+              (False, True): words.marked("%(plan)s: %(price)s (new plan)"),
+              (True, True): words.marked("%(plan)s: %(price)s, %(n)s trial days (new plan)")}
+
+
+def _plan_lines(plans, locale):
+    lines = []
+    for plan in plans:
+        message = PLAN_LINES[(bool(plan["trial_days"]), not isinstance(plan["id"], int))]
+        lines.append(words.say(locale, message, plan=plan["name"], price=money.format_price(plan["price_ore"]),
+                               n=plan["trial_days"]))
+        lines.extend(f"  · {line}" for line in (plan.get("description") or "").split("\n") if line)
+    return "\n".join(lines)
+
+
 def _shown(listing, name, value):
-    """A field's value as the review shows it (plain text; the template escapes it)."""
+    """A field's value as the review shows it (plain text; the template escapes it): the stored
+    value as it is, or the market's words (a words.Phrase, which the page says in the reader's
+    language: `said()`)."""
     if name == "vendor_name":
-        return value or f"{Developer.get_by_id(listing.developer_id).name} (the developer's name)"
+        return value or words.Phrase(words.marked("%(name)s (the developer's name)"),
+                                     name=Developer.get_by_id(listing.developer_id).name)
     if name == "category":
         category = Category.get_or_none(Category.slug == value) if value else None
-        return category.name if category else "No category"
+        if category is None:
+            return words.Phrase(words.marked("No category"))
+        # A known category in the reader's words; the text is data, so it is no msgid of its own.
+        return words.Phrase("%(name)s", name=lambda locale: categories.category_name(category, locale))
     if name == "icon":
-        return f"/icons/{value}" if value else "No icon"
+        return f"/icons/{value}" if value else words.Phrase(words.marked("No icon"))
     if name == "screenshots":
-        return "\n".join(listings.screenshot_url(n) for n in value) or "No screenshots"
+        return "\n".join(listings.screenshot_url(n) for n in value) or words.Phrase(words.marked("No screenshots"))
     if name in ("redirect_uris", "scopes"):
         return "\n".join(value) or "—"
     if name == "plans":
         if not value:
-            return "Free (no plans)"
-        lines = []
-        for plan in value:
-            trial = f", {plan['trial_days']} trial days" if plan["trial_days"] else ""
-            new = " (new plan)" if not isinstance(plan["id"], int) else ""
-            lines.append(f"{plan['name']}: {money.format_price(plan['price_ore'])}{trial}{new}")
-            lines.extend(f"  · {line}" for line in (plan.get("description") or "").split("\n") if line)
-        return "\n".join(lines)
+            return words.Phrase(words.marked("Free (no plans)"))
+        return words.Phrase("%(lines)s", lines=lambda locale: _plan_lines(value, locale))
     return value if value not in (None, "") else "—"
 
 
@@ -369,7 +387,8 @@ def _apply_plans(listing, plans):
         if isinstance(proposed["id"], int):
             plan = current.get(proposed["id"])
             if plan is None:
-                raise InvalidInput({"status": "A plan the revision changes is gone; reject it with the reason."})
+                raise InvalidInput({"status": words.marked(
+                    "A plan the revision changes is gone; reject it with the reason.")})
             listings.apply_plan_fields(plan, fields)  # a new price: a new Stripe price for new buyers
             Plan.update(position=position).where(Plan.id == plan.id).execute()
         else:
@@ -383,7 +402,7 @@ def approve(listing):
         _lock_app(listing)
         revision = pending(listing)
         if revision is None or not under_review(listing):
-            raise InvalidInput({"status": "There is no pending revision to approve. Reload the page."})
+            raise InvalidInput({"status": words.marked("There is no pending revision to approve. Reload the page.")})
         proposed = changes(revision)
         done_before = {key for key, _, done in listings.checklist(App.get_by_id(listing.id)) if done}
         app_fields = {}
@@ -395,6 +414,11 @@ def approve(listing):
         if "description" in proposed:
             app_fields["description"] = proposed["description"]
             app_fields["description_html"] = listings.sanitise_description(proposed["description"])
+            # The English text translated the old description: left in place, English readers
+            # would go on reading what the admin did not approve. Without it they read the new one.
+            app_fields.update(description_en="", description_html_en="")
+        if "tagline" in proposed:
+            app_fields["tagline_en"] = ""
         if "category" in proposed:
             app_fields["category"] = (Category.get_or_none(Category.slug == proposed["category"])
                                       if proposed["category"] else None)
@@ -419,13 +443,13 @@ def approve(listing):
         if done_before - done_after:
             # A revision may not undo a step of the publishing checklist (an imported app that
             # never met one is not held to it by an unrelated change).
-            raise InvalidInput({"status": "With this revision the app would not meet the checklist; "
-                                          "reject it with the reason."})
+            raise InvalidInput({"status": words.marked("With this revision the app would not meet the checklist; "
+                                                       "reject it with the reason.")})
         if not _close(revision, "approved", "", utcnow()):
-            raise InvalidInput({"status": "The revision changed meanwhile. Reload the page."})
+            raise InvalidInput({"status": words.marked("The revision changed meanwhile. Reload the page.")})
         listings.store_changed(fresh)
-    for name in ("name", "vendor_name", "tagline", "description", "description_html", "icon", "landing_url",
-                 "webhook_url", "category_id", "is_free", "min_price_ore", "updated_at", "support", "website_url",
+    for name in ("name", "vendor_name", "tagline", "tagline_en", "description", "description_html",
+                 "description_en", "description_html_en", "icon", "landing_url", "webhook_url", "category_id", "is_free", "min_price_ore", "updated_at", "support", "website_url",
                  "privacy_url", "screenshots"):
         setattr(listing, name, getattr(fresh, name))
     return listing
@@ -434,13 +458,14 @@ def approve(listing):
 def reject(listing, reason):
     """The published version stays; the developer sees the reason on its app page."""
     if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput({"reason": "Tell the developer why the revision is rejected."})
+        raise InvalidInput({"reason": words.marked("Tell the developer why the revision is rejected.")})
     reason = reason.strip()
     if len(reason) > listings.MAX_REASON:
-        raise InvalidInput({"reason": f"The reason may have at most {listings.MAX_REASON} characters."})
+        raise InvalidInput({"reason": words.Phrase(words.marked("The reason may have at most %(n)s characters."),
+                                                   n=listings.MAX_REASON)})
     revision = pending(listing)
     if revision is None or not _close(revision, "rejected", reason, utcnow()):
-        raise InvalidInput({"status": "There is no pending revision to reject. Reload the page."})
+        raise InvalidInput({"status": words.marked("There is no pending revision to reject. Reload the page.")})
     return revision
 
 

@@ -125,6 +125,11 @@ def marked(message):
     return message
 
 
+def _said_values(values, locale):
+    return {name: value.said_in(locale) if isinstance(value, (Phrase, Refusal)) else
+            value(locale) if callable(value) else value for name, value in values.items()}
+
+
 class Refusal(Exception):
     """A domain refusal that a person reads: its English message (a msgid) and the values of
     its placeholders, so the view can say it in the reader's language. `str()` and `.message`
@@ -132,11 +137,12 @@ class Refusal(Exception):
 
     def __init__(self, message, **values):
         self.msgid, self.values = message, values
-        self.message = message % values if values else message
+        self.message = self.said_in(ENGLISH)
         super().__init__(self.message)
 
     def said_in(self, locale):
-        return say(locale, self.msgid, **self.values)
+        """A value may be a Phrase, or a function of the locale (an amount, a date), said too."""
+        return say(locale, self.msgid, **_said_values(self.values, locale))
 
 
 class Phrase:
@@ -151,9 +157,7 @@ class Phrase:
 
     def said_in(self, locale):
         """A value may be a Phrase, or a function of the locale (an amount, a date), said too."""
-        values = {k: v.said_in(locale) if isinstance(v, Phrase) else v(locale) if callable(v) else v
-                  for k, v in self.values.items()}
-        return say(locale, self.msgid, **values)
+        return say(locale, self.msgid, **_said_values(self.values, locale))
 
     def __str__(self):
         return self.said_in(ENGLISH)

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from market.core import words
+
 MAX_RESPONSE_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 2.0  # seconds for the TCP (and TLS) connection
 TOTAL_TIMEOUT = 10.0  # seconds for the whole call: lookup, connect, send, answer
@@ -183,14 +185,15 @@ def _host_name_problem(host):
 
 
 def destination_problem(url, lookup_seconds=2.0):
-    """Why a URL given in a form cannot be one the market calls, or None. Refuses every
-    loopback, internal or metadata address, by name or by what the name resolves to now,
-    whatever OUTBOUND_ALLOWED_ORIGINS says (a name that does not resolve now is left to the
-    check at send time)."""
+    """Why a URL given in a form cannot be one the market calls (a words.Phrase the form says in
+    the reader's language; the address's own explanation is technical, and English), or None.
+    Refuses every loopback, internal or metadata address, by name or by what the name resolves
+    to now, whatever OUTBOUND_ALLOWED_ORIGINS says (a name that does not resolve now is left to
+    the check at send time)."""
     try:
         scheme, host, port, _ = _parts(url)
     except Refused as error:
-        return f"{error}."
+        return words.Phrase("%(problem)s.", problem=str(error))
     problem = _host_name_problem(host)
     if problem is None:
         try:
@@ -202,7 +205,8 @@ def destination_problem(url, lookup_seconds=2.0):
             if problem:
                 break
     if problem:
-        return f"the market does not call local or internal addresses ({problem})."
+        return words.Phrase(words.marked("the market does not call local or internal addresses (%(problem)s)."),
+                            problem=problem)
     return None
 
 

@@ -31,7 +31,7 @@ def fixtures():
 
 def setup_session(client, customer, **extra):
     return client.v1.checkout.sessions.create({
-        "mode": "setup", "customer": customer.id, "currency": "sek", "payment_method_types": ["card"],
+        "mode": "setup", "customer": customer.id, "currency": "sek", "payment_method_types": ["card"], "locale": "en",
         "setup_intent_data": {"metadata": {"company_id": "7"}}, "metadata": {"purpose": "bureau_card"},
         "success_url": "http://market.test/bureau/card/saved?session_id={CHECKOUT_SESSION_ID}",
         "cancel_url": "http://market.test/bureau/card", **extra})
