@@ -129,9 +129,9 @@ def receipt(config, invoice, subscription, locale=words.DEFAULT):
         "",
     ]
     for description, net, moms, gross in lines:
-        out.append(words.say(locale, "%(what)s: net %(net)s, moms %(vat)s %% %(moms)s, gross %(gross)s",
+        out.append(words.say(locale, "%(what)s: net %(net)s, VAT %(vat)s %% %(moms)s, gross %(gross)s",
                              what=description, net=kr(net), vat=vat, moms=kr(moms), gross=kr(gross)))
-    out += ["", words.say(locale, "Total: net %(net)s, moms %(moms)s, gross %(gross)s",
+    out += ["", words.say(locale, "Total: net %(net)s, VAT %(moms)s, gross %(gross)s",
                           net=kr(sum(line[1] for line in lines)), moms=kr(sum(line[2] for line in lines)),
                           gross=kr(sum(line[3] for line in lines)))]
     if reason == "subscription_cycle" and subscription.current_period_end:
@@ -196,9 +196,9 @@ def tell_refund(config, row):
         values = {"amount": money.format_kr(-row.gross_ore, locale), "moms": money.format_kr(-row.moms_ore, locale),
                   "app": row.app.name, "url": apps}
         if on_its_way:
-            return words.say(locale, "%(amount)s (of which moms %(moms)s) for %(app)s is on its way to your card. "
+            return words.say(locale, "%(amount)s (of which VAT %(moms)s) for %(app)s is on its way to your card. "
                                      "It is listed under its invoice in My apps (%(url)s).", **values)
-        return words.say(locale, "%(amount)s (of which moms %(moms)s) for %(app)s has been paid back to your "
+        return words.say(locale, "%(amount)s (of which VAT %(moms)s) for %(app)s has been paid back to your "
                                  "card. It is listed under its invoice in My apps (%(url)s).", **values)
 
     return tell_company_admins(

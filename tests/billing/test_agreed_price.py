@@ -91,7 +91,7 @@ def test_a_pending_downgrade_is_charged_at_the_price_chosen_after_the_developer_
     # The developer sets Lite to 999 kr: new buyers pay that, this customer still 49 kr.
     set_price(market, dev, listing, lite, "999")
     row = my_apps_row(market, http, listing)
-    assert next_charge(row) == f"61.25 kr inkl. moms on {day(end)}"
+    assert next_charge(row) == f"61.25 kr incl. VAT on {day(end)}"
     assert "1 248,75" not in row
     assert "49 kr/month excl. VAT" in row
 
@@ -109,7 +109,7 @@ def test_a_pending_downgrade_is_charged_at_the_price_chosen_after_the_developer_
     market.sandbox.advance(hours=1)
     renewal = LedgerEntry.select().order_by(LedgerEntry.id.desc()).first()
     assert LedgerEntry.select().count() == 2 and (renewal.net_ore, renewal.gross_ore) == (4900, 6125)
-    assert next_charge(my_apps_row(market, http, listing)).startswith("61.25 kr inkl. moms")
+    assert next_charge(my_apps_row(market, http, listing)).startswith("61.25 kr incl. VAT")
 
 
 def test_retiring_the_chosen_plan_drops_the_change_and_tells_the_customer(market):
@@ -132,7 +132,7 @@ def test_retiring_the_chosen_plan_drops_the_change_and_tells_the_customer(market
     row = my_apps_row(market, http, listing)
     assert 'data-notice="plan-retired"' in row
     assert "Changes to" not in row
-    assert next_charge(row) == f"248.75 kr inkl. moms on {day(end)}"
+    assert next_charge(row) == f"248.75 kr incl. VAT on {day(end)}"
 
     # The sweep asks Stripe for nothing: the renewal is on Standard at 199 kr.
     updates = len(subscription_updates(market, sub))

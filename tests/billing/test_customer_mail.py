@@ -59,9 +59,9 @@ def test_a_receipt_once_per_invoice_with_seller_buyer_and_amounts_per_line(app, 
     assert app.config["PLATFORM_ORG_NUMBER"] and app.config["PLATFORM_VAT_NUMBER"]
     assert f"Buyer: {company.name}, org. nr {company.org_number}" in body
     kr = functools.partial(money.format_kr, locale="en")  # the factories' admins read English
-    assert f"1 × Standard: net {kr(19900)}, moms 25 % {kr(4975)}, gross {kr(24875)}" in body
-    assert f"Remaining time on Plus: net {kr(10033)}, moms 25 % {kr(2508)}, gross {kr(12541)}" in body
-    assert f"Total: net {kr(29933)}, moms {kr(7483)}, gross {kr(37416)}" in body
+    assert f"1 × Standard: net {kr(19900)}, VAT 25 % {kr(4975)}, gross {kr(24875)}" in body
+    assert f"Remaining time on Plus: net {kr(10033)}, VAT 25 % {kr(2508)}, gross {kr(12541)}" in body
+    assert f"Total: net {kr(29933)}, VAT {kr(7483)}, gross {kr(37416)}" in body
     assert kr(37416) == "374.16 kr"
 
 
@@ -77,7 +77,7 @@ def test_a_renewal_is_mailed_once_with_its_receipt(client, fake_stripe, paid_app
     renewed = mails(admin.email, "renewed")
     assert len(renewed) == 1 and renewed[0].subject == f"{listing.name} renewed: receipt for the next period"
     kr = functools.partial(money.format_kr, locale="en")  # the factories' admins read English
-    assert f"net {kr(19900)}, moms 25 % {kr(4975)}, gross {kr(24875)}" in renewed[0].body
+    assert f"net {kr(19900)}, VAT 25 % {kr(4975)}, gross {kr(24875)}" in renewed[0].body
     assert "renewed and runs until" in renewed[0].body
     assert len(mails(admin.email, "eceipt")) == 2  # one per invoice
 

@@ -53,7 +53,7 @@ def test_downgrade_keeps_the_paid_plan_until_the_sweep_switches_it_before_renewa
     assert (pending.plan_id, pending.effective_at) == (lite.id, still.current_period_end)
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     assert f"Changes to Lite on {day(still.current_period_end)}" in row
-    assert "123.75 kr inkl. moms" in row  # the next charge is the renewal's, at the Lite price
+    assert "123.75 kr incl. VAT" in row  # the next charge is the renewal's, at the Lite price
     assert f'action="/account/apps/{listing.slug}/plan/undo"' in row
     assert "199 kr/month excl. VAT" in row
     assert LedgerEntry.select().count() == 1  # nothing charged or credited

@@ -77,7 +77,7 @@ def test_a_year_of_renewals_one_ledger_row_per_paid_invoice(market):
     assert now.status == "active" and now.current_period_end > first_end + datetime.timedelta(days=360)
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     assert f"Renews on {day(now.current_period_end)}" in row
-    assert f"248.75 kr inkl. moms on {day(now.current_period_end)}" in row
+    assert f"248.75 kr incl. VAT on {day(now.current_period_end)}" in row
     assert "199 kr/month excl. VAT" in row
     # Invoices link to Stripe's hosted pages.
     links = re.findall(r'<a href="(http[^"]+/i/[^"]+)"', row)
@@ -153,7 +153,7 @@ def test_cancel_undo_upgrade_and_downgrade(market):
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is True
     row = row_of(http.get(market.url + "/account/apps", timeout=10).text, listing.slug)
     assert f"Cancels on {day(sub.current_period_end)}" in row and "Keep subscription" in row
-    assert "inkl. moms on" not in row  # no next charge once it is canceling
+    assert "incl. VAT on" not in row  # no next charge once it is canceling
     assert market.post(http, f"/account/apps/{listing.slug}/resume").status_code == 303
     assert client.v1.subscriptions.retrieve(sub.stripe_subscription_id).cancel_at_period_end is False
     assert Subscription.get_by_id(sub.id).cancel_at_period_end is False

@@ -27,7 +27,7 @@ def test_my_apps_rows_for_imported_and_free_apps(client, auth, listing):
     paid_row = page.split('<tr data-app="paid-app">')[1].split("</tr>")[0]
     assert "Standard: 199 kr/month excl. VAT" in paid_row
     assert f"Renews on {day(end)}" in paid_row
-    assert f"248.75 kr inkl. moms on {day(end)}" in paid_row
+    assert f"248.75 kr incl. VAT on {day(end)}" in paid_row
     assert "History imported" in paid_row
     assert 'href="/account/apps/paid-app/cancel"' in paid_row  # asks first (issue P)
     free_row = page.split('<tr data-app="free-tool">')[1].split("</tr>")[0]

@@ -138,7 +138,7 @@ def test_a_rise_30_days_ahead_keeps_the_next_invoice_and_moves_the_first_renewal
     assert "249 kr/month excl. VAT" in notice and day(datetime.date.fromisoformat(effective_on)) in notice
     # The next invoice (the trial's end, before the date) is at the old price.
     trial_end = renewal_of(sub)
-    assert next_charge(row) == f"248.75 kr inkl. moms on {day(trial_end)}"
+    assert next_charge(row) == f"248.75 kr incl. VAT on {day(trial_end)}"
     # The plan is not a revision: the published price stays until the date, the coming one beside it.
     assert Plan.get_by_id(standard.id).price_ore == 19900
     plans_page = dev.get(market.url + f"/developer/apps/{listing.slug}/plans", timeout=10).text
@@ -172,7 +172,7 @@ def test_a_rise_30_days_ahead_keeps_the_next_invoice_and_moves_the_first_renewal
     assert (plan.price_ore, plan.stripe_price_id) == (24900, change.new_stripe_price_id)
     assert PlanPriceChange.get(PlanPriceChange.plan == plan.id).new_price_ore == 24900
     row = my_apps_row(market, http, listing)
-    assert 'data-notice="price-change"' not in row and next_charge(row).startswith("311.25 kr inkl. moms")
+    assert 'data-notice="price-change"' not in row and next_charge(row).startswith("311.25 kr incl. VAT")
 
 
 def test_buyers_before_the_date_pay_the_current_price_and_move_with_the_rest_after_it_the_new(market):

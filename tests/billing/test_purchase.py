@@ -72,7 +72,7 @@ def test_whole_purchase_through_http(market, shop):
     stripe_sub = gateway.stripe_client(market.app.config).v1.subscriptions.retrieve(sub.stripe_subscription_id)
     assert float(stripe_sub.application_fee_percent) == 40.0
     assert stripe_sub.transfer_data.destination == listing.developer.stripe_account_id
-    # QUALITY.md 22 to the öre at 25 % moms: net 19900, moms 4975, gross 24875.
+    # QUALITY.md 22 to the öre at 25 % moms: net 19900, VAT 4975, gross 24875.
     entry = LedgerEntry.get()
     assert (entry.net_ore, entry.moms_ore, entry.gross_ore) == (19900, 4975, 24875)
     assert (entry.developer_share_ore, entry.platform_fee_ore) == (14925, 4975)
@@ -107,7 +107,7 @@ def test_replaying_every_delivered_webhook_changes_nothing(market, shop):
     # Issue P 7: one receipt of the sandbox's real invoice (its own lines and taxes), to the öre.
     receipts = [m for m in before[5] if m["to"] == buyer.email and "eceipt" in m["subject"]]
     assert len(receipts) == 1 and receipts[0]["subject"] == f"Receipt: your company bought {listing.name}"
-    assert "net 199 kr, moms 25 % 49.75 kr, gross 248.75 kr" in receipts[0]["body"]
+    assert "net 199 kr, VAT 25 % 49.75 kr, gross 248.75 kr" in receipts[0]["body"]
     assert f"org. nr {market.app.config['PLATFORM_ORG_NUMBER']}" in receipts[0]["body"]
     platform = market.app.config["STRIPE_WEBHOOK_SECRET"].split(",")[0]
     connect = market.app.config["STRIPE_CONNECT_WEBHOOK_SECRET"].split(",")[0]
@@ -237,7 +237,7 @@ def test_renewal_adds_a_ledger_row_and_a_failed_one_starts_the_grace(market, sho
     assert LedgerEntry.select().count() == 2
     assert {e.developer_share_ore for e in LedgerEntry.select()} == {14925}
     renewal_mail = list(OutboxMail.select().where(OutboxMail.to == buyer.email, OutboxMail.subject.contains("renewed")))
-    assert len(renewal_mail) == 1 and "net 199 kr, moms 25 % 49.75 kr, gross 248.75 kr" in renewal_mail[0].body
+    assert len(renewal_mail) == 1 and "net 199 kr, VAT 25 % 49.75 kr, gross 248.75 kr" in renewal_mail[0].body
     assert f"runs until {format_day(renewed.current_period_end, 'en')}" in renewal_mail[0].body
     # The next renewal fails: past_due with the grace counted from the first failure.
     from models import Company

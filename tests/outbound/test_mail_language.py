@@ -58,4 +58,4 @@ def test_a_swedish_receipt_writes_its_amounts_and_dates_the_swedish_way(app):
     subject, body = company_mail.receipt(app.config, invoice, subscription, "en")
     assert subject == "Receipt: your company bought Kassa"
     assert body.startswith("Receipt AM-0007, paid 16 Dec 2026")
-    assert "1 × Standard: net 999 kr, moms 25 % 249.75 kr, gross 1,248.75 kr" in body
+    assert "1 × Standard: net 999 kr, VAT 25 % 249.75 kr, gross 1,248.75 kr" in body

@@ -255,7 +255,7 @@ def test_an_upgrade_says_its_prorated_amount_and_a_trial_upgrade_charges_nothing
                             "/account/apps/paid-app/plan")
     assert f'name="plan" value="{plus.id}"' in question
     # 100 kr a month more, for 20 of the period's 30 days: 66,67 kr + 25 % moms.
-    assert "About 83.34 kr inkl. moms now" in question
+    assert "About 83.34 kr incl. VAT now" in question
     Subscription.update(status="trialing", trial_end=sub.current_period_end).where(Subscription.id == sub.id).execute()
     trial = one_question(html_of(client.get(f"/account/apps/paid-app/plan?plan={plus.id}")), "/account/apps/paid-app/plan")
     assert "nothing is charged now" in trial and "charged at once" not in trial and "About" not in trial
@@ -270,7 +270,7 @@ def test_a_downgrade_asks_then_a_single_post_schedules_it_and_undo_posts_alone(c
     auth.login(admin.email)
     question = one_question(html_of(client.get(f"/account/apps/paid-app/plan?plan={cheap.id}")),
                             "/account/apps/paid-app/plan")
-    assert f"on {day(sub.current_period_end)}" in question and "123.75 kr inkl. moms a month" in question
+    assert f"on {day(sub.current_period_end)}" in question and "123.75 kr incl. VAT a month" in question
     assert auth.post("/account/apps/paid-app/plan", {"plan": cheap.id}).status_code == 303
     assert PendingPlanChange.get().plan_id == cheap.id
     assert auth.post("/account/apps/paid-app/plan/undo").status_code == 303
