@@ -229,6 +229,19 @@ def handle(config, event):
         return "duplicate"
     fetched = _prefetch(config, event)
     try:
+        return _apply(config, event, fetched)
+    except IntegrityError:
+        # Stripe sends a new subscription's first events at once; on PostgreSQL a concurrent one
+        # may have made the same row (a Subscription, a ledger entry) between our read and our
+        # insert. Our transaction was rolled back whole, event row included: apply it again,
+        # now over the winner's row. A second conflict is a real fault and is raised.
+        log.info("webhook %s %s: a concurrent event made the same row first; applied again",
+                 event["id"], event["type"])
+        return _apply(config, event, fetched)
+
+
+def _apply(config, event, fetched):
+    try:
         # Mail (dunning) goes out once the event is committed, and its failure is only logged:
         # Stripe would otherwise retry an event whose change was already made.
         with mail.held_until_done(), write_transaction():
