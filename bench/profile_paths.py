@@ -24,15 +24,16 @@ import run as bench  # noqa: E402
 
 def requests_for(client, ctx, name, n):
     """n (method, path, kwargs) requests of the scenario, as bench/run.py sends them."""
-    if name in ("home-customer", "search-customer", "app-customer", "myapps-customer", "recommended-customer"):
+    if name in ("home-customer", "search-customer", "app-customer", "myapps-customer", "recommended-customer",
+                "dashboard-developer"):
         page = client.get("/login")
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
-        answer = client.post("/login", data={"email": bench.CUSTOMER, "password": bench.PASSWORD,
-                                             "csrf_token": token})
+        email = bench.DEVELOPER if name == "dashboard-developer" else bench.CUSTOMER
+        answer = client.post("/login", data={"email": email, "password": bench.PASSWORD, "csrf_token": token})
         assert answer.status_code == 303, answer.status_code
     paths = {"home-visitor": "/", "search-visitor": bench.SEARCH, "app-visitor": f"/apps/{bench.APP_SLUG}",
              "home-customer": "/", "search-customer": bench.SEARCH, "app-customer": f"/apps/{bench.APP_SLUG}",
-             "myapps-customer": "/account/apps"}
+             "myapps-customer": "/account/apps", "dashboard-developer": "/developer"}
     if name in paths:
         return [("GET", paths[name], {})] * n
     if name == "recommended-customer":
@@ -55,6 +56,13 @@ def requests_for(client, ctx, name, n):
                   "data": urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
                                                   "redirect_uri": ctx["redirect_uri"]})})
                 for code in bench.make_codes(n, ctx)]
+    if name == "refresh":
+        basic = base64.b64encode(f"{ctx['client_id']}:{bench.DEMO_CLIENT_SECRET}".encode()).decode()
+        return [("POST", "/oauth-v1/token",
+                 {"headers": {"Authorization": "Basic " + basic},
+                  "content_type": "application/x-www-form-urlencoded",
+                  "data": urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": token})})
+                for token in bench.make_refresh_tokens(n, ctx, str(time.time_ns()))]
     raise SystemExit(f"unknown scenario {name}")
 
 
@@ -74,6 +82,9 @@ def main():
                        "DATABASE_URL": args.url, "MAIL_DISABLED": "1"})
     if args.redis:
         os.environ["RATELIMIT_STORAGE_URI"] = args.redis
+    # A bench/run.py database: hold its lock, as run.py does (prepare() renews the `bench-` tokens).
+    own = re.search(r"(?:bench-(sqlite)-|market_bench_)(\d+)(?:\.db)?$", args.url)
+    held = bench.hold_database(own.group(1) or "postgresql", int(own.group(2))) if own else None  # noqa: F841
     ctx = bench.prepare(args.url)
     import app as market
 

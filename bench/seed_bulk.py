@@ -15,6 +15,8 @@ import random
 import sys
 import time
 
+from peewee import fn
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from market.catalog import store  # noqa: E402
@@ -28,6 +30,7 @@ from models import (  # noqa: E402
     Plan,
     Review,
     Subscription,
+    SubscriptionChange,
     SubscriptionInvoice,
     User,
     db,
@@ -43,6 +46,14 @@ TOP_UP_SEED = 7
 BENCH_CUSTOMER = "customer@demo.test"
 CUSTOMER_SUBSCRIPTIONS = 10
 CUSTOMER_INVOICES = 3
+# The benchmark's developer (bench/run.py, dashboard-developer): developer@demo.test's paid app
+# carries DASHBOARD_SUBSCRIPTIONS subscriptions at every scale (issue R: "an app with 10,000
+# subscriptions"), a fifth of them live (one per company), the rest ended, each with its MRR
+# history rows as imported subscriptions get them (market.billing.history._imported_rows).
+BENCH_DEVELOPER = "developer@demo.test"
+DASHBOARD_APP = "time-tracker-pro"
+DASHBOARD_SUBSCRIPTIONS = 10_000
+DASHBOARD_LIVE_SHARE = 0.2
 
 
 def _insert(model, fields, rows):
@@ -149,6 +160,61 @@ def customer_subscriptions(now=None, echo=print):
     return len(live)
 
 
+def developer_subscriptions(now=None, echo=print):
+    """Top DASHBOARD_APP up to DASHBOARD_SUBSCRIPTIONS subscriptions (idempotent: a --reuse'd
+    database gets them once); returns how many were added."""
+    now = now or utcnow().replace(microsecond=0)
+    app = App.get(App.slug == DASHBOARD_APP)
+    wanted = DASHBOARD_SUBSCRIPTIONS - Subscription.select().where(Subscription.app == app.id).count()
+    if wanted <= 0:
+        echo(f"  dashboard app {DASHBOARD_APP}: {DASHBOARD_SUBSCRIPTIONS}+ subscriptions already")
+        return 0
+    rng = random.Random(TOP_UP_SEED + 1)
+    plan_id, price = (Plan.select(Plan.id, Plan.price_ore).where(Plan.app == app.id).order_by(Plan.position)
+                      .tuples().first())
+    companies = [c for (c,) in Company.select(Company.id).order_by(Company.id).tuples()]
+    live_now = {c for (c,) in Subscription.select(Subscription.company).where(
+        Subscription.app == app.id, Subscription.status.in_(Subscription.LIVE_STATUSES)).tuples()}
+    free = [c for c in companies if c not in live_now]
+    rng.shuffle(free)
+    live = min(int(wanted * DASHBOARD_LIVE_SHARE), len(free))
+    fields = [Subscription.company, Subscription.app, Subscription.plan, Subscription.status,
+              Subscription.price_ore, Subscription.current_period_start, Subscription.current_period_end,
+              Subscription.canceled_at, Subscription.ended_at, Subscription.imported, Subscription.created_at,
+              Subscription.updated_at]
+    rows = []
+    for n in range(wanted):
+        started = now - datetime.timedelta(days=rng.randint(40, 1500), seconds=rng.randint(0, 86399))
+        if n < live:
+            period_start = now - datetime.timedelta(days=rng.randint(0, 29))
+            rows.append((free[n], app.id, plan_id, "active", price, period_start,
+                         period_start + datetime.timedelta(days=30), None, None, True, started, now))
+        else:
+            ended = started + datetime.timedelta(days=30 * rng.randint(1, 12))
+            ended = min(ended, now - datetime.timedelta(days=1))
+            rows.append((rng.choice(companies), app.id, plan_id, "canceled", price,
+                         ended - datetime.timedelta(days=30), ended, ended, ended, True, started, ended))
+    with db.atomic():
+        _fast_load()
+        last_id = Subscription.select(fn.MAX(Subscription.id)).scalar() or 0
+        _insert(Subscription, fields, rows)
+        changes = []
+        base = {"app": app.id, "developer": app.developer_id, "imported": True}
+        for sub_id, company_id, status, created, ended in (
+                Subscription.select(Subscription.id, Subscription.company, Subscription.status,
+                                    Subscription.created_at, Subscription.ended_at)
+                .where(Subscription.app == app.id, Subscription.id > last_id).tuples()):
+            changes.append({**base, "subscription": sub_id, "company": company_id, "at": created, "kind": "new",
+                            "mrr_before_ore": 0, "mrr_after_ore": price})
+            if status == "canceled":
+                changes.append({**base, "subscription": sub_id, "company": company_id, "at": ended,
+                                "kind": "churn", "mrr_before_ore": price, "mrr_after_ore": 0})
+        for start in range(0, len(changes), BATCH):
+            SubscriptionChange.insert_many(changes[start:start + BATCH]).execute()
+    echo(f"  dashboard app {DASHBOARD_APP}: {wanted} subscriptions added ({live} live), {len(changes)} history rows")
+    return wanted
+
+
 def seed_bench(config, scale, echo=print):
     """Migrations, the demo seed at `scale`, the top-up, then the kept aggregates again."""
     started = time.monotonic()
@@ -157,6 +223,7 @@ def seed_bench(config, scale, echo=print):
         db.execute_sql("PRAGMA synchronous = off")  # this connection, for the whole load
     echo(seed.seed_demo(config, scale=scale, echo=echo))
     echo(f"  demo seed done in {time.monotonic() - started:.0f} s")
+    developer_subscriptions(echo=echo)  # before the top-up, which fills the total to 10,000·N
     top_up(SUBSCRIPTIONS_PER_SCALE * scale, REVIEWS_PER_SCALE * scale, echo=echo)
     customer_subscriptions(echo=echo)
     stats.stats_rebuild(grace_days=config.get("BILLING_GRACE_DAYS", 7))

@@ -27,6 +27,7 @@ end
 
 local reqs = {}
 local position = 0
+sent = 0 -- requests written, answered or not (those in flight when wrk stops are still served)
 
 function init(args)
   local n = 0
@@ -50,6 +51,7 @@ function init(args)
 end
 
 function request()
+  sent = sent + 1
   position = position + 1
   if position > #reqs then position = 1 end
   return reqs[position]
@@ -57,9 +59,11 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local written = 0
+  for _, t in ipairs(threads) do written = written + (t:get("sent") or 0) end
   io.write(string.format(
-    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors_status": %d, ' ..
+    '{"requests": %d, "sent": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors_status": %d, ' ..
     '"errors_connect": %d, "errors_read": %d, "errors_write": %d, "errors_timeout": %d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.requests, written, summary.duration, latency:percentile(50), latency:percentile(99),
     e.status, e.connect, e.read, e.write, e.timeout))
 end
