@@ -128,8 +128,22 @@ def add_vary(response):
     return response
 
 
+def _translations():
+    """What MarketWords.get_translations gives, without Flask-Babel's per-call lookup of its
+    domain in `g` (templates call `_()` hundreds of times a page: My apps, issue R)."""
+    return words.translations(current_language())
+
+
 def init_app(app):
     MarketBabel(app, locale_selector=lambda: html_lang(), default_timezone=clock.STOCKHOLM.key)
+    # The same callables Flask-Babel installs, reading the market's domain directly.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
     app.register_blueprint(bp)
     app.after_request(add_vary)
 

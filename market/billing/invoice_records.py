@@ -13,6 +13,8 @@ Subscriptions that existed before this table have their invoices fetched from St
 """
 import logging
 
+from peewee import Select, fn
+
 from market.billing import gateway
 from market.billing.transactions import write_transaction
 from market.core.clock import utcnow
@@ -115,21 +117,38 @@ def on_invoice(config, event, invoice, fetched):
     return None
 
 
-def _recorded(subscription_id, limit):
-    # On every My apps render, once per subscription: its SQL is built once (prepared.py).
-    return prepared.select("subscription_invoices", lambda sub_id, count: (
-        SubscriptionInvoice.select()
-        .where(SubscriptionInvoice.subscription == sub_id)
-        .order_by(SubscriptionInvoice.created.desc(), SubscriptionInvoice.id.desc()).limit(count)),
-        subscription_id, limit)
+def _shown(row):
+    return {"id": row.stripe_invoice_id, "number": row.number or row.stripe_invoice_id, "status": row.status,
+            "total_ore": row.total_ore, "created": row.created, "url": row.hosted_invoice_url or None}
 
 
 def recorded_invoices(subscription, limit=12):
     """The subscription's invoices as rows for My apps, newest first: id, number, status,
     total_ore, created, url (without the refunds, which the ledger adds)."""
-    return [{"id": row.stripe_invoice_id, "number": row.number or row.stripe_invoice_id, "status": row.status,
-             "total_ore": row.total_ore, "created": row.created, "url": row.hosted_invoice_url or None}
-            for row in _recorded(subscription.id, int(limit))]
+    return recorded_invoices_of([subscription.id], limit)[subscription.id]
+
+
+def recorded_invoices_of(subscription_ids, limit=12):
+    """{subscription id: `recorded_invoices`} for many subscriptions in one query (My apps): the
+    newest `limit` of each, picked by the database (ROW_NUMBER per subscription), so the cost
+    does not grow with a subscription's history. Every id asked for has a list."""
+    ids = sorted({int(i) for i in subscription_ids})
+    out = {i: [] for i in ids}
+    if not ids:
+        return out
+    si = SubscriptionInvoice
+
+    def build(count, sub_ids):
+        newest = (si.select(si.id, fn.ROW_NUMBER().over(partition_by=[si.subscription],
+                                                        order_by=[si.created.desc(), si.id.desc()]).alias("n"))
+                  .where(si.subscription.in_(sub_ids)).alias("newest"))
+        shown = Select([newest], [newest.c.id]).where(newest.c.n <= count)
+        return si.select().where(si.id.in_(shown)).order_by(si.created.desc(), si.id.desc())
+
+    # On every My apps render: its SQL is built once per number of subscriptions (prepared.py).
+    for row in prepared.select_listed("recorded_invoices_of", build, (int(limit),), ids):
+        out[row.subscription_id].append(_shown(row))
+    return out
 
 
 # ---------------------------------------------------------------------------- the backfill

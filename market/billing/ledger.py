@@ -5,6 +5,7 @@ from peewee import fn
 
 from market.billing import signals
 from market.core import money
+from market.data import prepared
 from models import IntegrityError, LedgerEntry, db
 
 
@@ -58,10 +59,29 @@ def _parts_up_to(payment, reversed_ore):
 
 def reversed_so_far(payment):
     """Öre of the payment's gross already given back (refunds and lost disputes), positive."""
-    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.gross_ore), 0))
-             .where(LedgerEntry.stripe_charge_id == payment.stripe_charge_id,
-                    LedgerEntry.kind != "payment").scalar())
-    return -int(total or 0)
+    return reversed_by_payment([payment])[payment.id]
+
+
+def reversed_by_payment(payments):
+    """{payment id: reversed_so_far} for many payments in one query: the reversals (every row
+    of their charge that is no payment) summed per charge."""
+    payments = list(payments)
+    if not payments:
+        return {}
+    charges = {p.stripe_charge_id for p in payments}
+    known = sorted(c for c in charges if c is not None)
+    def build(charge_ids):
+        parts = [LedgerEntry.stripe_charge_id.in_(charge_ids)] if charge_ids else []
+        if None in charges:  # a payment without a charge id meets the reversals without one
+            parts.append(LedgerEntry.stripe_charge_id.is_null())
+        matching = parts[0] if len(parts) == 1 else (parts[0] | parts[1])
+        return (LedgerEntry.select(LedgerEntry.stripe_charge_id, fn.SUM(LedgerEntry.gross_ore).alias("total"))
+                .where(matching, LedgerEntry.kind != "payment").group_by(LedgerEntry.stripe_charge_id))
+
+    # On every My apps render: its SQL is built once per number of charges (prepared.py).
+    totals = {row.stripe_charge_id: row.total for row in prepared.select_listed(
+        "reversed_by_payment/" + ("null" if None in charges else "ids"), build, (), known)}
+    return {p.id: -int(totals.get(p.stripe_charge_id) or 0) for p in payments}
 
 
 def payment_of_charge(charge_id):
@@ -152,9 +172,11 @@ def refunds_by_invoice(invoice_ids):
     ids = [i for i in invoice_ids if i]
     if not ids:
         return out
-    rows = (LedgerEntry.select().where(LedgerEntry.kind == "refund", LedgerEntry.stripe_invoice_id.in_(ids),
-                                       ~LedgerEntry.stripe_ref.endswith(":failed"))
-            .order_by(LedgerEntry.occurred_at, LedgerEntry.id))
+    # On every My apps render: its SQL is built once per number of invoices (prepared.py).
+    rows = prepared.select_listed("refunds_by_invoice", lambda invoice_ids: (
+        LedgerEntry.select().where(LedgerEntry.kind == "refund", LedgerEntry.stripe_invoice_id.in_(invoice_ids),
+                                   ~LedgerEntry.stripe_ref.endswith(":failed"))
+        .order_by(LedgerEntry.occurred_at, LedgerEntry.id)), (), ids)
     for row in rows:
         out.setdefault(row.stripe_invoice_id, []).append(row)
     return out
@@ -164,7 +186,8 @@ def recent_payments(limit=50):
     """For the admin's refunds page: the newest payments with what is left to refund."""
     payments = list(LedgerEntry.select().where(LedgerEntry.kind == "payment")
                     .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(limit))
-    return [(p, p.gross_ore - reversed_so_far(p)) for p in payments]
+    given_back = reversed_by_payment(payments)
+    return [(p, p.gross_ore - given_back[p.id]) for p in payments]
 
 
 def _between(query, since, until):

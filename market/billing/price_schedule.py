@@ -31,6 +31,7 @@ from market.billing.transactions import write_transaction
 from market.catalog import listings
 from market.core import clock, money, words
 from market.core.clock import STOCKHOLM, format_day, local_date, utcnow
+from market.data import prepared
 from market.data.database import is_postgres
 from models import PendingPlanChange, Plan, PlanPriceChange, ScheduledPriceChange, Subscription, db
 
@@ -230,15 +231,33 @@ def _mail_withdrawn(config, listing, plan, change, subscription):
 def notice_for(subscription):
     """The change that will move this subscription (not withdrawn, the subscription still on the
     Stripe price it named), for its My apps row; or None."""
-    if subscription is None or not subscription.stripe_price_id or not subscription.plan_id:
+    if subscription is None:
         return None
-    if subscription.status not in Subscription.LIVE_STATUSES:
-        return None
-    return (ScheduledPriceChange.select()
-            .where(ScheduledPriceChange.plan == subscription.plan_id,
-                   ScheduledPriceChange.old_stripe_price_id == subscription.stripe_price_id,
+    return notices_for([subscription]).get(subscription.id)
+
+
+def notices_for(subscriptions):
+    """{subscription id: `notice_for`} for many subscriptions (None left out) in one query; a
+    subscription no change moves has none."""
+    moved = [s for s in subscriptions if s is not None and s.stripe_price_id and s.plan_id
+             and s.status in Subscription.LIVE_STATUSES]
+    if not moved:
+        return {}
+    newest = {}
+    # On every My apps render: its SQL is built once per number of rows (prepared.py).
+    for change in prepared.select_listed("price_notices_for", lambda plan_ids, price_ids: (
+            ScheduledPriceChange.select()
+            .where(ScheduledPriceChange.plan.in_(plan_ids), ScheduledPriceChange.old_stripe_price_id.in_(price_ids),
                    ScheduledPriceChange.withdrawn_at.is_null())
-            .order_by(ScheduledPriceChange.id.desc()).first())
+            .order_by(ScheduledPriceChange.id.desc())),
+            (), sorted({s.plan_id for s in moved}), sorted({s.stripe_price_id for s in moved})):
+        newest.setdefault((change.plan_id, change.old_stripe_price_id), change)
+    out = {}
+    for s in moved:
+        change = newest.get((s.plan_id, s.stripe_price_id))
+        if change is not None:
+            out[s.id] = change
+    return out
 
 
 def subscriber_notice(change):

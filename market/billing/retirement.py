@@ -15,7 +15,7 @@ picked up by the sweep (`end_unsold_subscriptions`), and its company told then.
 """
 import logging
 
-from market.billing import company_mail, gateway, subscriptions
+from market.billing import catalogue, company_mail, gateway, subscriptions
 from market.billing.refusals import InvalidChoice
 from market.billing.transactions import write_transaction
 from market.catalog import listings
@@ -56,11 +56,13 @@ def is_last_plan(app, plan):
     return not Plan.select().where(Plan.app == app, Plan.active == True, Plan.id != plan.id).exists()  # noqa: E712
 
 
-def no_longer_sold(app):
-    """Paid once, every plan retired: neither sold nor free (its subscriptions are ending)."""
-    return (not app.is_free
-            and not Plan.select().where(Plan.app == app, Plan.active == True).exists()  # noqa: E712
-            and Plan.select().where(Plan.app == app).exists())
+def no_longer_sold(app, plans=None):
+    """Paid once, every plan retired: neither sold nor free (its subscriptions are ending).
+    `plans` (all of the app's, catalogue.plans_of) saves their query."""
+    if app.is_free:
+        return False
+    plans = catalogue.plans_of([app])[app.id] if plans is None else plans
+    return bool(plans) and not catalogue.active_of(plans)
 
 
 def retire_plan(config, listing, plan, end_subscriptions=False, now=None):

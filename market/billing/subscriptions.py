@@ -9,6 +9,8 @@ changed here alone.
 import datetime
 import logging
 
+from peewee import JOIN
+
 from market.billing import (
     catalogue,
     company_mail,
@@ -154,20 +156,34 @@ def change_plan(config, company, app, plan_id, now=None):
     return row, "upgraded"
 
 
-def pending_plan_change(subscription):
-    """The downgrade waiting for the end of this subscription's period, or None."""
+def plan_changes_of(subscriptions):
+    """{subscription id: its PendingPlanChange, with the plan chosen} for all of `subscriptions`
+    (rows or ids; None left out) in one query: at most one per subscription, waiting (dropped_at
+    null) or dropped because the developer retired its plan."""
+    ids = {getattr(s, "id", s) for s in subscriptions if s is not None}
+    if not ids:
+        return {}
+    # On every My apps render: its SQL is built once per number of rows (prepared.py).
+    return {change.subscription_id: change for change in prepared.select_listed(
+        "plan_changes_of", lambda sub_ids: PendingPlanChange.select(PendingPlanChange, Plan).join(Plan)
+        .where(PendingPlanChange.subscription.in_(sub_ids)), (), sorted(ids))}
+
+
+def pending_plan_change(subscription, changes=None):
+    """The downgrade waiting for the end of this subscription's period, or None. `changes`
+    (plan_changes_of) saves the query when the caller has them for many subscriptions."""
     if subscription is None:
         return None
-    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription,
-                                         PendingPlanChange.dropped_at.is_null())
+    change = (plan_changes_of([subscription]) if changes is None else changes).get(subscription.id)
+    return change if change is not None and change.dropped_at is None else None
 
 
-def dropped_plan_change(subscription):
+def dropped_plan_change(subscription, changes=None):
     """The downgrade the developer's retiring its plan dropped (My apps says so), or None."""
     if subscription is None:
         return None
-    return PendingPlanChange.get_or_none(PendingPlanChange.subscription == subscription,
-                                         PendingPlanChange.dropped_at.is_null(False))
+    change = (plan_changes_of([subscription]) if changes is None else changes).get(subscription.id)
+    return change if change is not None and change.dropped_at is not None else None
 
 
 def agreed_price(pending):
@@ -276,14 +292,26 @@ def invoices(config, subscription, limit=12):
     """The subscription's invoices, newest first, for My apps: from the market's own records,
     kept from Stripe's `invoice.*` events (billing.invoice_records), so no page waits for
     Stripe (issue R). None for imported history."""
-    if subscription is None or subscription.imported or not subscription.stripe_subscription_id:
+    if subscription is None:
         return None
-    rows = invoice_records.recorded_invoices(subscription, limit)
+    return invoices_of(config, [subscription], limit)[subscription.id]
+
+
+def invoices_of(config, subscriptions, limit=12):
+    """{subscription id: `invoices`} for all of `subscriptions` (None left out), in two queries
+    whatever their number: the invoices, then the refunds of them all."""
+    subscriptions = [s for s in subscriptions if s is not None]
+    kept = [s.id for s in subscriptions if not s.imported and s.stripe_subscription_id]
+    recorded = invoice_records.recorded_invoices_of(kept, limit)
     # What was given back of each, from the market's own ledger (Stripe's invoice still says paid).
-    refunds = ledger.refunds_by_invoice([row["id"] for row in rows])
-    for row in rows:
-        row["refunds"] = refunds.get(row["id"], [])
-    return rows
+    refunds = ledger.refunds_by_invoice([row["id"] for rows in recorded.values() for row in rows])
+    out = {}
+    for s in subscriptions:
+        rows = recorded.get(s.id)  # every kept subscription has a list, imported history None
+        for row in rows or ():
+            row["refunds"] = refunds.get(row["id"], [])
+        out[s.id] = rows
+    return out
 
 
 def next_charge(subscription, vat_percent, pending=None):
@@ -327,18 +355,37 @@ def status_words(subscription, grace_days):
     return words
 
 
-def company_apps(company):
-    """The company's apps for My apps: its newest subscription per app, plus free apps it
-    connected. Rows are (app, subscription or None)."""
-    rows = {}
-    subscriptions = (Subscription.select(Subscription, App).join(App)
-                     .where(Subscription.company == company)
-                     .order_by(Subscription.created_at.desc(), Subscription.id.desc()))
+def company_subscriptions(company):
+    """Every subscription of the company, newest first, with its app and plan (one query)."""
+    # On every My apps render: its SQL is built once (prepared.py).
+    return prepared.select("company_subscriptions", lambda company_id: (
+        Subscription.select(Subscription, App, Plan).join(App).switch(Subscription)
+        .join(Plan, JOIN.LEFT_OUTER).where(Subscription.company == company_id)
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc())), getattr(company, "id", company))
+
+
+def current_by_app(subscriptions):
+    """{app id: the subscription current_subscription would pick} among a company's
+    `subscriptions` (company_subscriptions: newest first)."""
+    current = {}
     for s in subscriptions:
+        if s.status in Subscription.LIVE_STATUSES:
+            current.setdefault(s.app_id, s)
+    return current
+
+
+def company_apps(company, subscriptions=None):
+    """The company's apps for My apps: its newest subscription per app, plus free apps it
+    connected. Rows are (app, subscription or None). `subscriptions` (company_subscriptions)
+    saves their query when the caller has them."""
+    rows = {}
+    for s in company_subscriptions(company) if subscriptions is None else subscriptions:
         rows.setdefault(s.app_id, (s.app, s))
-    connections = (Connection.select(Connection, App).join(App)
-                   .where(Connection.company == company, Connection.revoked_at.is_null(),
-                          App.is_free == True))  # noqa: E712
+    # On every My apps render: its SQL is built once (prepared.py).
+    connections = prepared.select("company_free_connections", lambda company_id: (
+        Connection.select(Connection, App).join(App)
+        .where(Connection.company == company_id, Connection.revoked_at.is_null(),
+               App.is_free == True)), getattr(company, "id", company))  # noqa: E712
     for c in connections:
         rows.setdefault(c.app_id, (c.app, None))
     return sorted(rows.values(), key=lambda row: row[0].name.lower())

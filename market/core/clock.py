@@ -3,6 +3,7 @@
 One definition of "now", so tests that move time (time-machine) move every room at once.
 """
 import datetime
+import functools
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
@@ -29,6 +30,13 @@ def format_day(when, locale="sv"):
         return ""
     if isinstance(when, datetime.datetime):
         when = local_date(when)
+    if isinstance(locale, str) and type(when) is datetime.date:
+        return _format_day(when, locale)  # the same day in the same language: the same text
+    return format_date(when, "d MMM y", locale=_locale(locale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_day(when, locale):
     return format_date(when, "d MMM y", locale=_locale(locale))
 
 

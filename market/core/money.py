@@ -5,6 +5,7 @@ from text, and only this module rounds. Prices are net (excluding moms); moms an
 split follow DESIGN.md §2: the developer's share is round-half-up of (100 − fee) % of the
 net, and everything else follows by subtraction, so the parts always add up.
 """
+import functools
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -89,6 +90,13 @@ def format_number(ore, locale=words.DEFAULT):
     """Öre as the reader's language writes the amount, through Babel: whole kronor without
     decimals ("199"), any other amount with two; Swedish "1 234,50", English "1,234.50"."""
     ore = int(ore)
+    if isinstance(locale, str):
+        return _format_number(ore, locale)  # the same amount in the same language: the same text
+    return _format_number.__wrapped__(ore, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_number(ore, locale):
     pattern = "#,##0.00" if ore % 100 else "#,##0"
     return format_decimal(Decimal(ore) / 100, format=pattern, locale=_babel_locale(locale))
 

@@ -87,3 +87,29 @@ def execute(key, build, *args):
     _, sql, slots, _ = entry
     cursor = engine.execute_sql(sql, [param if position is None else args[position] for position, param in slots])
     return cursor.rowcount
+
+
+# A list longer than this is built anew every time rather than kept once per length.
+MOST_LISTED = 64
+
+
+def select_listed(key, build, args, *lists):
+    """`select` of a query that also takes lists of values (`IN (...)`, for many rows at once):
+    the rows of `build(*args, *lists)`, each list given to `build` as a list. Its SQL is built
+    once per database, `key` and lengths of the lists (up to MOST_LISTED values each; longer
+    lists are built anew every time). An empty list gives peewee's `IN ()` that matches nothing."""
+    lists = [list(values) for values in lists]
+    if any(len(values) > MOST_LISTED for values in lists):
+        return list(build(*args, *lists))
+    lengths = [len(values) for values in lists]
+    shape = f"{key}/{'/'.join(map(str, lengths))}"
+    n = len(args)
+
+    def replay(*values):
+        out, start = list(values[:n]), n
+        for length in lengths:
+            out.append(list(values[start:start + length]))
+            start += length
+        return build(*out)
+
+    return select(shape, replay, *args, *(value for values in lists for value in values))

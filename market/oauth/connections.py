@@ -26,6 +26,18 @@ def active_connection(company, app):
         getattr(company, "id", company), getattr(app, "id", app))
 
 
+def connected_app_ids(company, apps):
+    """The ids of those of `apps` (rows or ids) the company has a grant to that is not revoked
+    (`active_connection` for many apps, in one query)."""
+    ids = sorted({getattr(a, "id", a) for a in apps})
+    if company is None or not ids:
+        return set()
+    # On every My apps render: its SQL is built once per number of apps (prepared.py).
+    return {c.app_id for c in prepared.select_listed("connected_app_ids", lambda company_id, app_ids: (
+        Connection.select(Connection.app).where(Connection.company == company_id, Connection.app.in_(app_ids),
+                                                Connection.revoked_at.is_null())), (getattr(company, "id", company),), ids)}
+
+
 def connections_of(company):
     """The company's connected apps (not revoked), newest consent first."""
     return (Connection.select(Connection, App).join(App)

@@ -5,7 +5,6 @@ one per row."""
 import datetime
 
 from models import (
-    LedgerEntry,
     MoneyBack,
     PendingPlanChange,
     Plan,

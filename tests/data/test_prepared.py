@@ -71,3 +71,22 @@ def test_writes_replay_with_each_call_s_values_and_count_changed_rows(app):
         assert prepared.execute("test-rename", rename, "Bo", when[0], users[1].id) == 0  # already Bo
         rows = {u.id: (u.name, u.created_at) for u in User.select()}
         assert rows[users[0].id] == ("Anna", when[0]) and rows[users[1].id] == ("Bo", when[1])
+
+
+def test_lists_replay_once_per_length_and_long_lists_are_built_anew(app, monkeypatch):
+    with app.app_context(), db.connection_context():
+        users = [factories.customer_admin() for _ in range(4)]
+        ids = [u.id for u in users]
+
+        def of(company_id, user_ids):
+            return User.select().where(User.company != company_id, User.id.in_(user_ids)).order_by(User.id)
+
+        for chosen in (ids[:2], ids[2:], ids[1:3], ids, [], [10**9]):
+            found = prepared.select_listed("test-listed", of, (0,), chosen)
+            assert [u.id for u in found] == sorted(chosen if chosen != [10**9] else [])
+        cache = db.obj.__dict__["_market_prepared"]
+        assert {key for key in cache if key.startswith("test-listed/")} == {
+            "test-listed/0", "test-listed/1", "test-listed/2", "test-listed/4"}
+        monkeypatch.setattr(prepared, "MOST_LISTED", 3)
+        assert [u.id for u in prepared.select_listed("test-long", of, (0,), ids)] == ids
+        assert not any(key.startswith("test-long") for key in cache)

@@ -52,11 +52,15 @@ class _Readable(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.pieces, self._skip = [], 0
         self._english = []  # open elements: True where lang="en" declares the words English
+        # Open elements: True for an app's icon badge, which shows the app's initial (data: the
+        # first letter of its name, no word of the market's).
+        self._initial = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag not in VOID:
             self._english.append(attrs.get("lang") == "en" and tag != "a")
+            self._initial.append("app-icon" in (attrs.get("class") or "").split())
         if tag in ("script", "style", "code", "pre", "svg"):
             self._skip += 1
         if any(self._english):
@@ -71,11 +75,12 @@ class _Readable(HTMLParser):
     def handle_endtag(self, tag):
         if tag not in VOID and self._english:
             self._english.pop()
+            self._initial.pop()
         if tag in ("script", "style", "code", "pre", "svg") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data):
-        if not self._skip and data.strip() and not any(self._english):
+        if not self._skip and data.strip() and not any(self._english) and not any(self._initial):
             self.pieces.append(("text", data))
 
 
