@@ -5,11 +5,14 @@ A developer only ever sees its own apps: every query is filtered by its develope
 slug of another developer is simply not found (404)."""
 import csv
 import io
+import threading
 import time
+from collections import OrderedDict
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from market.api import health as api_health
 from market.billing import gateway, replay
@@ -23,11 +26,45 @@ from views import render_page
 from views.account import refuse_nul_characters
 from views.admin import platform_admin_required
 from views.developer import developer_required
+from views.locale import current_language
 
 bp = Blueprint("dashboard", __name__)
 bp.before_request(refuse_nul_characters)
 
 REPLAY_DEFAULT_DAYS = 3
+
+# A line chart's SVG, rendered once per worker for its inputs and the reader's language (issue
+# R: its points cost more to escape than the rest of the page). Keyed by everything the partial
+# reads, so it can never show other figures than it is given. The least recently used goes.
+CHART_CACHE_SIZE = 256
+_charts = OrderedDict()
+_charts_lock = threading.Lock()
+LINE_CHART_ARGS = ("chart_id", "chart_title", "labels", "values", "money", "y_title", "legend_key", "legend")
+
+
+def _frozen(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def line_chart(**args):
+    """templates/partials/_svg_line.html's SVG for `args`, from the worker's cache."""
+    key = (current_language(), *[(name, _frozen(args.get(name))) for name in LINE_CHART_ARGS])
+    with _charts_lock:
+        svg = _charts.get(key)
+        if svg is not None:
+            _charts.move_to_end(key)
+            return svg
+    svg = Markup(render_template("partials/_svg_line.html", line_chart_uncached=True, **args))
+    with _charts_lock:
+        _charts[key] = svg
+        while len(_charts) > CHART_CACHE_SIZE:
+            _charts.popitem(last=False)
+    return svg
+
+
+@bp.context_processor
+def _chart_renderers():
+    return {"line_chart": line_chart}
 
 
 def _selected_app():

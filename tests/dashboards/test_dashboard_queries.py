@@ -3,6 +3,7 @@ aggregates in SQL, never a query or a Python loop per app, subscription or ledge
 import datetime
 import logging
 
+from market.dashboards import figures as dashboard
 from models import App, AppStats, Company, Connection, LedgerEntry, Subscription, db, utcnow
 from tests import factories
 
@@ -78,6 +79,7 @@ def test_dashboards_make_a_constant_number_of_queries(app, auth, client):
     assert LedgerEntry.select().count() == 5000 and App.select().count() == 50
     assert Subscription.select().count() == 250
     auth.login("owner@example.test")
+    dashboard.forget_kept_history()  # the MRR history is kept while its rows are unchanged (issue R)
     assert [count_queries(client, url) for url in urls] == small
     auth.logout()
     auth.login("root@example.test")
