@@ -92,6 +92,14 @@ def make_test_app(url, extra=None):
     return application
 
 
+@pytest.fixture
+def bare(client):
+    """The suite's client without Accept-Language: a reader who names no language, who must get
+    the market in Swedish (issue Q)."""
+    client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
+    return client
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request):
     return request.param

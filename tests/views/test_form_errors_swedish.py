@@ -33,13 +33,6 @@ def app_config(tmp_path):
 
 
 @pytest.fixture
-def bare(client):
-    """A browser that sends no Accept-Language at all (the suite's `client` asks for English)."""
-    client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
-    return client
-
-
-@pytest.fixture
 def english(app):
     """A second browser, one that asks for English."""
     browser = app.test_client()

@@ -10,13 +10,6 @@ from tests.conftest import form_csrf
 
 
 @pytest.fixture
-def bare(client):
-    """A browser that sends no Accept-Language at all (the suite's `client` asks for English)."""
-    client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
-    return client
-
-
-@pytest.fixture
 def apps(app):
     from models import Plan, db
     with db.connection_context():
