@@ -8,25 +8,13 @@ import requests
 import stripe
 
 from stripe_sandbox.testing import API_KEY
-from tests.stripe_sandbox.test_shapes import FIXTURES, assert_shape
+from tests.stripe_sandbox.test_shapes import assert_shape, fixtures  # noqa: F401 (Stripe's example objects)
 
 
 @pytest.fixture
 def client(sandbox):
     sandbox.reset()
     return stripe.StripeClient(API_KEY, base_addresses=sandbox.base_addresses, max_network_retries=0)
-
-
-@pytest.fixture(scope="module")
-def fixtures():
-    """Stripe's example objects: beside the project (../shared), or beside a worktree's parents."""
-    import json
-    import pathlib
-
-    here = pathlib.Path(__file__).resolve()
-    found = next((path for path in [FIXTURES] + [parent / "shared" / "stripe" / "fixtures3.json"
-                                                 for parent in here.parents] if path.exists()), FIXTURES)
-    return json.loads(found.read_text())["resources"]
 
 
 def setup_session(client, customer, **extra):
@@ -46,7 +34,7 @@ def fill(sandbox, url, card):
                                  data={"card_number": card, "exp": "12/34", "cvc": "123", "name": "Berit Byrå"})
 
 
-def test_a_setup_session_saves_a_card_as_stripes_objects_look(sandbox, client, fixtures):
+def test_a_setup_session_saves_a_card_as_stripes_objects_look(sandbox, client, fixtures):  # noqa: F811
     customer = client.v1.customers.create({"email": "byra@example.test", "name": "Byrån AB"})
     session = setup_session(client, customer)
     assert_shape(fixtures, "checkout.session", session)

@@ -24,11 +24,20 @@ EXTRA = {
 MISSING: dict[str, set] = {}
 
 
+def fixtures_file():
+    """Stripe's example objects: beside the project (../shared), or beside a checkout's parents
+    (a worktree or a clone elsewhere on this machine)."""
+    here = pathlib.Path(__file__).resolve()
+    candidates = [FIXTURES] + [parent / "shared" / "stripe" / "fixtures3.json" for parent in here.parents]
+    return next((path for path in candidates if path.exists()), None)
+
+
 @pytest.fixture(scope="module")
 def fixtures():
-    if not FIXTURES.exists():
+    found = fixtures_file()
+    if found is None:
         pytest.skip(f"{FIXTURES} not available")
-    return json.loads(FIXTURES.read_text())["resources"]
+    return json.loads(found.read_text())["resources"]
 
 
 def prefix(obj_id):
