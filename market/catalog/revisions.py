@@ -336,7 +336,7 @@ def _plan_lines(plans, locale):
     lines = []
     for plan in plans:
         message = PLAN_LINES[(bool(plan["trial_days"]), not isinstance(plan["id"], int))]
-        lines.append(words.say(locale, message, plan=plan["name"], price=money.format_price(plan["price_ore"]),
+        lines.append(words.say(locale, message, plan=plan["name"], price=money.format_price(plan["price_ore"], locale),
                                n=plan["trial_days"]))
         lines.extend(f"  · {line}" for line in (plan.get("description") or "").split("\n") if line)
     return "\n".join(lines)
