@@ -398,8 +398,8 @@ def _as_moment(value):
 
 def _changes_version(developer):
     """(version, newest moment) of the SubscriptionChange rows that `_mrr_and_movement` reads,
-    in one statement of index look-ups: the number of rows (SQLite counts a table from its
-    pages; PostgreSQL counts the developer's rows on its index), the newest row's id and what
+    in one statement of index look-ups: the number of the developer's rows (on the index on
+    developer, at: its cost follows the developer's rows, not the whole table's), the newest row's id and what
     it holds (SQLite may hand a deleted newest id out again), and the developer's latest `at`
     (the index on developer, at). The rows are only ever inserted or deleted (a company's
     erasure cascades), so any write changes the version."""
@@ -409,9 +409,7 @@ def _changes_version(developer):
 
 def _version_query(developer):
     changes = SubscriptionChange
-    count = changes.select(fn.COUNT(SQL("*")))
-    if database.is_postgres(db):
-        count = count.where(changes.developer == developer)
+    count = changes.select(fn.COUNT(SQL("*"))).where(changes.developer == developer)
     newest = [changes.select(column).order_by(changes.id.desc()).limit(1)
               for column in (changes.id, changes.subscription, changes.at, changes.mrr_after_ore)]
     latest = changes.select(fn.MAX(changes.at)).where(changes.developer == developer)
