@@ -2,6 +2,7 @@
 Stripe objects the handlers re-fetch, and a paid app whose developer can be paid."""
 import itertools
 import json
+import threading
 import time
 
 import pytest
@@ -41,6 +42,24 @@ def post_event(client, body, secret=None, timestamp=None, connect=None):
     return client.post("/stripe/webhook?connect=1" if connect else "/stripe/webhook", data=payload,
                        content_type="application/json",
                        headers={"Stripe-Signature": sign(payload, secret, timestamp)})
+
+
+def post_events_at_once(app, bodies):
+    """Each event posted from its own thread and client, all released together (Stripe sends
+    a new subscription's first events in parallel): the status codes, in the order answered."""
+    statuses, barrier = [], threading.Barrier(len(bodies))
+
+    def deliver(body):
+        browser = app.test_client()
+        barrier.wait()
+        statuses.append(post_event(browser, body).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return statuses
 
 
 def subscription_object(sub_id, status, company, app, plan, *, price_id="price_test", start=None,

@@ -3,7 +3,6 @@
 renders: through the sandbox (a purchase and a renewal, then Stripe unreachable) and with
 hand-signed events (redelivery, order, concurrency, the backfill of older subscriptions)."""
 import re
-import threading
 import time
 
 import pytest
@@ -11,7 +10,14 @@ import stripe
 
 from market.billing import gateway, invoice_records, subscriptions
 from models import LedgerEntry, Subscription, SubscriptionInvoice
-from tests.billing.conftest import event, invoice_object, post_event, sandbox_config, subscription_object
+from tests.billing.conftest import (
+    event,
+    invoice_object,
+    post_event,
+    post_events_at_once,
+    sandbox_config,
+    subscription_object,
+)
 from tests.billing.test_lifecycle import bought, row_of, stripe_invoices
 
 
@@ -153,18 +159,7 @@ def test_concurrent_events_of_one_invoice_make_one_row(app, client, live_sub):
     kinds = ["invoice.paid", "invoice.payment_succeeded", "invoice.finalized", "invoice.paid"]
     bodies = [event(kind, _invoice(live_sub, status="open" if kind == "invoice.finalized" else "paid"))
               for kind in kinds]
-    statuses, barrier = [], threading.Barrier(len(bodies))
-
-    def deliver(body):
-        browser = app.test_client()
-        barrier.wait()
-        statuses.append(post_event(browser, body).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    statuses = post_events_at_once(app, bodies)
     assert statuses == [200] * len(bodies)
     assert _rows() == [("in_rec", "MKT-0001", "paid", 24875)]
 

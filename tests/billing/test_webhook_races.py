@@ -2,10 +2,8 @@
 invoice.paid, customer.subscription.updated), and on PostgreSQL their handlers run side by side:
 the one that loses the race to create the market's Subscription row must apply its event over
 the winner's row, not answer 500 (Stripe would retry, but a 500 is never the market's answer)."""
-import threading
-
 from models import StripeEvent, Subscription
-from tests.billing.conftest import event, invoice_object, post_event, subscription_object
+from tests.billing.conftest import event, invoice_object, post_events_at_once, subscription_object
 
 
 def test_first_events_of_a_new_subscription_at_once_make_one_row_and_all_succeed(
@@ -19,18 +17,7 @@ def test_first_events_of_a_new_subscription_at_once_make_one_row_and_all_succeed
     invoice.update({"status": "paid", "number": "MKT-0099"})
     bodies = [event("customer.subscription.created", sub), event("invoice.paid", invoice),
               event("customer.subscription.updated", sub), event("invoice.payment_succeeded", invoice)]
-    statuses, barrier = [], threading.Barrier(len(bodies))
-
-    def deliver(body):
-        browser = app.test_client()
-        barrier.wait()
-        statuses.append(post_event(browser, body).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    statuses = post_events_at_once(app, bodies)
     assert sorted(statuses) == [200] * len(bodies)
     assert Subscription.select().where(Subscription.stripe_subscription_id == "sub_race").count() == 1
     assert StripeEvent.select().count() == len(bodies)
