@@ -60,7 +60,7 @@ def create_app(config=None):
     caching.init_app(app)  # the CSRF token's signature kept per session
     htmx.init_app(app)
     locale.init_app(app)  # Flask-Babel, the reader's language and the footer's switch
-    api_views.init_app(app)  # the API's rate limiter (Flask-Limiter)
+    api_views.init_app(app)  # the API's rate limit (limits) and health counters
     oauth_web.init_app(app)
     filters.register_filters(app)
     register_blueprints(app)
