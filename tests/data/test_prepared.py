@@ -90,3 +90,58 @@ def test_lists_replay_once_per_length_and_long_lists_are_built_anew(app, monkeyp
         monkeypatch.setattr(prepared, "MOST_LISTED", 3)
         assert [u.id for u in prepared.select_listed("test-long", of, (0,), ids)] == ids
         assert not any(key.startswith("test-long") for key in cache)
+
+
+def _same_instance(ours, peewees, seen=None):
+    """The same model, __data__, clean _dirty and joined instances in __rel__, all the way down."""
+    assert type(ours) is type(peewees)
+    if ours is None:
+        return
+    assert ours.__data__ == peewees.__data__
+    assert ours._dirty == peewees._dirty == set()
+    assert ours.__rel__.keys() == peewees.__rel__.keys()
+    for name, joined in ours.__rel__.items():
+        _same_instance(joined, peewees.__rel__[name])
+
+
+def test_joined_rows_are_built_as_peewee_builds_them(app):
+    """prepared.py builds joined rows itself (its _plan); every shape the market uses, inner and
+    outer joins, a missing outer row, three levels deep, gives what peewee's own wrapper gives."""
+    from models import App, OAuthClient
+
+    with app.app_context(), db.connection_context():
+        company = factories.company()
+        listing = factories.app_listing()
+        connection = factories.api_connection(company, listing)
+        token = factories.issue_token(connection)
+        with_company, without = factories.customer_admin(), factories.developer_user()
+
+        def five(value):
+            return (OAuthToken.select(OAuthToken, Connection, Company, App, OAuthClient)
+                    .join(Connection).join(Company).switch(Connection).join(App)
+                    .switch(OAuthToken).join(OAuthClient).where(OAuthToken.access_token_hash == value).limit(1))
+
+        shapes = [("test-five", five, credentials.token_hash(token)),
+                  ("test-outer", _user_with_company, with_company.id),
+                  ("test-outer", _user_with_company, without.id)]
+        for key, build, value in shapes:
+            prepared.select(key, build, value)  # the first call learns the layout
+            entry = db.obj.__dict__["_market_prepared"][key]
+            assert entry[4] is not None, f"{key}: built by peewee, not by the plan"
+            ours, peewees = prepared.select(key, build, value), list(build(value))
+            assert len(ours) == len(peewees) == 1
+            _same_instance(ours[0], peewees[0])
+        found = prepared.first("test-outer", _user_with_company, without.id)
+        assert found.__rel__ == {"company": None} and found.company is None
+        # Reading the joined rows runs no further statement.
+        row = prepared.first("test-five", five, credentials.token_hash(token))
+        assert (row.connection.company.public_id, row.connection.app.slug, row.client.app_id) == (
+            company.public_id, listing.slug, listing.id)
+
+
+def test_the_peewee_version_the_plan_was_checked_against():
+    """_plan reads peewee's cursor-wrapper internals: a peewee upgrade must be checked against
+    the test above and added to PEEWEE_CHECKED (until then peewee builds every row itself)."""
+    import peewee
+
+    assert peewee.__version__ in prepared.PEEWEE_CHECKED
