@@ -176,6 +176,40 @@ def _keep_csrf_signature(response):
     return response
 
 
+# Templates build the same links on every page (the header, the footer, every app card), and
+# werkzeug's URL building was ~10 % of a logged-in store page (issue R). A path depends only on
+# the endpoint, its values and the script root (no url_defaults, no SERVER_NAME here), so the
+# templates' url_for keeps what it built; relative endpoints ('.x') depend on the blueprint and
+# _external/_anchor/... on more, so those are built every time. Bounded: cleared when full.
+URLS_MAX = 20000
+
+
+def _template_url_for(app):
+    built = {}
+    build = app.url_for
+
+    def url_for(endpoint, **values):
+        if endpoint[:1] == "." or not request:
+            return build(endpoint, **values)
+        try:
+            # The type too: url_for writes True and 1 differently, and they hash the same.
+            key = (endpoint, request.script_root, *sorted((k, type(v), v) for k, v in values.items()))
+            url = built.get(key)
+        except TypeError:  # a list of values, or values that do not compare
+            return build(endpoint, **values)
+        if url is None:
+            url = build(endpoint, **values)
+            if any(k[:1] == "_" for k in values):
+                return url
+            if len(built) >= URLS_MAX:
+                built.clear()
+            built[key] = url
+        return url
+
+    return url_for
+
+
 def init_app(app):
     app.before_request(_reuse_csrf_signature)
     app.after_request(_keep_csrf_signature)
+    app.jinja_env.globals["url_for"] = _template_url_for(app)

@@ -37,13 +37,23 @@ CSP = "; ".join([
 ])
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
 def set_security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if current_app.config["MARKET_ENV"] == "production":
-        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    # One pass over the headers a view set (a view may set its own CSP), not one scan per name.
+    present = {name.lower() for name, _ in response.headers}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            response.headers.add(name, value)
+    if current_app.config["MARKET_ENV"] == "production" and "strict-transport-security" not in present:
+        response.headers.add(*HSTS)
     if request.headers.get("HX-Request"):
         # Fragment and full page share a URL, so caches must keep them apart.
         response.vary.add("HX-Request")
